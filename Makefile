@@ -1,0 +1,89 @@
+# parcelhub — the Makefile is the interface. `make demo` and `make test` set themselves up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13 (the Lambda runtime) where pyenv has it, else the newest python3 >= 3.11.
+PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.13*/bin/python3 python3.13 python3.12 python3.11 python3; do \
+	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+PYTEST_WORKERS ?= auto
+
+.PHONY: help
+help:
+	@echo "make demo   - run the whole system locally and watch a day of shipping (sets itself up)"
+	@echo "make test   - lint + every test tier (sets itself up)"
+	@echo "make local  - the local stack in the foreground (moto + functions + carrier sandboxes)"
+	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint"
+	@echo "make bench  - cost, cold start, hot path and stall-sweep benchmarks"
+	@echo "make build  - sam build (finds python3.13 through pyenv)"
+
+$(STAMP): requirements/dev.lock pyproject.toml layers/parcelhub/pyproject.toml
+	@test -n "$(PYTHON)" || { echo "need python >= 3.11"; exit 1; }
+	@echo "==> creating $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e layers/parcelhub -e .
+	@touch $@
+
+.PHONY: venv
+venv: $(STAMP)
+
+$(SAM_VENV)/.installed: requirements/sam.lock
+	@test -n "$(PYTHON)" || { echo "need python >= 3.11"; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.lock
+	@touch $@
+
+.PHONY: lint
+lint: $(STAMP) $(SAM_VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/parcelhub/parcelhub functions
+	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
+	$(BIN)/python -m functions.shipments_api.openapi --check infra/openapi.json
+
+.PHONY: test
+test: lint
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit tests/integration
+	$(BIN)/python -m pytest tests/e2e
+
+.PHONY: local
+local: $(STAMP)
+	$(BIN)/python -m sandbox.local
+
+.PHONY: demo
+demo: $(STAMP)
+	$(BIN)/python -m sandbox.demo
+
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+.PHONY: build
+build: $(SAM_VENV)/.installed
+	PATH="$$(dirname $(PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build
+
+.PHONY: openapi
+openapi: $(STAMP)
+	$(BIN)/python -m functions.shipments_api.openapi --write infra/openapi.json
+
+.PHONY: format
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: lock
+lock:
+	rm -rf /tmp/parcelhub-lock && $(PYTHON) -m venv /tmp/parcelhub-lock
+	/tmp/parcelhub-lock/bin/pip install --quiet -r requirements/dev.in
+	/tmp/parcelhub-lock/bin/pip freeze --exclude-editable > requirements/dev.lock
+
+.PHONY: clean
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache var

@@ -1,0 +1,67 @@
+"""The one way plugins talk HTTP: a pooled ``requests`` session with connect/read timeouts, and
+transport failures translated into the typed errors.
+
+Retries: only *connect* failures are retried inside the client (the request never left, so even a
+non-idempotent create is safe). Read timeouts and 5xx are not retried here: the caller (the waybill
+workflow's Retry with backoff and jitter) decides, so a create is never silently sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from parcelhub.carriers.base import CarrierAuthError, CarrierUnavailable
+
+DEFAULT_TIMEOUT = (3.05, 10.0)
+
+
+def new_session(pool_size: int = 10) -> requests.Session:
+    session = requests.Session()
+    retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.05, allowed_methods=None)
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def post_form(
+    session: requests.Session,
+    provider: str,
+    url: str,
+    form: Mapping[str, str],
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+) -> requests.Response:
+    """POST ``application/x-www-form-urlencoded`` (each value encoded exactly once) and classify the
+    transport outcome. Returns the response for 2xx/4xx-other; raises for the rest."""
+    try:
+        response = session.post(
+            url,
+            data=dict(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
+            timeout=timeout,
+        )
+    except requests.Timeout as exc:
+        raise CarrierUnavailable(provider, f"timeout calling {url}: {exc.__class__.__name__}", "TIMEOUT") from exc
+    except requests.ConnectionError as exc:
+        raise CarrierUnavailable(provider, f"cannot connect to {url}", "CONNECTION") from exc
+    if response.status_code == 429:
+        raise CarrierUnavailable(provider, "rate limited (HTTP 429)", "HTTP_429")
+    if response.status_code >= 500:
+        raise CarrierUnavailable(provider, f"HTTP {response.status_code}", f"HTTP_{response.status_code}")
+    if response.status_code in (401, 403):
+        raise CarrierAuthError(provider, f"HTTP {response.status_code}", f"HTTP_{response.status_code}")
+    return response
+
+
+def json_body(provider: str, response: requests.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise CarrierUnavailable(provider, f"unreadable response (HTTP {response.status_code})", "BAD_RESPONSE") from exc
+    if not isinstance(body, dict):
+        raise CarrierUnavailable(provider, "response is not a JSON object", "BAD_RESPONSE")
+    return body

@@ -1,0 +1,240 @@
+"""The domain model (pydantic v2).
+
+Two words are kept apart everywhere: the **carrier** moves the parcel (``SF``, ``ZTO`` …, the
+de-facto ShipperCode set) and the **provider** is the API we call (``kdniao``, ``sf``, ``kuaidi100``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from parcelhub.domain.status import Status, SubStatus
+
+#: Carriers send China local time without an offset.
+CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
+
+
+class Carrier(StrEnum):
+    """Who moves the parcel (canonical ShipperCode)."""
+
+    SF = "SF"
+    JD = "JD"
+    ZTO = "ZTO"
+    YTO = "YTO"
+    STO = "STO"
+    YD = "YD"
+    EMS = "EMS"
+    JTSD = "JTSD"
+    DBL = "DBL"
+    HTKY = "HTKY"
+    YZPY = "YZPY"
+    ZJS = "ZJS"
+    UC = "UC"
+
+
+class Provider(StrEnum):
+    """Whose API we call."""
+
+    KDNIAO = "kdniao"
+    SF = "sf"
+    KUAIDI100 = "kuaidi100"
+
+
+class CustomerTier(StrEnum):
+    REGULAR = "regular"
+    VIP = "vip"
+
+
+class ServiceLevel(StrEnum):
+    STANDARD = "standard"
+    EXPRESS = "express"
+
+
+class EventSource(StrEnum):
+    PUSH = "push"
+    POLL = "poll"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9\- ]{5,19}$")]
+
+
+class Money(_Model):
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+
+
+class Party(_Model):
+    """A sender or receiver. Name, phone and address are personal data (encrypted at rest)."""
+
+    name: NonEmpty
+    phone: Phone
+    province: NonEmpty
+    city: NonEmpty
+    district: NonEmpty
+    address: Annotated[str, StringConstraints(min_length=2, max_length=200)]
+    postcode: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = None
+    company: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class Dimensions(_Model):
+    length_cm: float = Field(gt=0, le=500)
+    width_cm: float = Field(gt=0, le=500)
+    height_cm: float = Field(gt=0, le=500)
+
+
+class Parcel(_Model):
+    weight_kg: float = Field(gt=0, le=1000)
+    dimensions: Dimensions | None = None
+
+
+class Item(_Model):
+    name: NonEmpty
+    quantity: int = Field(ge=1, le=100_000)
+    unit_price: Money | None = None
+
+
+class Waybill(_Model):
+    """An electronic waybill as a provider issued it."""
+
+    provider: Provider
+    carrier: Carrier
+    tracking_number: Annotated[str, StringConstraints(min_length=4, max_length=40)]
+    provider_order_id: str | None = None  # the order id we sent (our shipment id)
+    label_ref: str | None = None  # S3 key of the stored label
+    sort_code: str | None = None  # 大头笔 / destination marking / route label
+    origin_code: str | None = None
+    destination_code: str | None = None
+    package_code: str | None = None  # 集包地 / package centre
+    label: str | None = Field(default=None, exclude=True)  # raw label data, stored in S3, not in the table
+
+
+def content_hash(carrier: str, tracking_number: str, occurred_at: datetime, raw_code: str, text: str) -> str:
+    """Content hash of an event: the dedupe key. Two pushes of the same scan hash the same."""
+    stamp = occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = json.dumps([carrier, tracking_number, stamp, raw_code, text.strip()], ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:20]
+
+
+class TrackingEvent(_Model):
+    """One carrier scan, mapped to the canonical model."""
+
+    carrier: Carrier
+    provider: Provider
+    tracking_number: str
+    occurred_at: datetime
+    status: Status
+    sub_status: SubStatus = SubStatus.NONE
+    raw_code: str = ""
+    raw_text: str = ""
+    location: str | None = None
+    source: EventSource = EventSource.PUSH
+    content_hash: str = ""
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("occurred_at must carry a timezone (carriers send Asia/Shanghai time)")
+        return value
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.content_hash:
+            object.__setattr__(
+                self,
+                "content_hash",
+                content_hash(self.carrier, self.tracking_number, self.occurred_at, self.raw_code, self.raw_text),
+            )
+
+
+def parse_china_time(value: str) -> datetime:
+    """Parse a carrier's ``yyyy-MM-dd HH:mm:ss`` (also ``HH-mm-ss``) as Asia/Shanghai time."""
+    text = value.strip()
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H-%M-%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=CHINA_TZ)
+        except ValueError:
+            continue
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"unreadable carrier time {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)
+
+
+class WaybillAttempt(_Model):
+    provider: Provider
+    carrier: Carrier
+    outcome: Literal["created", "rejected", "unavailable", "auth_error", "skipped_circuit_open"]
+    error_code: str | None = None
+    error_message: str | None = None
+    at: datetime
+
+
+class ShipmentRequest(_Model):
+    """What the OMS hands over (the body of ``POST /v1/shipments``)."""
+
+    order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,63}$")]
+    receiver: Party
+    sender: Party | None = None
+    parcels: list[Parcel] = Field(min_length=1, max_length=50)
+    items: list[Item] = Field(min_length=1, max_length=200)
+    declared_value: Money
+    customer_tier: CustomerTier = CustomerTier.REGULAR
+    carrier: Carrier | None = None
+    service: ServiceLevel = ServiceLevel.STANDARD
+
+    def fingerprint(self) -> str:
+        """Stable hash of the request body: same order id + same body = the same shipment."""
+        body = self.model_dump_json(exclude_none=False)
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+    @property
+    def total_weight_kg(self) -> float:
+        return round(sum(p.weight_kg for p in self.parcels), 3)
+
+
+class Shipment(_Model):
+    """A shipment as the hub knows it. Personal data lives here only in masked form; the encrypted
+    originals are in ``pii`` (an opaque envelope, see ``parcelhub.security``)."""
+
+    shipment_id: str
+    order_id: str
+    status: Status = Status.PENDING
+    sub_status: SubStatus = SubStatus.NONE
+    customer_tier: CustomerTier = CustomerTier.REGULAR
+    service: ServiceLevel = ServiceLevel.STANDARD
+    pinned_carrier: Carrier | None = None
+    declared_value: Money
+    parcels: list[Parcel]
+    items: list[Item]
+    receiver_masked: dict[str, str]
+    sender_masked: dict[str, str] | None = None
+    origin_province: str
+    origin_city: str
+    destination_province: str
+    destination_city: str
+    pii: dict[str, str] = Field(default_factory=dict, repr=False)
+    request_fingerprint: str = ""
+    carrier: Carrier | None = None
+    provider: Provider | None = None
+    tracking_number: str | None = None
+    waybill: Waybill | None = None
+    waybill_attempts: list[WaybillAttempt] = Field(default_factory=list)
+    status_key: str | None = None  # precedence key of the winning tracking event (see domain.status)
+    last_event_at: datetime | None = None
+    last_event_text: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0

@@ -1,0 +1,71 @@
+"""The one Logger / Tracer / Metrics, built lazily.
+
+Nothing happens at import: Powertools reads its environment when a Logger, Tracer or Metrics is
+constructed, so they are built on first use (``logger()``, ``metrics()``, ``tracer()``) and a handler
+is wrapped with :func:`instrumented`, which applies the decorator stack
+``inject_lambda_context -> log_metrics -> capture_lambda_handler`` on the first invocation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@functools.cache
+def logger() -> Logger:
+    from aws_lambda_powertools import Logger
+
+    return Logger(service="parcelhub")
+
+
+@functools.cache
+def metrics() -> Metrics:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace="parcelhub", service="parcelhub")
+
+
+@functools.cache
+def tracer() -> Tracer:
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service="parcelhub")
+
+
+def add_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+    """Emit one EMF metric, with its own dimensions when given (a single-metric block)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    if dimensions:
+        with metrics().single_metric(name=name, unit=MetricUnit(unit), value=value) as metric:
+            for key, dim in dimensions.items():
+                metric.add_dimension(name=key, value=dim)
+        return
+    metrics().add_metric(name=name, unit=MetricUnit(unit), value=value)
+
+
+def instrumented(correlation_id_path: str | None = None) -> Callable[[F], F]:
+    """Decorate a Lambda entry point with the Powertools stack, built on first call."""
+
+    def decorate(handler: F) -> F:
+        built: list[Callable[..., Any]] = []
+
+        @functools.wraps(handler)
+        def entry(event: Any, context: Any) -> Any:
+            if not built:
+                fn = tracer().capture_lambda_handler(handler)
+                fn = metrics().log_metrics(capture_cold_start_metric=True)(fn)
+                fn = logger().inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(fn)
+                built.append(fn)
+            return built[0](event, context)
+
+        return entry  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,430 @@
+"""What every carrier sandbox shares: a real HTTP server on loopback, fault injection, a request log,
+the control API and a tracking lifecycle on an accelerated clock that pushes to a webhook.
+
+A provider sandbox subclasses :class:`CarrierSandbox` and implements:
+
+* ``routes`` — ``{path: handler}`` for the provider's own API paths; a handler gets a
+  :class:`SandboxRequest` and returns ``(status, body, content_type)``;
+* ``build_push(parcels_with_scans)`` — one or more HTTP pushes (``PushRequest``) in the provider's
+  push format, validly signed;
+* ``scan(stage, parcel)`` — the provider's code and text for a lifecycle stage.
+
+Control API (JSON): ``POST /_sandbox/faults``, ``POST /_sandbox/push-mode``, ``GET /_sandbox/requests``,
+``POST /_sandbox/push`` (manual mode: push what is due now, or ``{"tracking_number": ..., "stages": [...]}``
+to push chosen stages), ``POST /_sandbox/webhook`` (``{"url": ...}``), ``GET /_sandbox/parcels``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import requests
+
+CHINA_TZ = timezone(timedelta(hours=8))
+
+
+class Stage(StrEnum):
+    """Lifecycle stages every sandbox can emit (each provider maps them to its own codes)."""
+
+    PICKED_UP = "picked_up"
+    IN_TRANSIT = "in_transit"
+    ARRIVED_DEST_CITY = "arrived_dest_city"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    # exception branches
+    DELIVERY_FAILED = "delivery_failed"
+    EXCEPTION = "exception"
+    RETURNING = "returning"
+    RETURNED = "returned"
+    AT_LOCKER = "at_locker"
+
+
+HAPPY_PATH: tuple[Stage, ...] = (
+    Stage.PICKED_UP,
+    Stage.IN_TRANSIT,
+    Stage.ARRIVED_DEST_CITY,
+    Stage.OUT_FOR_DELIVERY,
+    Stage.DELIVERED,
+)
+
+
+@dataclass
+class Scan:
+    stage: Stage
+    at: datetime  # China time, second precision
+    code: str
+    text: str
+    location: str
+
+
+@dataclass
+class SandboxParcel:
+    """A waybill the sandbox issued (or was told to track) and its scans so far."""
+
+    carrier: str
+    tracking_number: str
+    order_id: str
+    origin_city: str = "杭州市"
+    dest_city: str = "上海市"
+    plan: tuple[Stage, ...] = HAPPY_PATH
+    stall_after: int | None = None  # stop the lifecycle after this many scans (a stalled parcel)
+    created_at: float = field(default_factory=time.monotonic)
+    scans: list[Scan] = field(default_factory=list)
+    subscribed: bool = False
+    cancelled: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SandboxRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def form(self) -> dict[str, str]:
+        """The form body, each value decoded exactly once."""
+        return dict(urllib.parse.parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class PushRequest:
+    """One HTTP push to the webhook, already encoded and signed."""
+
+    body: bytes
+    content_type: str
+    path_suffix: str = ""  # appended to the webhook URL (e.g. SF's token is in the URL already)
+
+
+Reply = tuple[int, bytes | str, str]
+Route = Callable[[SandboxRequest], Reply]
+
+
+@dataclass
+class Faults:
+    outage: bool = False
+    error_rate: float = 0.0
+    latency_ms: int = 0
+    reject: str | None = None  # "address" | "duplicate" | provider-specific
+
+
+@dataclass
+class PushMode:
+    mode: str = "auto"  # "auto" | "manual"
+    duplicate_rate: float = 0.0
+    shuffle: bool = False
+
+
+class CarrierSandbox:
+    """Base class: see the module docstring."""
+
+    provider = "base"
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        webhook_url: str | None = None,
+        stage_seconds: float = 2.0,
+        seed: int | None = None,
+    ) -> None:
+        self.faults = Faults()
+        self.push_mode = PushMode()
+        self.webhook_url = webhook_url
+        self.stage_seconds = stage_seconds
+        self.random = random.Random(seed)
+        self.parcels: dict[str, SandboxParcel] = {}
+        self.request_log: list[dict[str, Any]] = []
+        self.push_log: list[dict[str, Any]] = []
+        self.lock = threading.RLock()
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+        self._push_session = requests.Session()
+        self._sequence = 0
+
+    # ------------------------------------------------------------------ provider hooks (override)
+    def routes(self) -> dict[str, Route]:
+        raise NotImplementedError
+
+    def build_push(self, batch: list[tuple[SandboxParcel, list[Scan]]]) -> list[PushRequest]:
+        raise NotImplementedError
+
+    def scan_for(self, stage: Stage, parcel: SandboxParcel) -> tuple[str, str, str]:
+        """``(code, text, location)`` for a stage."""
+        raise NotImplementedError
+
+    #: whether the provider pushes full snapshots (True) or increments (False)
+    full_snapshot = True
+
+    # ----------------------------------------------------------------------------- lifecycle
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> CarrierSandbox:
+        serve = threading.Thread(target=self._server.serve_forever, name=f"{self.provider}-http", daemon=True)
+        clock = threading.Thread(target=self._clock, name=f"{self.provider}-clock", daemon=True)
+        for thread in (serve, clock):
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._push_session.close()
+
+    def __enter__(self) -> CarrierSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------------------- helpers for subclasses
+    def next_sequence(self) -> int:
+        with self.lock:
+            self._sequence += 1
+            return self._sequence
+
+    def record(self, operation: str, signature_valid: bool | None, **details: Any) -> None:
+        with self.lock:
+            self.request_log.append(
+                {
+                    "time": datetime.now(CHINA_TZ).isoformat(timespec="milliseconds"),
+                    "operation": operation,
+                    "signature_valid": signature_valid,
+                    **details,
+                }
+            )
+
+    def track(self, parcel: SandboxParcel) -> SandboxParcel:
+        with self.lock:
+            self.parcels[parcel.tracking_number] = parcel
+        return parcel
+
+    def add_scan(self, parcel: SandboxParcel, stage: Stage, at: datetime | None = None) -> Scan:
+        code, text, location = self.scan_for(stage, parcel)
+        moment = (at or datetime.now(CHINA_TZ)).replace(microsecond=0)
+        if parcel.scans and moment <= parcel.scans[-1].at:
+            moment = parcel.scans[-1].at + timedelta(seconds=1)
+        scan = Scan(stage=stage, at=moment, code=code, text=text, location=location)
+        parcel.scans.append(scan)
+        return scan
+
+    # ----------------------------------------------------------------------------- the clock and pushing
+    def _clock(self) -> None:
+        while not self._stop.wait(min(0.2, self.stage_seconds / 4)):
+            if self.push_mode.mode != "auto":
+                continue
+            self.advance()
+
+    def advance(self, now: float | None = None) -> int:
+        """Add the scans that are due on the accelerated clock and push them. Returns scans added."""
+        now = time.monotonic() if now is None else now
+        batch: list[tuple[SandboxParcel, list[Scan]]] = []
+        with self.lock:
+            for parcel in self.parcels.values():
+                if not parcel.subscribed or parcel.cancelled:
+                    continue
+                limit = len(parcel.plan) if parcel.stall_after is None else min(parcel.stall_after, len(parcel.plan))
+                due = min(limit, int((now - parcel.created_at) / self.stage_seconds))
+                new = [self.add_scan(parcel, stage) for stage in parcel.plan[len(parcel.scans) : due]]
+                if new:
+                    batch.append((parcel, list(parcel.scans) if self.full_snapshot else new))
+        if batch:
+            self.deliver(batch)
+        return sum(len(scans) for _, scans in batch)
+
+    def push_stages(self, tracking_number: str, stages: list[Stage]) -> None:
+        """Manual: add the given stages to a parcel now and push them."""
+        with self.lock:
+            parcel = self.parcels[tracking_number]
+            new = [self.add_scan(parcel, stage) for stage in stages]
+            batch = [(parcel, list(parcel.scans) if self.full_snapshot else new)]
+        self.deliver(batch)
+
+    def deliver(self, batch: list[tuple[SandboxParcel, list[Scan]]]) -> None:
+        """Send pushes to the webhook, with duplication and shuffling per the push mode."""
+        if not self.webhook_url:
+            return
+        pushes: list[PushRequest] = []
+        for parcel, scans in batch:
+            ordered = list(scans)
+            if self.push_mode.shuffle:
+                self.random.shuffle(ordered)
+            pushes.extend(self.build_push([(parcel, ordered)]))
+        if self.push_mode.duplicate_rate:
+            pushes += [p for p in pushes if self.random.random() < self.push_mode.duplicate_rate]
+        if self.push_mode.shuffle:
+            self.random.shuffle(pushes)
+        for push in pushes:
+            self.send(push)
+
+    def send(self, push: PushRequest) -> int:
+        url = (self.webhook_url or "") + push.path_suffix
+        try:
+            response = self._push_session.post(
+                url, data=push.body, headers={"Content-Type": push.content_type}, timeout=(2, 10)
+            )
+            status, reply = response.status_code, response.text[:500]
+        except requests.RequestException as exc:
+            status, reply = 0, f"{exc.__class__.__name__}"
+        with self.lock:
+            self.push_log.append({"time": time.time(), "url": url, "status": status, "reply": reply})
+        return status
+
+    # ----------------------------------------------------------------------------- faults
+    def inject(self) -> Reply | None:
+        """Apply latency / outage / error-rate faults. Returns a reply to short-circuit with, if any."""
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        if self.faults.outage or (self.faults.error_rate and self.random.random() < self.faults.error_rate):
+            return 503, b"Service Unavailable", "text/plain"
+        return None
+
+    # ----------------------------------------------------------------------------- control API
+    def _control(self, request: SandboxRequest) -> Reply:
+        path = request.path
+        if path == "/_sandbox/faults" and request.method == "POST":
+            body = request.json()
+            with self.lock:
+                self.faults = Faults(
+                    outage=bool(body.get("outage", False)),
+                    error_rate=float(body.get("error_rate", 0.0)),
+                    latency_ms=int(body.get("latency_ms", 0)),
+                    reject=body.get("reject"),
+                )
+            return _json_reply(200, self.faults.__dict__)
+        if path == "/_sandbox/push-mode" and request.method == "POST":
+            body = request.json()
+            with self.lock:
+                self.push_mode = PushMode(
+                    mode=str(body.get("mode", "auto")),
+                    duplicate_rate=float(body.get("duplicate_rate", 0.0)),
+                    shuffle=bool(body.get("shuffle", False)),
+                )
+            return _json_reply(200, self.push_mode.__dict__)
+        if path == "/_sandbox/requests" and request.method == "GET":
+            with self.lock:
+                return _json_reply(200, list(self.request_log))
+        if path == "/_sandbox/pushes" and request.method == "GET":
+            with self.lock:
+                return _json_reply(200, list(self.push_log))
+        if path == "/_sandbox/webhook" and request.method == "POST":
+            self.webhook_url = request.json().get("url")
+            return _json_reply(200, {"url": self.webhook_url})
+        if path == "/_sandbox/parcels" and request.method == "GET":
+            with self.lock:
+                return _json_reply(
+                    200,
+                    [
+                        {
+                            "carrier": p.carrier,
+                            "tracking_number": p.tracking_number,
+                            "order_id": p.order_id,
+                            "subscribed": p.subscribed,
+                            "cancelled": p.cancelled,
+                            "scans": [s.stage.value for s in p.scans],
+                        }
+                        for p in self.parcels.values()
+                    ],
+                )
+        if path == "/_sandbox/push" and request.method == "POST":
+            body = request.json()
+            if "tracking_number" in body:
+                try:
+                    self.push_stages(body["tracking_number"], [Stage(s) for s in body.get("stages", [])])
+                except KeyError:
+                    return _json_reply(404, {"error": "unknown tracking_number"})
+                return _json_reply(200, {"pushed": len(body.get("stages", []))})
+            return _json_reply(200, {"scans": self.advance()})
+        if path == "/_sandbox/parcels" and request.method == "POST":
+            body = request.json()
+            parcel = self.track(
+                SandboxParcel(
+                    carrier=body["carrier"],
+                    tracking_number=body["tracking_number"],
+                    order_id=body.get("order_id", ""),
+                    plan=tuple(Stage(s) for s in body.get("plan", [s.value for s in HAPPY_PATH])),
+                    stall_after=body.get("stall_after"),
+                    subscribed=bool(body.get("subscribed", True)),
+                )
+            )
+            return _json_reply(201, {"tracking_number": parcel.tracking_number})
+        return _json_reply(404, {"error": f"no control route {request.method} {path}"})
+
+    # ----------------------------------------------------------------------------- HTTP plumbing
+    def _dispatch(self, request: SandboxRequest) -> Reply:
+        if request.path.startswith("/_sandbox/"):
+            return self._control(request)
+        route = self.routes().get(request.path)
+        if route is None:
+            return 404, b"Not Found", "text/plain"
+        short_circuit = self.inject()
+        if short_circuit is not None:
+            self.record(request.path, None, fault="unavailable")
+            return short_circuit
+        return route(request)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        sandbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                parsed = urllib.parse.urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = SandboxRequest(
+                    method=self.command,
+                    path=parsed.path,
+                    query=dict(urllib.parse.parse_qsl(parsed.query)),
+                    headers={k: v for k, v in self.headers.items()},
+                    body=body,
+                )
+                try:
+                    status, payload, content_type = sandbox._dispatch(request)
+                except Exception as exc:  # a sandbox bug must be visible, not a hang
+                    status, payload, content_type = 500, f"sandbox error: {exc!r}", "text/plain"
+                data = payload.encode("utf-8") if isinstance(payload, str) else payload
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = _serve
+            do_POST = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                return
+
+        return Handler
+
+
+def _json_reply(status: int, body: Any) -> Reply:
+    return status, json.dumps(body, ensure_ascii=False, default=str), "application/json;charset=utf-8"
+
+
+def json_reply(status: int, body: Any) -> Reply:
+    """A JSON reply for provider routes."""
+    return _json_reply(status, body)
