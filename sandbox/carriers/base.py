@@ -301,7 +301,7 @@ class CarrierSandbox:
         return None
 
     # ----------------------------------------------------------------------------- control API
-    def _control(self, request: SandboxRequest) -> Reply:
+    def _control(self, request: SandboxRequest) -> Reply:  # noqa: PLR0911 - one branch per control route
         path = request.path
         if path == "/_sandbox/faults" and request.method == "POST":
             body = request.json()
@@ -398,7 +398,7 @@ class CarrierSandbox:
                     method=self.command,
                     path=parsed.path,
                     query=dict(urllib.parse.parse_qsl(parsed.query)),
-                    headers={k: v for k, v in self.headers.items()},
+                    headers=dict(self.headers.items()),
                     body=body,
                 )
                 try:
@@ -415,7 +415,7 @@ class CarrierSandbox:
             do_GET = _serve
             do_POST = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         return Handler

@@ -41,10 +41,10 @@ def tracer() -> Tracer:
 
 def add_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
     """Emit one EMF metric, with its own dimensions when given (a single-metric block)."""
-    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     if dimensions:
-        with metrics().single_metric(name=name, unit=MetricUnit(unit), value=value) as metric:
+        with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace="parcelhub") as metric:
             for key, dim in dimensions.items():
                 metric.add_dimension(name=key, value=dim)
         return

@@ -147,6 +147,10 @@ class ProviderPlugin(Protocol):
     """What every provider implements. I/O methods raise the typed errors above."""
 
     name: Provider
+    #: whether the provider issues e-waybills (Kuaidi100 here is tracking-only)
+    issues_waybills: bool
+    #: whether the provider pushes tracking to our webhook (else the poller queries it)
+    pushes_tracking: bool
 
     def supported_carriers(self) -> frozenset[Carrier]: ...
 
@@ -156,7 +160,9 @@ class ProviderPlugin(Protocol):
 
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None: ...
 
-    def query_tracking(self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None) -> list[TrackingEvent]: ...
+    def query_tracking(
+        self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None
+    ) -> list[TrackingEvent]: ...
 
     def verify_push(self, request: HttpRequest) -> None:
         """Authenticate a push (signature or token). Raise ``PushRejected``/``PushUnreadable``.

@@ -61,7 +61,8 @@ def json_body(provider: str, response: requests.Response) -> dict[str, object]:
     try:
         body = response.json()
     except ValueError as exc:
-        raise CarrierUnavailable(provider, f"unreadable response (HTTP {response.status_code})", "BAD_RESPONSE") from exc
+        reason = f"unreadable response (HTTP {response.status_code})"
+        raise CarrierUnavailable(provider, reason, "BAD_RESPONSE") from exc
     if not isinstance(body, dict):
         raise CarrierUnavailable(provider, "response is not a JSON object", "BAD_RESPONSE")
     return body

@@ -110,7 +110,7 @@ RANK: dict[Status, int] = {
 
 #: Phase: the sticky part of the precedence key. Anything in a higher phase beats anything in a lower
 #: one regardless of time, so outcomes never regress.
-PHASE: dict[Status, int] = {status: 0 for status in Status} | {
+PHASE: dict[Status, int] = dict.fromkeys(Status, 0) | {
     Status.DELIVERED: 1,
     Status.RETURNING: 2,
     Status.RETURNED: 3,

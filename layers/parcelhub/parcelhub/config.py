@@ -1,0 +1,248 @@
+"""Configuration, loaded once per function and cached.
+
+Three sources, each validated by a pydantic model:
+
+* :class:`Environment` - the names the template gives a function (table, queues, bus, key...), read
+  from ``os.environ`` on first use, never at import;
+* :class:`HubConfig` - non-secret behaviour (warehouse, carrier-selection policy, stall rules, circuit
+  breaker, poller), a JSON document in SSM Parameter Store (``CONFIG_PARAMETER``); absent keys take
+  the defaults below, so ``{}`` is a working configuration;
+* :class:`Secrets` - provider credentials and OMS API keys, a JSON document in Secrets Manager
+  (``PROVIDER_SECRET_ARN``).
+
+Parameters and secrets are fetched through Powertools parameters (cached for ``max_age`` seconds).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parcelhub.domain.models import Carrier, CustomerTier, Party, Provider
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ------------------------------------------------------------------------------------- environment
+
+
+class Environment(_Config):
+    """Resource names from the template (``Globals`` + per-function ``Environment``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    stage: str = Field("dev", alias="STAGE")
+    table_name: str = Field("", alias="TABLE_NAME")
+    config_parameter: str = Field("", alias="CONFIG_PARAMETER")
+    provider_secret_arn: str = Field("", alias="PROVIDER_SECRET_ARN")
+    stall_shards: int = Field(8, alias="STALL_SHARDS", ge=1, le=64)
+    waybill_queue_url: str = Field("", alias="WAYBILL_QUEUE_URL")
+    tracking_queue_url: str = Field("", alias="TRACKING_QUEUE_URL")
+    waybill_state_machine_arn: str = Field("", alias="WAYBILL_STATE_MACHINE_ARN")
+    event_bus_name: str = Field("", alias="EVENT_BUS_NAME")
+    pii_key_id: str = Field("", alias="PII_KEY_ID")
+    data_bucket: str = Field("", alias="DATA_BUCKET")
+    idempotency_table_name: str = Field("", alias="IDEMPOTENCY_TABLE_NAME")
+    webhook_base_url: str = Field("", alias="WEBHOOK_BASE_URL")
+
+    def require(self, *names: str) -> None:
+        missing = [name for name in names if not getattr(self, name)]
+        if missing:
+            aliases = [str(type(self).model_fields[name].alias) for name in missing]
+            raise RuntimeError(f"missing environment variables: {', '.join(aliases)}")
+
+
+@functools.cache
+def environment() -> Environment:
+    return Environment.model_validate(dict(os.environ))
+
+
+# ------------------------------------------------------------------------------------- hub config
+
+
+class CarrierCandidate(_Config):
+    provider: Provider
+    carrier: Carrier
+
+
+class SelectionRule(_Config):
+    """When every given condition holds, try ``candidates`` in order. The first matching rule wins."""
+
+    name: str
+    customer_tier: CustomerTier | None = None
+    min_declared_value: Decimal | None = None
+    destination_provinces: list[str] | None = None  # None = any
+    service: str | None = None
+    candidates: list[CarrierCandidate] = Field(min_length=1)
+
+
+class SelectionPolicy(_Config):
+    rules: list[SelectionRule] = Field(
+        default_factory=lambda: [
+            SelectionRule(
+                name="vip",
+                customer_tier=CustomerTier.VIP,
+                candidates=[
+                    CarrierCandidate(provider=Provider.SF, carrier=Carrier.SF),
+                    CarrierCandidate(provider=Provider.KDNIAO, carrier=Carrier.ZTO),
+                ],
+            ),
+            SelectionRule(
+                name="high-value",
+                min_declared_value=Decimal("500"),
+                candidates=[
+                    CarrierCandidate(provider=Provider.SF, carrier=Carrier.SF),
+                    CarrierCandidate(provider=Provider.KDNIAO, carrier=Carrier.ZTO),
+                ],
+            ),
+            SelectionRule(
+                name="default",
+                candidates=[
+                    CarrierCandidate(provider=Provider.KDNIAO, carrier=Carrier.ZTO),
+                    CarrierCandidate(provider=Provider.SF, carrier=Carrier.SF),
+                ],
+            ),
+        ]
+    )
+    #: which provider issues waybills for a carrier the OMS pins
+    pinned_carrier_providers: dict[Carrier, list[Provider]] = Field(
+        default_factory=lambda: {
+            Carrier.SF: [Provider.SF, Provider.KDNIAO],
+        }
+    )
+    #: carrier -> provinces it does not serve (coverage); empty = everywhere
+    exclusions: dict[Carrier, list[str]] = Field(default_factory=dict)
+    #: per-carrier cost of a first-weight parcel (CNY), used to order candidates within a rule's ties
+    cost_table: dict[Carrier, Decimal] = Field(
+        default_factory=lambda: {
+            Carrier.ZTO: Decimal("4.5"),
+            Carrier.YTO: Decimal("4.3"),
+            Carrier.STO: Decimal("4.2"),
+            Carrier.YD: Decimal("4.0"),
+            Carrier.JTSD: Decimal("3.8"),
+            Carrier.EMS: Decimal("9.0"),
+            Carrier.JD: Decimal("10.0"),
+            Carrier.SF: Decimal("13.0"),
+        }
+    )
+
+
+class StallRules(_Config):
+    """Hours before a parcel counts as stalled, per situation (ARCHITECTURE §3, issue 7)."""
+
+    no_pickup_hours: float = 24
+    in_transit_hours: float = 48
+    in_transit_hours_by_province: dict[str, float] = Field(
+        default_factory=lambda: {"新疆维吾尔自治区": 96.0, "西藏自治区": 120.0, "青海省": 72.0}
+    )
+    out_for_delivery_hours: float = 24
+    at_pickup_point_hours: float = 72
+    #: scale every threshold (the local stack and e2e tests use seconds: 1/3600)
+    time_scale: float = 1.0
+
+
+class CircuitBreakerConfig(_Config):
+    failure_threshold: int = Field(5, ge=1)
+    window_seconds: float = Field(60, gt=0)
+    cool_down_seconds: float = Field(30, gt=0)
+
+
+class PollerConfig(_Config):
+    #: poll a shipment when it has had no update for this long
+    quiet_hours: float = 6
+    batch_size: int = Field(50, ge=1, le=500)
+    #: provider -> max queries per second
+    rate_limits: dict[Provider, float] = Field(
+        default_factory=lambda: {Provider.KDNIAO: 10.0, Provider.SF: 10.0, Provider.KUAIDI100: 5.0}
+    )
+    #: which provider answers tracking queries for a carrier when its waybill provider cannot
+    tracking_provider: dict[Carrier, Provider] = Field(default_factory=dict)
+    time_scale: float = 1.0
+
+
+class HubConfig(_Config):
+    warehouse: Party = Party(
+        name="示例品牌仓库",
+        phone="4006789888",
+        province="浙江省",
+        city="杭州市",
+        district="余杭区",
+        address="仓前街道文一西路1号",
+        postcode="311100",
+        company="示例品牌",
+    )
+    selection: SelectionPolicy = Field(default_factory=SelectionPolicy)
+    stall: StallRules = Field(default_factory=StallRules)
+    circuit: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
+    poller: PollerConfig = Field(default_factory=PollerConfig)
+    #: how long a push for an unknown tracking number stays parked before it expires (with a metric)
+    parked_push_ttl_hours: float = 72
+    #: label links expire after this many seconds
+    label_link_seconds: int = 900
+
+
+# ------------------------------------------------------------------------------------- secrets
+
+
+class ApiKey(_Config):
+    name: str
+    #: sha256 hex of the key; the key itself is never stored
+    sha256: str
+
+
+class Secrets(_Config):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    providers: dict[Provider, dict[str, Any]] = Field(default_factory=dict)
+    api_keys: list[ApiKey] = Field(default_factory=list)
+
+
+CACHE_SECONDS = 300
+
+
+def hub_config() -> HubConfig:
+    """The hub configuration (fetched through Powertools, cached for ``CACHE_SECONDS``)."""
+    env = environment()
+    if not env.config_parameter:
+        return HubConfig()
+    from aws_lambda_powertools.utilities import parameters
+
+    raw = parameters.get_parameter(env.config_parameter, transform="json", max_age=CACHE_SECONDS)
+    return _parse_hub_config(json.dumps(raw or {}, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_hub_config(document: str) -> HubConfig:
+    return HubConfig.model_validate_json(document)
+
+
+def secrets() -> Secrets:
+    """Provider credentials and OMS API keys (Secrets Manager, cached for ``CACHE_SECONDS``)."""
+    env = environment()
+    env.require("provider_secret_arn")
+    from aws_lambda_powertools.utilities import parameters
+
+    raw = parameters.get_secret(env.provider_secret_arn, transform="json", max_age=CACHE_SECONDS)
+    return _parse_secrets(json.dumps(raw or {}, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_secrets(document: str) -> Secrets:
+    return Secrets.model_validate_json(document)
+
+
+def reset_caches() -> None:
+    """Forget everything loaded (tests and the local stack call this between configurations)."""
+    environment.cache_clear()
+    _parse_hub_config.cache_clear()
+    _parse_secrets.cache_clear()
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
