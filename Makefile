@@ -46,7 +46,8 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/mypy layers/parcelhub/parcelhub functions
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
-	$(BIN)/python -m functions.shipments_api.openapi --check infra/openapi.json
+	$(BIN)/python -m parcelhub.api.openapi --check infra/openapi.json
+	$(BIN)/python -m parcelhub.events --check infra/events
 
 .PHONY: test
 test: lint
@@ -71,7 +72,7 @@ build: $(SAM_VENV)/.installed
 
 .PHONY: openapi
 openapi: $(STAMP)
-	$(BIN)/python -m functions.shipments_api.openapi --write infra/openapi.json
+	$(BIN)/python -m parcelhub.api.openapi --write infra/openapi.json
 
 .PHONY: format
 format: $(STAMP)

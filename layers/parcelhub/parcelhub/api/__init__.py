@@ -1,0 +1,1 @@
+"""The OMS API (Powertools HTTP API resolver with validation, one router per resource)."""

@@ -1,0 +1,92 @@
+"""``/v1/shipments``: create, find, read, cancel, retry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from parcelhub.api.views import ErrorBody, ShipmentView
+from parcelhub.app import shipments
+from parcelhub.domain.models import Shipment, ShipmentRequest, TrackingEvent
+
+router = APIGatewayHttpRouter()
+
+
+def _error(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+
+
+_ERRORS: dict[int, OpenAPIResponse] = {
+    401: _error("Missing or invalid x-api-key"),
+    404: _error("Unknown shipment"),
+    409: _error("Conflict with the shipment's state"),
+    422: _error("Invalid input; every bad field is named"),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _view(shipment: Shipment, events: list[TrackingEvent]) -> ShipmentView:
+    label = shipment.waybill.label_ref if shipment.waybill else None
+    return ShipmentView.of(shipment, events, shipments.label_link(label))
+
+
+def _json(status: int, view: ShipmentView) -> Response[ShipmentView]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=view)
+
+
+@router.post(
+    "/shipments",
+    summary="Hand over an order",
+    description="Stores the shipment (PENDING) and starts the waybill workflow. 202 when new; 200 with the "
+    "same shipment when the same order id arrives again with the same body; 409 with a different body.",
+    responses={
+        202: {"description": "Accepted"},
+        200: {"description": "Already accepted (idempotent replay)"},
+        **{k: v for k, v in _ERRORS.items() if k != 404},
+    },
+    tags=["shipments"],
+)
+def create_shipment(body: ShipmentRequest) -> Response[ShipmentView]:
+    accepted = shipments.accept(body, now=_now())
+    return _json(202 if accepted.created else 200, _view(accepted.shipment, []))
+
+
+@router.get("/shipments", summary="Find a shipment by order id", responses=_ERRORS, tags=["shipments"])
+def find_shipment(order_id: Annotated[str, Query(min_length=1, max_length=64)]) -> ShipmentView:
+    return _view(*shipments.get_by_order(order_id))
+
+
+@router.get(
+    "/shipments/<shipment_id>", summary="Read a shipment with its timeline", responses=_ERRORS, tags=["shipments"]
+)
+def get_shipment(shipment_id: str) -> ShipmentView:
+    return _view(*shipments.get(shipment_id))
+
+
+@router.post(
+    "/shipments/<shipment_id>/cancel",
+    summary="Cancel the waybill while nothing is picked up (409 after pickup)",
+    responses=_ERRORS,
+    tags=["shipments"],
+)
+def cancel_shipment(shipment_id: str) -> ShipmentView:
+    return _view(shipments.cancel(shipment_id, now=_now()), [])
+
+
+@router.post(
+    "/shipments/<shipment_id>/retry",
+    summary="Re-run the waybill workflow for a WAYBILL_FAILED shipment",
+    responses=_ERRORS,
+    tags=["shipments"],
+    status_code=202,
+)
+def retry_shipment(shipment_id: str) -> Response[ShipmentView]:
+    return _json(202, _view(shipments.retry(shipment_id, now=_now()), []))

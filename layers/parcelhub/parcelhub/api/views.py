@@ -1,0 +1,150 @@
+"""What the API shows: masked, documented views of shipments and timelines (no personal data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from parcelhub.domain.models import (
+    Carrier,
+    CustomerTier,
+    Money,
+    Provider,
+    ServiceLevel,
+    Shipment,
+    TrackingEvent,
+    WaybillAttempt,
+)
+from parcelhub.domain.status import Status, SubStatus
+
+
+class EventView(BaseModel):
+    occurred_at: datetime
+    status: Status
+    sub_status: SubStatus
+    text: str = Field(description="The carrier's original text")
+    location: str | None = None
+    raw_code: str = Field(description="The carrier's own status code")
+    source: Literal["push", "poll"]
+
+    @classmethod
+    def of(cls, event: TrackingEvent) -> EventView:
+        return cls(
+            occurred_at=event.occurred_at,
+            status=event.status,
+            sub_status=event.sub_status,
+            text=event.raw_text,
+            location=event.location,
+            raw_code=event.raw_code,
+            source=event.source.value,
+        )
+
+
+class AttemptView(BaseModel):
+    provider: Provider
+    carrier: Carrier
+    outcome: str
+    error_code: str | None = None
+    error_message: str | None = None
+    at: datetime
+
+    @classmethod
+    def of(cls, attempt: WaybillAttempt) -> AttemptView:
+        return cls.model_validate(attempt.model_dump())
+
+
+class ShipmentView(BaseModel):
+    """A shipment as the OMS sees it: personal data masked, timeline newest first."""
+
+    shipment_id: str
+    order_id: str
+    status: Status
+    sub_status: SubStatus
+    carrier: Carrier | None
+    provider: Provider | None
+    tracking_number: str | None
+    label_url: str | None = Field(description="Time-limited link to the label, when the provider returned one")
+    sort_code: str | None = None
+    customer_tier: CustomerTier
+    service: ServiceLevel
+    declared_value: Money
+    receiver: dict[str, str] = Field(description="Masked receiver")
+    destination_province: str
+    destination_city: str
+    waybill_attempts: list[AttemptView]
+    events: list[EventView]
+    last_event_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, shipment: Shipment, events: list[TrackingEvent], label_url: str | None) -> ShipmentView:
+        return cls(
+            shipment_id=shipment.shipment_id,
+            order_id=shipment.order_id,
+            status=shipment.status,
+            sub_status=shipment.sub_status,
+            carrier=shipment.carrier,
+            provider=shipment.provider,
+            tracking_number=shipment.tracking_number,
+            label_url=label_url,
+            sort_code=shipment.waybill.sort_code if shipment.waybill else None,
+            customer_tier=shipment.customer_tier,
+            service=shipment.service,
+            declared_value=shipment.declared_value,
+            receiver=shipment.receiver_masked,
+            destination_province=shipment.destination_province,
+            destination_city=shipment.destination_city,
+            waybill_attempts=[AttemptView.of(a) for a in shipment.waybill_attempts],
+            events=[EventView.of(e) for e in events],
+            last_event_at=shipment.last_event_at,
+            created_at=shipment.created_at,
+            updated_at=shipment.updated_at,
+        )
+
+
+class TrackingView(BaseModel):
+    """The consumer-safe view for brand apps and mini-programs: no internal ids, masked receiver."""
+
+    carrier: Carrier
+    tracking_number: str
+    status: Status
+    sub_status: SubStatus
+    destination_city: str
+    receiver_name: str = Field(description="Masked")
+    last_event_at: datetime | None
+    events: list[EventView]
+
+    @classmethod
+    def of(cls, shipment: Shipment, events: list[TrackingEvent]) -> TrackingView:
+        if shipment.carrier is None or shipment.tracking_number is None:
+            raise ValueError("a tracking view needs a waybill")
+        return cls(
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            status=shipment.status,
+            sub_status=shipment.sub_status,
+            destination_city=shipment.destination_city,
+            receiver_name=shipment.receiver_masked.get("name", ""),
+            last_event_at=shipment.last_event_at,
+            events=[EventView.of(e) for e in events],
+        )
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. receiver.phone")
+    message: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str

@@ -1,0 +1,187 @@
+"""Fixtures shared by every tier.
+
+``hub_aws`` provisions, inside moto's in-process ``mock_aws``, the resources the functions use —
+the table definitions are read from template.yaml itself, so a test can't drift from the template —
+and points the functions' environment (the variables the template gives them) at them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+LOCAL_API_KEY = "test-api-key"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form intrinsics as ``{"Fn::X": value}``."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template() -> dict[str, Any]:
+    with (ROOT / "template.yaml").open(encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_CfnLoader)
+
+
+def table_spec(logical_id: str, name: str) -> dict[str, Any]:
+    """CreateTable arguments for a table of template.yaml."""
+    props = load_template()["Resources"][logical_id]["Properties"]
+    spec: dict[str, Any] = {
+        "TableName": name,
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return spec
+
+
+@dataclass
+class HubAws:
+    """Names of what ``hub_aws`` provisioned, and handy clients."""
+
+    table_name: str
+    waybill_queue_url: str
+    tracking_queue_url: str
+    bus_name: str
+    bus_capture_queue_url: str
+    pii_key_id: str
+    bucket: str
+    secret_arn: str
+    config_parameter: str
+    state_machine_arn: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    def captured_events(self) -> list[dict[str, Any]]:
+        """Every event published on the bus so far (a catch-all rule routes them to an SQS queue)."""
+        sqs = self.client("sqs")
+        events: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.bus_capture_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return events
+            for message in batch:
+                events.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.bus_capture_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def queued(self, queue_url: str) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        bodies: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return bodies
+            for message in batch:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "parcelhub",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubAws]:
+    """moto with the hub's resources, the functions' environment set, and every cached adapter reset."""
+    from moto import mock_aws
+
+    from parcelhub.app import deps
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(**table_spec("ParcelhubTable", "parcelhub-test"))
+        sqs = boto3.client("sqs", region_name=REGION)
+        waybill_queue = sqs.create_queue(QueueName="waybill-requests")["QueueUrl"]
+        tracking_queue = sqs.create_queue(QueueName="tracking-updates")["QueueUrl"]
+        capture_queue = sqs.create_queue(QueueName="bus-capture")["QueueUrl"]
+        capture_arn = sqs.get_queue_attributes(QueueUrl=capture_queue, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events = boto3.client("events", region_name=REGION)
+        events.create_event_bus(Name="parcelhub-test")
+        events.put_rule(Name="capture-all", EventBusName="parcelhub-test", EventPattern='{"source": ["parcelhub"]}')
+        events.put_targets(
+            Rule="capture-all", EventBusName="parcelhub-test", Targets=[{"Id": "capture", "Arn": capture_arn}]
+        )
+        key_id = boto3.client("kms", region_name=REGION).create_key(Description="pii")["KeyMetadata"]["KeyId"]
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="parcelhub-test-data")
+        secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="parcelhub/test/providers",
+            SecretString=json.dumps(
+                {
+                    "providers": {},
+                    "api_keys": [{"name": "test", "sha256": hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()}],
+                }
+            ),
+        )["ARN"]
+        boto3.client("ssm", region_name=REGION).put_parameter(Name="/parcelhub/test/config", Type="String", Value="{}")
+        hub = HubAws(
+            table_name="parcelhub-test",
+            waybill_queue_url=waybill_queue,
+            tracking_queue_url=tracking_queue,
+            bus_name="parcelhub-test",
+            bus_capture_queue_url=capture_queue,
+            pii_key_id=key_id,
+            bucket="parcelhub-test-data",
+            secret_arn=secret_arn,
+            config_parameter="/parcelhub/test/config",
+        )
+        hub.env = {
+            "STAGE": "test",
+            "TABLE_NAME": hub.table_name,
+            "WAYBILL_QUEUE_URL": waybill_queue,
+            "TRACKING_QUEUE_URL": tracking_queue,
+            "EVENT_BUS_NAME": hub.bus_name,
+            "PII_KEY_ID": key_id,
+            "DATA_BUCKET": hub.bucket,
+            "PROVIDER_SECRET_ARN": secret_arn,
+            "CONFIG_PARAMETER": hub.config_parameter,
+            "STALL_SHARDS": "8",
+            "WAYBILL_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:parcelhub-test-waybill",
+        }
+        for name, value in hub.env.items():
+            monkeypatch.setenv(name, value)
+        deps.reset()
+        try:
+            yield hub
+        finally:
+            deps.reset()

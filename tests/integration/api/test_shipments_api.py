@@ -1,0 +1,171 @@
+"""The OMS API handler in-process against moto: HTTP API v2 events in, JSON out."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from functions.shipments_api.handler import lambda_handler
+
+pytestmark = pytest.mark.integration
+
+API_KEY = "test-api-key"
+
+ORDER: dict[str, Any] = {
+    "order_id": "DTC-20251111-0001",
+    "receiver": {
+        "name": "李四",
+        "phone": "18688806057",
+        "province": "广东省",
+        "city": "广州市",
+        "district": "白云区",
+        "address": "机场路1号某小区3栋502",
+        "postcode": "510000",
+    },
+    "parcels": [{"weight_kg": 1.2}],
+    "items": [{"name": "护肤品", "quantity": 1, "unit_price": {"amount": "199.00"}}],
+    "declared_value": {"amount": "199.00", "currency": "CNY"},
+    "customer_tier": "regular",
+}
+
+
+class Context:
+    function_name = "parcelhub-test-shipments-api"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:parcelhub-test-shipments-api"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+def http_event(
+    method: str, path: str, body: Any = None, *, key: str | None = API_KEY, query: str = ""
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, as the gateway sends it."""
+    headers = {"content-type": "application/json", "host": "api.example.com"}
+    if key is not None:
+        headers["x-api-key"] = key
+    raw = json.dumps(body, ensure_ascii=False) if body is not None else None
+    params = dict(pair.split("=", 1) for pair in query.split("&")) if query else None
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "queryStringParameters": params,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "t"},
+            "requestId": "id",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": "11/Nov/2025:08:00:00 +0000",
+            "timeEpoch": 1762848000000,
+        },
+        "body": base64.b64encode(raw.encode()).decode() if raw is not None else None,
+        "isBase64Encoded": raw is not None,
+    }
+
+
+def call(event: dict[str, Any]) -> tuple[int, Any]:
+    response = lambda_handler(event, Context())
+    body = response.get("body") or "null"
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], json.loads(body)
+
+
+def test_health_needs_no_key(hub_aws: Any) -> None:
+    status, body = call(http_event("GET", "/v1/health", key=None))
+    assert status == 200
+    assert body["status"] == "ok"
+
+
+def test_order_is_accepted_stored_encrypted_and_queued(hub_aws: Any) -> None:
+    # Given a valid order, When the OMS posts it
+    status, body = call(http_event("POST", "/v1/shipments", ORDER))
+    # Then it is accepted as PENDING with a masked receiver
+    assert status == 202
+    assert body["status"] == "PENDING"
+    assert body["order_id"] == ORDER["order_id"]
+    assert body["receiver"]["phone"] == "186****6057"
+    assert "李四" not in json.dumps(body, ensure_ascii=False)
+    # And the waybill request is queued, And ShipmentAccepted is published
+    assert hub_aws.queued(hub_aws.waybill_queue_url) == [{"shipment_id": body["shipment_id"]}]
+    events = hub_aws.captured_events()
+    assert [e["detail-type"] for e in events] == ["ShipmentAccepted"]
+    assert "18688806057" not in json.dumps(events)
+    # And the stored item holds no clear-text personal data
+    items = hub_aws.client("dynamodb").scan(TableName=hub_aws.table_name)["Items"]
+    dumped = json.dumps(items, ensure_ascii=False)
+    assert "18688806057" not in dumped
+    assert "机场路1号" not in dumped
+    assert "李四" not in dumped
+
+
+def test_same_order_same_body_is_idempotent_and_different_body_conflicts(hub_aws: Any) -> None:
+    _, first = call(http_event("POST", "/v1/shipments", ORDER))
+    # When the same order arrives again with the same body
+    status, again = call(http_event("POST", "/v1/shipments", ORDER))
+    # Then it answers 200 with the same shipment
+    assert status == 200
+    assert again["shipment_id"] == first["shipment_id"]
+    # When it arrives with a different body, Then 409
+    changed = copy.deepcopy(ORDER)
+    changed["parcels"] = [{"weight_kg": 3.0}]
+    status, error = call(http_event("POST", "/v1/shipments", changed))
+    assert status == 409
+    assert error["error"] == "order_conflict"
+    # And only one shipment exists for the order
+    status, found = call(http_event("GET", "/v1/shipments", query=f"order_id={ORDER['order_id']}"))
+    assert status == 200
+    assert found["shipment_id"] == first["shipment_id"]
+
+
+def test_bad_input_names_each_field_and_stores_nothing(hub_aws: Any) -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["receiver"]["phone"] = "call me"
+    bad["parcels"] = [{"weight_kg": -1}]
+    del bad["declared_value"]
+    status, error = call(http_event("POST", "/v1/shipments", bad))
+    assert status == 422
+    fields = {f["field"] for f in error["fields"]}
+    assert {"receiver.phone", "parcels.0.weight_kg", "declared_value"} <= fields
+    assert "call me" not in json.dumps(error)  # inputs are not echoed
+    assert hub_aws.client("dynamodb").scan(TableName=hub_aws.table_name)["Count"] == 0
+    assert hub_aws.queued(hub_aws.waybill_queue_url) == []
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+def test_missing_or_wrong_key_is_rejected(hub_aws: Any, key: str | None) -> None:
+    status, error = call(http_event("POST", "/v1/shipments", ORDER, key=key))
+    assert status == 401
+    assert error["error"] == "unauthorized"
+    assert hub_aws.client("dynamodb").scan(TableName=hub_aws.table_name)["Count"] == 0
+
+
+def test_unknown_shipment_is_404(hub_aws: Any) -> None:
+    status, error = call(http_event("GET", "/v1/shipments/shp_unknown"))
+    assert status == 404
+    assert error["error"] == "not_found"
+
+
+def test_cancel_pending_then_retry_is_refused(hub_aws: Any) -> None:
+    _, created = call(http_event("POST", "/v1/shipments", ORDER))
+    shipment_id = created["shipment_id"]
+    status, cancelled = call(http_event("POST", f"/v1/shipments/{shipment_id}/cancel"))
+    assert status == 200
+    assert cancelled["status"] == "CANCELLED"
+    # a cancelled shipment cannot be retried
+    status, error = call(http_event("POST", f"/v1/shipments/{shipment_id}/retry"))
+    assert status == 409
+    assert "CANCELLED" in error["message"]
