@@ -175,8 +175,8 @@ class CarrierSandbox:
     # ----------------------------------------------------------------------------- lifecycle
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def start(self) -> CarrierSandbox:
         serve = threading.Thread(target=self._server.serve_forever, name=f"{self.provider}-http", daemon=True)

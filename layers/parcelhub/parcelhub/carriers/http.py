@@ -21,7 +21,10 @@ DEFAULT_TIMEOUT = (3.05, 10.0)
 
 def new_session(pool_size: int = 10) -> requests.Session:
     session = requests.Session()
-    retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.05, allowed_methods=None)
+    # read=False: a read timeout is re-raised as such (the request may have reached the provider).
+    retry = Retry(
+        total=2, connect=2, read=False, status=0, other=0, redirect=0, backoff_factor=0.05, allowed_methods=None
+    )
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -1,0 +1,96 @@
+"""Kdniao (快递鸟) settings: one validated pydantic model.
+
+Every fact REFERENCE §1 marks [U] (unverified) that changes what goes on the wire is a setting here,
+with the best-evidence default and a comment saying where the default comes from.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+
+from parcelhub.domain.models import Carrier
+
+Path = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./\-]*$")]
+RequestType = Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")]
+
+
+class KdniaoAccount(BaseModel):
+    """Per-carrier e-waybill account (电子面单账号). Which fields a carrier needs is [U] (REFERENCE §1.5):
+    send only what is configured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    customer_name: str | None = None  # CustomerName
+    customer_pwd: SecretStr | None = None  # CustomerPwd
+    month_code: str | None = None  # MonthCode
+    send_site: str | None = None  # SendSite
+
+
+class KdniaoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    # -- credentials (from SSM / Secrets Manager, never from code)
+    ebusiness_id: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
+    app_key: SecretStr
+
+    # -- endpoints (REFERENCE §1.3; https is widely used [C])
+    base_url: str = "https://api.kdniao.com"
+    eorder_path: Path = "/api/EOrderService"  # 1007 create, 1147 cancel
+    subscribe_path: Path = "/api/dist"  # 8008 / 1008
+    query_path: Path = "/Ebusiness/EbusinessOrderHandle.aspx"  # 8001 / 1002
+
+    # -- request types (REFERENCE §1.4): the value-added (增值版) products by default
+    create_request_type: RequestType = "1007"
+    cancel_request_type: RequestType = "1147"  # [C]
+    subscribe_request_type: RequestType = "8008"  # 1008 = standard edition
+    query_request_type: RequestType = "8001"  # 1002 = standard edition
+    data_type: Literal["2"] = "2"  # 2 = JSON, the only value used in practice
+
+    # -- timeouts (seconds)
+    connect_timeout: float = Field(default=3.05, gt=0, le=60)
+    read_timeout: float = Field(default=10.0, gt=0, le=120)
+
+    # -- e-waybill options (REFERENCE §1.5)
+    pay_type: Literal[1, 2, 3, 4] = 1  # 1 现付 (official demo), 2 到付, 3 月结, 4 第三方
+    exp_type: int = Field(default=1, ge=1)  # 1 = standard express
+    return_print_template: bool = True  # IsReturnPrintTemplate=1: keep the label HTML
+    #: per-carrier account fields (CustomerName/CustomerPwd/MonthCode/SendSite) [U]
+    accounts: dict[Carrier, KdniaoAccount] = Field(default_factory=dict)
+    #: carriers this contract covers
+    carriers: frozenset[Carrier] = frozenset(Carrier)
+
+    # -- result codes (REFERENCE §1.5 [C]; the classification of each is our reading)
+    ok_result_codes: frozenset[str] = frozenset({"100"})
+    #: 104 用户问题 (account problem). How Kdniao answers a bad DataSign is [U]: we expect 104.
+    auth_result_codes: frozenset[str] = frozenset({"104"})
+    #: a Reason containing one of these marks an authentication failure whatever the code [U]
+    auth_reason_markers: tuple[str, ...] = ("DataSign", "签名", "用户ID", "EBusinessID", "AppKey")
+    #: 106 = the order code was already used [U]; with the order in the body it is idempotent success
+    duplicate_result_codes: frozenset[str] = frozenset({"106"})
+    #: 405 超出查询次数限制 (query limit exceeded) is a rate limit: retry later, not a rejection
+    unavailable_result_codes: frozenset[str] = frozenset({"405"})
+
+    # -- pushes (REFERENCE §1.6)
+    tracking_push_types: frozenset[str] = frozenset({"101", "102"})
+    payment_push_types: frozenset[str] = frozenset({"107"})  # COD status: acknowledged, no events
+    #: HTTP status of a failure reply (the body says Success:false either way) [U]
+    push_reject_status: int = Field(default=401, ge=200, le=599)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// or http://")
+        return value.rstrip("/")
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def key(self) -> str:
+        return self.app_key.get_secret_value()

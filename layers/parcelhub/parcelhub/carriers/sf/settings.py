@@ -1,0 +1,109 @@
+"""SF Express Fengqiao settings: one validated model (credentials, endpoint, wire options, timeouts).
+
+Every fact REFERENCE.md §2 marks unverified ([U]) that changes what goes on the wire is a setting
+here, defaulting to the best evidence, so an account that differs is a configuration change:
+
+* ``timestamp_unit`` — ms (SF Java demos) vs s (purplship) [C/U]; default ms.
+* ``express_type_ids`` — service level -> ``expressTypeId``. [U] Fengqiao's product table is read as
+  1 = 顺丰特快 (express), 2 = 顺丰标快 (standard); REFERENCE's sample pairs 1 with 顺丰标快, so check the
+  product list of your monthly card.
+* ``pay_method`` — 1 寄方付 (sender pays) [U values].
+* ``route_tracking_type`` / ``route_method_type`` / ``route_language`` — route query options [C/U].
+* ``cancel_deal_type`` — ``dealType`` 2 = cancel on EXP_RECE_UPDATE_ORDER [U].
+* ``order_search_type`` — ``searchType`` of EXP_RECE_SEARCH_ORDER_RESP [U].
+* ``push_format`` — the route push method configured in the Fengqiao console: ``json`` [V] or
+  ``xml`` (form ``content=`` URL-encoded XML) [U shape]; decides the ACK we send.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+
+from parcelhub.domain.models import ServiceLevel
+
+PRODUCTION_URL = "https://sfapi.sf-express.com"
+SANDBOX_URL = "https://sfapi-sbox.sf-express.com"
+
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+class SfServiceCodes(BaseModel):
+    """The ``serviceCode`` of each operation (REFERENCE §2.4); all sent to the one ``path``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    create_order: Code = "EXP_RECE_CREATE_ORDER"
+    update_order: Code = "EXP_RECE_UPDATE_ORDER"
+    search_routes: Code = "EXP_RECE_SEARCH_ROUTES"
+    search_order: Code = "EXP_RECE_SEARCH_ORDER_RESP"
+
+
+class SfSettings(BaseModel):
+    """Configuration of the ``sf`` provider (loaded once per function from SSM/Secrets Manager)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    # credentials -------------------------------------------------------------------------------
+    partner_id: Code  # partnerID = 顾客编码
+    checkword: SecretStr = Field(min_length=1)  # 校验码 (sandbox and production differ)
+    monthly_card: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,20}$")]  # 月结卡号
+    #: the secret path segment of our webhook URL (SF does not sign pushes)
+    push_token: SecretStr = Field(min_length=16)
+
+    # endpoint ------------------------------------------------------------------------------------
+    base_url: str = PRODUCTION_URL
+    path: str = "/std/service"
+    service_codes: SfServiceCodes = SfServiceCodes()
+
+    # wire options ([U] facts, see the module docstring) ------------------------------------------
+    language: str = "zh_CN"  # REFERENCE §2.5 sample [C]
+    route_language: str = "0"
+    timestamp_unit: Literal["ms", "s"] = "ms"
+    express_type_ids: dict[ServiceLevel, int] = Field(
+        default_factory=lambda: {ServiceLevel.STANDARD: 2, ServiceLevel.EXPRESS: 1}
+    )
+    pay_method: Literal[1, 2, 3] = 1
+    is_return_routelabel: Literal[0, 1] = 1
+    cargo_unit: str = "个"
+    country: str = "CN"
+    route_tracking_type: Literal["1", "2"] = "1"
+    route_method_type: Literal["1", "2"] = "1"
+    cancel_deal_type: int = 2
+    order_search_type: str = "1"
+    push_format: Literal["json", "xml"] = "json"
+
+    # timeouts (seconds) -----------------------------------------------------------------------------
+    connect_timeout: float = Field(default=3.05, gt=0, le=30)
+    read_timeout: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("path must start with '/'")
+        return value
+
+    @field_validator("express_type_ids")
+    @classmethod
+    def _every_level(cls, value: dict[ServiceLevel, int]) -> dict[ServiceLevel, int]:
+        missing = set(ServiceLevel) - set(value)
+        if missing:
+            raise ValueError(f"express_type_ids needs every service level; missing {sorted(missing)}")
+        return value
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.path
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)

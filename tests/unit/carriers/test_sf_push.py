@@ -1,0 +1,257 @@
+"""SF route pushes: URL-token authentication, parsing recorded pushes into canonical events, the ACK."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parcelhub.carriers.base import HttpRequest, ProviderPlugin, PushRejected, PushUnreadable, TrackingSubscription
+from parcelhub.carriers.registry import build_plugin
+from parcelhub.carriers.sf.plugin import SfPlugin
+from parcelhub.domain.models import Carrier, EventSource, Provider, TrackingEvent, content_hash
+from parcelhub.domain.status import Status, SubStatus, fold
+
+pytestmark = pytest.mark.unit
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sf"
+TOKEN = "tok-0123456789abcdef0123456789"
+CONFIG = {
+    "partner_id": "TESTPARTNER",
+    "checkword": "TESTCHECKWORD0000000000000000000",
+    "monthly_card": "7551234567",
+    "push_token": TOKEN,
+}
+
+
+def plugin(**overrides: Any) -> SfPlugin:
+    return SfPlugin.from_config(CONFIG | overrides)
+
+
+def raw(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def json_push(body: bytes, token: str | None = TOKEN) -> HttpRequest:
+    return HttpRequest(
+        body=body,
+        headers={"Content-Type": "application/json;charset=UTF-8"},
+        path_params={"token": token} if token is not None else {},
+    )
+
+
+def xml_push(xml: bytes, token: str = TOKEN) -> HttpRequest:
+    body = ("content=" + urllib.parse.quote_plus(xml.decode("utf-8"))).encode("ascii")
+    return HttpRequest(
+        body=body,
+        headers={"content-type": "application/x-www-form-urlencoded; charset=UTF-8"},
+        path_params={"token": token},
+    )
+
+
+def as_expected(event: TrackingEvent) -> dict[str, Any]:
+    return {
+        "tracking_number": event.tracking_number,
+        "occurred_at": event.occurred_at.isoformat(),
+        "status": event.status.value,
+        "sub_status": event.sub_status.value,
+        "raw_code": event.raw_code,
+        "raw_text": event.raw_text,
+        "location": event.location,
+        "content_hash": event.content_hash,
+    }
+
+
+def test_plugin_implements_the_protocol_and_is_registered() -> None:
+    # Given the registry line for sf / When built from a config mapping / Then an SfPlugin
+    built = build_plugin("sf", CONFIG)
+    assert isinstance(built, SfPlugin)
+    assert isinstance(built, ProviderPlugin)
+    assert (built.name, built.issues_waybills, built.pushes_tracking) == (Provider.SF, True, True)
+    assert built.supported_carriers() == frozenset({Carrier.SF})
+
+
+def test_subscribe_is_a_no_op_for_sf_parcels() -> None:
+    # SF pushes routes of Fengqiao orders by itself: subscribing sends nothing (no session is touched)
+    subscription = TrackingSubscription(Carrier.SF, "SF1234567890123", "https://hooks.example.com/x")
+    assert plugin().subscribe_tracking(subscription) is None
+
+
+def test_recorded_json_push_parses_into_the_expected_events() -> None:
+    # Given REFERENCE §2.6's push with the right URL token
+    parsed = plugin().parse_push(json_push(raw("push.json")))
+    # Then the canonical events match the recorded expectation (status, +08:00 time, location, hash)
+    expected = json.loads(raw("push.expected.json"))
+    assert [as_expected(e) for e in parsed.events] == expected
+    assert all(e.source is EventSource.PUSH and e.provider is Provider.SF for e in parsed.events)
+    assert parsed.tracking_numbers == [(Carrier.SF, "SF1234567890123")]
+    assert parsed.unmapped_codes == []
+    for event in parsed.events:  # the hash is the model's content hash of the SF fields
+        assert event.content_hash == content_hash(
+            "SF", event.tracking_number, event.occurred_at, event.raw_code, event.raw_text
+        )
+
+
+def test_content_hashes_are_stable_across_pushes_and_formats() -> None:
+    # Given the same routes pushed again, and pushed in the form/XML variant
+    first = plugin().parse_push(json_push(raw("push.json")))
+    again = plugin().parse_push(json_push(raw("push.json")))
+    as_xml = plugin(push_format="xml").parse_push(xml_push(raw("push.xml")))
+    # Then every event hashes the same (the store dedupes them)
+    hashes = [e.content_hash for e in first.events]
+    assert hashes == [e.content_hash for e in again.events] == [e.content_hash for e in as_xml.events]
+    assert [as_expected(e) for e in as_xml.events] == json.loads(raw("push.expected.json"))
+
+
+def test_unknown_op_code_is_unmapped_and_reported() -> None:
+    # Given a push carrying an opCode no table knows, next to a known one for another waybill
+    parsed = plugin().parse_push(json_push(raw("push_unknown_code.json")))
+    # Then the unknown one is IN_TRANSIT/UNMAPPED and listed for the metric; the known one maps
+    assert [as_expected(e) for e in parsed.events] == json.loads(raw("push_unknown_code.expected.json"))
+    assert parsed.unmapped_codes == ["9999"]
+    assert parsed.tracking_numbers == [(Carrier.SF, "SF1234567890123"), (Carrier.SF, "SF1234567890124")]
+
+
+@pytest.mark.parametrize("token", ["tok-0123456789abcdef012345678X", "", None, TOKEN.upper(), TOKEN + "0"])
+def test_a_push_with_the_wrong_token_is_rejected(token: str | None) -> None:
+    # Given the recorded push addressed to a wrong or missing token / Then PushRejected, nothing parsed
+    with pytest.raises(PushRejected):
+        plugin().parse_push(json_push(raw("push.json"), token))
+    with pytest.raises(PushRejected):
+        plugin().verify_push(json_push(raw("push.json"), token))
+
+
+def test_the_same_push_with_the_right_token_yields_the_events() -> None:
+    # Given the push with the plugin's token / Then verification passes and the events come out
+    request = json_push(raw("push.json"))
+    plugin().verify_push(request)
+    assert [(e.status, e.sub_status) for e in plugin().parse_push(request).events] == [
+        (Status.PICKED_UP, SubStatus.NONE),
+        (Status.DELIVERED, SubStatus.NONE),
+    ]
+
+
+def test_verify_does_not_read_the_body() -> None:
+    # Given garbage with the right token / Then verify passes (cheap), parse says unreadable
+    garbage = json_push(b"\x00not json")
+    plugin().verify_push(garbage)
+    with pytest.raises(PushUnreadable):
+        plugin().parse_push(garbage)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{}",
+        b'{"Body":{"WaybillRoute":"x"}}',
+        b'{"Body":{"WaybillRoute":[{"mailno":"","acceptTime":"2024-05-01 10:30:56","opCode":"54"}]}}',
+        b'{"Body":{"WaybillRoute":[{"mailno":"SF1234567890123","acceptTime":"yesterday","opCode":"54"}]}}',
+    ],
+)
+def test_malformed_json_pushes_are_unreadable(body: bytes) -> None:
+    with pytest.raises(PushUnreadable):
+        plugin().parse_push(json_push(body))
+
+
+def test_xml_with_a_dtd_is_refused() -> None:
+    xml = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><Request><Body/></Request>'
+    with pytest.raises(PushUnreadable):
+        plugin().parse_push(xml_push(xml))
+
+
+def test_single_route_object_is_accepted() -> None:
+    # Some serialisers emit a lone WaybillRoute as an object rather than a list
+    route = json.loads(raw("push.json"))["Body"]["WaybillRoute"][0]
+    parsed = plugin().parse_push(json_push(json.dumps({"Body": {"WaybillRoute": route}}).encode()))
+    assert [e.raw_code for e in parsed.events] == ["54"]
+
+
+@pytest.mark.parametrize(
+    ("push_format", "ok", "reason", "body", "content_type"),
+    [
+        ("json", True, "", '{"return_code":"0000","return_msg":"成功"}', "application/json;charset=UTF-8"),
+        (
+            "json",
+            False,
+            "队列不可用",
+            '{"return_code":"1000","return_msg":"队列不可用"}',
+            "application/json;charset=UTF-8",
+        ),
+        (
+            "xml",
+            True,
+            "",
+            '<Response service="RoutePushService"><Head>OK</Head></Response>',
+            "application/xml;charset=UTF-8",
+        ),
+        (
+            "xml",
+            False,
+            "a<b",
+            '<Response service="RoutePushService"><Head>ERR</Head><ERROR code="1000">a&lt;b</ERROR></Response>',
+            "application/xml;charset=UTF-8",
+        ),
+    ],
+)
+def test_push_ack_is_the_exact_reply_sf_expects(
+    push_format: str, ok: bool, reason: str, body: str, content_type: str
+) -> None:
+    reply = plugin(push_format=push_format).push_ack(ok, reason)
+    assert (reply.status_code, reply.body, reply.content_type) == (200, body, content_type)
+
+
+# ------------------------------------------------------------------------------------------ property
+
+ROUTES = [
+    ("2024-05-01 10:30:56", "54", "顺丰速运 已收取快件", "深圳市"),
+    ("2024-05-01 13:16:02", "30", "快件在【深圳南山中转场】完成分拣，准备发往 【广州白云中转场】", "深圳市"),
+    ("2024-05-02 06:10:00", "130", "快件已到达【广州白云营业点】，即将派件", "广州市"),
+    ("2024-05-02 07:01:00", "204", "快件交给王师傅，正在派送途中（联系电话：138****0000）", "广州市"),
+    ("2024-05-02 07:58:31", "80", "您的快件已签收，感谢您使用顺丰，期待再次为您服务。", "广州市"),
+]
+
+
+def _push_body(indices: list[int]) -> bytes:
+    nodes = [
+        {
+            "id": str(1790000000000000 + i),
+            "mailno": "SF1234567890123",
+            "orderid": "DTC-20240501-0001",
+            "acceptTime": ROUTES[i][0],
+            "acceptAddress": ROUTES[i][3],
+            "remark": ROUTES[i][2],
+            "opCode": ROUTES[i][1],
+        }
+        for i in indices
+    ]
+    return json.dumps({"Body": {"WaybillRoute": nodes}}, ensure_ascii=False).encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.permutations(range(len(ROUTES))),
+    st.lists(st.integers(min_value=0, max_value=len(ROUTES) - 1), max_size=20),
+    st.randoms(use_true_random=False),
+    st.integers(min_value=1, max_value=10),
+)
+def test_any_split_order_or_duplication_of_pushes_folds_to_delivered(
+    order: list[int], repeats: list[int], rnd: Any, per_push: int
+) -> None:
+    indices = list(order) + repeats
+    rnd.shuffle(indices)
+    # Given the routes of one parcel pushed in any order, split into pushes of any size, with repeats
+    sf = plugin()
+    events: list[TrackingEvent] = []
+    for start in range(0, len(indices), per_push):
+        events.extend(sf.parse_push(json_push(_push_body(indices[start : start + per_push]))).events)
+    # Then the fold equals the fold of the in-order, de-duplicated pushes: DELIVERED
+    reference = fold(sf.parse_push(json_push(_push_body(list(range(len(ROUTES)))))).events)
+    state = fold(events)
+    assert state == reference
+    assert state is not None
+    assert state.status is Status.DELIVERED
