@@ -47,7 +47,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
 	$(BIN)/python -m parcelhub.api.openapi --check infra/openapi.json
-	$(BIN)/python -m parcelhub.events --check infra/events
+	$(BIN)/python -m parcelhub.events --check infra/events --docs docs/events.md
 
 .PHONY: test
 test: lint
