@@ -1,0 +1,104 @@
+"""Kuaidi100 settings: one validated model (credentials, endpoint, wire options, timeouts).
+
+Every fact REFERENCE.md §3 marks unverified ([U]) that changes what goes on the wire is a setting
+here, defaulting to the best evidence, so an account that differs is a configuration change:
+
+* ``push_sign_case_insensitive`` — the doc does not say whether the push ``sign`` hex is upper- or
+  lower-case [U]; we compare case-insensitively (default) and can be made strict.
+* ``ack_success_message`` / ``ack_failure_return_code`` / ``ack_failure_http_status`` — the reply to a
+  push: ``{"result":true,"returnCode":"200","message":"成功"}``; on failure ``result:false`` with
+  returnCode ``500`` [U]. Kuaidi100 reads the body, so the HTTP status stays 200 by default [U].
+* ``subscribe_resultv2`` / ``query_resultv2`` — ``4`` turns on the advanced state codes (§3.4); the
+  mirror names 6 for the query, the golden vector uses 4 [V/U].
+* ``phone_required_for`` — company codes for which ``phone`` is mandatory (SF; 丰网 if you add it).
+* ``company_codes`` — our Carrier -> Kuaidi100 ``com`` code (defaults: ``codes.COMPANY_CODES``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+
+from parcelhub.carriers.kuaidi100.codes import COMPANY_CODES
+from parcelhub.domain.models import Carrier
+
+PRODUCTION_URL = "https://poll.kuaidi100.com"
+
+Path = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_\-./]*$")]
+Flag = Literal["0", "1"]
+
+
+class Kuaidi100Settings(BaseModel):
+    """Configuration of the ``kuaidi100`` provider (loaded once per function from SSM/Secrets Manager)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    # credentials -------------------------------------------------------------------------------
+    #: 授权key: sent inside the subscribe ``param`` and part of the query signature
+    key: SecretStr = Field(min_length=1)
+    #: customer id (query only)
+    customer: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
+    #: the push signing salt we choose and send with every subscription. Kuaidi100 signs even with an
+    #: empty salt, but then anybody can forge a push, so we insist on one.
+    salt: SecretStr = Field(min_length=8)
+
+    # endpoint ------------------------------------------------------------------------------------
+    base_url: str = PRODUCTION_URL
+    subscribe_path: Path = "/poll"
+    query_path: Path = "/poll/query.do"
+    #: default callback URL (our webhook) when a subscription does not carry one
+    callback_url: str | None = None
+
+    # wire options ([U] facts, see the module docstring) ------------------------------------------
+    subscribe_resultv2: Literal["0", "1", "4", "6"] = "4"
+    query_resultv2: Literal["0", "1", "4", "6"] = "4"
+    auto_com: Flag = "0"
+    inter_com: Flag = "0"
+    phone_required_for: frozenset[str] = frozenset({"shunfeng"})
+    company_codes: dict[Carrier, str] = Field(default_factory=lambda: dict(COMPANY_CODES))
+    push_sign_case_insensitive: bool = True
+    ack_success_message: str = "成功"
+    ack_failure_return_code: str = "500"
+    ack_failure_http_status: int = Field(default=200, ge=200, le=599)
+
+    # timeouts (seconds) -----------------------------------------------------------------------------
+    connect_timeout: float = Field(default=3.05, gt=0, le=30)
+    read_timeout: float = Field(default=10.0, gt=0, le=60)
+    pool_size: int = Field(default=10, ge=1, le=100)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("callback_url must be an http(s) URL")
+        return value
+
+    @field_validator("company_codes")
+    @classmethod
+    def _company_codes(cls, value: dict[Carrier, str]) -> dict[Carrier, str]:
+        codes = list(value.values())
+        if len(set(codes)) != len(codes):
+            raise ValueError("company_codes must map each carrier to a distinct com code")
+        if any(not code or code != code.strip().lower() for code in codes):
+            raise ValueError("com codes are non-empty lower-case strings (e.g. 'yuantong')")
+        return value
+
+    @property
+    def subscribe_url(self) -> str:
+        return self.base_url + self.subscribe_path
+
+    @property
+    def query_url(self) -> str:
+        return self.base_url + self.query_path
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)

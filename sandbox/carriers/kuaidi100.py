@@ -1,0 +1,338 @@
+"""Kuaidi100 sandbox: a real HTTP server on 127.0.0.1 speaking Kuaidi100's wire format (REFERENCE §3).
+
+* ``POST /poll`` — subscribe (form ``schema=json``, ``param`` with the key inside). Checks the key
+  (600 otherwise), the company (701), callback URL (700); a known subscription answers 501 重复订阅;
+  a new one starts tracking the number (Kuaidi100 issues no waybills) and its lifecycle.
+* ``POST /poll/query.do`` — real-time query (form ``customer``, ``sign``, ``param``) with
+  ``sign = UPPER(MD5(param + key + customer))`` (503 验证签名失败 otherwise); ``data[]`` newest first;
+  500 查询无结果 for a number without traces.
+* Pushes: form ``param`` + ``sign = MD5(param + salt)`` (upper-case hex) with the salt of the
+  subscription, full snapshots (``lastResult.data[]`` newest first), ``status`` polling → shutdown
+  once signed for.
+
+Business replies are HTTP 200 with ``{"result": false, "returnCode": ..., "message": ...}``.
+``faults.reject``: ``"address"`` → 700 (subscribe) / 400 (query); ``"duplicate"`` → 501.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import time
+import urllib.parse
+from typing import Any
+
+from sandbox.carriers.base import (
+    CarrierSandbox,
+    PushRequest,
+    Reply,
+    Route,
+    SandboxParcel,
+    SandboxRequest,
+    Scan,
+    Stage,
+    json_reply,
+)
+
+#: kuaidi100 ``com`` -> our carrier code (the sandbox keeps its own copy: it plays the provider)
+COMPANIES: dict[str, str] = {
+    "shunfeng": "SF",
+    "zhongtong": "ZTO",
+    "yuantong": "YTO",
+    "shentong": "STO",
+    "yunda": "YD",
+    "ems": "EMS",
+    "jd": "JD",
+    "jtexpress": "JTSD",
+    "debangkuaidi": "DBL",
+    "huitongkuaidi": "HTKY",
+    "youzhengguonei": "YZPY",
+    "zhaijisong": "ZJS",
+    "youshuwuliu": "UC",
+}
+COM_OF = {carrier: com for com, carrier in COMPANIES.items()}
+
+#: messages of the returnCodes (REFERENCE §3.2 and Kuaidi100's doc)
+MESSAGES: dict[str, str] = {
+    "200": "提交成功",
+    "501": "重复订阅",
+    "600": "您不是合法的订阅者（即授权Key出错）",
+    "601": "POLL:KEY已过期",
+    "700": "订阅方的订阅数据存在错误（如不支持的快递公司、单号为空、单号超长等）或错误的回调地址",
+    "701": "拒绝订阅的快递公司",
+    "702": "POLL:识别不到该单号对应的快递公司",
+    "q400": "找不到对应公司",
+    "q408": "快递公司参数异常：顺丰快递必须填写收、寄件人手机号码",
+    "q500": "查询无结果，请隔段时间再查",
+    "q503": "验证签名失败",
+}
+
+#: a few cities: areaName, areaCode, areaCenter, areaPinYin (resultv2=4 fields)
+AREAS: dict[str, tuple[str, str, str, str]] = {
+    "杭州市": ("浙江,杭州市,西湖区", "CN330106000000", "120.130203,30.259324", "xi hu qu"),
+    "上海市": ("上海,上海,闵行区", "CN310112000000", "121.381709,31.112813", "min hang qu"),
+    "北京市": ("北京,北京,朝阳区", "CN110105000000", "116.443205,39.921506", "chao yang qu"),
+    "深圳市": ("广东,深圳市,南山区", "CN440305000000", "113.930478,22.533191", "nan shan qu"),
+    "广州市": ("广东,广州市,天河区", "CN440106000000", "113.361597,23.124817", "tian he qu"),
+}
+
+#: stage -> (statusCode, status name)
+STAGE_CODES: dict[Stage, tuple[str, str]] = {
+    Stage.PICKED_UP: ("103", "揽收"),
+    Stage.IN_TRANSIT: ("1002", "干线"),
+    Stage.ARRIVED_DEST_CITY: ("1001", "到达派件城市"),
+    Stage.OUT_FOR_DELIVERY: ("5", "派件"),
+    Stage.DELIVERED: ("301", "签收"),
+    Stage.DELIVERY_FAILED: ("206", "疑难"),
+    Stage.EXCEPTION: ("208", "疑难"),
+    Stage.RETURNING: ("6", "退回"),
+    Stage.RETURNED: ("4", "退签"),
+    Stage.AT_LOCKER: ("501", "投柜或驿站"),
+}
+
+SIGNED_STAGES = frozenset({Stage.DELIVERED, Stage.RETURNED})
+
+
+def md5_upper(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
+
+
+def _dumps(payload: Any) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def _city_of(address: str, default: str) -> str:
+    """The city in a free-text address (``广东省深圳市南山区`` -> ``深圳市``)."""
+    found = re.search(r"(?:省|自治区)?([^省市区]{2,6}市)", address or "")
+    return found.group(1) if found else default
+
+
+class Kuaidi100Sandbox(CarrierSandbox):
+    provider = "kuaidi100"
+    full_snapshot = True
+
+    def __init__(
+        self,
+        key: str,
+        customer: str,
+        salt: str = "",
+        *,
+        port: int = 0,
+        webhook_url: str | None = None,
+        stage_seconds: float = 2.0,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(port=port, webhook_url=webhook_url, stage_seconds=stage_seconds, seed=seed)
+        self.key = key
+        self.customer = customer
+        self.salt = salt
+
+    # ------------------------------------------------------------------------------------ routes
+    def routes(self) -> dict[str, Route]:
+        return {"/poll": self._subscribe, "/poll/query.do": self._query}
+
+    @staticmethod
+    def _fail(code: str, message_key: str | None = None) -> Reply:
+        message = MESSAGES[message_key or code]
+        return json_reply(200, {"result": False, "returnCode": code, "message": message})
+
+    def _subscribe(self, request: SandboxRequest) -> Reply:
+        form = request.form()
+        try:
+            param = json.loads(form.get("param", ""))
+        except ValueError:
+            param = None
+        if form.get("schema", "json") != "json" or not isinstance(param, dict):
+            self.record("subscribe", None, error="schema/param")
+            return self._fail("700")
+        number = str(param.get("number") or "")
+        company = str(param.get("company") or "")
+        raw_parameters = param.get("parameters")
+        parameters: dict[str, Any] = raw_parameters if isinstance(raw_parameters, dict) else {}
+        key_ok = param.get("key") == self.key
+        self.record("subscribe", key_ok, tracking_number=number, company=company)
+        failure = self._subscribe_failure(key_ok, number, company, parameters)
+        if failure is not None:
+            return self._fail(failure)
+        with self.lock:
+            existing = self.parcels.get(number)
+            if self.faults.reject == "duplicate" or (existing is not None and existing.subscribed):
+                return self._fail("501")
+            self.track(
+                SandboxParcel(
+                    carrier=COMPANIES[company],
+                    tracking_number=number,
+                    order_id="",
+                    origin_city=_city_of(str(param.get("from") or ""), "杭州市"),
+                    dest_city=_city_of(str(param.get("to") or ""), "上海市"),
+                    created_at=time.monotonic(),
+                    subscribed=True,
+                    extra={
+                        "salt": str(parameters.get("salt") or ""),
+                        "callbackurl": str(parameters.get("callbackurl") or ""),
+                        "resultv2": str(parameters.get("resultv2") or "0"),
+                        "phone": str(parameters.get("phone") or ""),
+                    },
+                )
+            )
+        return json_reply(200, {"result": True, "returnCode": "200", "message": MESSAGES["200"]})
+
+    def _subscribe_failure(self, key_ok: bool, number: str, company: str, parameters: dict[str, Any]) -> str | None:
+        """The returnCode a subscription fails with, in Kuaidi100's order of checks; None when valid."""
+        if not key_ok:
+            return "600"
+        if self.faults.reject == "address":
+            return "700"
+        if not number or len(number) > 32 or not str(parameters.get("callbackurl") or "").startswith("http"):
+            return "700"
+        if company not in COMPANIES:
+            return "701"
+        return None
+
+    def _query(self, request: SandboxRequest) -> Reply:
+        form = request.form()
+        raw = form.get("param", "")
+        sign_ok = form.get("customer") == self.customer and form.get("sign", "") == md5_upper(
+            raw + self.key + self.customer
+        )
+        try:
+            param = json.loads(raw)
+        except ValueError:
+            param = None
+        number = str(param.get("num") or "") if isinstance(param, dict) else ""
+        self.record("query", sign_ok, tracking_number=number)
+        if not sign_ok:
+            return self._fail("503", "q503")
+        if not isinstance(param, dict) or not number or param.get("com") not in COMPANIES:
+            return self._fail("400", "q400")
+        if self.faults.reject == "address":
+            return self._fail("400", "q400")
+        if param.get("com") == "shunfeng" and not param.get("phone"):
+            return self._fail("408", "q408")
+        with self.lock:
+            parcel = self.parcels.get(number)
+            scans = sorted(parcel.scans, key=lambda s: s.at, reverse=True) if parcel else []
+            if parcel is None or not scans:
+                return self._fail("500", "q500")
+            result = self._last_result(parcel, scans, str(param.get("resultv2") or "0"))
+        return json_reply(200, result)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+    def scan_for(self, stage: Stage, parcel: SandboxParcel) -> tuple[str, str, str]:
+        code, _name = STAGE_CODES[stage]
+        origin, dest = parcel.origin_city, parcel.dest_city
+        short_o, short_d = origin.removesuffix("市"), dest.removesuffix("市")
+        hub_o, hub_d = f"{short_o}转运中心", f"{short_d}转运中心"
+        site_o, site_d = f"{short_o}{_district(origin)}营业部", f"{short_d}{_district(dest)}营业部"
+        texts: dict[Stage, tuple[str, str]] = {
+            Stage.PICKED_UP: (origin, f"【{origin}】{site_o} 已揽收"),
+            Stage.IN_TRANSIT: (origin, f"【{origin}】快件离开 【{hub_o}】 已发往 【{hub_d}】"),
+            Stage.ARRIVED_DEST_CITY: (dest, f"【{dest}】快件已到达 【{site_d}】"),
+            Stage.OUT_FOR_DELIVERY: (dest, f"【{dest}】{site_d} 派件员：王师傅 电话：13800000000 当前正在为您派件"),
+            Stage.DELIVERED: (dest, f"【{dest}】快件已签收，签收人：本人，如有疑问请联系派件员"),
+            Stage.DELIVERY_FAILED: (dest, f"【{dest}】派件员多次联系收件人未果，快件暂存{site_d}，将再次派送"),
+            Stage.EXCEPTION: (dest, f"【{dest}】快件滞留在 【{site_d}】，原因：天气原因"),
+            Stage.RETURNING: (dest, f"【{dest}】快件已退回，退回原因：收件人拒收"),
+            Stage.RETURNED: (origin, f"【{origin}】退回件已由寄件人签收"),
+            Stage.AT_LOCKER: (
+                dest,
+                f"【{dest}】快件已放至 {short_d}{_district(dest)}菜鸟驿站，请凭取件码 8-2-1103 取件",
+            ),
+        }
+        city, text = texts[stage]
+        return code, text, AREAS.get(city, (city.removesuffix("市"), "", "", ""))[0]
+
+    def build_push(self, batch: list[tuple[SandboxParcel, list[Scan]]]) -> list[PushRequest]:
+        pushes = []
+        for parcel, scans in batch:
+            # the base class hands scans in time order (or shuffled); Kuaidi100 sends newest first
+            resultv2 = str(parcel.extra.get("resultv2") or "4")
+            last = self._last_result(parcel, list(reversed(scans)), resultv2)
+            signed = any(scan.stage in SIGNED_STAGES for scan in parcel.scans)
+            payload = {
+                "status": "shutdown" if signed else "polling",
+                "billstatus": "check" if signed else "sending",
+                "message": "",
+                "autoCheck": "0",
+                "comOld": "",
+                "comNew": "",
+                "lastResult": last,
+            }
+            param = _dumps(payload)
+            salt = str(parcel.extra.get("salt", self.salt))
+            body = urllib.parse.urlencode({"sign": md5_upper(param + salt), "param": param})
+            pushes.append(PushRequest(body=body.encode("ascii"), content_type="application/x-www-form-urlencoded"))
+        return pushes
+
+    def _last_result(self, parcel: SandboxParcel, scans: list[Scan], resultv2: str) -> dict[str, Any]:
+        newest = max(scans, key=lambda s: s.at) if scans else None
+        return {
+            "message": "ok",
+            "nu": parcel.tracking_number,
+            "ischeck": "1" if newest is not None and newest.stage in SIGNED_STAGES else "0",
+            "condition": "F00",
+            "com": COM_OF.get(parcel.carrier, parcel.carrier.lower()),
+            "status": "200",
+            "state": _state(newest.stage, resultv2) if newest else "0",
+            "data": [self._trace(scan, resultv2) for scan in scans],
+        }
+
+    @staticmethod
+    def _trace(scan: Scan, resultv2: str) -> dict[str, str]:
+        stamp = scan.at.strftime("%Y-%m-%d %H:%M:%S")
+        trace = {"time": stamp, "ftime": stamp, "context": scan.text}
+        if resultv2 == "0":
+            return trace
+        code, name = STAGE_CODES[scan.stage]
+        area = next((a for a in AREAS.values() if a[0] == scan.location), (scan.location, "", "", ""))
+        trace |= {"status": name, "areaCode": area[1], "areaName": area[0]}
+        if resultv2 in ("4", "6"):
+            trace |= {"statusCode": code, "areaCenter": area[2], "areaPinYin": area[3]}
+        return trace
+
+
+def _district(city: str) -> str:
+    """The district of a city in ``AREAS`` (``上海市`` -> ``闵行区``), else ``城区``."""
+    area = AREAS.get(city)
+    return area[0].rsplit(",", 1)[-1] if area else "城区"
+
+
+def _state(stage: Stage, resultv2: str) -> str:
+    """``lastResult.state``: the advanced code with resultv2 4/6, else the base state."""
+    code = STAGE_CODES[stage][0]
+    if resultv2 in ("4", "6"):
+        return code
+    return {"103": "1", "1002": "0", "1001": "0", "301": "3", "206": "2", "208": "2", "501": "5"}.get(code, code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Kuaidi100 sandbox (REFERENCE §3 wire format)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--key", default="TESTKEY")
+    parser.add_argument("--customer", default="TESTCUSTOMER0000000000000000000")
+    parser.add_argument("--salt", default="TESTSALT")
+    parser.add_argument("--webhook-url", default=None)
+    parser.add_argument("--stage-seconds", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    sandbox = Kuaidi100Sandbox(
+        args.key,
+        args.customer,
+        args.salt,
+        port=args.port,
+        webhook_url=args.webhook_url,
+        stage_seconds=args.stage_seconds,
+        seed=args.seed,
+    ).start()
+    print(f"kuaidi100 sandbox on {sandbox.url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()
