@@ -18,11 +18,13 @@ from parcelhub.domain.status import Status, SubStatus, is_terminal
 
 
 class StallRule(StrEnum):
+    """Rule names as the ``ShipmentStalled`` contract spells them (texts: ``parcelhub.events.STALL_RULES``)."""
+
     NO_PICKUP = "no_pickup"
-    NO_UPDATE_IN_TRANSIT = "no_update_in_transit"
-    OUT_FOR_DELIVERY_TOO_LONG = "out_for_delivery_too_long"
-    UNCOLLECTED_AT_PICKUP_POINT = "uncollected_at_pickup_point"
-    CARRIER_REPORTED_TIMEOUT = "carrier_reported_timeout"
+    NO_UPDATE_IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY_TOO_LONG = "out_for_delivery"
+    UNCOLLECTED_AT_PICKUP_POINT = "at_pickup_point"
+    CARRIER_REPORTED_TIMEOUT = "carrier_timeout"
 
 
 #: sub-statuses by which a provider itself reports a timeout: they count at once
@@ -35,33 +37,10 @@ CARRIER_TIMEOUTS: frozenset[SubStatus] = frozenset(
     }
 )
 
-SUGGESTED_ACTION: dict[StallRule, tuple[str, str]] = {
-    StallRule.NO_PICKUP: (
-        "联系承运商网点催促揽收，或取消运单改派其他快递。",
-        "Ask the carrier's station to pick it up, or cancel and re-ship with another carrier.",
-    ),
-    StallRule.NO_UPDATE_IN_TRANSIT: (
-        "向承运商发起查件/催件工单，确认快件位置。",
-        "Open a trace request with the carrier to locate the parcel.",
-    ),
-    StallRule.OUT_FOR_DELIVERY_TOO_LONG: (
-        "联系派件网点或快递员确认派送情况，并主动告知客户。",
-        "Call the delivery station or courier, and let the customer know.",
-    ),
-    StallRule.UNCOLLECTED_AT_PICKUP_POINT: (
-        "提醒客户到快递柜/驿站取件，避免退回。",
-        "Remind the customer to collect it from the locker/station before it is returned.",
-    ),
-    StallRule.CARRIER_REPORTED_TIMEOUT: (
-        "承运商已报告超时，请立即查件并联系客户。",
-        "The carrier itself reported a timeout: trace the parcel and contact the customer now.",
-    ),
-}
-
-
 @dataclass(frozen=True, slots=True)
 class StallDue:
     rule: StallRule
+    threshold_seconds: int
     due_at: datetime
     episode: str
 
@@ -99,5 +78,10 @@ def stall_due(
     else:
         rule = StallRule.NO_UPDATE_IN_TRANSIT
         hours = rules.in_transit_hours_by_province.get(destination_province, rules.in_transit_hours)
-    due_at = since + timedelta(hours=hours * rules.time_scale)
-    return StallDue(rule=rule, due_at=due_at, episode=episode_id(shipment_id, state_key, rule))
+    threshold = timedelta(hours=hours * rules.time_scale)
+    return StallDue(
+        rule=rule,
+        threshold_seconds=int(threshold.total_seconds()),
+        due_at=since + threshold,
+        episode=episode_id(shipment_id, state_key, rule),
+    )
