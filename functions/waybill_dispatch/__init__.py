@@ -1,0 +1,1 @@
+"""SQS waybill requests -> one waybill workflow execution per shipment."""

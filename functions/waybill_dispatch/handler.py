@@ -1,0 +1,76 @@
+"""SQS ``waybill-requests`` -> ``StartExecution`` of the waybill workflow, one per shipment.
+
+The execution is named by the shipment id (or the ``execution_name`` the message carries, e.g. a
+``/retry``'s ``<shipment_id>-r<n>``), so a duplicated or redelivered message cannot start a second
+workflow: Standard Step Functions refuses a used name with ``ExecutionAlreadyExists``, which counts as
+success here. Any other failure fails only its own record (``ReportBatchItemFailures``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import BaseModel, ConfigDict, Field, Json
+
+from parcelhub.config import environment
+from parcelhub.observability import add_metric, instrumented, logger
+
+#: Step Functions execution names: 1-80 characters of letters, digits, ``-`` and ``_``.
+EXECUTION_NAME = r"^[A-Za-z0-9_\-]{1,80}$"
+
+
+class WaybillRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    shipment_id: str = Field(pattern=EXECUTION_NAME)
+    execution_name: str | None = Field(default=None, pattern=EXECUTION_NAME)
+
+
+class WaybillRequestRecord(SqsRecordModel):
+    body: Json[WaybillRequest]  # type: ignore[assignment]
+
+
+@functools.cache
+def sfn_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 4}))
+
+
+@functools.cache
+def processor() -> BatchProcessor:
+    return BatchProcessor(event_type=EventType.SQS, model=WaybillRequestRecord)
+
+
+def start_workflow(record: WaybillRequestRecord) -> str:
+    """Start (or find already started) the shipment's execution; returns ``started`` or ``duplicate``."""
+    request = record.body
+    env = environment()
+    env.require("waybill_state_machine_arn")
+    client = sfn_client()
+    name = request.execution_name or request.shipment_id
+    try:
+        client.start_execution(
+            stateMachineArn=env.waybill_state_machine_arn,
+            name=name,
+            input=json.dumps({"shipment_id": request.shipment_id}),
+        )
+    except client.exceptions.ExecutionAlreadyExists:
+        logger().info("duplicate waybill request", extra={"shipment_id": request.shipment_id, "execution": name})
+        add_metric("WaybillRequestDuplicate")
+        return "duplicate"
+    add_metric("WaybillWorkflowStarted")
+    return "started"
+
+
+@instrumented()
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event, record_handler=start_workflow, processor=processor(), context=context
+    )
+    return dict(response)

@@ -1,0 +1,1 @@
+"""The waybill workflow's tasks (Step Functions -> Lambda)."""
