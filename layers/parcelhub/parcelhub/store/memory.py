@@ -1,0 +1,403 @@
+"""An in-memory :class:`~parcelhub.store.ports.ShipmentStore` for unit tests of logic.
+
+It honours the same conditions as the DynamoDB adapter (the same contract suite runs against both):
+unique order ids, waybill idempotency, the precedence-key condition of ``apply_tracking_state``,
+``expected`` statuses, first-alert-per-episode, optimistic locking of carrier health, exclusive take of
+parked pushes. One lock makes every method atomic, like a single conditional write.
+``item_writes`` counts item writes the way DynamoDB bills them (a batch of n puts = n writes).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from parcelhub.domain.models import Shipment, TrackingEvent, Waybill, WaybillAttempt
+from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
+from parcelhub.store import serialization as ser
+from parcelhub.store.errors import (
+    OrderAlreadyExists,
+    ShipmentAlreadyExists,
+    ShipmentNotFound,
+    StatusConflict,
+    TrackingClaimConflict,
+    WaybillAlreadyRecorded,
+)
+from parcelhub.store.ports import (
+    DEFAULT_SHARDS,
+    DuePoll,
+    DueStall,
+    ParkedPush,
+    QueryStats,
+    StallMark,
+    StatusChange,
+    TrackingClaim,
+)
+
+
+@dataclass(slots=True)
+class _Row:
+    """A shipment plus the index attributes that are not fields of the model."""
+
+    shipment: Shipment
+    stall: StallMark | None = None
+    poll_due: datetime | None = None
+    alerted_episode: str | None = None
+
+
+@dataclass(slots=True)
+class _Claim:
+    shipment_id: str
+    order_id: str
+    known: set[str] = field(default_factory=set)
+
+
+def _stored(shipment: Shipment) -> Shipment:
+    """The shipment as the table would give it back (same item shape: label dropped, UTC stamps …)."""
+    return ser.shipment_from_item(ser.shipment_to_item(shipment))
+
+
+class InMemoryShipmentStore:
+    """The fake. Not for production: no persistence, one process."""
+
+    def __init__(self, shards: int = DEFAULT_SHARDS) -> None:
+        self.shards = shards
+        self.item_writes = 0
+        self._lock = threading.RLock()
+        self._rows: dict[str, _Row] = {}
+        self._orders: dict[str, tuple[str, str]] = {}
+        self._claims: dict[tuple[str, str], _Claim] = {}
+        self._events: dict[str, dict[str, TrackingEvent]] = {}
+        self._parked: dict[tuple[str, str], dict[str, ParkedPush]] = {}
+        self._health: dict[str, tuple[dict[str, Any], int]] = {}
+
+    def _row(self, shipment_id: str) -> _Row:
+        row = self._rows.get(shipment_id)
+        if row is None:
+            raise ShipmentNotFound(shipment_id)
+        return row
+
+    def _write(self, row: _Row, **changes: Any) -> Shipment:
+        row.shipment = _stored(row.shipment.model_copy(update=changes))
+        self.item_writes += 1
+        return row.shipment
+
+    # -------------------------------------------------------------------------------------- shipments
+
+    def create(self, shipment: Shipment) -> None:
+        with self._lock:
+            if shipment.order_id in self._orders:
+                existing_id, fingerprint = self._orders[shipment.order_id]
+                raise OrderAlreadyExists(shipment.order_id, existing_id, fingerprint)
+            if shipment.shipment_id in self._rows:
+                raise ShipmentAlreadyExists(shipment.shipment_id)
+            self._rows[shipment.shipment_id] = _Row(_stored(shipment))
+            self._orders[shipment.order_id] = (shipment.shipment_id, shipment.request_fingerprint)
+            self.item_writes += 2
+
+    def get(self, shipment_id: str) -> Shipment:
+        with self._lock:
+            return self._row(shipment_id).shipment
+
+    def get_by_order(self, order_id: str) -> Shipment:
+        with self._lock:
+            if order_id not in self._orders:
+                raise ShipmentNotFound(f"order {order_id}")
+            return self.get(self._orders[order_id][0])
+
+    def save_waybill(
+        self, shipment_id: str, waybill: Waybill, attempts: list[WaybillAttempt], now: datetime
+    ) -> Shipment:
+        with self._lock:
+            row = self._row(shipment_id)
+            current = row.shipment
+            if current.waybill is not None:
+                if (current.waybill.carrier, current.waybill.tracking_number) == (
+                    waybill.carrier,
+                    waybill.tracking_number,
+                ):
+                    return current
+                raise WaybillAlreadyRecorded(shipment_id, current.waybill)
+            changes: dict[str, Any] = {
+                "waybill": waybill,
+                "carrier": waybill.carrier,
+                "provider": waybill.provider,
+                "tracking_number": waybill.tracking_number,
+                "waybill_attempts": [*current.waybill_attempts, *attempts],
+                "updated_at": now,
+                "version": current.version + 1,
+            }
+            if current.status_key is None and current.status in (Status.PENDING, Status.WAYBILL_FAILED):
+                changes |= {"status": Status.WAYBILL_CREATED, "sub_status": SubStatus.NONE}
+            return self._write(row, **changes)
+
+    def set_status(
+        self,
+        shipment_id: str,
+        status: Status,
+        sub_status: SubStatus = SubStatus.NONE,
+        *,
+        expected: set[Status] | None,
+        now: datetime,
+    ) -> Shipment:
+        if expected is not None and not expected:
+            raise ValueError("expected must be None or a non-empty set")
+        with self._lock:
+            row = self._row(shipment_id)
+            if expected is not None and row.shipment.status not in expected:
+                raise StatusConflict(shipment_id, row.shipment.status)
+            if is_terminal(status):
+                row.stall, row.poll_due = None, None
+            return self._write(
+                row, status=status, sub_status=sub_status, updated_at=now, version=row.shipment.version + 1
+            )
+
+    def add_waybill_attempt(self, shipment_id: str, attempt: WaybillAttempt) -> None:
+        with self._lock:
+            row = self._row(shipment_id)
+            self._write(
+                row, waybill_attempts=[*row.shipment.waybill_attempts, attempt], version=row.shipment.version + 1
+            )
+
+    # -------------------------------------------------------------------------------------- tracking
+
+    def claim_tracking(self, carrier: str, tracking_number: str, shipment_id: str, order_id: str) -> None:
+        with self._lock:
+            claim = self._claims.get((carrier, tracking_number))
+            if claim is not None and claim.shipment_id != shipment_id:
+                raise TrackingClaimConflict(carrier, tracking_number, claim.shipment_id)
+            if claim is None:
+                self._claims[(carrier, tracking_number)] = _Claim(shipment_id, order_id)
+            else:
+                claim.order_id = order_id
+            self.item_writes += 1
+
+    def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
+        with self._lock:
+            claim = self._claims.get((carrier, tracking_number))
+            if claim is None:
+                return None
+            return TrackingClaim(claim.shipment_id, claim.order_id, carrier, tracking_number, frozenset(claim.known))
+
+    def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        seen = set(claim.known_hashes)
+        fresh: list[TrackingEvent] = []
+        for event in events:
+            if event.content_hash not in seen:
+                seen.add(event.content_hash)
+                fresh.append(event)
+        if not fresh:
+            return []
+        with self._lock:
+            stored = self._claims.get((claim.carrier, claim.tracking_number))
+            if stored is None:
+                raise ShipmentNotFound(f"tracking claim {claim.carrier}/{claim.tracking_number}")
+            timeline = self._events.setdefault(claim.shipment_id, {})
+            for event in fresh:
+                timeline[ser.event_sk(event)] = event
+            self.item_writes += len(fresh)
+            already = set(stored.known)
+            stored.known |= {e.content_hash for e in fresh}
+            self.item_writes += 1
+            return [e for e in fresh if e.content_hash not in already]
+
+    def apply_tracking_state(
+        self,
+        shipment_id: str,
+        state: TrackingState,
+        *,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+    ) -> StatusChange | None:
+        with self._lock:
+            row = self._row(shipment_id)
+            old = row.shipment
+            if old.status_key is not None and not old.status_key < state.key:
+                return None
+            row.stall = stall
+            if is_terminal(state.status):
+                row.poll_due = None
+            self._write(
+                row,
+                status=state.status,
+                sub_status=state.sub_status,
+                status_key=state.key,
+                last_event_at=state.occurred_at,
+                last_event_text=last_event_text,
+                updated_at=now,
+                version=old.version + 1,
+            )
+            return StatusChange(
+                shipment_id=shipment_id,
+                order_id=old.order_id,
+                carrier=old.carrier,
+                tracking_number=old.tracking_number,
+                old_status=old.status,
+                new_status=state.status,
+                new_sub_status=state.sub_status,
+                occurred_at=state.occurred_at,
+            )
+
+    def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:
+        with self._lock:
+            timeline = self._events.get(shipment_id, {})
+            return [timeline[sk] for sk in sorted(timeline, reverse=True)[:limit]]
+
+    # ----------------------------------------------------------------------------------------- stalls
+
+    def set_stall(self, shipment_id: str, mark: StallMark) -> None:
+        with self._lock:
+            row = self._row(shipment_id)
+            if row.alerted_episode == mark.episode:
+                return  # this episode was alerted already
+            row.stall = mark
+            self.item_writes += 1
+
+    def clear_stall(self, shipment_id: str) -> None:
+        with self._lock:
+            self._row(shipment_id).stall = None
+            self.item_writes += 1
+
+    def query_due_stalls(
+        self, now: datetime, shards: int | None = None, stats: QueryStats | None = None
+    ) -> Iterator[DueStall]:
+        count = shards or self.shards
+        due: list[tuple[int, str, DueStall]] = []
+        with self._lock:
+            for shipment_id, row in self._rows.items():
+                if row.stall is None or row.stall.due_at > now or row.alerted_episode == row.stall.episode:
+                    continue  # not in the index, not due yet, or claimed by an alert (left the index)
+                shipment = row.shipment
+                due.append(
+                    (
+                        ser.shard_of(shipment_id, self.shards),
+                        ser.iso(row.stall.due_at),
+                        DueStall(
+                            shipment_id=shipment_id,
+                            due_at=row.stall.due_at,
+                            rule=row.stall.rule,
+                            episode=row.stall.episode,
+                            order_id=shipment.order_id,
+                            status=shipment.status,
+                            carrier=shipment.carrier,
+                            provider=shipment.provider,
+                            tracking_number=shipment.tracking_number,
+                            last_event_at=shipment.last_event_at,
+                            last_event_text=shipment.last_event_text,
+                        ),
+                    )
+                )
+        due.sort(key=lambda entry: (entry[0], entry[1]))
+        for shard in range(count):
+            found = [entry[2] for entry in due if entry[0] == shard]
+            if stats is not None:
+                stats.pages += 1
+                stats.per_shard_pages[shard] = stats.per_shard_pages.get(shard, 0) + 1
+                stats.items_read += len(found)
+                stats.items_returned += len(found)
+            yield from found
+
+    def mark_stall_alerted(self, shipment_id: str, episode: str, now: datetime) -> bool:
+        with self._lock:
+            row = self._rows.get(shipment_id)
+            if row is None or row.stall is None or row.stall.episode != episode or row.alerted_episode == episode:
+                return False
+            row.alerted_episode = episode
+            self.item_writes += 1
+            return True
+
+    def release_stall_alert(self, shipment_id: str, episode: str) -> None:
+        with self._lock:
+            row = self._rows.get(shipment_id)
+            if row is None or row.stall is None or row.stall.episode != episode or row.alerted_episode != episode:
+                return
+            row.alerted_episode = None
+            self.item_writes += 1
+
+    # ------------------------------------------------------------------------------------------ polls
+
+    def set_poll_due(self, shipment_id: str, due_at: datetime) -> None:
+        with self._lock:
+            self._row(shipment_id).poll_due = due_at
+            self.item_writes += 1
+
+    def clear_poll(self, shipment_id: str) -> None:
+        with self._lock:
+            self._row(shipment_id).poll_due = None
+            self.item_writes += 1
+
+    def query_due_polls(
+        self, now: datetime, shards: int | None = None, limit: int = 100, stats: QueryStats | None = None
+    ) -> list[DuePoll]:
+        count = shards or self.shards
+        share = max(1, math.ceil(limit / count))
+        per_shard: dict[int, list[DuePoll]] = {shard: [] for shard in range(count)}
+        with self._lock:
+            for shipment_id, row in self._rows.items():
+                shard = ser.shard_of(shipment_id, self.shards)
+                if row.poll_due is None or row.poll_due > now or shard >= count:
+                    continue
+                s = row.shipment
+                per_shard[shard].append(DuePoll(shipment_id, row.poll_due, s.carrier, s.provider, s.tracking_number))
+        found: list[DuePoll] = []
+        for polls in per_shard.values():
+            polls.sort(key=lambda due: (ser.iso(due.due_at), due.shipment_id))
+            found.extend(polls[:share])
+            if stats is not None:
+                stats.pages += 1
+                stats.items_read += min(share, len(polls))
+        for polls in per_shard.values():
+            rest = polls[share:]
+            take = rest[: max(0, limit - len(found))]
+            found.extend(take)
+            if stats is not None and take:
+                stats.pages += 1
+                stats.items_read += len(take)
+        return found[:limit]
+
+    # ------------------------------------------------------------------------------------ parked pushes
+
+    def park_push(
+        self, carrier: str, tracking_number: str, payload_ref: str, received_at: datetime, expires_at: datetime
+    ) -> None:
+        with self._lock:
+            parked = self._parked.setdefault((carrier, tracking_number), {})
+            parked[ser.park_sk(received_at, payload_ref)] = ParkedPush(
+                carrier, tracking_number, payload_ref, received_at, expires_at.replace(microsecond=0)
+            )
+            self.item_writes += 1
+
+    def take_parked(self, carrier: str, tracking_number: str, now: datetime | None = None) -> list[ParkedPush]:
+        moment = ser.epoch(now or datetime.now(UTC))
+        with self._lock:
+            parked = self._parked.pop((carrier, tracking_number), {})
+            self.item_writes += len(parked)
+        return [parked[sk] for sk in sorted(parked) if ser.epoch(parked[sk].expires_at) > moment]
+
+    # ------------------------------------------------------------------------------------ carrier health
+
+    def get_health(self, provider: str) -> tuple[dict[str, Any], int]:
+        with self._lock:
+            state, version = self._health.get(provider, ({}, 0))
+            return copy.deepcopy(state), version
+
+    def put_health(self, provider: str, state: dict[str, Any], expected_version: int) -> bool:
+        with self._lock:
+            _, version = self._health.get(provider, ({}, 0))
+            if version != expected_version:
+                return False
+            self._health[provider] = (copy.deepcopy(state), expected_version + 1)
+            self.item_writes += 1
+            return True
+
+
+if TYPE_CHECKING:  # static proof that the fake implements the port
+    from parcelhub.store.ports import ShipmentStore
+
+    _conforms: ShipmentStore = InMemoryShipmentStore()

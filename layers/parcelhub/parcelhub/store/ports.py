@@ -1,0 +1,198 @@
+"""The store port: the one Protocol logic codes against, and the value types it speaks.
+
+Two adapters implement it: :class:`parcelhub.store.dynamodb.DynamoShipmentStore` (the single table of
+ARCHITECTURE §3) and :class:`parcelhub.store.memory.InMemoryShipmentStore` (a fake with the same
+conditions, for unit tests of logic). The same contract suite runs against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from parcelhub.domain.models import Shipment, TrackingEvent, Waybill, WaybillAttempt
+from parcelhub.domain.status import Status, SubStatus, TrackingState
+
+#: Default number of write shards of the stall and poll indexes (``STALL#0`` … ``STALL#7``). Writers and
+#: readers must agree on it: a reader with fewer shards misses items, so change it only with a backfill.
+DEFAULT_SHARDS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingClaim:
+    """Who owns a (carrier, tracking number), and the content hashes of the events already stored."""
+
+    shipment_id: str
+    order_id: str
+    carrier: str
+    tracking_number: str
+    known_hashes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A tracking state that won the conditional update (``old_status`` may equal ``new_status`` when a
+    newer event of the same status arrived)."""
+
+    shipment_id: str
+    order_id: str
+    carrier: str | None
+    tracking_number: str | None
+    old_status: Status
+    new_status: Status
+    new_sub_status: SubStatus
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StallMark:
+    """When a shipment counts as stalled if nothing happens before: the stall index entry."""
+
+    due_at: datetime
+    rule: str
+    episode: str  # one id per stall episode: an alert is sent at most once per episode
+
+
+@dataclass(frozen=True, slots=True)
+class DueStall:
+    """One entry of the stall index whose due time has passed (with the attributes the alert needs)."""
+
+    shipment_id: str
+    due_at: datetime
+    rule: str
+    episode: str
+    order_id: str
+    status: Status
+    carrier: str | None = None
+    provider: str | None = None
+    tracking_number: str | None = None
+    last_event_at: datetime | None = None
+    last_event_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DuePoll:
+    """A shipment whose tracking should be polled now (carriers that don't push)."""
+
+    shipment_id: str
+    due_at: datetime
+    carrier: str | None
+    provider: str | None
+    tracking_number: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedPush:
+    """A push that arrived before its tracking claim existed; replayed once the claim is written."""
+
+    carrier: str
+    tracking_number: str
+    payload_ref: str
+    received_at: datetime
+    expires_at: datetime
+
+
+@dataclass(slots=True)
+class QueryStats:
+    """What an index sweep cost: pages requested, items read and the capacity DynamoDB reported."""
+
+    pages: int = 0
+    items_read: int = 0
+    items_returned: int = 0
+    capacity_units: float = 0.0
+    per_shard_pages: dict[int, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ShipmentStore(Protocol):
+    """Every access pattern of the single table (ARCHITECTURE §3). All times must be timezone-aware."""
+
+    def create(self, shipment: Shipment) -> None:
+        """Shipment + order claim in one transaction; ``OrderAlreadyExists`` if the order id is taken."""
+
+    def get(self, shipment_id: str) -> Shipment:
+        """``ShipmentNotFound`` when absent."""
+
+    def get_by_order(self, order_id: str) -> Shipment:
+        """``ShipmentNotFound`` when the order id is not claimed."""
+
+    def save_waybill(
+        self, shipment_id: str, waybill: Waybill, attempts: list[WaybillAttempt], now: datetime
+    ) -> Shipment:
+        """Record the waybill (and append ``attempts``); the same tracking number again is a no-op,
+        a different one raises ``WaybillAlreadyRecorded``."""
+
+    def claim_tracking(self, carrier: str, tracking_number: str, shipment_id: str, order_id: str) -> None:
+        """``TrackingClaimConflict`` when another shipment holds it; the same shipment again is a no-op."""
+
+    def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
+        """Exactly one GetItem."""
+
+    def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        """Store the events that are new and return them; nothing is written when nothing is new."""
+
+    def apply_tracking_state(
+        self,
+        shipment_id: str,
+        state: TrackingState,
+        *,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+    ) -> StatusChange | None:
+        """One conditional update keyed on the precedence key; ``None`` when a newer state is stored."""
+
+    def set_status(
+        self,
+        shipment_id: str,
+        status: Status,
+        sub_status: SubStatus = SubStatus.NONE,
+        *,
+        expected: set[Status] | None,
+        now: datetime,
+    ) -> Shipment:
+        """Workflow-driven status; ``StatusConflict`` when the current status is not in ``expected``."""
+
+    def add_waybill_attempt(self, shipment_id: str, attempt: WaybillAttempt) -> None: ...
+
+    def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:
+        """Newest first."""
+
+    def set_stall(self, shipment_id: str, mark: StallMark) -> None: ...
+
+    def clear_stall(self, shipment_id: str) -> None: ...
+
+    def query_due_stalls(
+        self, now: datetime, shards: int | None = None, stats: QueryStats | None = None
+    ) -> Iterator[DueStall]:
+        """Only the index entries with ``due_at <= now``; ``stats`` (when given) is filled as pages arrive."""
+
+    def mark_stall_alerted(self, shipment_id: str, episode: str, now: datetime) -> bool:
+        """True only the first time for the current stall episode; the entry then leaves the stall index
+        (so later sweeps don't re-read it) until a new mark is set or the claim is released."""
+
+    def release_stall_alert(self, shipment_id: str, episode: str) -> None:
+        """Undo ``mark_stall_alerted`` (the alert could not be published): back into the index, due as before."""
+
+    def set_poll_due(self, shipment_id: str, due_at: datetime) -> None: ...
+
+    def clear_poll(self, shipment_id: str) -> None: ...
+
+    def query_due_polls(
+        self, now: datetime, shards: int | None = None, limit: int = 100, stats: QueryStats | None = None
+    ) -> list[DuePoll]: ...
+
+    def park_push(
+        self, carrier: str, tracking_number: str, payload_ref: str, received_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def take_parked(self, carrier: str, tracking_number: str, now: datetime | None = None) -> list[ParkedPush]:
+        """Read and delete; each parked push is handed to exactly one caller."""
+
+    def get_health(self, provider: str) -> tuple[dict[str, Any], int]:
+        """``({}, 0)`` when nothing was stored yet."""
+
+    def put_health(self, provider: str, state: dict[str, Any], expected_version: int) -> bool:
+        """Optimistic lock: False when someone else wrote since ``expected_version``."""

@@ -1,0 +1,135 @@
+"""Fixtures of the store contract suite: the same tests run against the in-memory fake and against the
+DynamoDB adapter on moto (real boto3 API, the table created with the schema template.yaml declares)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from parcelhub.store import ShipmentStore
+from parcelhub.store import serialization as ser
+from parcelhub.store.dynamodb import DynamoShipmentStore
+from parcelhub.store.memory import InMemoryShipmentStore
+
+REGION = "us-east-1"
+TABLE = "parcelhub-test"
+WRITE_UNITS = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1}
+
+
+def create_table(client: Any, name: str) -> None:
+    """The table exactly as template.yaml declares it (keys, sparse GSIs with INCLUDE projection, TTL)."""
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": attr, "AttributeType": "S"}
+            for attr in ("pk", "sk", "stall_pk", "stall_sk", "poll_pk", "poll_sk")
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ser.STALL_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "stall_pk", "KeyType": "HASH"},
+                    {"AttributeName": "stall_sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(ser.STALL_INDEX_ATTRIBUTES)},
+            },
+            {
+                "IndexName": ser.POLL_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "poll_pk", "KeyType": "HASH"},
+                    {"AttributeName": "poll_sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(ser.POLL_INDEX_ATTRIBUTES)},
+            },
+        ],
+    )
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+
+
+@dataclass
+class Backend:
+    """A store under test plus a way to count item writes the way DynamoDB bills them."""
+
+    name: str
+    store: ShipmentStore
+    item_writes: Callable[[], int]
+    calls: Counter[str]
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region, so requests are signed and sent (and nothing real is reachable)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's DynamoDB with the table. moto evaluates a conditional write as read, check, write without a
+    lock, so two threads can both pass a condition that DynamoDB would let only one pass. DynamoDB makes
+    every request atomic; so does this fixture, by handling one moto DynamoDB request at a time. Threads
+    still interleave *between* requests, which is where a lost update in our code would come from."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    atomic = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def one_request_at_a_time(self: DynamoHandler) -> Any:
+        with atomic:
+            return call_action(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", one_request_at_a_time)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, TABLE)
+        yield client
+
+
+def _moto_backend(client: Any) -> Backend:
+    calls: Counter[str] = Counter()
+    writes = [0]
+
+    def count(params: dict[str, Any], model: Any, **_: Any) -> None:
+        name = model.name
+        calls[name] += 1
+        if name in WRITE_UNITS:
+            writes[0] += WRITE_UNITS[name]
+        elif name == "BatchWriteItem":
+            writes[0] += sum(len(requests) for requests in params["RequestItems"].values())
+        elif name == "TransactWriteItems":
+            writes[0] += len(params["TransactItems"])
+
+    client.meta.events.register("before-parameter-build.dynamodb", count)
+    return Backend("moto", DynamoShipmentStore(TABLE, client=client), lambda: writes[0], calls)
+
+
+@pytest.fixture(params=["memory", "moto"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        fake = InMemoryShipmentStore()
+        return Backend("memory", fake, lambda: fake.item_writes, Counter())
+    return _moto_backend(request.getfixturevalue("dynamodb"))
+
+
+@pytest.fixture
+def moto_backend(dynamodb: Any) -> Backend:
+    return _moto_backend(dynamodb)
+
+
+@pytest.fixture
+def store(backend: Backend) -> ShipmentStore:
+    return backend.store
