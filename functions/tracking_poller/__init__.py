@@ -1,0 +1,1 @@
+"""Tracking poller: scheduled queries of providers for shipments whose tracking went quiet."""

@@ -1,0 +1,685 @@
+"""Tracking ingest: raw carrier pushes and poll results -> canonical events -> one status per parcel.
+
+The use case behind ``tracking_normalizer`` (ARCHITECTURE §1, §3, §4; issue 6 item 2). One SQS batch:
+
+1. **archive** every raw message in ONE gzip JSON-lines object per batch
+   (``raw/<yyyy>/<mm>/<dd>/<batch-id>.jsonl.gz``) — never one PUT per push;
+2. **parse** each message: a push envelope with its provider plugin (``parse_push`` verifies again: a
+   forged message that reached the queue fails here and ends in the DLQ), a poll envelope carries the
+   canonical events already;
+3. **group** the events by (carrier, tracking number) across the whole batch;
+4. per group: ``find_by_tracking`` (one GetItem). Unknown -> **park** the push (payload reference = the
+   inline envelope when small, else the archive key + line) with a TTL. Known -> ``append_events``
+   (only new hashes are written), ``fold`` into a :class:`TrackingState`, ``apply_tracking_state`` (one
+   conditional UpdateItem carrying the stall mark), push the poll due time forward;
+5. **publish** ``ShipmentStatusChanged`` (+ ``ShipmentDelivered`` / ``ShipmentException``) only on a real
+   change, and ``StallResolved`` when an alerted stall episode ended — all of a batch's events in
+   PutEvents batches.
+
+A failure is isolated to the messages that contributed to the failing group; the handler reports them
+as batch item failures. Parked pushes are replayed by :func:`apply_parked` (called by the waybill
+workflow right after ``claim_tracking``) and opportunistically here when a claim has no events yet.
+
+No Lambda event and no boto3 call in the logic: the store, the publisher, the archive and the plugins
+are ports passed in (:class:`Ingestor`); :func:`default_ingestor` wires the AWS adapters lazily.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import functools
+import gzip
+import hashlib
+import json
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+
+from parcelhub.carriers.base import HttpRequest, ProviderPlugin, PushRejected, PushUnreadable
+from parcelhub.domain.models import Carrier, Provider, TrackingEvent
+from parcelhub.domain.stall import StallRule, stall_due
+from parcelhub.domain.status import Status, TrackingState, fold, is_terminal
+from parcelhub.store.ports import StallMark, StatusChange, TrackingClaim
+
+if TYPE_CHECKING:
+    from parcelhub.config import HubConfig
+    from parcelhub.events import Event, EventPublisher
+    from parcelhub.store.ports import ParkedPush, ShipmentStore
+
+#: parked payloads up to this size are stored inline in the parked item; larger ones by archive reference
+PARK_INLINE_MAX_BYTES = 4096
+INLINE_PREFIX = "inline:"
+ARCHIVE_PREFIX = "s3:"
+RAW_PREFIX = "raw"
+#: store -> shipment id -> destination province, per warm process (bounded)
+_PROVINCES: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, str]] = weakref.WeakKeyDictionary()
+_PROVINCE_CACHE_SIZE = 4096
+#: passed to ``take_parked`` as "now" so the store hands back expired items too: we count them
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------------------------------ envelopes
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PushEnvelope(_Envelope):
+    """What the webhook enqueues: the raw push, byte for byte (``functions/carrier_webhook``)."""
+
+    kind: Literal["push"] = "push"
+    provider: Provider
+    received_at: datetime
+    content_type: str = ""
+    body_b64: str
+    path_params: dict[str, str] = Field(default_factory=dict)
+
+    def request(self) -> HttpRequest:
+        headers = {"Content-Type": self.content_type} if self.content_type else {}
+        return HttpRequest(
+            body=base64.b64decode(self.body_b64, validate=True), headers=headers, path_params=dict(self.path_params)
+        )
+
+
+class PollEnvelope(_Envelope):
+    """What the poller enqueues: canonical events a provider answered to a query."""
+
+    kind: Literal["poll"]
+    provider: Provider
+    received_at: datetime | None = None
+    events: list[TrackingEvent]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return str(value.get("kind", "push"))
+    return str(getattr(value, "kind", "push"))
+
+
+Envelope = Annotated[
+    Annotated[PushEnvelope, Tag("push")] | Annotated[PollEnvelope, Tag("poll")],
+    Discriminator(_kind),
+]
+
+
+@functools.cache
+def _envelope_adapter() -> TypeAdapter[PushEnvelope | PollEnvelope]:
+    return TypeAdapter(Envelope)
+
+
+def parse_envelope(body: str) -> PushEnvelope | PollEnvelope:
+    """Read a queue message body (``ValidationError`` when it is not an envelope)."""
+    return _envelope_adapter().validate_json(body)
+
+
+def poll_envelope_json(provider: Provider | str, events: Sequence[TrackingEvent], received_at: datetime) -> str:
+    """The queue message the poller sends for one shipment's query result."""
+    return json.dumps(
+        {
+            "provider": str(Provider(provider)),
+            "kind": "poll",
+            "received_at": received_at.astimezone(UTC).isoformat(),
+            "events": [event.model_dump(mode="json") for event in events],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+# ------------------------------------------------------------------------------------------ ports
+
+
+class RawArchive(Protocol):
+    """Where raw payloads are archived: one gzip JSON-lines object per batch."""
+
+    def put_lines(self, key: str, lines: Sequence[str]) -> None: ...
+
+    def get_lines(self, key: str) -> list[str]: ...
+
+
+class MetricSink(Protocol):
+    def __call__(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None: ...
+
+
+def gzip_lines(lines: Sequence[str]) -> bytes:
+    return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
+
+
+def gunzip_lines(data: bytes) -> list[str]:
+    return [line for line in gzip.decompress(data).decode("utf-8").split("\n") if line]
+
+
+class S3RawArchive:
+    """The S3 adapter of :class:`RawArchive` (client built on first use)."""
+
+    def __init__(self, bucket: str, client_factory: Callable[[], Any] | None = None) -> None:
+        if not bucket:
+            raise ValueError("a bucket name is required")
+        self.bucket = bucket
+        self._client_factory = client_factory
+
+    @property
+    def client(self) -> Any:
+        if self._client_factory is None:
+            from parcelhub.app import deps
+
+            return deps.aws_client("s3")
+        return self._client_factory()
+
+    def put_lines(self, key: str, lines: Sequence[str]) -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=gzip_lines(lines),
+            ContentType="application/x-ndjson",
+            ContentEncoding="gzip",
+        )
+
+    def get_lines(self, key: str) -> list[str]:
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return gunzip_lines(body)
+
+
+def raw_key(now: datetime, batch_id: str) -> str:
+    day = now.astimezone(UTC)
+    return f"{RAW_PREFIX}/{day:%Y}/{day:%m}/{day:%d}/{batch_id}.jsonl.gz"
+
+
+def batch_id(message_ids: Iterable[str]) -> str:
+    """Deterministic per set of messages: a redelivered batch overwrites its own archive object."""
+    return hashlib.sha256("\n".join(sorted(message_ids)).encode("utf-8")).hexdigest()[:32]
+
+
+# ------------------------------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One queue message as the use case sees it (the handler maps the SQS record to this)."""
+
+    message_id: str
+    body: str
+    receive_count: int = 1
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a batch did. ``failures`` (message id -> reason) are reported as batch item failures."""
+
+    archive_key: str | None = None
+    failures: dict[str, str] = field(default_factory=dict)
+    events_new: int = 0
+    events_duplicate: int = 0
+    parked: int = 0
+    replayed: int = 0
+    expired: int = 0
+    changes: list[StatusChange] = field(default_factory=list)
+    published: list[Event] = field(default_factory=list)
+
+
+class IngestFailed(Exception):
+    """A message could not be ingested (the batch handler reports it; SQS redrives it to the DLQ)."""
+
+
+@dataclass(slots=True)
+class _Source:
+    message_id: str
+    payload_ref: str
+    received_at: datetime
+    redelivered: bool
+
+
+@dataclass(slots=True)
+class _Group:
+    carrier: Carrier
+    tracking_number: str
+    events: list[TrackingEvent] = field(default_factory=list)
+    sources: dict[str, _Source] = field(default_factory=dict)
+    #: other carriers the same push named for this number (Kuaidi100 auto-corrected company)
+    alternates: set[Carrier] = field(default_factory=set)
+
+    @property
+    def redelivered(self) -> bool:
+        return any(source.redelivered for source in self.sources.values())
+
+
+@dataclass(slots=True)
+class _Read:
+    provider: Provider
+    events: list[TrackingEvent]
+    numbers: list[tuple[Carrier, str]]
+    unmapped: list[str]
+    received_at: datetime
+
+
+# ------------------------------------------------------------------------------------------ the use case
+
+
+class Ingestor:
+    """The ingest use case over its ports. Cheap to build: build one per invocation."""
+
+    def __init__(
+        self,
+        *,
+        store: ShipmentStore,
+        publisher: EventPublisher,
+        archive: RawArchive,
+        plugins: Callable[[Provider], ProviderPlugin],
+        config: HubConfig,
+        clock: Callable[[], datetime] = utc_now,
+        metric: MetricSink | None = None,
+        log: Any | None = None,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.archive = archive
+        self.plugins = plugins
+        self.config = config
+        self.clock = clock
+        self._metric = metric
+        self._log = log
+
+    # ------------------------------------------------------------------------------ plumbing
+    def metric(self, name: str, value: float = 1, **dimensions: str) -> None:
+        if value <= 0:
+            return
+        if self._metric is not None:
+            self._metric(name, value, "Count", **dimensions)
+            return
+        from parcelhub.observability import add_metric
+
+        add_metric(name, value, "Count", **dimensions)
+
+    @property
+    def log(self) -> Any:
+        if self._log is None:
+            from parcelhub.observability import logger
+
+            self._log = logger()
+        return self._log
+
+    # ------------------------------------------------------------------------------ batch
+    def process_batch(self, messages: Sequence[InboundMessage]) -> BatchResult:
+        """Ingest one SQS batch. Raises only when the archive fails (the whole batch is retried)."""
+        result = BatchResult()
+        if not messages:
+            return result
+        now = self.clock()
+        key = raw_key(now, batch_id(m.message_id for m in messages))
+        lines = [json.dumps({"message_id": m.message_id, "body": m.body}, ensure_ascii=False) for m in messages]
+        self.archive.put_lines(key, lines)
+        result.archive_key = key
+
+        groups: dict[tuple[Carrier, str], _Group] = {}
+        for line, message in enumerate(messages):
+            try:
+                read = self._read(message.body)
+            except (ValidationError, ValueError, PushRejected, PushUnreadable, LookupError) as exc:
+                result.failures[message.message_id] = f"{type(exc).__name__}: {exc}"
+                self.log.warning(
+                    "tracking message rejected",
+                    extra={"message_id": message.message_id, "error": type(exc).__name__, "reason": str(exc)[:200]},
+                )
+                continue
+            for code in read.unmapped:
+                self.metric("UnmappedCarrierCode", 1, provider=read.provider.value, code=code)
+            ref = self._payload_ref(message.body, key, line)
+            source = _Source(message.message_id, ref, read.received_at, message.receive_count > 1)
+            numbers_by_tn: dict[str, set[Carrier]] = {}
+            for carrier, number in read.numbers:
+                numbers_by_tn.setdefault(number, set()).add(carrier)
+            for event in read.events:
+                group = groups.setdefault(
+                    (event.carrier, event.tracking_number), _Group(event.carrier, event.tracking_number)
+                )
+                group.events.append(event)
+                group.sources.setdefault(message.message_id, source)
+                group.alternates |= numbers_by_tn.get(event.tracking_number, set()) - {event.carrier}
+
+        outgoing: list[tuple[Event, _Group]] = []
+        for group in groups.values():
+            # every group is applied even when one of its messages failed elsewhere: a retried message is
+            # re-applied idempotently (content hashes, the precedence-key condition)
+            try:
+                outgoing += [(out, group) for out in self._ingest_group(group, now, result)]
+            except Exception as exc:
+                self.log.exception(
+                    "tracking group failed",
+                    extra={"carrier": group.carrier.value, "tracking_number": group.tracking_number},
+                )
+                for source in group.sources.values():
+                    result.failures.setdefault(source.message_id, f"{type(exc).__name__}: {exc}")
+        self._publish(outgoing, result)
+        self.metric("TrackingEventsNew", result.events_new)
+        self.metric("TrackingEventsDuplicate", result.events_duplicate)
+        return result
+
+    def _read(self, body: str) -> _Read:
+        envelope = parse_envelope(body)
+        if isinstance(envelope, PollEnvelope):
+            events = list(envelope.events)
+            numbers = list(dict.fromkeys((e.carrier, e.tracking_number) for e in events))
+            return _Read(envelope.provider, events, numbers, [], envelope.received_at or self.clock())
+        try:
+            request = envelope.request()
+        except ValueError as exc:
+            raise PushUnreadable(envelope.provider.value, "body_b64 is not base64") from exc
+        parsed = self.plugins(envelope.provider).parse_push(request)
+        return _Read(
+            envelope.provider,
+            list(parsed.events),
+            list(parsed.tracking_numbers),
+            list(parsed.unmapped_codes),
+            envelope.received_at,
+        )
+
+    @staticmethod
+    def _payload_ref(body: str, key: str, line: int) -> str:
+        if len(body.encode("utf-8")) <= PARK_INLINE_MAX_BYTES:
+            return INLINE_PREFIX + body
+        return f"{ARCHIVE_PREFIX}{key}#{line}"
+
+    # ------------------------------------------------------------------------------ one tracking number
+    def _ingest_group(self, group: _Group, now: datetime, result: BatchResult) -> list[Event]:
+        claim = self.store.find_by_tracking(group.carrier.value, group.tracking_number)
+        for alternate in sorted(group.alternates):
+            if claim is not None:
+                break
+            claim = self.store.find_by_tracking(alternate.value, group.tracking_number)
+        if claim is None:
+            self._park(group, now, result)
+            return []
+        events = list(group.events)
+        taken: list[ParkedPush] = []
+        if not claim.known_hashes:
+            # the first events for this claim: pushes that arrived before the waybill was recorded may be
+            # parked (the workflow replays them too, see apply_parked; whoever takes them first applies)
+            taken = self._take(claim, also=(group.carrier.value,))
+        try:
+            events += self._replay(claim, taken, now, result)
+            return self._apply(claim, events, now, result, force=group.redelivered)
+        except Exception:
+            self._repark(taken, now)
+            raise
+
+    def _park(self, group: _Group, now: datetime, result: BatchResult) -> None:
+        expires_at = now + timedelta(hours=self.config.parked_push_ttl_hours)
+        for source in group.sources.values():
+            self.store.park_push(
+                group.carrier.value, group.tracking_number, source.payload_ref, source.received_at, expires_at
+            )
+            result.parked += 1
+            self.metric("PushParked", 1)
+        self.log.info(
+            "push parked: tracking number not claimed yet",
+            extra={"carrier": group.carrier.value, "tracking_number": group.tracking_number},
+        )
+
+    def _take(self, claim: TrackingClaim, also: Sequence[str] = ()) -> list[ParkedPush]:
+        """Take (read + delete) the pushes parked for the claim's number, expired ones included."""
+        taken: list[ParkedPush] = []
+        for carrier in dict.fromkeys([claim.carrier, *also]):
+            taken += self.store.take_parked(carrier, claim.tracking_number, now=_EPOCH)
+        return taken
+
+    def _replay(
+        self, claim: TrackingClaim, taken: Sequence[ParkedPush], now: datetime, result: BatchResult
+    ) -> list[TrackingEvent]:
+        """The events of taken parked pushes for the claim's number; expired pushes are counted, not applied
+        (TTL deletion is lazy, so an expired item can still be found)."""
+        events: list[TrackingEvent] = []
+        cache: dict[str, list[str]] = {}
+        carriers = {parked.carrier for parked in taken} | {claim.carrier}
+        for parked in taken:
+            if parked.expires_at <= now:
+                result.expired += 1
+                self.metric("PushParkedExpired", 1)
+                continue
+            read = self._read(self._load(parked.payload_ref, cache))
+            events += [
+                e for e in read.events if e.tracking_number == claim.tracking_number and e.carrier.value in carriers
+            ]
+            result.replayed += 1
+        return events
+
+    def _repark(self, items: Sequence[ParkedPush], now: datetime) -> None:
+        """Put taken pushes back when applying them failed (they must not be lost with the retry)."""
+        for item in items:
+            if item.expires_at > now:
+                self.store.park_push(
+                    item.carrier, item.tracking_number, item.payload_ref, item.received_at, item.expires_at
+                )
+
+    def _load(self, payload_ref: str, cache: dict[str, list[str]]) -> str:
+        if payload_ref.startswith(INLINE_PREFIX):
+            return payload_ref[len(INLINE_PREFIX) :]
+        if not payload_ref.startswith(ARCHIVE_PREFIX):
+            raise ValueError(f"unknown payload reference {payload_ref[:40]!r}")
+        key, _, line = payload_ref[len(ARCHIVE_PREFIX) :].rpartition("#")
+        if key not in cache:
+            cache[key] = self.archive.get_lines(key)
+        record = json.loads(cache[key][int(line)])
+        return str(record["body"])
+
+    def _apply(
+        self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, result: BatchResult, *, force: bool
+    ) -> list[Event]:
+        unique = list({e.content_hash: e for e in events}.values())
+        new = self.store.append_events(claim, unique)
+        result.events_new += len(new)
+        result.events_duplicate += len(events) - len(new)
+        # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a
+        # crash between append and apply): then re-apply; the conditional update makes it idempotent.
+        if not new and not force:
+            return []
+        state = fold(unique)
+        if state is None:
+            return []
+        winner = next(e for e in unique if e.content_hash == state.event_hash)
+        stall = self._stall_mark(claim.shipment_id, state)
+        change = self.store.apply_tracking_state(
+            claim.shipment_id, state, last_event_text=winner.raw_text or None, stall=stall, now=now
+        )
+        if change is None:
+            return []
+        result.changes.append(change)
+        if not is_terminal(change.new_status):
+            quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
+            self.store.set_poll_due(claim.shipment_id, now + quiet)
+        return self._events_for(change, winner, now)
+
+    def _stall_mark(self, shipment_id: str, state: TrackingState) -> StallMark | None:
+        rules = self.config.stall
+
+        def due(province: str) -> Any:
+            return stall_due(
+                shipment_id=shipment_id,
+                status=state.status,
+                sub_status=state.sub_status,
+                since=state.occurred_at,
+                state_key=state.key,
+                destination_province=province,
+                rules=rules,
+            )
+
+        mark = due("")
+        if mark is not None and mark.rule is StallRule.NO_UPDATE_IN_TRANSIT and rules.in_transit_hours_by_province:
+            mark = due(self._province(shipment_id))
+        if mark is None:
+            return None
+        return StallMark(due_at=mark.due_at, rule=mark.rule.value, episode=mark.episode)
+
+    def _province(self, shipment_id: str) -> str:
+        """The destination province: one GetItem per shipment and warm process (it never changes; the
+        tracking claim does not carry it)."""
+        try:
+            cache = _PROVINCES.setdefault(self.store, collections.OrderedDict())
+        except TypeError:  # a store that cannot be weakly referenced: no cache
+            cache = collections.OrderedDict()
+        province = cache.get(shipment_id)
+        if province is None:
+            province = self.store.get(shipment_id).destination_province
+            cache[shipment_id] = province
+            while len(cache) > _PROVINCE_CACHE_SIZE:
+                cache.popitem(last=False)
+        return province
+
+    # ------------------------------------------------------------------------------ events
+    def _events_for(self, change: StatusChange, winner: TrackingEvent, now: datetime) -> list[Event]:
+        from parcelhub.events import ShipmentDelivered, ShipmentException, ShipmentStatusChanged, StallResolved
+
+        out: list[Event] = []
+        common: dict[str, Any] = {
+            "shipment_id": change.shipment_id,
+            "order_id": change.order_id,
+            "carrier": Carrier(change.carrier) if change.carrier else winner.carrier,
+            "provider": winner.provider,
+            "tracking_number": change.tracking_number or winner.tracking_number,
+        }
+        detail: dict[str, Any] = {
+            "sub_status": change.new_sub_status,
+            "occurred_at": change.occurred_at,
+            "location": winner.location,
+            "description": winner.raw_text or None,
+        }
+        if change.old_status != change.new_status:
+            out.append(
+                ShipmentStatusChanged(**common, old_status=change.old_status, new_status=change.new_status, **detail)
+            )
+            if change.new_status is Status.DELIVERED:
+                out.append(ShipmentDelivered(**common, **detail))
+            elif change.new_status in (Status.EXCEPTION, Status.DELIVERY_FAILED):
+                out.append(
+                    ShipmentException(**common, old_status=change.old_status, new_status=change.new_status, **detail)
+                )
+        resolved = _alerted_episode(change)
+        if resolved is not None:
+            rule, episode, due_at = resolved
+            out.append(
+                StallResolved(
+                    **common,
+                    rule=rule,
+                    episode_id=episode,
+                    new_status=change.new_status,
+                    sub_status=change.new_sub_status,
+                    stalled_for_seconds=max(0, int((now - due_at).total_seconds())) if due_at else 0,
+                    resolved_at=now,
+                )
+            )
+        return out
+
+    def _publish(self, outgoing: list[tuple[Event, _Group]], result: BatchResult) -> None:
+        if not outgoing:
+            return
+        from parcelhub.events import PublishFailed
+
+        try:
+            self.publisher.publish([event for event, _ in outgoing])
+        except PublishFailed as exc:
+            failed_ids = {f.event.event_id for f in exc.failed}
+            for event, group in outgoing:
+                if event.event_id in failed_ids:
+                    for source in group.sources.values():
+                        result.failures.setdefault(source.message_id, f"PublishFailed: {event.detail_type()}")
+            result.published += [e for e, _ in outgoing if e.event_id not in failed_ids]
+            self.log.error("events not published", extra={"failed": len(failed_ids)})
+            return
+        result.published += [event for event, _ in outgoing]
+
+    # ------------------------------------------------------------------------------ parked replay
+    def apply_parked(self, carrier: str, tracking_number: str) -> BatchResult:
+        """Replay the pushes parked for a number that has just been claimed. Idempotent."""
+        result = BatchResult()
+        now = self.clock()
+        claim = self.store.find_by_tracking(carrier, tracking_number)
+        if claim is None:
+            return result
+        taken = self._take(claim)
+        if not taken:
+            return result
+        try:
+            events = self._replay(claim, taken, now, result)
+            published = self._apply(claim, events, now, result, force=True) if events else []
+        except Exception:
+            self._repark(taken, now)
+            self.log.exception("parked replay failed", extra={"carrier": carrier, "tracking_number": tracking_number})
+            raise
+        if published:
+            self.publisher.publish(published)
+            result.published += published
+        return result
+
+
+def _alerted_episode(change: StatusChange) -> tuple[str, str, datetime | None] | None:
+    """The stall episode the update ended, when one was alerted.
+
+    Needs the store to report the previous stall attributes with the change (``stall_alerted_episode``,
+    ``stall_rule``, ``stall_due_at`` on :class:`StatusChange`, from the ALL_OLD image it already reads);
+    until it does, no ``StallResolved`` can be derived here.
+    """
+    episode = getattr(change, "stall_alerted_episode", None)
+    if not episode:
+        return None
+    rule = str(getattr(change, "stall_rule", None) or str(episode).partition(":")[0])
+    due_at = getattr(change, "stall_due_at", None)
+    return rule, str(episode), due_at if isinstance(due_at, datetime) else None
+
+
+# ------------------------------------------------------------------------------------------ wiring
+
+
+def default_ingestor() -> Ingestor:
+    """The ingest use case on the deployed adapters (DynamoDB, EventBridge, S3, provider secret)."""
+    from parcelhub.app import deps
+    from parcelhub.config import environment, hub_config
+    from parcelhub.domain.models import Provider as _Provider
+
+    env = environment()
+    env.require("data_bucket")
+
+    def plugins(provider: _Provider) -> ProviderPlugin:
+        return deps.plugin(provider)
+
+    return Ingestor(
+        store=deps.store(),
+        publisher=deps.publisher(),
+        archive=S3RawArchive(env.data_bucket),
+        plugins=plugins,
+        config=hub_config(),
+    )
+
+
+def apply_parked(carrier: str, tracking_number: str, *, ingestor: Ingestor | None = None) -> int:
+    """Apply the pushes parked for ``(carrier, tracking_number)``; returns how many were replayed.
+
+    The waybill workflow's record step calls this right after ``claim_tracking``, so a push that arrived
+    before the waybill was recorded is applied at once (the normalizer also re-checks opportunistically).
+    """
+    result = (ingestor or default_ingestor()).apply_parked(str(carrier), tracking_number)
+    return result.replayed
+
+
+__all__ = [
+    "BatchResult",
+    "InboundMessage",
+    "IngestFailed",
+    "Ingestor",
+    "PollEnvelope",
+    "PushEnvelope",
+    "RawArchive",
+    "S3RawArchive",
+    "apply_parked",
+    "default_ingestor",
+    "parse_envelope",
+    "poll_envelope_json",
+]

@@ -1,0 +1,159 @@
+"""The carrier webhook handler in-process against moto, fed by the real sandboxes' pushes over loopback."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from functions.carrier_webhook.handler import receive
+from parcelhub.app.ingest import PushEnvelope, parse_envelope
+from parcelhub.domain.models import Carrier, Provider
+from sandbox.carriers.base import SandboxParcel, Stage
+from sandbox.carriers.kdniao import KdniaoSandbox
+from sandbox.carriers.kuaidi100 import Kuaidi100Sandbox
+from sandbox.carriers.sf import SfSandbox
+
+from .conftest import KDNIAO, KUAIDI100, SF, SF_TOKEN, Hub, Sandboxes, WebhookBridge
+
+pytestmark = pytest.mark.integration
+
+CASES = [
+    (Provider.KDNIAO, Carrier.ZTO, "73100000000101"),
+    (Provider.SF, Carrier.SF, "SF1400000000101"),
+    (Provider.KUAIDI100, Carrier.YTO, "YT7400000000101"),
+]
+
+
+def register(box: Any, carrier: Carrier, number: str) -> None:
+    box.track(SandboxParcel(carrier=carrier.value, tracking_number=number, order_id=f"ORD-{number}", subscribed=True))
+
+
+def drain_all(hub: Hub) -> list[dict[str, Any]]:
+    messages = []
+    while batch := hub.receive():
+        messages += batch
+        for m in batch:
+            hub.sqs.delete_message(QueueUrl=hub.queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return messages
+
+
+@pytest.mark.parametrize(("provider", "carrier", "number"), CASES, ids=[c[0].value for c in CASES])
+def test_a_correctly_signed_push_is_enqueued_raw_and_acknowledged_in_the_providers_format(
+    hub: Hub, sandboxes: Sandboxes, provider: Provider, carrier: Carrier, number: str
+) -> None:
+    # Given the provider's sandbox pushing a signed scan to our webhook
+    box = sandboxes.of(provider)
+    register(box, carrier, number)
+    pushed = box.build_push([(box.parcels[number], [box.add_scan(box.parcels[number], Stage.PICKED_UP)])])[0]
+    # When it is delivered over HTTP
+    status = box.send(pushed)
+    # Then the provider gets its own success reply
+    assert status == 200
+    reply = box.push_log[-1]["reply"]
+    if provider is Provider.KDNIAO:
+        assert json.loads(reply)["Success"] is True
+        assert json.loads(reply)["EBusinessID"] == KDNIAO["ebusiness_id"]
+    elif provider is Provider.SF:
+        assert json.loads(reply) == {"return_code": "0000", "return_msg": "成功"}
+    else:
+        assert json.loads(reply) == {"result": True, "returnCode": "200", "message": "成功"}
+    # And exactly one message is queued, carrying the raw push byte for byte
+    messages = drain_all(hub)
+    assert len(messages) == 1
+    envelope = parse_envelope(messages[0]["Body"])
+    assert isinstance(envelope, PushEnvelope)
+    assert envelope.provider is provider
+    assert base64.b64decode(envelope.body_b64) == pushed.body
+    if provider is Provider.SF:
+        assert envelope.path_params == {"token": SF_TOKEN}
+
+
+@pytest.mark.parametrize("provider", [Provider.KDNIAO, Provider.SF, Provider.KUAIDI100], ids=lambda p: p.value)
+def test_a_push_signed_with_the_wrong_key_or_token_is_refused_and_nothing_is_enqueued(
+    hub: Hub,
+    bridge: WebhookBridge,
+    provider: Provider,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a sandbox holding the wrong key (Kdniao AppKey, Kuaidi100 salt) or the wrong SF URL token
+    carrier, number = {
+        Provider.KDNIAO: (Carrier.ZTO, "73100000000201"),
+        Provider.SF: (Carrier.SF, "SF1400000000201"),
+        Provider.KUAIDI100: (Carrier.YTO, "YT7400000000201"),
+    }[provider]
+    impostor: Any = {
+        Provider.KDNIAO: lambda: KdniaoSandbox(
+            KDNIAO["ebusiness_id"], "not-the-app-key", webhook_url=bridge.url + "/v1/webhooks/kdniao"
+        ),
+        Provider.SF: lambda: SfSandbox(
+            **SF, push_token="wrong-token-0123456789", webhook_url=bridge.url + "/v1/webhooks/sf"
+        ),
+        Provider.KUAIDI100: lambda: Kuaidi100Sandbox(
+            KUAIDI100["key"], KUAIDI100["customer"], "not-the-salt", webhook_url=bridge.url + "/v1/webhooks/kuaidi100"
+        ),
+    }[provider]()
+    impostor.push_mode.mode = "manual"
+    impostor.start()
+    try:
+        register(impostor, carrier, number)
+        push = impostor.build_push(
+            [(impostor.parcels[number], [impostor.add_scan(impostor.parcels[number], Stage.PICKED_UP)])]
+        )[0]
+        # When it pushes
+        status = impostor.send(push)
+    finally:
+        impostor.stop()
+    # Then 401 (403 for the SF URL token) with the provider's failure body, and nothing queued
+    assert status == (403 if provider is Provider.SF else 401)
+    reply = json.loads(impostor.push_log[-1]["reply"])
+    assert reply.get("Success", reply.get("result", reply.get("return_code"))) in (False, "1000")
+    assert hub.queued() == 0
+    assert drain_all(hub) == []
+    # And a WebhookRejected metric with the provider dimension was emitted
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"WebhookRejected"' in line]
+    assert any(m.get("provider") == provider.value for m in emitted)
+
+
+def test_an_unreadable_body_gets_400_and_nothing_is_enqueued(hub: Hub, bridge: WebhookBridge) -> None:
+    # Given requests whose body cannot be read: broken base64, an empty form, a non-JSON SF body
+    broken = WebhookBridge.event("/v1/webhooks/kdniao", {"Content-Type": "application/x-www-form-urlencoded"}, b"")
+    broken["body"] = "%%% not base64 %%%"
+    empty = WebhookBridge.event("/v1/webhooks/kuaidi100", {"Content-Type": "application/x-www-form-urlencoded"}, b"")
+    no_form = WebhookBridge.event(
+        "/v1/webhooks/kdniao", {"Content-Type": "application/x-www-form-urlencoded"}, b"hello=world"
+    )
+    sf = WebhookBridge.event(f"/v1/webhooks/sf/{SF_TOKEN}", {"Content-Type": "application/json"}, b"{not json")
+    # When they reach the webhook
+    statuses = [receive(event)["statusCode"] for event in (broken, empty, no_form, sf)]
+    # Then each is a 400 and nothing is queued
+    assert statuses == [400, 400, 400, 400]
+    assert hub.queued() == 0
+
+
+def test_an_unknown_provider_path_is_404(hub: Hub) -> None:
+    event = WebhookBridge.event("/v1/webhooks/cainiao", {"Content-Type": "application/json"}, b"{}")
+    assert receive(event)["statusCode"] == 404
+
+
+def test_when_the_queue_is_unavailable_the_provider_gets_its_failure_reply_with_503(
+    hub: Hub, sandboxes: Sandboxes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the tracking queue does not answer (deleted)
+    from .conftest import reset_caches
+
+    hub.sqs.delete_queue(QueueUrl=hub.queue_url)
+    reset_caches()
+    box = sandboxes.kdniao
+    register(box, Carrier.ZTO, "73100000000301")
+    # When a correctly signed push arrives
+    status = box.send(
+        box.build_push(
+            [(box.parcels["73100000000301"], [box.add_scan(box.parcels["73100000000301"], Stage.PICKED_UP)])]
+        )[0]
+    )
+    # Then Kdniao is told to push again: its failure body, HTTP 503
+    assert status == 503
+    assert json.loads(box.push_log[-1]["reply"])["Success"] is False

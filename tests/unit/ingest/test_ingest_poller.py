@@ -1,0 +1,167 @@
+"""The poller (parcelhub.app.poller): token buckets, the poll index sweep, one ingest path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parcelhub.app.ingest import PollEnvelope, parse_envelope
+from parcelhub.app.poller import Poller, TokenBucket
+from parcelhub.carriers.base import CarrierUnavailable
+from parcelhub.config import HubConfig, PollerConfig
+from parcelhub.domain.models import (
+    CHINA_TZ,
+    Carrier,
+    EventSource,
+    Item,
+    Money,
+    Parcel,
+    Provider,
+    Shipment,
+    TrackingEvent,
+    Waybill,
+)
+from parcelhub.domain.status import Status
+from parcelhub.store.memory import InMemoryShipmentStore
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2024, 5, 2, 2, 0, tzinfo=UTC)
+
+
+class VirtualTime:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+@settings(max_examples=50, deadline=None)
+@given(rate=st.floats(0.5, 50), calls=st.integers(1, 200))
+def test_a_token_bucket_never_exceeds_its_rate(rate: float, calls: int) -> None:
+    # Given a bucket of `rate` per second (burst = max(1, rate)) on a virtual clock
+    time = VirtualTime()
+    bucket = TokenBucket(rate, clock=time.monotonic, sleep=time.sleep)
+    # When `calls` tokens are taken back to back
+    for _ in range(calls):
+        bucket.acquire()
+    # Then the elapsed time is at least what the rate allows beyond the initial burst
+    burst = max(1.0, rate)
+    assert time.t >= max(0.0, (calls - burst) / rate) - 1e-6
+    assert time.t <= max(0.0, (calls - burst) / rate) + 1.0 / rate + 1e-6
+
+
+class ScriptedProvider:
+    """A provider port answering queries from a script (the real plugins run in the integration tests)."""
+
+    name = Provider.KDNIAO
+    issues_waybills = True
+    pushes_tracking = True
+
+    def __init__(self, answers: dict[str, list[TrackingEvent]], down: Sequence[str] = ()) -> None:
+        self.answers = answers
+        self.down = set(down)
+        self.queries: list[str] = []
+
+    def query_tracking(
+        self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None
+    ) -> list[TrackingEvent]:
+        self.queries.append(tracking_number)
+        if tracking_number in self.down:
+            raise CarrierUnavailable("kdniao", "timeout")
+        return list(self.answers.get(tracking_number, []))
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send(self, bodies: Sequence[str]) -> None:
+        self.bodies.extend(bodies)
+
+
+def shipment(store: InMemoryShipmentStore, n: int) -> tuple[str, str]:
+    shipment_id, number = f"shp-{n:04d}", f"7310000000{n:04d}"
+    store.create(
+        Shipment(
+            shipment_id=shipment_id,
+            order_id=f"ORD-{n:04d}",
+            declared_value=Money(amount=Decimal("10.00")),
+            parcels=[Parcel(weight_kg=1)],
+            items=[Item(name="杯子", quantity=1)],
+            receiver_masked={"name": "李*"},
+            origin_province="浙江省",
+            origin_city="杭州市",
+            destination_province="上海市",
+            destination_city="上海市",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    store.save_waybill(
+        shipment_id, Waybill(provider=Provider.KDNIAO, carrier=Carrier.ZTO, tracking_number=number), [], NOW
+    )
+    return shipment_id, number
+
+
+def scan(number: str) -> TrackingEvent:
+    return TrackingEvent(
+        carrier=Carrier.ZTO,
+        provider=Provider.KDNIAO,
+        tracking_number=number,
+        occurred_at=datetime(2024, 5, 1, 12, tzinfo=CHINA_TZ),
+        status=Status.IN_TRANSIT,
+        raw_code="2",
+        raw_text="【杭州市】快件已发往 上海转运中心",
+        source=EventSource.PUSH,
+    )
+
+
+def test_due_shipments_are_polled_in_batches_enqueued_as_poll_envelopes_and_pushed_forward() -> None:
+    # Given 7 shipments of which 5 are due for a poll (2 due tomorrow), batch size 2, quiet 6 h
+    store = InMemoryShipmentStore()
+    ids = [shipment(store, n) for n in range(7)]
+    for index, (shipment_id, _) in enumerate(ids):
+        store.set_poll_due(shipment_id, NOW - timedelta(minutes=1) if index < 5 else NOW + timedelta(days=1))
+    provider = ScriptedProvider({number: [scan(number)] for _, number in ids[:3]}, down=[ids[3][1]])
+    sink, time = Sink(), VirtualTime()
+    config = HubConfig(poller=PollerConfig(batch_size=2, quiet_hours=6, rate_limits={Provider.KDNIAO: 2.0}))
+    poller = Poller(
+        store=store,
+        plugins=lambda _: provider,  # type: ignore[arg-type,return-value]
+        sink=sink,
+        config=config,
+        clock=lambda: NOW,
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+    )
+    # When the poller runs
+    report = poller.run()
+    # Then exactly the 5 due shipments were queried, in 3 batches, at <= 2 queries per second
+    assert sorted(provider.queries) == sorted(number for _, number in ids[:5])
+    assert report.batches == 3
+    assert time.t >= (5 - 2) / 2.0
+    # And the answers went to the queue as poll envelopes with canonical events (source = poll)
+    envelopes = [parse_envelope(body) for body in sink.bodies]
+    assert all(isinstance(e, PollEnvelope) for e in envelopes)
+    assert sorted(e.events[0].tracking_number for e in envelopes if isinstance(e, PollEnvelope)) == sorted(
+        number for _, number in ids[:3]
+    )
+    assert all(ev.source is EventSource.POLL for e in envelopes if isinstance(e, PollEnvelope) for ev in e.events)
+    # And the failure is reported, and every polled shipment's due time moved forward by quiet_hours
+    assert list(report.failures) == [ids[3][0]]
+    assert store.query_due_polls(NOW) == []
+    assert sorted(p.shipment_id for p in store.query_due_polls(NOW + timedelta(hours=6))) == sorted(
+        i for i, _ in ids[:5]
+    )

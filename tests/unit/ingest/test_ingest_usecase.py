@@ -1,0 +1,514 @@
+"""The ingest use case (parcelhub.app.ingest) over the in-memory store and publisher.
+
+Real plugins parse real-shaped pushes (REFERENCE fixtures); poll envelopes carry canonical events.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from parcelhub.app.ingest import (
+    BatchResult,
+    InboundMessage,
+    Ingestor,
+    PollEnvelope,
+    PushEnvelope,
+    batch_id,
+    gunzip_lines,
+    gzip_lines,
+    parse_envelope,
+    poll_envelope_json,
+    raw_key,
+)
+from parcelhub.carriers.base import ProviderPlugin
+from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
+from parcelhub.carriers.kdniao.settings import KdniaoSettings
+from parcelhub.config import HubConfig, PollerConfig, StallRules
+from parcelhub.domain.models import (
+    CHINA_TZ,
+    Carrier,
+    EventSource,
+    Item,
+    Money,
+    Parcel,
+    Provider,
+    Shipment,
+    TrackingEvent,
+    Waybill,
+)
+from parcelhub.domain.stall import StallRule
+from parcelhub.domain.status import Status, SubStatus
+from parcelhub.events import (
+    InMemoryPublisher,
+    ShipmentDelivered,
+    ShipmentException,
+    ShipmentStatusChanged,
+    StallResolved,
+)
+from parcelhub.store.memory import InMemoryShipmentStore
+
+pytestmark = pytest.mark.unit
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+KDNIAO_KEY = "00000000-1111-2222-3333-444444444444"
+NOW = datetime(2024, 5, 2, 2, 0, tzinfo=UTC)
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=CHINA_TZ)
+
+LIFECYCLE: tuple[tuple[Status, SubStatus, str, str], ...] = (
+    (Status.PICKED_UP, SubStatus.NONE, "1", "【杭州市】快件已揽收"),
+    (Status.IN_TRANSIT, SubStatus.NONE, "2", "【杭州市】快件已发往 上海转运中心"),
+    (Status.ARRIVED_AT_DESTINATION_CITY, SubStatus.NONE, "201", "【上海市】快件已到达 上海转运中心"),
+    (Status.OUT_FOR_DELIVERY, SubStatus.NONE, "202", "【上海市】快递员正在派件"),
+    (Status.DELIVERED, SubStatus.SIGNED_BY_RECIPIENT, "301", "【上海市】快件已签收，签收人：本人"),
+)
+
+
+class MemoryArchive:
+    """An in-memory RawArchive (the S3 adapter is exercised in the integration tests)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.puts = 0
+
+    def put_lines(self, key: str, lines: Sequence[str]) -> None:
+        self.puts += 1
+        self.objects[key] = gzip_lines(lines)
+
+    def get_lines(self, key: str) -> list[str]:
+        return gunzip_lines(self.objects[key])
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, float, dict[str, str]]] = []
+
+    def __call__(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+        self.seen.append((name, value, dimensions))
+
+    def total(self, name: str) -> float:
+        return sum(value for metric, value, _ in self.seen if metric == name)
+
+
+class Clock:
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def kdniao_plugin() -> KdniaoPlugin:
+    return KdniaoPlugin(KdniaoSettings(ebusiness_id="1234567", app_key=KDNIAO_KEY))  # type: ignore[arg-type]
+
+
+class World:
+    """A hub on in-memory ports."""
+
+    def __init__(self, config: HubConfig | None = None) -> None:
+        self.store = InMemoryShipmentStore()
+        self.publisher = InMemoryPublisher()
+        self.archive = MemoryArchive()
+        self.metrics = Metrics()
+        self.clock = Clock()
+        plugins: dict[Provider, ProviderPlugin] = {Provider.KDNIAO: kdniao_plugin()}
+        self.ingestor = Ingestor(
+            store=self.store,
+            publisher=self.publisher,
+            archive=self.archive,
+            plugins=plugins.__getitem__,
+            config=config or HubConfig(),
+            clock=self.clock,
+            metric=self.metrics,
+        )
+        self._seq = 0
+        self.sent: list[InboundMessage] = []
+
+    def shipment(
+        self,
+        tracking_number: str,
+        carrier: Carrier = Carrier.ZTO,
+        *,
+        province: str = "上海市",
+        claim: bool = True,
+    ) -> str:
+        self._seq += 1
+        shipment_id = f"shp-{self._seq:04d}"
+        self.store.create(
+            Shipment(
+                shipment_id=shipment_id,
+                order_id=f"ORD-{self._seq:04d}",
+                declared_value=Money(amount=Decimal("99.00")),
+                parcels=[Parcel(weight_kg=1.2)],
+                items=[Item(name="T恤", quantity=1)],
+                receiver_masked={"name": "张*", "phone": "138****0000"},
+                origin_province="浙江省",
+                origin_city="杭州市",
+                destination_province=province,
+                destination_city="上海市",
+                created_at=NOW - timedelta(days=2),
+                updated_at=NOW - timedelta(days=2),
+            )
+        )
+        waybill = Waybill(provider=Provider.KDNIAO, carrier=carrier, tracking_number=tracking_number)
+        self.store.save_waybill(shipment_id, waybill, [], NOW - timedelta(days=2))
+        if claim:
+            self.claim(shipment_id, tracking_number, carrier)
+        return shipment_id
+
+    def claim(self, shipment_id: str, tracking_number: str, carrier: Carrier = Carrier.ZTO) -> None:
+        order_id = self.store.get(shipment_id).order_id
+        self.store.claim_tracking(carrier.value, tracking_number, shipment_id, order_id)
+
+    def ingest(self, bodies: Sequence[str], receive_count: int = 1) -> BatchResult:
+        self.sent = [InboundMessage(f"m-{self._seq}-{i}", body, receive_count) for i, body in enumerate(bodies)]
+        self._seq += 1
+        return self.ingestor.process_batch(self.sent)
+
+
+def lifecycle_events(
+    tracking_number: str, stages: int = len(LIFECYCLE), carrier: Carrier = Carrier.ZTO
+) -> list[TrackingEvent]:
+    return [
+        TrackingEvent(
+            carrier=carrier,
+            provider=Provider.KDNIAO,
+            tracking_number=tracking_number,
+            occurred_at=T0 + timedelta(hours=6 * index),
+            status=status,
+            sub_status=sub,
+            raw_code=code,
+            raw_text=text,
+            location="上海市" if index >= 2 else "杭州市",
+            source=EventSource.POLL,
+        )
+        for index, (status, sub, code, text) in enumerate(LIFECYCLE[:stages])
+    ]
+
+
+def poll_body(events: Sequence[TrackingEvent]) -> str:
+    return poll_envelope_json(Provider.KDNIAO, events, NOW)
+
+
+def timeline(world: World, shipment_id: str) -> list[tuple[str, str, str, str]]:
+    return [
+        (e.occurred_at.isoformat(), e.status.value, e.raw_code, e.raw_text)
+        for e in world.store.list_events(shipment_id)
+    ]
+
+
+# ------------------------------------------------------------------------------------------ envelopes
+
+
+def test_envelopes_round_trip_and_the_push_envelope_is_read_as_written_by_the_webhook() -> None:
+    # Given a webhook envelope without a "kind" (the webhook writes exactly these keys) and a poll envelope
+    from functions.carrier_webhook.handler import envelope_json
+
+    push = envelope_json(Provider.SF, b'{"Body":{}}', "application/json", {"token": "t" * 20}, NOW)
+    poll = poll_body(lifecycle_events("73100000000001", 2))
+    # When parsed
+    read_push, read_poll = parse_envelope(push), parse_envelope(poll)
+    # Then each becomes its model, the raw body byte for byte
+    assert isinstance(read_push, PushEnvelope)
+    assert read_push.request().body == b'{"Body":{}}'
+    assert read_push.request().header("content-type") == "application/json"
+    assert read_push.request().path_params == {"token": "t" * 20}
+    assert isinstance(read_poll, PollEnvelope)
+    assert [e.content_hash for e in read_poll.events] == [e.content_hash for e in lifecycle_events("73100000000001", 2)]
+
+
+def test_archive_key_is_per_day_and_batch_and_stable_for_the_same_messages() -> None:
+    assert raw_key(NOW, "abc") == "raw/2024/05/02/abc.jsonl.gz"
+    assert batch_id(["b", "a"]) == batch_id(["a", "b"]) != batch_id(["a"])
+
+
+# ------------------------------------------------------------------------------------------ pushes
+
+
+def kdniao_fixture_body(name: str) -> str:
+    form = json.loads((FIXTURES / "kdniao" / "pushes" / name).read_text(encoding="utf-8"))
+    raw = urllib.parse.urlencode(form).encode("utf-8")
+    return json.dumps(
+        {
+            "provider": "kdniao",
+            "received_at": NOW.isoformat(),
+            "content_type": "application/x-www-form-urlencoded;charset=utf-8",
+            "body_b64": base64.b64encode(raw).decode("ascii"),
+            "path_params": {},
+        }
+    )
+
+
+def test_a_signed_kdniao_push_is_archived_once_deduped_and_moves_the_status() -> None:
+    # Given a shipment claiming the tracking number of REFERENCE's 102 push fixture
+    world = World()
+    shipment_id = world.shipment("73100000000001")
+    body = kdniao_fixture_body("102_reference.json")
+    # When the push arrives twice in one batch and once more in a later batch
+    first = world.ingest([body, body])
+    second = world.ingest([body])
+    # Then one archive object per batch, each message on its own line
+    assert world.archive.puts == 2
+    assert len(world.archive.get_lines(first.archive_key)) == 2
+    # And the traces were written once, the duplicates only counted
+    events = world.store.list_events(shipment_id)
+    assert len(events) == first.events_new
+    assert second.events_new == 0
+    assert world.metrics.total("TrackingEventsDuplicate") == 2 * len(events)
+    # And the status is the newest trace's, with exactly one status change published
+    shipment = world.store.get(shipment_id)
+    assert shipment.status is Status.OUT_FOR_DELIVERY
+    assert shipment.last_event_text == max(events, key=lambda e: e.occurred_at).raw_text
+    changed = world.publisher.of_type(ShipmentStatusChanged)
+    assert len(changed) == 1
+    assert (changed[0].old_status, changed[0].new_status) == (Status.WAYBILL_CREATED, Status.OUT_FOR_DELIVERY)
+    assert changed[0].order_id == shipment.order_id
+    assert changed[0].carrier is Carrier.ZTO
+    assert changed[0].provider is Provider.KDNIAO
+
+
+def test_a_push_with_a_wrong_signature_fails_its_message_and_nothing_is_stored() -> None:
+    # Given a shipment and a push signed with the wrong key, batched with a good push
+    world = World()
+    shipment_id = world.shipment("73100000000001")
+    bad, good = kdniao_fixture_body("102_reference_wrong_key.json"), kdniao_fixture_body("102_reference.json")
+    # When ingested
+    result = world.ingest([bad, good])
+    # Then only the bad message is reported failed (-> DLQ after retries); the good one is applied
+    assert list(result.failures) == [world.sent[0].message_id]
+    assert "PushRejected" in result.failures[world.sent[0].message_id]
+    assert world.store.get(shipment_id).status is Status.OUT_FOR_DELIVERY
+
+
+def test_unknown_carrier_codes_are_counted_per_provider_and_code() -> None:
+    world = World()
+    world.shipment("73100000000001")
+    world.ingest([kdniao_fixture_body("102_unknown_code.json")])
+    unmapped = [dims for name, _, dims in world.metrics.seen if name == "UnmappedCarrierCode"]
+    assert unmapped
+    assert all(d["provider"] == "kdniao" and d["code"] for d in unmapped)
+
+
+def test_a_message_that_is_not_an_envelope_fails_alone() -> None:
+    world = World()
+    shipment_id = world.shipment("73100000000001")
+    result = world.ingest(["not json", poll_body(lifecycle_events("73100000000001", 2))])
+    assert list(result.failures) == [world.sent[0].message_id]
+    assert world.store.get(shipment_id).status is Status.IN_TRANSIT
+
+
+# ------------------------------------------------------------------------------------------ order independence
+
+
+def test_a_late_in_transit_never_moves_a_delivered_parcel_back_but_joins_the_timeline() -> None:
+    # Given a delivered parcel
+    world = World()
+    shipment_id = world.shipment("73100000000002")
+    events = lifecycle_events("73100000000002")
+    world.ingest([poll_body([events[0], events[-1]])])
+    assert world.store.get(shipment_id).status is Status.DELIVERED
+    world.publisher.clear()
+    # When an in-transit scan arrives late (even stamped after the delivery: carrier clock skew)
+    late = events[1].model_copy(update={"occurred_at": events[-1].occurred_at + timedelta(hours=1), "content_hash": ""})
+    late = TrackingEvent.model_validate(late.model_dump())
+    world.ingest([poll_body([late])])
+    # Then the status stays DELIVERED, nothing is published, and the late event is in the timeline
+    assert world.store.get(shipment_id).status is Status.DELIVERED
+    assert world.publisher.events == []
+    assert late.content_hash in {e.content_hash for e in world.store.list_events(shipment_id)}
+
+
+def test_delivered_and_exception_changes_publish_their_own_events() -> None:
+    world = World()
+    shipment_id = world.shipment("73100000000003")
+    events = lifecycle_events("73100000000003", 2)
+    failed = TrackingEvent(
+        carrier=Carrier.ZTO,
+        provider=Provider.KDNIAO,
+        tracking_number="73100000000003",
+        occurred_at=T0 + timedelta(days=1),
+        status=Status.DELIVERY_FAILED,
+        sub_status=SubStatus.RECIPIENT_UNREACHABLE,
+        raw_code="405",
+        raw_text="派送不成功，电话 13800001111 无人接听",
+    )
+    world.ingest([poll_body([*events, failed])])
+    exception = world.publisher.of_type(ShipmentException)
+    assert [(e.shipment_id, e.new_status, e.sub_status) for e in exception] == [
+        (shipment_id, Status.DELIVERY_FAILED, SubStatus.RECIPIENT_UNREACHABLE)
+    ]
+    assert "13800001111" not in (exception[0].description or "")  # carrier text redacted in events
+    delivered = lifecycle_events("73100000000003")[-1].model_copy(update={"occurred_at": T0 + timedelta(days=2)})
+    delivered = TrackingEvent.model_validate(delivered.model_dump() | {"content_hash": ""})
+    world.ingest([poll_body([delivered])])
+    assert [e.shipment_id for e in world.publisher.of_type(ShipmentDelivered)] == [shipment_id]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    order=st.permutations(range(len(LIFECYCLE))),
+    duplicates=st.lists(st.integers(0, len(LIFECYCLE) - 1), max_size=4),
+    batch_size=st.integers(1, 4),
+    snapshots=st.booleans(),
+)
+def test_any_order_and_duplication_gives_the_in_order_timeline_and_status(
+    order: list[int], duplicates: list[int], batch_size: int, snapshots: bool
+) -> None:
+    # Given the same lifecycle delivered in order to one hub and shuffled + duplicated to another
+    # (as increments like SF, or as growing full snapshots like Kdniao/Kuaidi100)
+    def messages(sequence: Sequence[int]) -> list[str]:
+        events = lifecycle_events("73100000000009")
+        return [poll_body(events[: i + 1] if snapshots else [events[i]]) for i in sequence]
+
+    in_order, shuffled = World(), World()
+    a, b = in_order.shipment("73100000000009"), shuffled.shipment("73100000000009")
+    for body in messages(range(len(LIFECYCLE))):
+        in_order.ingest([body])
+    bodies = messages([*order, *duplicates])
+    # When the shuffled stream arrives in batches of any size
+    for start in range(0, len(bodies), batch_size):
+        shuffled.ingest(bodies[start : start + batch_size])
+    # Then the timelines and the final status are identical, and the delivery is announced exactly once
+    assert timeline(shuffled, b) == timeline(in_order, a)
+    assert shuffled.store.get(b).status is in_order.store.get(a).status is Status.DELIVERED
+    assert shuffled.store.get(b).status_key == in_order.store.get(a).status_key
+    assert len(shuffled.publisher.of_type(ShipmentDelivered)) == 1
+    # And no ShipmentStatusChanged ever reports a move that is not a change
+    assert all(e.old_status != e.new_status for e in shuffled.publisher.of_type(ShipmentStatusChanged))
+
+
+# ------------------------------------------------------------------------------------------ stall and poll index
+
+
+def test_the_stall_mark_uses_the_destination_province_and_a_terminal_state_clears_both_indexes() -> None:
+    # Given the default rules (in transit: 48 h; 新疆: 96 h) and a shipment to 新疆
+    world = World()
+    shipment_id = world.shipment("73100000000004", province="新疆维吾尔自治区")
+    events = lifecycle_events("73100000000004")
+    # When an in-transit scan arrives
+    world.ingest([poll_body(events[:2])])
+    # Then the shipment is due for a stall check 96 h after that scan, and for a poll after quiet_hours
+    due = list(world.store.query_due_stalls(events[1].occurred_at + timedelta(hours=96)))
+    assert [(d.shipment_id, d.rule) for d in due] == [(shipment_id, StallRule.NO_UPDATE_IN_TRANSIT.value)]
+    assert not list(world.store.query_due_stalls(events[1].occurred_at + timedelta(hours=95)))
+    assert [p.shipment_id for p in world.store.query_due_polls(NOW + timedelta(hours=6))] == [shipment_id]
+    assert not world.store.query_due_polls(NOW + timedelta(hours=5))
+    # When it is delivered
+    world.ingest([poll_body(events)])
+    # Then it leaves both indexes
+    assert not list(world.store.query_due_stalls(NOW + timedelta(days=365)))
+    assert not world.store.query_due_polls(NOW + timedelta(days=365))
+
+
+def test_a_carrier_reported_timeout_is_due_at_once() -> None:
+    world = World(HubConfig(stall=StallRules(time_scale=1.0), poller=PollerConfig(quiet_hours=1)))
+    shipment_id = world.shipment("73100000000005")
+    timeout = TrackingEvent(
+        carrier=Carrier.ZTO,
+        provider=Provider.KDNIAO,
+        tracking_number="73100000000005",
+        occurred_at=T0,
+        status=Status.EXCEPTION,
+        sub_status=SubStatus.CARRIER_TIMEOUT_NO_UPDATE,
+        raw_code="412",
+        raw_text="超时未更新",
+    )
+    world.ingest([poll_body([timeout])])
+    due = list(world.store.query_due_stalls(T0))
+    assert [(d.shipment_id, d.rule) for d in due] == [(shipment_id, StallRule.CARRIER_REPORTED_TIMEOUT.value)]
+
+
+# ------------------------------------------------------------------------------------------ parked pushes
+
+
+def test_a_push_before_its_claim_is_parked_and_applied_when_the_claim_appears() -> None:
+    # Given a shipment whose tracking claim is not recorded yet
+    world = World()
+    shipment_id = world.shipment("73100000000006", claim=False)
+    events = lifecycle_events("73100000000006", 3)
+    # When pushes for it arrive (one small: inline; one big: by archive reference)
+    small = poll_body(events[:1])
+    big_events = [e.model_copy(update={"raw_text": e.raw_text + "。" + "备注" * 800}) for e in events[1:3]]
+    big_events = [TrackingEvent.model_validate(e.model_dump() | {"content_hash": ""}) for e in big_events]
+    big = poll_body(big_events)
+    result = world.ingest([small, big])
+    # Then they are parked, nothing is applied
+    assert result.parked == 2
+    assert world.metrics.total("PushParked") == 2
+    assert world.store.list_events(shipment_id) == []
+    # When the waybill workflow records the claim and replays the parked pushes
+    world.claim(shipment_id, "73100000000006")
+    replay = world.ingestor.apply_parked("ZTO", "73100000000006")
+    # Then both are applied and the status moved
+    assert replay.replayed == 2
+    assert len(world.store.list_events(shipment_id)) == 3
+    assert world.store.get(shipment_id).status is Status.ARRIVED_AT_DESTINATION_CITY
+    assert len(world.publisher.of_type(ShipmentStatusChanged)) == 1
+    # And a second replay finds nothing
+    assert world.ingestor.apply_parked("ZTO", "73100000000006").replayed == 0
+
+
+def test_parked_pushes_are_also_picked_up_by_the_next_push_for_a_fresh_claim() -> None:
+    world = World()
+    shipment_id = world.shipment("73100000000007", claim=False)
+    events = lifecycle_events("73100000000007", 3)
+    world.ingest([poll_body(events[:1])])
+    world.claim(shipment_id, "73100000000007")
+    # When the next push arrives (no apply_parked call happened)
+    world.ingest([poll_body(events[2:3])])
+    # Then the parked event is in the timeline too
+    assert {e.raw_code for e in world.store.list_events(shipment_id)} == {"1", "201"}
+
+
+def test_a_parked_push_past_its_ttl_is_counted_as_expired_and_not_applied() -> None:
+    world = World(HubConfig(parked_push_ttl_hours=1))
+    shipment_id = world.shipment("73100000000008", claim=False)
+    world.ingest([poll_body(lifecycle_events("73100000000008", 1))])
+    world.clock.now = NOW + timedelta(hours=2)
+    world.claim(shipment_id, "73100000000008")
+    replay = world.ingestor.apply_parked("ZTO", "73100000000008")
+    assert (replay.replayed, replay.expired) == (0, 1)
+    assert world.metrics.total("PushParkedExpired") == 1
+    assert world.store.list_events(shipment_id) == []
+
+
+def test_a_redelivered_message_reapplies_the_state_when_its_events_are_already_stored() -> None:
+    # Given events appended by a first attempt that crashed before the status update
+    world = World()
+    shipment_id = world.shipment("73100000000010")
+    events = lifecycle_events("73100000000010", 2)
+    claim = world.store.find_by_tracking("ZTO", "73100000000010")
+    assert claim is not None
+    world.store.append_events(claim, events)
+    # When the message is delivered again (ApproximateReceiveCount 2)
+    world.ingest([poll_body(events)], receive_count=2)
+    # Then the status is applied
+    assert world.store.get(shipment_id).status is Status.IN_TRANSIT
+    # While a first delivery of already-known events applies nothing (no write, no event)
+    world.publisher.clear()
+    world.ingest([poll_body(events)])
+    assert world.publisher.events == []
+
+
+def test_a_new_event_after_an_alerted_stall_publishes_stall_resolved() -> None:
+    # Given an in-transit parcel whose stall episode was alerted by the detector
+    world = World()
+    shipment_id = world.shipment("73100000000011")
+    events = lifecycle_events("73100000000011")
+    world.ingest([poll_body(events[:2])])
+    due = next(iter(world.store.query_due_stalls(NOW + timedelta(days=30))))
+    assert world.store.mark_stall_alerted(shipment_id, due.episode, NOW + timedelta(days=3))
+    # When the parcel moves again
+    world.ingest([poll_body(events[:3])])
+    # Then StallResolved names the episode it closed
+    resolved = world.publisher.of_type(StallResolved)
+    assert [(e.shipment_id, e.episode_id) for e in resolved] == [(shipment_id, due.episode)]
