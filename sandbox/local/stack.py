@@ -1,0 +1,483 @@
+"""The whole system on one machine, wired from the template: :class:`LocalStack`.
+
+    with LocalStack(LocalSettings.from_env(PARCELHUB_PORT="0")) as stack:
+        requests.get(stack.api_url + "/v1/health")
+
+One ``LocalStack`` per process at a time: moto's backends, ``os.environ`` and the patched moto Lambda
+invocation are process-wide (``stop()`` restores the environment and resets moto).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.config import Config
+
+from sandbox.local.http_api import HttpApiServer, json_response
+from sandbox.local.lambdas import FunctionError, Functions, environment_union
+from sandbox.local.metrics import Metrics
+from sandbox.local.pollers import SqsPoller
+from sandbox.local.provision import Provisioner
+from sandbox.local.rules import TargetDeliverer, TopicRecorder
+from sandbox.local.schedules import Scheduler, scheduled_event
+from sandbox.local.settings import LocalSettings
+from sandbox.local.template import (
+    REGION,
+    URL_SUFFIX,
+    Plan,
+    Resolver,
+    Schedule,
+    build_plan,
+    load_template,
+)
+
+log = logging.getLogger("parcelhub.local")
+
+SANDBOXES: dict[str, tuple[str, str, str]] = {
+    # provider -> (module, class, webhook path under the API URL; {push_token} is filled in)
+    "kdniao": ("sandbox.carriers.kdniao", "KdniaoSandbox", "/v1/webhooks/kdniao"),
+    # the SF sandbox appends its push token as the last path segment, like the URL set in SF's console
+    "sf": ("sandbox.carriers.sf", "SfSandbox", "/v1/webhooks/sf"),
+    "kuaidi100": ("sandbox.carriers.kuaidi100", "Kuaidi100Sandbox", "/v1/webhooks/kuaidi100"),
+}
+
+#: the template parameter pointed at the runner's own OMS callback sink (when the template has it)
+OMS_CALLBACK_PARAMETER = "OmsCallbackUrl"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+class LocalStack:
+    def __init__(self, settings: LocalSettings | None = None, *, echo: Callable[[str], None] | None = None) -> None:
+        self.settings = settings or LocalSettings.from_env()
+        self.echo = echo or (lambda text: print(text, flush=True))
+        self.metrics = Metrics()
+        self.stop_event = threading.Event()
+        self.started = False
+        self.ready_seconds: float | None = None
+        self.plan: Plan | None = None
+        self.resolver: Resolver | None = None
+        self.functions: Functions | None = None
+        self.unavailable: dict[str, str] = {}
+        self.sandboxes: dict[str, Any] = {}
+        self.pollers: list[SqsPoller] = []
+        self.deliverers: list[TargetDeliverer] = []
+        self.recorder: TopicRecorder | None = None
+        self.scheduler: Scheduler | None = None
+        self.http: HttpApiServer | None = None
+        self._moto: Any = None
+        self._saved_env: dict[str, str] | None = None
+        self._http_session = requests.Session()
+        self._boto = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+            region_name=REGION,
+        )
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._sink_lock = threading.Lock()
+        self.moto_url = ""
+        self.api_url = ""
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def local_dir(self) -> Path:
+        return self.settings.local_dir
+
+    @property
+    def alerts_file(self) -> Path:
+        return self.local_dir / "alerts.jsonl"
+
+    @property
+    def oms_callbacks_file(self) -> Path:
+        return self.local_dir / "oms-callbacks.jsonl"
+
+    @property
+    def handle_file(self) -> Path:
+        return self.local_dir / "local-stack.json"
+
+    # ------------------------------------------------------------------ clients (the runner's own)
+    def client(self, service: str) -> Any:
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self._boto.client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=self.moto_url,
+                    config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50),
+                )
+            return self._clients[service]
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        self._began = time.monotonic()
+        try:
+            self._start()
+        except BaseException as exc:
+            log.error("local stack failed to start: %s: %s", exc.__class__.__name__, exc)
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:  # noqa: PLR0915 - the start sequence reads best in one place
+        settings = self.settings
+        template_path = settings.template_path.resolve()
+        base_dir = template_path.parent
+        template = load_template(template_path)
+        self.local_dir.mkdir(parents=True, exist_ok=True)
+
+        # 1. our HTTP API socket first: its port is in the webhook URLs, the OMS sink and the env
+        self.http = HttpApiServer(settings.port)
+        overrides = dict(settings.parameter_overrides)
+        if OMS_CALLBACK_PARAMETER in (template.get("Parameters") or {}) and OMS_CALLBACK_PARAMETER not in overrides:
+            overrides[OMS_CALLBACK_PARAMETER] = f"{self.http.url}/_local/oms-callbacks"
+        preview = build_plan(template, Resolver(template, overrides), base_dir)  # fails fast on drift
+        stages = sorted({route.stage for route in preview.routes if route.stage != "$default"})
+        self.api_url = self.http.url + (f"/{stages[0]}" if len(stages) == 1 else "")
+
+        # 2. moto, Step Functions execution on, this process pointed at it
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
+        self._saved_env = dict(os.environ)
+        os.environ.update(FAKE_CREDENTIALS)
+        os.environ["AWS_ENDPOINT_URL"] = self.moto_url
+        os.environ["MOTO_PORT"] = str(port)
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            os.environ.pop(name, None)
+        self._http_session.post(
+            f"{self.moto_url}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        ).raise_for_status()
+
+        # 3. carrier sandboxes (their URLs go into the provider secret)
+        if settings.with_sandboxes:
+            self._start_sandboxes()
+
+        # 4. every resource of the template, then the plan with the real ids
+        self.resolver = Resolver(template, overrides)
+        provisioner = Provisioner(
+            template,
+            self.resolver,
+            self.client,
+            time_scale=settings.time_scale,
+            config_overrides=settings.config_overrides,
+            secret_document=self.secret_document,
+            base_dir=base_dir,
+        )
+        provisioner.provision_resources()
+        self.plan = plan = build_plan(template, self.resolver, base_dir)
+        self._localize_api_urls(plan)
+        provisioner.provision_rules(plan)
+
+        # 5. functions in-process: shared environment, moto's Lambda invocation -> real handlers
+        self.metrics.install()
+        self.functions = functions = Functions(plan.functions, self.metrics, base_dir)
+        os.environ.update(environment_union(plan.functions))
+        self._reset_parcelhub_caches()
+        functions.patch_moto()
+        self.unavailable = functions.preload()
+        for logical, problem in self.unavailable.items():
+            log.warning("function %s is not runnable yet: %s", logical, problem)
+
+        # 6. HTTP API + runner routes
+        api_ids = {logical: str(self.resolver.ids(logical)["Ref"]) for logical in plan.http_apis}
+        self.http.configure(plan.routes, functions.invoke, api_ids)
+        self.http.on_request = self.metrics.record_http
+        self.http.local_routes = {
+            ("POST", "/_local/invoke/"): self._route_invoke,
+            ("POST", "/_local/oms-callbacks"): self._route_oms_callback,
+            ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics.snapshot()),
+            ("POST", "/_local/metrics/reset"): self._route_metrics_reset,
+            ("GET", "/_local/stack"): lambda *_: json_response(200, self.handle()),
+        }
+        self.http.start()
+
+        # 7. event sources, rule delivery, topic recorder, schedules
+        for source in plan.sqs_sources:
+            if source.enabled:
+                url = self.resolver.ids(source.queue)["QueueUrl"]
+                self.pollers.append(SqsPoller(source, url, self.client("sqs"), functions.invoke, self.stop_event))
+        for rule in plan.rules:
+            for target in rule.targets:
+                url = provisioner.out.rule_shadow_queues.get((rule.logical, target.id), "")
+                self.deliverers.append(
+                    TargetDeliverer(
+                        rule,
+                        target,
+                        url,
+                        client=self.client,
+                        invoke=functions.invoke,
+                        api_destinations=provisioner.out.api_destinations,
+                        connections=provisioner.out.connections,
+                        stop=self.stop_event,
+                        http=self._http_session,
+                    )
+                )
+        self._connections = provisioner.out.connections
+        topic_queues = {plan.topics[logical]: url for logical, url in provisioner.out.topic_shadow_queues.items()}
+        self.recorder = TopicRecorder(topic_queues, self.client("sqs"), self.alerts_file, self.stop_event, self.echo)
+        self.scheduler = Scheduler(plan.schedules, settings.schedule_scale, self._fire)
+        for poller in self.pollers:
+            poller.start()
+        for deliverer in self.deliverers:
+            if deliverer.queue_url:
+                deliverer.start()
+        self.recorder.start()
+        self.scheduler.start()
+        self.started = True
+        self.ready_seconds = time.monotonic() - self._began
+        self.write_handle()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        threads = [p.thread for p in self.pollers] + [d.thread for d in self.deliverers]
+        threads += self.recorder.threads if self.recorder else []
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(timeout=3)
+        # servers stop in parallel (each shutdown waits for its poll interval)
+        stoppers: list[Callable[[], None]] = [sandbox.stop for sandbox in self.sandboxes.values()]
+        if self.http is not None:
+            stoppers.append(self.http.stop)
+        workers = [threading.Thread(target=_quietly, args=(stop,), daemon=True) for stop in stoppers]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=10)
+        self.http = None
+        self.sandboxes = {}
+        if self.functions is not None:
+            self.functions.unpatch_moto()
+        self.metrics.uninstall()
+        if self._moto is not None:
+            try:
+                self._http_session.post(f"{self.moto_url}/moto-api/reset", timeout=5)
+            except requests.RequestException as exc:
+                log.debug("moto reset: %s", exc)
+            self._moto.stop()
+            self._moto = None
+        for client in self._clients.values():
+            client.close()
+        self._clients = {}
+        self._http_session.close()
+        if self._saved_env is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+            self._saved_env = None
+            self._reset_parcelhub_caches()
+        self.started = False
+
+    # ------------------------------------------------------------------ pieces
+    def _start_sandboxes(self) -> None:
+        import importlib
+
+        settings = self.settings
+        for provider, (module_name, class_name, webhook_path) in SANDBOXES.items():
+            credentials = settings.credentials.for_provider(provider)
+            try:
+                cls = getattr(importlib.import_module(module_name), class_name)
+            except (ImportError, AttributeError) as exc:
+                log.warning("carrier sandbox %s not available: %s", provider, exc)
+                continue
+            accepted = inspect.signature(cls).parameters
+            kwargs: dict[str, Any] = {k: v for k, v in credentials.items() if k in accepted}
+            webhook = self.api_url + webhook_path.format(**credentials)
+            sandbox = cls(
+                **kwargs, port=0, webhook_url=webhook, stage_seconds=settings.sandbox_stage_seconds, seed=None
+            )
+            sandbox.start()
+            self.sandboxes[provider] = sandbox
+
+    def secret_document(self) -> dict[str, Any]:
+        """The provider secret: local credentials, each provider pointed at its sandbox."""
+        providers: dict[str, dict[str, Any]] = {}
+        for provider, sandbox in self.sandboxes.items():
+            entry: dict[str, Any] = dict(self.settings.credentials.for_provider(provider))
+            entry["base_url"] = sandbox.url
+            if provider == "kuaidi100":
+                entry["callback_url"] = self.api_url + SANDBOXES["kuaidi100"][2]
+            providers[provider] = entry
+        api_key_hash = hashlib.sha256(self.settings.api_key.encode("utf-8")).hexdigest()
+        return {"providers": providers, "api_keys": [{"name": "local", "sha256": api_key_hash}]}
+
+    def _localize_api_urls(self, plan: Plan) -> None:
+        """``https://<api id>.execute-api.<region>.amazonaws.com`` -> this runner's HTTP server."""
+        assert self.resolver is not None
+        assert self.http is not None
+        for logical in plan.http_apis:
+            deployed = f"https://{self.resolver.ids(logical)['Ref']}.execute-api.{REGION}.{URL_SUFFIX}"
+            for function in plan.functions.values():
+                for name, value in function.environment.items():
+                    if deployed in value:
+                        function.environment[name] = value.replace(deployed, self.http.url)
+
+    @staticmethod
+    def _reset_parcelhub_caches() -> None:
+        try:
+            from parcelhub import config
+        except ImportError:
+            return
+        config.reset_caches()
+
+    def _fire(self, schedule: Schedule) -> Any:
+        assert self.functions is not None
+        event = scheduled_event(schedule)
+        if schedule.function is not None:
+            try:
+                return self.functions.invoke(schedule.function, event)
+            except FunctionError as exc:
+                log.warning("scheduled %s raised %s", schedule.function, exc)
+                raise
+        for deliverer in self.deliverers:
+            if deliverer.rule.logical == schedule.rule:
+                deliverer.deliver(event)
+        return None
+
+    # ------------------------------------------------------------------ runner routes
+    def _route_invoke(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        assert self.plan is not None
+        assert self.functions is not None
+        logical = path.rsplit("/", 1)[-1]
+        if logical not in self.plan.functions:
+            return json_response(404, {"message": f"no function {logical} in the template"})
+        if body.strip():
+            event: Any = json.loads(body)
+        else:
+            schedules = [s for s in self.plan.schedules if s.function == logical]
+            if not schedules:
+                return json_response(400, {"message": f"{logical} has no schedule: send the event as the body"})
+            event = scheduled_event(schedules[0])
+        started = time.monotonic()
+        try:
+            result = self.functions.invoke(logical, event)
+        except FunctionError as exc:
+            return json_response(500, {"function": logical, "error": exc.payload})
+        return json_response(
+            200, {"function": logical, "result": result, "duration_ms": round((time.monotonic() - started) * 1000, 1)}
+        )
+
+    def _route_oms_callback(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        lower = {k.lower(): v for k, v in headers.items()}
+        expected = [
+            (c["auth"]["ApiKeyAuthParameters"]["ApiKeyName"].lower(), c["auth"]["ApiKeyAuthParameters"]["ApiKeyValue"])
+            for c in getattr(self, "_connections", {}).values()
+            if c.get("type") == "API_KEY"
+        ]
+        authorized = any(lower.get(name) == value for name, value in expected) if expected else True
+        try:
+            event: Any = json.loads(body)
+        except ValueError:
+            event = body.decode("utf-8", "replace")
+        line = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "authorized": authorized,
+            "content_type": lower.get("content-type"),
+            "event": event,
+        }
+        with self._sink_lock, self.oms_callbacks_file.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        if not authorized:
+            return json_response(401, {"message": "missing or wrong API key"})
+        return json_response(200, {"ok": True})
+
+    def _route_metrics_reset(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
+        self.metrics.reset()
+        return json_response(200, {"reset": True})
+
+    # ------------------------------------------------------------------ the handle
+    def handle(self) -> dict[str, Any]:
+        assert self.plan is not None
+        assert self.resolver is not None
+        return {
+            "api_url": self.api_url,
+            "api_key": self.settings.api_key,
+            "sandboxes": {provider: sandbox.url for provider, sandbox in self.sandboxes.items()},
+            "alerts_file": str(self.alerts_file.resolve()),
+            "oms_callbacks_file": str(self.oms_callbacks_file.resolve()),
+            "moto_url": self.moto_url,
+            "pid": os.getpid(),
+            "resources": {logical: str(self.resolver.ids(logical)["Ref"]) for logical in self.plan.resources},
+            "functions": {logical: f.name for logical, f in self.plan.functions.items()},
+            "unavailable_functions": self.unavailable,
+            "ready_seconds": self.ready_seconds,
+        }
+
+    def write_handle(self) -> None:
+        document = self.handle()
+        document["ready_seconds"] = self.ready_seconds
+        temporary = self.handle_file.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(self.handle_file)  # atomic: a reader never sees half a file
+
+
+def _quietly(stop: Callable[[], None]) -> None:
+    try:
+        stop()
+    except Exception as exc:  # stopping must go on whatever one server does
+        log.warning("stop %s: %s", getattr(stop, "__qualname__", stop), exc)
+
+
+def run_forever(stack: LocalStack) -> int:
+    """Start, print where things are, block until SIGINT/SIGTERM, stop everything."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stack.start()
+        handle = stack.handle()
+        stack.echo(f"parcelhub local stack ready in {stack.ready_seconds:.1f} s")
+        stack.echo(f"  API        {handle['api_url']}   (x-api-key: {handle['api_key']})")
+        for provider, url in handle["sandboxes"].items():
+            stack.echo(f"  sandbox    {provider:<10} {url}")
+        stack.echo(f"  moto       {handle['moto_url']}")
+        stack.echo(f"  alerts     {handle['alerts_file']}")
+        stack.echo(f"  handle     {stack.handle_file.resolve()}")
+        if stack.unavailable:
+            stack.echo(f"  not yet runnable: {', '.join(sorted(stack.unavailable))}")
+        stack.echo("Ctrl-C to stop")
+        while not stopping.wait(0.5):
+            pass
+        return 0
+    finally:
+        stack.echo("stopping...")
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
