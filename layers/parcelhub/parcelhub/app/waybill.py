@@ -458,6 +458,7 @@ class WaybillService:
             )
             if due is not None:
                 store.set_stall(shipment_id, StallMark(due_at=due.due_at, rule=due.rule.value, episode=due.episode))
+        self._apply_parked(waybill)
         return {
             "provider": waybill.provider.value,
             "carrier": waybill.carrier.value,
@@ -465,6 +466,17 @@ class WaybillService:
             "label_ref": waybill.label_ref,
             "status": shipment.status.value,
         }
+
+    def _apply_parked(self, waybill: Waybill) -> None:
+        """Pushes that arrived before the waybill was recorded were parked: apply them now. A failure
+        leaves them parked (the normalizer re-checks); it must not fail a recorded waybill."""
+        from parcelhub.app.ingest import apply_parked
+
+        try:
+            apply_parked(waybill.carrier.value, waybill.tracking_number)
+        except Exception:
+            add_metric("ParkedReplayFailed", provider=waybill.provider.value)
+            logger().exception("parked pushes not applied yet", extra={"tracking_number": waybill.tracking_number})
 
     def _cancel_orphan(self, waybill: Waybill) -> None:
         add_metric("WaybillOrphaned", provider=waybill.provider.value)

@@ -448,6 +448,7 @@ class DynamoShipmentStore:
             expr.remove(*ser.STALL_ATTRS)
         else:
             self._set_stall_attrs(expr, shipment_id, stall)
+        expr.remove(*ser.STALL_ALERT_ATTRS)  # a new winning state ends the current stall episode
         if is_terminal(state.status):
             expr.remove(*ser.POLL_ATTRS)
         key = expr.n("status_key")
@@ -460,6 +461,7 @@ class DynamoShipmentStore:
             if failed.old is None:
                 raise ShipmentNotFound(shipment_id) from None
             return None
+        alerted = old.get("stall_alerted") if old.get("stall_alerted") == old.get("stall_episode") else None
         return StatusChange(
             shipment_id=shipment_id,
             order_id=str(old["order_id"]),
@@ -469,6 +471,10 @@ class DynamoShipmentStore:
             new_status=state.status,
             new_sub_status=state.sub_status,
             occurred_at=state.occurred_at,
+            old_sub_status=SubStatus(old.get("sub_status") or SubStatus.NONE),
+            stall_alerted_episode=alerted,
+            stall_rule=old.get("stall_rule") if alerted else None,
+            stall_due_at=ser.parse_iso(old["stall_alerted_due"]) if alerted and old.get("stall_alerted_due") else None,
         )
 
     def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:

@@ -220,7 +220,11 @@ class InMemoryShipmentStore:
             old = row.shipment
             if old.status_key is not None and not old.status_key < state.key:
                 return None
+            previous_stall, alerted = row.stall, row.alerted_episode
+            if previous_stall is None or previous_stall.episode != alerted:
+                alerted = None
             row.stall = stall
+            row.alerted_episode = None  # a new winning state ends the current stall episode
             if is_terminal(state.status):
                 row.poll_due = None
             self._write(
@@ -242,6 +246,10 @@ class InMemoryShipmentStore:
                 new_status=state.status,
                 new_sub_status=state.sub_status,
                 occurred_at=state.occurred_at,
+                old_sub_status=old.sub_status,
+                stall_alerted_episode=alerted,
+                stall_rule=previous_stall.rule if alerted and previous_stall else None,
+                stall_due_at=previous_stall.due_at if alerted and previous_stall else None,
             )
 
     def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:

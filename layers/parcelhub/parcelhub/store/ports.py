@@ -44,6 +44,11 @@ class StatusChange:
     new_status: Status
     new_sub_status: SubStatus
     occurred_at: datetime
+    old_sub_status: SubStatus = SubStatus.NONE
+    #: the stall episode this change ended, when it had been alerted (-> ``StallResolved``)
+    stall_alerted_episode: str | None = None
+    stall_rule: str | None = None
+    stall_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
