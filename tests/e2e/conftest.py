@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,57 @@ class LocalStackHandle:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    # ------------------------------------------------------------------ client helpers (HTTP only)
+    def sandbox(self, provider: str) -> str:
+        return str(self.handle["sandboxes"][provider]).rstrip("/")
+
+    def fault(self, provider: str, **faults: Any) -> None:
+        requests.post(f"{self.sandbox(provider)}/_sandbox/faults", json=faults, timeout=10).raise_for_status()
+
+    def push_mode(self, provider: str, **mode: Any) -> None:
+        requests.post(f"{self.sandbox(provider)}/_sandbox/push-mode", json=mode, timeout=10).raise_for_status()
+
+    def requests_seen(self, provider: str) -> list[dict[str, Any]]:
+        reply = requests.get(f"{self.sandbox(provider)}/_sandbox/requests", timeout=10)
+        reply.raise_for_status()
+        return list(reply.json())
+
+    def post_order(self, body: dict[str, Any]) -> requests.Response:
+        return requests.post(f"{self.api}/v1/shipments", json=body, headers=self.headers, timeout=30)
+
+    def shipment(self, shipment_id: str) -> dict[str, Any]:
+        reply = requests.get(f"{self.api}/v1/shipments/{shipment_id}", headers=self.headers, timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def wait_for(self, shipment_id: str, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        current: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            current = self.shipment(shipment_id)
+            if current["status"] in statuses:
+                return current
+            time.sleep(0.5)
+        raise AssertionError(f"{shipment_id} still {current.get('status')} after {timeout}s: {current}")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self.jsonl("alerts.jsonl")
+
+    def wait_for_alert(self, needle: str, timeout: float = 60) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [a for a in self.alerts() if needle in json.dumps(a, ensure_ascii=False)]
+            if found:
+                return found
+            time.sleep(0.5)
+        raise AssertionError(f"no alert containing {needle!r}: {self.alerts()}")
+
+    def invoke(self, logical_id: str) -> Any:
+        """Run a scheduled function now (the runner's control route); returns the handler's result."""
+        reply = requests.post(f"{self.root}/_local/invoke/{logical_id}", timeout=60)
+        reply.raise_for_status()
+        return reply.json()["result"]
 
 
 def _group_alive(pgid: int) -> bool:
@@ -139,3 +190,20 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     assert code == 0, f"runner did not exit cleanly on SIGTERM (code {code})"
     assert not left, "runner left a process behind"
     assert seconds < STOP_TIMEOUT
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path) -> Iterator[Callable[..., LocalStackHandle]]:
+    """Start a private local stack with its own configuration: ``stack_factory(config, **env)``."""
+    started: list[LocalStackHandle] = []
+
+    def start(config: dict[str, Any] | None = None, **env: str) -> LocalStackHandle:
+        local_dir = tmp_path / f"stack-{len(started)}"
+        local_dir.mkdir()
+        stack = start_local_stack(local_dir, {"PARCELHUB_CONFIG": json.dumps(config or {}), **env})
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in started:
+        stop_local_stack_process(stack.process)
