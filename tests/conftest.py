@@ -17,6 +17,11 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
+
+# Property tests assert behaviour, not speed: on a loaded 2-core CI machine a deadline only adds flakes.
+settings.register_profile("parcelhub", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("parcelhub")
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
