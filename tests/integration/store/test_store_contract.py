@@ -293,6 +293,19 @@ def test_a_waybill_for_a_cancelled_shipment_is_recorded_without_reviving_it(stor
     assert (saved.status, saved.tracking_number) == (Status.CANCELLED, "78912345678901")
 
 
+def test_a_late_carrier_scan_never_undoes_a_cancellation(store: ShipmentStore):
+    # Given a cancelled shipment
+    shipment = a_shipment()
+    store.create(shipment)
+    store.set_status(shipment.shipment_id, Status.CANCELLED, expected={Status.PENDING}, now=NOW)
+    # When a carrier scan stamped after the cancellation arrives
+    late = state_of(a_trace(3))
+    change = store.apply_tracking_state(shipment.shipment_id, late, last_event_text="运输中", stall=None, now=NOW)
+    # Then it does not win the fold: the shipment stays cancelled
+    assert change is None
+    assert store.get(shipment.shipment_id).status is Status.CANCELLED
+
+
 def test_save_waybill_on_a_missing_shipment_is_not_found(store: ShipmentStore):
     with pytest.raises(ShipmentNotFound):
         store.save_waybill("shp_missing", a_waybill(), [], NOW)

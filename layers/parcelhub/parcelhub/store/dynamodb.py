@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from parcelhub.domain.models import Shipment, TrackingEvent, Waybill, WaybillAttempt
-from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
+from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal, precedence_key
 from parcelhub.store import serialization as ser
 from parcelhub.store.errors import (
     OrderAlreadyExists,
@@ -345,6 +345,9 @@ class DynamoShipmentStore:
         expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
         if is_terminal(status):
             expr.remove(*ser.STALL_ATTRS, *ser.POLL_ATTRS)
+        if status is Status.CANCELLED:
+            # a cancellation wins the order-independent fold: no later carrier scan can undo it
+            expr.set("status_key", precedence_key(status, now, "cancelled"))
         condition = f"attribute_exists({expr.n('pk')})"
         if expected is not None:
             allowed = ", ".join(expr.v(s.value) for s in sorted(expected))

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from parcelhub.domain.models import Shipment, TrackingEvent, Waybill, WaybillAttempt
-from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
+from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal, precedence_key
 from parcelhub.store import serialization as ser
 from parcelhub.store.errors import (
     OrderAlreadyExists,
@@ -153,8 +153,14 @@ class InMemoryShipmentStore:
                 raise StatusConflict(shipment_id, row.shipment.status)
             if is_terminal(status):
                 row.stall, row.poll_due = None, None
+            key = precedence_key(status, now, "cancelled") if status is Status.CANCELLED else row.shipment.status_key
             return self._write(
-                row, status=status, sub_status=sub_status, updated_at=now, version=row.shipment.version + 1
+                row,
+                status=status,
+                sub_status=sub_status,
+                status_key=key,
+                updated_at=now,
+                version=row.shipment.version + 1,
             )
 
     def add_waybill_attempt(self, shipment_id: str, attempt: WaybillAttempt) -> None:
