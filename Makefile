@@ -1,5 +1,8 @@
 # parcelhub — the Makefile is the interface. `make demo` and `make test` set themselves up.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# pip prints a warning per missing local index directory on these machines: keep the output readable
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 .DEFAULT_GOAL := help
 
 # Python 3.13 (the Lambda runtime) where pyenv has it, else the newest python3 >= 3.11.
@@ -25,9 +28,9 @@ $(STAMP): requirements/dev.lock pyproject.toml layers/parcelhub/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need python >= 3.11"; exit 1; }
 	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements/dev.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e layers/parcelhub -e .
+	$(BIN)/python -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet -r requirements/dev.lock $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e layers/parcelhub -e . $(QUIET_PIP)
 	@touch $@
 
 .PHONY: venv
@@ -36,7 +39,7 @@ venv: $(STAMP)
 $(SAM_VENV)/.installed: requirements/sam.lock
 	@test -n "$(PYTHON)" || { echo "need python >= 3.11"; exit 1; }
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.lock
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.lock $(QUIET_PIP)
 	@touch $@
 
 .PHONY: lint

@@ -37,6 +37,7 @@ CARRIER_TIMEOUTS: frozenset[SubStatus] = frozenset(
     }
 )
 
+
 @dataclass(frozen=True, slots=True)
 class StallDue:
     rule: StallRule

@@ -118,9 +118,7 @@ PHASE: dict[Status, int] = dict.fromkeys(Status, 0) | {
 }
 
 #: Statuses after which a shipment leaves the stall index and stops being polled.
-TERMINAL: frozenset[Status] = frozenset(
-    {Status.DELIVERED, Status.RETURNED, Status.CANCELLED, Status.WAYBILL_FAILED}
-)
+TERMINAL: frozenset[Status] = frozenset({Status.DELIVERED, Status.RETURNED, Status.CANCELLED, Status.WAYBILL_FAILED})
 
 #: Statuses a carrier event can carry (the rest are set by the waybill workflow).
 TRACKING_STATUSES: frozenset[Status] = frozenset(Status) - {
