@@ -16,7 +16,6 @@ are pushed as full snapshots (102 for 8008, 101 for 1008) signed with the accoun
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import hmac
@@ -39,6 +38,7 @@ from sandbox.carriers.base import (
     Stage,
     json_reply,
 )
+from sandbox.carriers.cli import serve
 
 CARRIER_NAMES = {
     "SF": "顺丰速运",
@@ -457,28 +457,7 @@ class KdniaoSandbox(CarrierSandbox):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the sandbox in the foreground: ``python -m sandbox.carriers.kdniao --port 8701``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--ebusiness-id", default="1234567")
-    parser.add_argument("--app-key", default="00000000-1111-2222-3333-444444444444")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--webhook-url", default=None)
-    parser.add_argument("--stage-seconds", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args(argv)
-    sandbox = KdniaoSandbox(
-        args.ebusiness_id,
-        args.app_key,
-        port=args.port,
-        webhook_url=args.webhook_url,
-        stage_seconds=args.stage_seconds,
-        seed=args.seed,
-    ).start()
-    print(f"kdniao sandbox on {sandbox.url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sandbox.stop()
+    serve("kdniao", KdniaoSandbox, {"ebusiness_id": "1234567", "app_key": "00000000-1111-2222-3333-444444444444"}, argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Business replies are HTTP 200 with ``{"result": false, "returnCode": ..., "messa
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -35,6 +34,7 @@ from sandbox.carriers.base import (
     Stage,
     json_reply,
 )
+from sandbox.carriers.cli import serve
 
 #: kuaidi100 ``com`` -> our carrier code (the sandbox keeps its own copy: it plays the provider)
 COMPANIES: dict[str, str] = {
@@ -308,30 +308,9 @@ def _state(stage: Stage, resultv2: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Kuaidi100 sandbox (REFERENCE §3 wire format)")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--key", default="TESTKEY")
-    parser.add_argument("--customer", default="TESTCUSTOMER0000000000000000000")
-    parser.add_argument("--salt", default="TESTSALT")
-    parser.add_argument("--webhook-url", default=None)
-    parser.add_argument("--stage-seconds", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args(argv)
-    sandbox = Kuaidi100Sandbox(
-        args.key,
-        args.customer,
-        args.salt,
-        port=args.port,
-        webhook_url=args.webhook_url,
-        stage_seconds=args.stage_seconds,
-        seed=args.seed,
-    ).start()
-    print(f"kuaidi100 sandbox on {sandbox.url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sandbox.stop()
+    """Run the sandbox in the foreground: ``python -m sandbox.carriers.kuaidi100 --port 8703``."""
+    credentials = {"key": "TESTKEY", "customer": "TESTCUSTOMER0000000000000000000", "salt": "TESTSALT"}
+    serve("kuaidi100", Kuaidi100Sandbox, credentials, argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ the only change. It:
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
@@ -41,6 +40,7 @@ from sandbox.carriers.base import (
     Stage,
     json_reply,
 )
+from sandbox.carriers.cli import serve
 
 MAX_ROUTES_PER_PUSH = 10
 SERVICE_PATH = "/std/service"
@@ -442,32 +442,13 @@ def _xml_push(nodes: list[dict[str, str]]) -> bytes:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the sandbox standalone: ``python -m sandbox.carriers.sf --port 8402 --webhook-url ...``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--partner-id", default="TESTPARTNER")
-    parser.add_argument("--checkword", default="TESTCHECKWORD0000000000000000000")
-    parser.add_argument("--monthly-card", default=None)
-    parser.add_argument("--push-token", default=None)
-    parser.add_argument("--webhook-url", default=None)
-    parser.add_argument("--push-format", choices=("json", "xml"), default="json")
-    parser.add_argument("--stage-seconds", type=float, default=2.0)
-    args = parser.parse_args(argv)
-    sandbox = SfSandbox(
-        partner_id=args.partner_id,
-        checkword=args.checkword,
-        monthly_card=args.monthly_card,
-        push_token=args.push_token,
-        port=args.port,
-        webhook_url=args.webhook_url,
-        stage_seconds=args.stage_seconds,
-        push_format=args.push_format,
-    ).start()
-    print(f"sf sandbox on {sandbox.url}{SERVICE_PATH}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sandbox.stop()
+    credentials = {
+        "partner_id": "TESTPARTNER",
+        "checkword": "TESTCHECKWORD0000000000000000000",
+        "monthly_card": None,
+        "push_token": None,
+    }
+    serve("sf", SfSandbox, credentials, argv, extra={"push_format": ("json", "xml")})
 
 
 if __name__ == "__main__":
