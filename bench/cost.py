@@ -1,0 +1,818 @@
+"""Cost per 1,000 shipments, counted on the local stack and priced with ``bench.prices``.
+
+Drives N shipments (default 200, ``BENCH_SHIPMENTS``) through their whole life on ``python -m
+sandbox.local`` (a subprocess, wired from template.yaml): ``POST /v1/shipments`` (one in four a VIP, so
+SF issues its waybill, the rest go to Kdniao/ZTO) -> the waybill workflow -> ``updates`` tracking pushes
+per parcel sent by the carrier sandboxes to the webhooks (one stage at a time, the last one DELIVERED) ->
+every shipment DELIVERED in the table. The run is measured in two phases (order+waybill, tracking).
+
+What is counted, and where it comes from:
+
+* AWS API calls our functions make, by service and operation: the runner's botocore hooks
+  (``GET /_local/metrics``), plus Lambda invocations and measured handler durations (GB-seconds at the
+  template's memory size);
+* requests AWS makes or bills that moto doesn't see: API Gateway requests (HTTP calls to the API, from
+  the same metrics), the SQS event source mapping's ReceiveMessage + DeleteMessageBatch (2 per batch
+  invocation), EventBridge events published (a catch-all rule of the bench's own on the bus counts them)
+  and each rule's deliveries (``TestEventPattern`` of every captured event against every rule), Step
+  Functions state transitions (execution histories), bytes stored to S3 (the bucket's objects), and
+  bytes logged (the functions' JSON log lines on the runner's stdout, plus Lambda's START/END/REPORT);
+* DynamoDB request units: estimated, because moto does not model consumed capacity: each counted
+  operation is charged by DynamoDB's size rules against the item sizes found in the table at the end
+  (see :func:`dynamodb_units`).
+
+Scheduled sweeps (stall detector, poller) cost per month, not per shipment: they are kept out of the
+per-shipment figure (schedules are slowed to a crawl during the run) and priced once per invocation
+via ``POST /_local/invoke/<function>``, times the schedule's rate, as ``fixed_usd_per_month``.
+
+    python -m bench.cost [--shipments 200] [--updates 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import prices
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+DEFAULT_SHIPMENTS = 200
+DEFAULT_UPDATES = 10
+WORKERS = 8
+#: the stages pushed per parcel: picked up, in transit (several hubs), destination city, out for delivery, delivered
+MIDDLE_STAGE = "in_transit"
+
+
+def command(shipments: int, updates: int) -> str:
+    return f".venv/bin/python -m bench.cost --shipments {shipments} --updates {updates}"
+
+
+def stages_for(updates: int) -> list[str]:
+    """``updates`` lifecycle stages ending DELIVERED (at least picked up, out for delivery, delivered)."""
+    updates = max(updates, 3)
+    middle = updates - 3
+    tail = ["arrived_dest_city"] if middle >= 1 else []
+    return ["picked_up", *[MIDDLE_STAGE] * max(middle - len(tail), 0), *tail, "out_for_delivery", "delivered"]
+
+
+# ------------------------------------------------------------------------------------------ the stack
+
+
+@dataclass
+class Stack:
+    """A running ``python -m sandbox.local`` and what its handle file says."""
+
+    process: subprocess.Popen[bytes]
+    handle: dict[str, Any]
+    log_path: Path
+    http: requests.Session = field(default_factory=requests.Session)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return str(self.handle["api_url"])
+
+    def boto(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.handle["moto_url"],
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+        )
+
+    def resource(self, logical: str) -> str:
+        return str(self.handle["resources"][logical])
+
+    def metrics(self) -> dict[str, Any]:
+        response = self.http.get(f"{self.api_root}/_local/metrics", timeout=30)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def reset_metrics(self) -> None:
+        self.http.post(f"{self.api_root}/_local/metrics/reset", timeout=30).raise_for_status()
+
+    @property
+    def api_root(self) -> str:
+        """The runner's own server (``/_local`` routes live at its root, not under a stage)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.api)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def log_offset(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+
+@contextlib.contextmanager
+def local_stack(workdir: Path, *, ready_timeout: float = 90) -> Iterator[Stack]:
+    """Start ``python -m sandbox.local`` with a free port and its own directory; SIGTERM it at the end."""
+    env = dict(os.environ)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        env.pop(name, None)
+    env.update(
+        {
+            "PARCELHUB_PORT": "0",
+            "PARCELHUB_LOCAL_DIR": str(workdir),
+            # schedules crawl (rate(15 minutes) -> every ~10 days): sweeps are priced separately, per month
+            "PARCELHUB_SCHEDULE_SCALE": "1000",
+            # the sandboxes' own clock would push by itself; the bench drives every push
+            "PARCELHUB_SANDBOX_STAGE_SECONDS": "86400",
+            "PARCELHUB_LOCAL_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log_path = workdir / "stack.stdout.log"
+    handle_path = workdir / "local-stack.json"
+    with log_path.open("wb") as out, (workdir / "stack.stderr.log").open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.local"], cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + ready_timeout
+            while not handle_path.exists():
+                if process.poll() is not None:
+                    tail = (workdir / "stack.stderr.log").read_text("utf-8", "replace")[-2000:]
+                    raise RuntimeError(f"the local stack exited with {process.returncode}:\n{tail}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the local stack wrote no {handle_path} within {ready_timeout} s")
+                time.sleep(0.2)
+            stack = Stack(process, json.loads(handle_path.read_text("utf-8")), log_path)
+            if stack.handle.get("unavailable_functions"):
+                raise RuntimeError(f"functions not runnable: {stack.handle['unavailable_functions']}")
+            health = stack.http.get(f"{stack.api}/v1/health", timeout=30)
+            health.raise_for_status()
+            yield stack
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+
+
+# ------------------------------------------------------------------------------------------ driving
+
+
+def _parallel(items: list[Any], work: Callable[[Any], Any], workers: int = WORKERS) -> list[Any]:
+    local = threading.local()
+
+    def run(item: Any) -> Any:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        return work((local.session, item))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, items))
+
+
+def shipment_request(index: int, run_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((ROOT / "tests" / "fixtures" / "waybill" / "shipment_request.json").read_text())
+    body["order_id"] = f"BENCH-{run_id}-{index:05d}"
+    body["customer_tier"] = "vip" if index % 4 == 3 else "regular"
+    return body
+
+
+def create_shipments(stack: Stack, count: int, run_id: str) -> list[str]:
+    headers = {"x-api-key": stack.handle["api_key"], "content-type": "application/json"}
+
+    def create(args: tuple[requests.Session, int]) -> str:
+        # an OMS retries a 5xx with the same order id (idempotent: 200 with the same shipment if it was stored)
+        session, index = args
+        for attempt in range(4):
+            response = session.post(
+                f"{stack.api}/v1/shipments", json=shipment_request(index, run_id), headers=headers, timeout=60
+            )
+            if response.status_code in (200, 202):
+                return str(response.json()["shipment_id"])
+            if response.status_code < 500:
+                break
+            stack.notes.append(f"POST /v1/shipments answered {response.status_code}; retried (attempt {attempt + 1})")
+            time.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"POST /v1/shipments -> {response.status_code}: {response.text[:300]}")
+
+    # One at a time: the local runner runs every handler in one process, and concurrent API requests share
+    # the Powertools resolver's current event there (each Lambda execution environment is single-request).
+    return list(_parallel(list(range(count)), create, workers=1))
+
+
+def shipment_rows(stack: Stack, shipment_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The META items of the shipments, read straight from moto (not counted by the runner)."""
+    dynamodb = stack.boto("dynamodb")
+    table = stack.resource("ParcelhubTable")
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(shipment_ids), 100):
+        keys = [{"pk": {"S": f"SHP#{sid}"}, "sk": {"S": "META"}} for sid in shipment_ids[start : start + 100]]
+        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = dynamodb.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(table, []):
+                rows[item["shipment_id"]["S"]] = {k: next(iter(v.values())) for k, v in item.items()}
+            request = response.get("UnprocessedKeys") or {}
+    return rows
+
+
+def wait_for(
+    stack: Stack, shipment_ids: list[str], done: Callable[[dict[str, Any]], bool], timeout: float, what: str
+) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = shipment_rows(stack, shipment_ids)
+        pending = [sid for sid in shipment_ids if not done(rows.get(sid, {}))]
+        if not pending:
+            return rows
+        if time.monotonic() > deadline:
+            sample = {sid: rows.get(sid, {}).get("status") for sid in pending[:5]}
+            raise TimeoutError(
+                f"{len(pending)} of {len(shipment_ids)} shipments not {what} after {timeout} s: {sample}"
+            )
+        time.sleep(1.0)
+
+
+def running_executions(stack: Stack) -> int:
+    client = stack.boto("stepfunctions")
+    running = 0
+    for machine in client.list_state_machines()["stateMachines"]:
+        for page in client.get_paginator("list_executions").paginate(
+            stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+        ):
+            running += len(page["executions"])
+    return running
+
+
+def claims_missing(stack: Stack, rows: dict[str, dict[str, Any]]) -> int:
+    """Shipments whose tracking claim (the webhook's lookup item) is not written yet."""
+    client = stack.boto("dynamodb")
+    table = stack.resource("ParcelhubTable")
+    missing = 0
+    for row in rows.values():
+        key = {"pk": {"S": f"TRK#{row['carrier']}#{row['tracking_number']}"}, "sk": {"S": "TRK"}}
+        if "Item" not in client.get_item(TableName=table, Key=key, ConsistentRead=True):
+            missing += 1
+    return missing
+
+
+def wait_quiet(stack: Stack, timeout: float = 120) -> None:
+    """Until no execution runs, the queues are empty and the runner's call counter stops moving for 3 s."""
+    sqs = stack.boto("sqs")
+    queues = [url for logical, url in stack.handle["resources"].items() if logical.endswith("Queue")]
+    deadline = time.monotonic() + timeout
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        waiting = 0
+        for url in queues:
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            waiting += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        total = int(stack.metrics()["aws_calls_total"])
+        if total != last or waiting or running_executions(stack):
+            last, stable_since = total, time.monotonic()
+        elif time.monotonic() - stable_since >= 3:
+            return
+        time.sleep(0.5)
+
+
+def push_tracking(stack: Stack, rows: dict[str, dict[str, Any]], stages: list[str]) -> int:
+    """Each parcel's stages pushed one at a time by the sandbox of the provider that tracks it."""
+    sandboxes = stack.handle["sandboxes"]
+    for url in sandboxes.values():
+        stack.http.post(f"{url}/_sandbox/push-mode", json={"mode": "manual"}, timeout=10).raise_for_status()
+    parcels = [(str(row["provider"]), str(row["tracking_number"])) for row in rows.values()]
+    first: dict[str, str] = {}
+    for provider, tracking_number in parcels:
+        first.setdefault(provider, tracking_number)
+    for provider, tracking_number in first.items():
+        _preflight(stack, provider, tracking_number, stages[0])
+
+    def push(args: tuple[requests.Session, tuple[str, str]]) -> int:
+        session, (provider, tracking_number) = args
+        sent = 0
+        for stage in stages[1:] if first.get(provider) == tracking_number else stages:
+            response = session.post(
+                f"{sandboxes[provider]}/_sandbox/push",
+                json={"tracking_number": tracking_number, "stages": [stage]},
+                timeout=60,
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"{provider} sandbox push {tracking_number} -> {response.status_code}")
+            sent += 1
+        return sent
+
+    return int(sum(_parallel(parcels, push, workers=4))) + len(first)
+
+
+def _preflight(stack: Stack, provider: str, tracking_number: str, stage: str) -> None:
+    """Push one stage and check the webhook accepted it.
+
+    Works around a known local-stack mismatch: the runner gives the SF sandbox a webhook URL that already
+    ends with the push token while the sandbox appends the token itself (``.../sf/<token>/<token>`` -> 404).
+    When that happens the sandbox is pointed at ``.../v1/webhooks/sf`` (control API) and the stage re-sent.
+    """
+    url = stack.handle["sandboxes"][provider]
+
+    def send() -> dict[str, Any]:
+        stack.http.post(
+            f"{url}/_sandbox/push", json={"tracking_number": tracking_number, "stages": [stage]}, timeout=60
+        ).raise_for_status()
+        return dict(stack.http.get(f"{url}/_sandbox/pushes", timeout=30).json()[-1])
+
+    last = send()
+    if last["status"] == 200:
+        return
+    token_suffix = "/" + str(last["url"]).rsplit("/", 1)[-1]
+    doubled = str(last["url"]).endswith(token_suffix * 2)
+    if provider == "sf" and last["status"] == 404 and doubled:
+        base = str(last["url"])[: -2 * len(token_suffix)]
+        stack.http.post(f"{url}/_sandbox/webhook", json={"url": base}, timeout=10).raise_for_status()
+        stack.notes.append(f"sf sandbox webhook doubled the push token ({last['url']}); pointed it at {base}")
+        last = send()
+    if last["status"] != 200:
+        raise RuntimeError(f"{provider} webhook refused the bench's push: {last['status']} {last['reply'][:200]}")
+
+
+# ------------------------------------------------------------------------------------------ counting
+
+
+def capture_events(stack: Stack) -> str:
+    """A catch-all rule of the bench's own on the hub's bus -> an SQS queue: every event published."""
+    sqs, events = stack.boto("sqs"), stack.boto("events")
+    url = sqs.create_queue(QueueName=f"bench-capture-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = stack.resource("EventBus")
+    events.put_rule(Name="bench-capture", EventBusName=bus, EventPattern=json.dumps({"source": ["parcelhub"]}))
+    events.put_targets(Rule="bench-capture", EventBusName=bus, Targets=[{"Id": "bench", "Arn": arn}])
+    return str(url)
+
+
+def drain(stack: Stack, queue_url: str) -> list[dict[str, Any]]:
+    sqs = stack.boto("sqs")
+    out: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return out
+        for message in batch:
+            out.append(json.loads(message["Body"]))
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+
+
+def rule_deliveries(
+    stack: Stack, events_seen: list[dict[str, Any]], target_kinds: dict[str, list[str]]
+) -> dict[str, Any]:
+    """Per rule of the hub's bus: how many captured events it matched, and the kinds of its targets.
+
+    Patterns are the rules as provisioned in moto, matched with moto's own event-pattern engine (moto
+    does not implement TestEventPattern); target kinds come from template.yaml (the runner replaces
+    every target with a shadow queue it delivers from)."""
+    from moto.events.models import EventPattern
+
+    client = stack.boto("events")
+    bus = stack.resource("EventBus")
+    out: dict[str, Any] = {}
+    for rule in client.list_rules(EventBusName=bus)["Rules"]:
+        if rule["Name"] == "bench-capture" or not rule.get("EventPattern"):
+            continue
+        pattern: Any = EventPattern.load(rule["EventPattern"])
+        matched = len([event for event in events_seen if pattern.matches_event(event)])
+        out[rule["Name"]] = {"matched": matched, "targets": target_kinds.get(rule["Name"], ["unknown"])}
+    return out
+
+
+def transitions(stack: Stack) -> dict[str, int]:
+    """Step Functions: executions and billed state transitions (states entered + Lambda task retries)."""
+    client = stack.boto("stepfunctions")
+    executions = entered = retries = 0
+    for machine in client.list_state_machines()["stateMachines"]:
+        paginator = client.get_paginator("list_executions")
+        for page in paginator.paginate(stateMachineArn=machine["stateMachineArn"]):
+            for execution in page["executions"]:
+                executions += 1
+                history = client.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)
+                types = Counter(event["type"] for event in history["events"])
+                entered += sum(n for kind, n in types.items() if kind.endswith("StateEntered"))
+                retries += max(0, types.get("LambdaFunctionScheduled", 0) - types.get("TaskStateEntered", 0))
+    return {"executions": executions, "states_entered": entered, "retries": retries, "transitions": entered + retries}
+
+
+def s3_objects(stack: Stack) -> dict[str, int]:
+    client = stack.boto("s3")
+    bucket = stack.resource("DataBucket")
+    count = size = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            count += 1
+            size += int(obj["Size"])
+    return {"objects": count, "bytes": size}
+
+
+def item_sizes(stack: Stack) -> dict[str, dict[str, float]]:
+    """Mean DynamoDB item size (bytes, DynamoDB's rules: names + values) per item kind, read from moto."""
+    client = stack.boto("dynamodb")
+    sizes: dict[str, list[int]] = defaultdict(list)
+    for logical in ("ParcelhubTable", "IdempotencyTable"):
+        name = stack.resource(logical)
+        for page in client.get_paginator("scan").paginate(TableName=name):
+            for item in page["Items"]:
+                sizes[_item_kind(logical, item)].append(_dynamo_size(item))
+    return {kind: {"items": len(v), "mean_bytes": round(sum(v) / len(v), 1)} for kind, v in sizes.items()}
+
+
+def _item_kind(logical: str, item: dict[str, Any]) -> str:
+    if logical == "IdempotencyTable":
+        return "idempotency"
+    sk = str(item.get("sk", {}).get("S", ""))
+    return sk.split("#", 1)[0] if "#" in sk else sk
+
+
+def _dynamo_size(value: Any, name: str = "") -> int:  # noqa: PLR0911 - one rule per DynamoDB type
+    """An item's (or attribute value's) size by DynamoDB's rules: names + values, numbers ~1 byte per 2 digits."""
+    size = len(name.encode("utf-8"))
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _TYPES:
+        ((kind, raw),) = value.items()
+        if kind == "S":
+            return size + len(str(raw).encode("utf-8"))
+        if kind == "N":
+            return size + (len(str(raw)) + 1) // 2 + 1
+        if kind == "B":
+            return size + len(raw if isinstance(raw, bytes) else str(raw).encode())
+        if kind in {"SS", "NS"}:
+            return size + sum(len(str(x).encode("utf-8")) for x in raw)
+        if kind == "L":
+            return size + 3 + sum(_dynamo_size(x) + 1 for x in raw)
+        if kind == "M":
+            return size + 3 + sum(_dynamo_size(v, k) + 1 for k, v in raw.items())
+        return size + 1  # BOOL, NULL
+    if isinstance(value, dict):  # an item
+        return sum(_dynamo_size(v, k) for k, v in value.items())
+    return size
+
+
+_TYPES = frozenset({"S", "N", "B", "SS", "NS", "BS", "L", "M", "BOOL", "NULL"})
+
+
+def dynamodb_units(calls: dict[str, int], sizes: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Estimated request units for the counted DynamoDB operations.
+
+    Writes: 1 WRU per started KB of the item written (an UpdateItem is charged on the larger of the item
+    before and after: the shipment item or the tracking claim); TransactWriteItems 2 WRU per KB for each
+    of its 2 items (shipment + order claim); BatchWriteItem carries the timeline events (their count is
+    the EVT items in the table). Reads: GetItem strongly consistent, 1 RRU per started 4 KB; Query one
+    page of up to 4 KB, 1 RRU (0.5 on an index, eventually consistent; counted as 1: an upper bound).
+    """
+
+    def kb(kind: str, unit: int = 1024) -> int:
+        mean = sizes.get(kind, {}).get("mean_bytes", 100.0)
+        return max(1, math.ceil(mean / unit))
+
+    big = max(kb("META"), kb("TRK"))
+    small = max(kb("ORDER"), kb("idempotency"), kb("PUSH"))
+    event_items = sizes.get("EVT", {}).get("items", 0.0)
+    wru = (
+        calls.get("UpdateItem", 0) * big
+        + calls.get("PutItem", 0) * small
+        + calls.get("DeleteItem", 0) * small
+        + calls.get("TransactWriteItems", 0) * 2 * (kb("META") + kb("ORDER"))
+        + (event_items * kb("EVT") if calls.get("BatchWriteItem", 0) else 0)
+    )
+    rru = (
+        calls.get("GetItem", 0) * max(kb("META", 4096), kb("TRK", 4096))
+        + calls.get("Query", 0) * 1
+        + calls.get("BatchGetItem", 0) * 1
+        + calls.get("TransactGetItems", 0) * 2
+    )
+    return {"wru": float(wru), "rru": float(rru)}
+
+
+def log_bytes(stack: Stack, start: int, end: int) -> int:
+    """Bytes of the functions' JSON log lines (Powertools logs and EMF metrics) between two offsets."""
+    with stack.log_path.open("rb") as handle:
+        handle.seek(start)
+        chunk = handle.read(max(0, end - start))
+    total = 0
+    for line in chunk.splitlines():
+        if line.startswith(b"{"):
+            with contextlib.suppress(ValueError):
+                document = json.loads(line)
+                if isinstance(document, dict) and ("level" in document or "_aws" in document):
+                    total += len(line) + 1
+    return total
+
+
+# ------------------------------------------------------------------------------------------ pricing
+
+
+def template_facts() -> dict[str, Any]:
+    """Architecture, SQS-triggered functions and schedules (with invocations per month), from the template."""
+    from sandbox.local.schedules import interval_seconds
+    from sandbox.local.template import Resolver, build_plan, load_template
+
+    template = load_template(ROOT / "template.yaml")
+    plan = build_plan(template, Resolver(template, {}), ROOT)
+    architectures = (template.get("Globals", {}).get("Function", {}) or {}).get("Architectures") or ["x86_64"]
+    month = 30 * 24 * 3600
+    return {
+        "architecture": str(architectures[0]),
+        "sqs_functions": sorted({s.function for s in plan.sqs_sources}),
+        "memory_mb": {logical: f.memory for logical, f in plan.functions.items()},
+        "rule_targets": {r.name: sorted({t.kind for t in r.targets}) for r in plan.rules if r.event_pattern},
+        "schedules": {
+            s.function: {"expression": s.expression, "per_month": round(month / interval_seconds(s.expression))}
+            for s in plan.schedules
+            if s.function
+        },
+    }
+
+
+def price_phase(
+    metrics: dict[str, Any],
+    extras: dict[str, Any],
+    sizes: dict[str, dict[str, float]],
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """Dollars by service and billable requests for one measured phase."""
+    calls: dict[str, int] = metrics["aws_calls"]
+    by_service: dict[str, Counter[str]] = defaultdict(Counter)
+    for key, n in calls.items():
+        service, operation = key.split(".", 1)
+        by_service[service][operation] += n
+    lam = metrics.get("lambda", {})
+    invocations = sum(int(f["invocations"]) for f in lam.values())
+    gb_seconds = sum(float(f["gb_seconds"]) for f in lam.values())
+    sqs_batches = sum(int(lam.get(f, {}).get("invocations", 0)) for f in facts["sqs_functions"])
+    http_requests = sum(int(n) for n in metrics.get("http_requests", {}).values())
+    deliveries = extras["rule_deliveries"]
+    to_sns = sum(r["matched"] for r in deliveries.values() if "sns" in r["targets"])
+    to_api_destination = sum(r["matched"] for r in deliveries.values() if "api-destination" in r["targets"])
+    to_sqs = sum(r["matched"] for r in deliveries.values() if "sqs" in r["targets"])
+    to_lambda = sum(r["matched"] for r in deliveries.values() if "lambda" in r["targets"])
+    events_published = int(extras["events_published"])
+    units = dynamodb_units(dict(by_service.get("dynamodb", {})), sizes)
+    logged = int(extras["log_bytes"]) + invocations * prices.LAMBDA_PLATFORM_LOG_BYTES
+    xray_traces = 0.05 * (http_requests + sqs_batches)  # default sampling: 5% beyond a 1 req/s reservoir
+
+    sqs_requests = sum(by_service.get("sqs", {}).values()) + 2 * sqs_batches + to_sqs
+    sns_publishes = sum(by_service.get("sns", {}).values()) + to_sns
+    s3_puts = sum(n for op, n in by_service.get("s3", {}).items() if op in {"PutObject", "CopyObject", "ListObjectsV2"})
+    s3_gets = sum(n for op, n in by_service.get("s3", {}).items() if op in {"GetObject", "HeadObject"})
+    arch = facts["architecture"]
+    dollars = {
+        "API Gateway": prices.cost("apigateway.http.requests", http_requests),
+        "Lambda": prices.cost("lambda.requests", invocations) + prices.cost(f"lambda.gb_second.{arch}", gb_seconds),
+        "SQS": prices.cost("sqs.standard.requests", sqs_requests),
+        "DynamoDB": prices.cost("dynamodb.wru", units["wru"]) + prices.cost("dynamodb.rru", units["rru"]),
+        "Step Functions": prices.cost("stepfunctions.standard.transitions", extras["sfn"]["transitions"]),
+        "EventBridge": prices.cost("events.custom", events_published)
+        + prices.cost("events.api_destination", to_api_destination),
+        "SNS": prices.cost("sns.publishes", sns_publishes),
+        "S3": prices.cost("s3.put", s3_puts) + prices.cost("s3.get", s3_gets),
+        "KMS": prices.cost("kms.requests", sum(by_service.get("kms", {}).values())),
+        "Secrets Manager": prices.cost("secretsmanager.api_calls", sum(by_service.get("secretsmanager", {}).values())),
+        "CloudWatch Logs": prices.cost("logs.ingested_gb", logged / 1e9),
+        "X-Ray": prices.cost("xray.traces", xray_traces),
+    }
+    # every request AWS bills or makes on our behalf
+    billable = {
+        "aws_api_calls_by_functions": int(metrics["aws_calls_total"]),
+        "api_gateway_requests": http_requests,
+        "lambda_invocations": invocations,
+        "sqs_event_source_requests": 2 * sqs_batches,
+        "eventbridge_events_published": events_published,
+        "eventbridge_rule_deliveries": to_sns + to_api_destination + to_sqs + to_lambda,
+        "step_functions_transitions": int(extras["sfn"]["transitions"]),
+    }
+    return {
+        "usd_by_service": dollars,
+        "usd_total": sum(dollars.values()),
+        "billable_requests": billable,
+        "billable_requests_total": sum(billable.values()),
+        "aws_calls": calls,
+        "lambda": lam,
+        "dynamodb_units_estimated": units,
+        "log_bytes": logged,
+        "sqs_requests": sqs_requests,
+        "sns_publishes": sns_publishes,
+        "xray_traces_estimated": xray_traces,
+    }
+
+
+def sweep_costs(stack: Stack, facts: dict[str, Any], sizes: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Each scheduled function invoked once (after the run, nothing due), priced per month at its rate."""
+    out: dict[str, Any] = {}
+    arch = facts["architecture"]
+    for function, schedule in facts["schedules"].items():
+        stack.reset_metrics()
+        response = stack.http.post(f"{stack.api_root}/_local/invoke/{function}", timeout=120)
+        response.raise_for_status()
+        snap = stack.metrics()
+        calls: dict[str, int] = snap["aws_calls"]
+        dynamo = Counter({k.split(".", 1)[1]: n for k, n in calls.items() if k.startswith("dynamodb.")})
+        units = dynamodb_units(dict(dynamo), sizes)
+        lam = snap["lambda"].get(function, {"invocations": 1, "gb_seconds": 0.0})
+        per_run = (
+            prices.cost("lambda.requests", 1)
+            + prices.cost(f"lambda.gb_second.{arch}", float(lam["gb_seconds"]))
+            + prices.cost("dynamodb.rru", units["rru"])
+            + prices.cost("dynamodb.wru", units["wru"])
+            + prices.cost("sqs.standard.requests", sum(n for k, n in calls.items() if k.startswith("sqs.")))
+            + prices.cost(
+                "secretsmanager.api_calls", sum(n for k, n in calls.items() if k.startswith("secretsmanager."))
+            )
+            + prices.cost("scheduler.invocations", 1)
+        )
+        out[function] = {
+            "schedule": schedule["expression"],
+            "invocations_per_month": schedule["per_month"],
+            "aws_calls_per_run": calls,
+            "usd_per_month": per_run * schedule["per_month"],
+        }
+    # Lambda's SQS event source mapping long-polls each queue (about 5 pollers, 20 s waits) even when idle
+    idle = 5 * 3 * 60 * 24 * 30 * len(facts["sqs_functions"])
+    out["sqs_event_source_idle_polling"] = {
+        "requests_per_month": idle,
+        "usd_per_month": prices.cost("sqs.standard.requests", idle),
+    }
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+def run(
+    shipments: int = DEFAULT_SHIPMENTS, updates: int = DEFAULT_UPDATES, workdir: Path | None = None
+) -> dict[str, Any]:
+    stages = stages_for(updates)
+    facts = template_facts()
+    run_id = uuid.uuid4().hex[:8]
+    with contextlib.ExitStack() as cleanup:
+        if workdir is None:
+            workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="parcelhub-bench-")))
+        stack = cleanup.enter_context(local_stack(workdir))
+        capture = capture_events(stack)
+        timings: dict[str, float] = {}
+
+        # phase 1: order -> waybill
+        stack.reset_metrics()
+        offset = stack.log_offset()
+        began = time.monotonic()
+        ids = create_shipments(stack, shipments, run_id)
+        rows = wait_for(stack, ids, lambda r: bool(r.get("tracking_number")), 60 + shipments * 2.0, "waybilled")
+        wait_quiet(stack)
+        if claims_missing(stack, rows):
+            raise RuntimeError(f"{claims_missing(stack, rows)} waybilled shipments have no tracking claim")
+        timings["order_to_waybill_s"] = round(time.monotonic() - began, 1)
+        order_metrics = stack.metrics()
+        order_events = drain(stack, capture)
+        order_extras = {
+            "events_published": len(order_events),
+            "rule_deliveries": rule_deliveries(stack, order_events, facts["rule_targets"]),
+            "sfn": transitions(stack),
+            "log_bytes": log_bytes(stack, offset, stack.log_offset()),
+        }
+
+        # phase 2: tracking updates -> delivered
+        stack.reset_metrics()
+        offset = stack.log_offset()
+        began = time.monotonic()
+        pushed = push_tracking(stack, rows, stages)
+        final = wait_for(stack, ids, lambda r: r.get("status") == "DELIVERED", 60 + shipments * 2.0, "DELIVERED")
+        wait_quiet(stack)
+        timings["tracking_s"] = round(time.monotonic() - began, 1)
+        tracking_metrics = stack.metrics()
+        tracking_events = drain(stack, capture)
+        tracking_extras = {
+            "events_published": len(tracking_events),
+            "rule_deliveries": rule_deliveries(stack, tracking_events, facts["rule_targets"]),
+            "sfn": {"executions": 0, "states_entered": 0, "retries": 0, "transitions": 0},
+            "log_bytes": log_bytes(stack, offset, stack.log_offset()),
+        }
+
+        sizes = item_sizes(stack)
+        storage = s3_objects(stack)
+        phases = {
+            "order_to_waybill": price_phase(order_metrics, order_extras, sizes, facts),
+            "tracking": price_phase(tracking_metrics, tracking_extras, sizes, facts),
+        }
+        fixed = sweep_costs(stack, facts, sizes)
+
+    by_service: dict[str, float] = defaultdict(float)
+    for phase in phases.values():
+        for service, usd in phase["usd_by_service"].items():
+            by_service[service] += usd
+    storage_usd_month = prices.cost("s3.gb_month", storage["bytes"] / 1e9)
+    per_1k = {service: usd * 1000 / shipments for service, usd in sorted(by_service.items(), key=lambda kv: -kv[1])}
+    total_per_1k = sum(per_1k.values())
+    per_shipment = total_per_1k / 1000
+    updates_total = int(phases["tracking"]["billable_requests"]["api_gateway_requests"]) or pushed
+    providers = Counter(str(r.get("provider")) for r in final.values())
+    peers = {}
+    for name in prices.PEERS:
+        low, high = prices.peer_usd(name)
+        peers[name] = {
+            "usd_per_shipment": [round(low, 4), round(high, 4)],
+            "times_parcelhub": [round(low / per_shipment, 1), round(high / per_shipment, 1)] if per_shipment else None,
+        }
+    return {
+        "shipments": shipments,
+        "updates_per_shipment": len(stages),
+        "tracking_updates_pushed": pushed,
+        "providers": dict(providers),
+        "statuses": dict(Counter(str(r.get("status")) for r in final.values())),
+        "cost_usd_per_1k_shipments": round(total_per_1k, 4),
+        "cost_by_service": {service: round(usd, 5) for service, usd in per_1k.items()},
+        "cost_usd_per_shipment": round(per_shipment, 6),
+        "aws_requests_per_tracking_update": round(
+            phases["tracking"]["billable_requests_total"] / max(updates_total, 1), 2
+        ),
+        "aws_api_calls_per_tracking_update": round(
+            phases["tracking"]["billable_requests"]["aws_api_calls_by_functions"] / max(updates_total, 1), 2
+        ),
+        "aws_requests_per_shipment": round(sum(p["billable_requests_total"] for p in phases.values()) / shipments, 1),
+        "peers": peers,
+        "s3": {**storage, "usd_per_1k_shipments_per_month_stored": round(storage_usd_month * 1000 / shipments, 6)},
+        "dynamodb_item_sizes": sizes,
+        "fixed_usd_per_month": {k: round(v["usd_per_month"], 4) for k, v in fixed.items()},
+        "fixed_detail": fixed,
+        "phases": phases,
+        "timings": timings,
+        "architecture": facts["architecture"],
+        "notes": stack.notes,
+    }
+
+
+def tables(result: dict[str, Any]) -> str:
+    lines = [
+        (
+            f"{result['shipments']} shipments x {result['updates_per_shipment']} tracking updates "
+            f"(providers {result['providers']}, final {result['statuses']})"
+        ),
+        "",
+        "| service | USD per 1,000 shipments |",
+        "|---|---|",
+    ]
+    for service, usd in result["cost_by_service"].items():
+        lines.append(f"| {service} | {usd:.4f} |")
+    lines.append(f"| **total** | **{result['cost_usd_per_1k_shipments']:.4f}** |")
+    lines += [
+        "",
+        (
+            f"AWS requests per tracking update (all billable): {result['aws_requests_per_tracking_update']}; "
+            f"AWS API calls by our code per update: {result['aws_api_calls_per_tracking_update']}"
+        ),
+        "",
+        "| peer | USD per shipment | peer / parcelhub |",
+        "|---|---|---|",
+    ]
+    for name, peer in result["peers"].items():
+        low, high = peer["usd_per_shipment"]
+        times = peer["times_parcelhub"] or ["-", "-"]
+        lines.append(f"| {name} | {low}–{high} | {times[0]}x–{times[1]}x |")
+    lines += ["", "| fixed cost | USD per month |", "|---|---|"]
+    for name, usd in result["fixed_usd_per_month"].items():
+        lines.append(f"| {name} | {usd:.4f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shipments", type=int, default=int(os.environ.get("BENCH_SHIPMENTS", DEFAULT_SHIPMENTS)))
+    parser.add_argument("--updates", type=int, default=DEFAULT_UPDATES)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the stack's directory (logs) here")
+    args = parser.parse_args(argv)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    print(f"$ {command(args.shipments, args.updates)}")
+    result = run(args.shipments, args.updates, args.keep)
+    print(tables(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""A tiny ``make bench`` so it cannot rot: every part runs for real (local stack subprocess, moto, fresh
+interpreters) on small numbers, and the results have the shape other tools read. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import cold_start, cost, prices, report, stall_sweep
+
+pytestmark = pytest.mark.integration
+
+SMOKE = report.Settings(
+    shipments=3,
+    updates=10,
+    repetitions=2,
+    sweep_sizes=(100, 200),
+    due=20,
+    api_items=150,
+    batch=10,
+    batches=2,
+    webhook_pushes=5,
+)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def test_the_smoke_bench_writes_results_with_the_documented_shape(tmp_path: Path) -> None:
+    # Given the smallest settings that still exercise every part
+    results_path, markdown_path = tmp_path / "results.json", tmp_path / "performance.md"
+
+    # When the benchmark runs and writes its files
+    results = report.collect(SMOKE, echo=lambda _: None)
+    report.write(results, results_path, markdown_path)
+
+    # Then every part ran and the JSON has the keys other tools read
+    assert results["errors"] == {}
+    written = json.loads(results_path.read_text("utf-8"))
+    for key in (
+        "cost_usd_per_1k_shipments",
+        "cost_by_service",
+        "aws_requests_per_tracking_update",
+        "cold_start",
+        "stall_sweep",
+        "measured_at",
+        "commit",
+    ):
+        assert key in written, key
+    assert written["commit"]
+    assert written["measured_at"].endswith("+00:00")
+
+    # cost: positive, by service, and every shipment really went from order to DELIVERED
+    assert _positive(written["cost_usd_per_1k_shipments"])
+    by_service = written["cost_by_service"]
+    assert {"Lambda", "DynamoDB", "API Gateway", "SQS", "Step Functions", "EventBridge"} <= set(by_service)
+    assert sum(by_service.values()) == pytest.approx(written["cost_usd_per_1k_shipments"], rel=1e-3)
+    bill = written["cost"]
+    assert bill["statuses"] == {"DELIVERED": SMOKE.shipments}
+    assert bill["tracking_updates_pushed"] >= SMOKE.shipments * SMOKE.updates
+    # a tracking update costs at least the webhook's API request, its Lambda invocation and one SendMessage,
+    # and (plausibility) far fewer than a hundred requests
+    assert 3 <= written["aws_requests_per_tracking_update"] < 100
+    assert bill["phases"]["order_to_waybill"]["billable_requests"]["step_functions_transitions"] > 0
+    for peer in bill["peers"].values():
+        assert all(_positive(x) for x in peer["times_parcelhub"])
+
+    # cold start: every function, a ratio to `import boto3` measured in the same run
+    assert set(written["cold_start"]) == set(cold_start.function_names())
+    for figures in written["cold_start"].values():
+        assert {"import_ms", "boto3_ms", "ratio"} <= set(figures)
+        assert _positive(figures["import_ms"])
+        assert _positive(figures["boto3_ms"])
+        assert _positive(figures["ratio"])
+
+    # stall sweep: one row per size; the sweep reads what is due, not the table
+    rows = written["stall_sweep"]
+    assert [(r["active"], r["due"]) for r in rows] == [(100, 20), (200, 20)]
+    assert all(r["items_read"] == 20 for r in rows)
+    assert rows[-1]["loaded_via_moto_backend"] == 50
+
+    # hot path: every provider parsed and every webhook push enqueued with one SendMessage
+    hot = written["hot_path"]
+    assert set(hot["normalizer"]) == {"kdniao", "sf", "kuaidi100"}
+    assert all(_positive(r["cpu_us_per_update"]) and r["events_per_update"] >= 1 for r in hot["normalizer"].values())
+    assert all(r["aws_requests_per_push"] == {"sqs.SendMessage": 1.0} for r in hot["webhook"].values())
+
+    # and the page quotes the figures with the command that produced them
+    page = markdown_path.read_text("utf-8")
+    assert cost.command(SMOKE.shipments, SMOKE.updates) in page
+    assert cold_start.command(SMOKE.repetitions) in page
+    assert f"{written['cost_usd_per_1k_shipments']:.4f}" in page
+
+
+def test_the_lifecycle_pushed_per_parcel_ends_delivered() -> None:
+    # Given any number of updates per parcel, When the stages are planned, Then the last one is DELIVERED
+    for updates in (3, 5, 10, 12):
+        stages = cost.stages_for(updates)
+        assert len(stages) == updates
+        assert stages[0] == "picked_up"
+        assert stages[-1] == "delivered"
+
+
+def test_dynamodb_units_follow_the_size_rules() -> None:
+    # Given a 2.5 KB shipment item and 300-byte events
+    sizes = {
+        "META": {"items": 1, "mean_bytes": 2500.0},
+        "EVT": {"items": 10, "mean_bytes": 300.0},
+        "ORDER": {"items": 1, "mean_bytes": 120.0},
+    }
+    # When one create, three updates, one event batch and two reads are priced
+    units = cost.dynamodb_units({"TransactWriteItems": 1, "UpdateItem": 3, "BatchWriteItem": 1, "GetItem": 2}, sizes)
+    # Then: the transaction is 2 x (3 KB + 1 KB), updates 3 KB each, 10 events 1 KB each; reads 1 RRU each
+    assert units == {"wru": 2 * (3 + 1) + 3 * 3 + 10 * 1, "rru": 2}
+
+
+def test_prices_are_one_dated_table_with_a_source_per_line() -> None:
+    # Given the one price table, Then every line has a source and a positive unit, and costs scale by it
+    assert prices.PRICES_COLLECTED
+    assert prices.PRICES_CHECKED
+    for key, price in prices.PRICES.items():
+        assert price.source.startswith("https://aws.amazon.com/"), key
+        assert price.per > 0, key
+        assert price.usd >= 0, key
+    # 1M Lambda requests cost 0.20 USD; the 17TRACK range converts to dollars
+    assert prices.cost("lambda.requests", 1_000_000) == pytest.approx(0.20)
+    low, high = prices.peer_usd("17TRACK")
+    assert 0 < low < high < 0.01
+
+
+def test_the_sweep_table_is_built_from_the_template() -> None:
+    # Given template.yaml, When the bench builds its table, Then it has the sparse stall index
+    spec = stall_sweep.table_spec()
+    assert {index["IndexName"] for index in spec["GlobalSecondaryIndexes"]} >= {"stall"}
