@@ -26,6 +26,7 @@ import boto3
 import requests
 from botocore.config import Config
 
+from sandbox.local.fidelity import restore_dynamodb, serialize_dynamodb
 from sandbox.local.http_api import HttpApiServer, json_response
 from sandbox.local.lambdas import FunctionError, Functions, environment_union
 from sandbox.local.metrics import Metrics
@@ -162,6 +163,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
         from moto.server import ThreadedMotoServer
 
+        serialize_dynamodb()  # DynamoDB requests are atomic in AWS; see fidelity.py
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -287,6 +289,7 @@ class LocalStack:
                 log.debug("moto reset: %s", exc)
             self._moto.stop()
             self._moto = None
+            restore_dynamodb()
         for client in self._clients.values():
             client.close()
         self._clients = {}
