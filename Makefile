@@ -55,7 +55,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 .PHONY: test
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit tests/integration
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest -n 2 tests/e2e
 
 .PHONY: local
 local: $(STAMP)
