@@ -11,7 +11,11 @@ A provider sandbox subclasses :class:`CarrierSandbox` and implements:
 
 Control API (JSON): ``POST /_sandbox/faults``, ``POST /_sandbox/push-mode``, ``GET /_sandbox/requests``,
 ``POST /_sandbox/push`` (manual mode: push what is due now, or ``{"tracking_number": ..., "stages": [...]}``
-to push chosen stages), ``POST /_sandbox/webhook`` (``{"url": ...}``), ``GET /_sandbox/parcels``.
+to push chosen stages), ``POST /_sandbox/webhook`` (``{"url": ...}``), ``GET /_sandbox/parcels``,
+``GET /_sandbox/pushes`` (every push sent: time, tracking number, the scans it carried, whether it was a
+duplicate, the webhook's answer) and ``POST /_sandbox/stall`` (``{"tracking_number" | "order_id": ...,
+"after": n}``: the parcel's lifecycle stops after ``n`` scans - a stalled parcel; given an ``order_id``
+whose waybill is not issued yet, it applies when the waybill is issued).
 """
 
 from __future__ import annotations
@@ -150,6 +154,7 @@ class CarrierSandbox:
         self.parcels: dict[str, SandboxParcel] = {}
         self.request_log: list[dict[str, Any]] = []
         self.push_log: list[dict[str, Any]] = []
+        self.stall_orders: dict[str, int] = {}  # order id -> stall after n scans, for waybills not issued yet
         self.lock = threading.RLock()
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -217,8 +222,33 @@ class CarrierSandbox:
 
     def track(self, parcel: SandboxParcel) -> SandboxParcel:
         with self.lock:
+            if parcel.stall_after is None and parcel.order_id in self.stall_orders:
+                parcel.stall_after = self.stall_orders[parcel.order_id]
             self.parcels[parcel.tracking_number] = parcel
         return parcel
+
+    def stall(self, *, after: int, tracking_number: str | None = None, order_id: str | None = None) -> dict[str, Any]:
+        """Stop a parcel's lifecycle after ``after`` scans (where it is now, if it is already further).
+
+        With an ``order_id`` and no parcel yet, remember it: the waybill issued for that order stalls.
+        """
+        with self.lock:
+            matches = [
+                p
+                for p in self.parcels.values()
+                if (tracking_number and p.tracking_number == tracking_number) or (order_id and p.order_id == order_id)
+            ]
+            if order_id:
+                self.stall_orders[order_id] = after
+            for parcel in matches:
+                parcel.stall_after = max(after, len(parcel.scans))
+            return {
+                "pending": not matches,
+                "parcels": [
+                    {"tracking_number": p.tracking_number, "stall_after": p.stall_after, "scans": len(p.scans)}
+                    for p in matches
+                ],
+            }
 
     def add_scan(self, parcel: SandboxParcel, stage: Stage, at: datetime | None = None) -> Scan:
         code, text, location = self.scan_for(stage, parcel)
@@ -265,21 +295,34 @@ class CarrierSandbox:
         """Send pushes to the webhook, with duplication and shuffling per the push mode."""
         if not self.webhook_url:
             return
-        pushes: list[PushRequest] = []
+        pushes: list[tuple[PushRequest, dict[str, Any]]] = []
         for parcel, scans in batch:
             ordered = list(scans)
             if self.push_mode.shuffle:
                 self.random.shuffle(ordered)
-            pushes.extend(self.build_push([(parcel, ordered)]))
+            about = {
+                "tracking_number": parcel.tracking_number,
+                "carrier": parcel.carrier,
+                "order_id": parcel.order_id,
+                "scans": [[scan.stage.value, scan.at.isoformat()] for scan in ordered],
+                "duplicate": False,
+            }
+            pushes.extend((push, about) for push in self.build_push([(parcel, ordered)]))
         if self.push_mode.duplicate_rate:
-            pushes += [p for p in pushes if self.random.random() < self.push_mode.duplicate_rate]
+            pushes += [
+                (push, about | {"duplicate": True})
+                for push, about in pushes
+                if self.random.random() < self.push_mode.duplicate_rate
+            ]
         if self.push_mode.shuffle:
             self.random.shuffle(pushes)
-        for push in pushes:
-            self.send(push)
+        for push, about in pushes:
+            self.send(push, about)
 
-    def send(self, push: PushRequest) -> int:
+    def send(self, push: PushRequest, about: dict[str, Any] | None = None) -> int:
+        """POST one push to the webhook; the push log keeps the answer and ``about`` (what it carried)."""
         url = (self.webhook_url or "") + push.path_suffix
+        sent_at = time.time()
         try:
             response = self._push_session.post(
                 url, data=push.body, headers={"Content-Type": push.content_type}, timeout=(2, 10)
@@ -288,7 +331,9 @@ class CarrierSandbox:
         except requests.RequestException as exc:
             status, reply = 0, f"{exc.__class__.__name__}"
         with self.lock:
-            self.push_log.append({"time": time.time(), "url": url, "status": status, "reply": reply})
+            self.push_log.append(
+                {"time": time.time(), "sent_at": sent_at, "url": url, "status": status, "reply": reply, **(about or {})}
+            )
         return status
 
     # ----------------------------------------------------------------------------- faults
@@ -342,6 +387,7 @@ class CarrierSandbox:
                             "order_id": p.order_id,
                             "subscribed": p.subscribed,
                             "cancelled": p.cancelled,
+                            "stall_after": p.stall_after,
                             "scans": [s.stage.value for s in p.scans],
                         }
                         for p in self.parcels.values()
@@ -356,6 +402,8 @@ class CarrierSandbox:
                     return _json_reply(404, {"error": "unknown tracking_number"})
                 return _json_reply(200, {"pushed": len(body.get("stages", []))})
             return _json_reply(200, {"scans": self.advance()})
+        if path == "/_sandbox/stall" and request.method == "POST":
+            return self._control_stall(request.json())
         if path == "/_sandbox/parcels" and request.method == "POST":
             body = request.json()
             parcel = self.track(
@@ -370,6 +418,15 @@ class CarrierSandbox:
             )
             return _json_reply(201, {"tracking_number": parcel.tracking_number})
         return _json_reply(404, {"error": f"no control route {request.method} {path}"})
+
+    def _control_stall(self, body: dict[str, Any]) -> Reply:
+        tracking_number, order_id, after = body.get("tracking_number"), body.get("order_id"), body.get("after", 0)
+        if not (tracking_number or order_id) or not isinstance(after, int) or after < 0:
+            return _json_reply(400, {"error": "need tracking_number or order_id, and after >= 0"})
+        result = self.stall(after=after, tracking_number=tracking_number, order_id=order_id)
+        if tracking_number and not order_id and result["pending"]:
+            return _json_reply(404, {"error": "unknown tracking_number"})
+        return _json_reply(202 if result["pending"] else 200, result)
 
     # ----------------------------------------------------------------------------- HTTP plumbing
     def _dispatch(self, request: SandboxRequest) -> Reply:

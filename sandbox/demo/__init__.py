@@ -1,0 +1,1 @@
+"""`make demo`: a day of DTC shipping on the local stack (see ``__main__``)."""

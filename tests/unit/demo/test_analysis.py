@@ -1,0 +1,99 @@
+"""From a recorded run to the figures: alerts parsed, pushes absorbed, AWS requests, latencies, funnel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sandbox.demo.analysis import parse_alert, percentile, push_figures, summarize
+
+from .conftest import alert_line, circuit_text, failed_text, stall_text
+
+pytestmark = pytest.mark.unit
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0
+    assert percentile([3.0], 95) == 3.0
+    assert percentile([], 50) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "shipment", "provider"),
+    [
+        (stall_text("shp_x", "73100000000301"), "stall", "shp_x", None),
+        (failed_text("shp_y"), "waybill_failed", "shp_y", None),
+        (circuit_text(), "circuit_opened", None, "sf"),
+    ],
+)
+def test_alerts_are_recognised_from_the_real_alert_texts(
+    text: str, kind: str, shipment: str | None, provider: str | None
+) -> None:
+    # Given an alerts.jsonl line carrying an alert text built by parcelhub.events
+    alert = parse_alert(alert_line(text, 5))
+    # Then the kind, the shipment and the provider are recovered, and the title is the English headline
+    assert (alert["kind"], alert["shipment_id"], alert["provider"]) == (kind, shipment, provider)
+    assert alert["title"].startswith("[")
+    assert alert["time"] is not None
+
+
+def test_duplicates_and_out_of_order_pushes_are_counted(record: dict[str, Any]) -> None:
+    # Given the sandbox push log: a late smaller snapshot, a duplicate, a shuffled snapshot
+    figures, acks = push_figures(record["sandboxes"], record["shipments"])
+    # Then each is counted, and the stored timelines equal the distinct scans pushed
+    assert figures["sent"] == 7
+    assert figures["duplicates"] == 1
+    assert figures["out_of_order"] == 1
+    assert figures["shuffled_snapshots"] == 1
+    assert figures["distinct_scans"] == figures["stored_events"] == 12
+    assert figures["timelines_matching"] == figures["timelines"] == 3
+    assert all(abs(a - 0.05) < 1e-3 for a in acks)
+
+
+def test_a_timeline_missing_a_scan_is_not_matching(record: dict[str, Any]) -> None:
+    # Given the hub lost one scan of the delivered parcel
+    record["shipments"]["shp_a"]["events"].pop()
+    figures, _ = push_figures(record["sandboxes"], record["shipments"])
+    assert figures["timelines_matching"] == 2
+    assert figures["stored_events"] == figures["distinct_scans"] - 1
+
+
+def test_summary_of_a_recorded_run(record: dict[str, Any]) -> None:
+    summary = summarize(record)
+    assert (summary.orders_sent, summary.accepted, len(summary.rejected)) == (4, 3, 1)
+    assert summary.rejected[0]["field"] == "receiver.phone"
+    assert summary.replays == summary.replays_same_shipment == 1
+    assert summary.waybills == {("kdniao", "ZTO"): 3}
+    assert [(f["from"], f["to"], f["reason"]) for f in summary.failovers] == [
+        ("SF via sf", "ZTO via kdniao", "unavailable")
+    ]
+    assert summary.stalled == ["shp_c"]
+    assert summary.stall_alerts == 1
+    assert summary.transient_stalls == []
+    assert summary.alerts == {"circuit_opened": 1, "stall": 1}
+    # order -> waybill from the server's clocks: 2 s, 4 s, 2 s
+    assert sorted(summary.order_to_waybill.samples) == [2.0, 2.0, 4.0]
+    # push -> visible for the probe: 1.0 s, 1.5 s (the pushed-at-14 s snapshot), 1.0 s
+    assert sorted(round(s, 2) for s in summary.push_to_visible.samples) == [1.0, 1.0, 1.5]
+    assert summary.funnel[0] == ("orders sent", 4)
+    assert dict(summary.funnel)["delivered"] == 2
+    assert dict(summary.funnel)["in transit"] == 3
+    assert summary.ok
+
+
+def test_aws_requests_per_shipment_leave_out_the_demos_own_reads(record: dict[str, Any]) -> None:
+    summary = summarize(record)
+    # 3 shipments: API writes (3 + 3) and the workflow's (12 + 6 + 3); the 80 reads of polling are left out
+    assert summary.aws_per_shipment == {"dynamodb": 7.0, "s3": 1.0, "sqs": 1.0}
+    assert summary.lambda_per_shipment == {"ShipmentsApiFunction": 1.33, "WaybillTasksFunction": 5.0}
+
+
+def test_timeline_buckets_and_marks(record: dict[str, Any]) -> None:
+    timeline = summarize(record).timeline
+    assert timeline["created"]["kdniao"][1] == 1  # shp_a at 2 s
+    assert sum(timeline["failed"]) == 1
+    labels = [m["label"] for m in timeline["marks"]]
+    assert labels == ["sf outage on", "circuit opened: sf", "sf outage off"]
