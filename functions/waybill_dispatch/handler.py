@@ -42,8 +42,8 @@ def sfn_client() -> Any:
     return boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 4}))
 
 
-@functools.cache
 def processor() -> BatchProcessor:
+    """A processor per invocation: it holds the batch's records and outcomes."""
     return BatchProcessor(event_type=EventType.SQS, model=WaybillRequestRecord)
 
 

@@ -85,20 +85,21 @@ class FunctionError(Exception):
 class Functions:
     """Import and invoke the template's functions in-process."""
 
-    def __init__(self, functions: Mapping[str, Function], metrics: Metrics, base_dir: Path | None = None) -> None:
+    def __init__(
+        self, functions: Mapping[str, Function], metrics: Metrics, base_dir: Path | None = None, concurrency: int = 4
+    ) -> None:
         self.functions = dict(functions)
         self.base_dir = (base_dir or Path.cwd()).resolve()
         self.by_name = {f.name: f for f in functions.values()}
         self.metrics = metrics
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._import_lock = threading.Lock()
-        # Lambda hands an execution environment one event at a time, and handlers keep per-process
-        # state (the API resolver's current event, batch processors): one invocation per function at a time.
-        self._running = {logical: threading.Lock() for logical in functions}
+        # Lambda runs a function in several execution environments at once, each handed one event at a
+        # time; here up to `concurrency` invocations of a function run at once (its reserved concurrency
+        # caps that), so handlers must not keep per-invocation state in module globals.
         self._slots = {
-            logical: threading.BoundedSemaphore(f.reserved_concurrency)
+            logical: threading.BoundedSemaphore(min(concurrency, f.reserved_concurrency or concurrency))
             for logical, f in functions.items()
-            if f.reserved_concurrency
         }
         self._original_invoke: Any = None
 
@@ -126,10 +127,8 @@ class Functions:
     def invoke(self, logical: str, event: Any) -> Any:
         """Run the handler like Lambda does; raises :class:`FunctionError` when it raises."""
         function = self.functions[logical]
-        slot = self._slots.get(logical)
-        if slot is not None:
-            slot.acquire()
-        self._running[logical].acquire()
+        slot = self._slots[logical]
+        slot.acquire()
         started = time.monotonic()
         errored = False
         try:
@@ -160,9 +159,7 @@ class Functions:
                     ) from exc
         finally:
             elapsed = time.monotonic() - started
-            self._running[logical].release()
-            if slot is not None:
-                slot.release()
+            slot.release()
             self.metrics.record_invocation(logical, elapsed, function.memory, errored)
             if elapsed > function.timeout:
                 log.warning(
@@ -173,6 +170,23 @@ class Functions:
                 )
 
     # ------------------------------------------------------------------ moto's invocation point
+    def invoke_for_moto(self, function_name: str, event: Any) -> tuple[str, bool]:
+        """What moto's Lambda invocation point must return: ``(JSON payload, is_error)``."""
+        function = self.by_name.get(function_name)
+        if function is None:
+            missing = {
+                "errorType": "ResourceNotFoundException",
+                "errorMessage": f"{function_name} is not a template function",
+            }
+            return json.dumps(missing), True
+        payload = json.loads(event) if isinstance(event, str | bytes) and event else event
+        try:
+            result = self.invoke(function.logical, payload if payload is not None else {})
+        except FunctionError as exc:
+            log.info("%s raised %s", function.logical, exc)
+            return json.dumps(exc.payload), True
+        return json.dumps(result), False
+
     def patch_moto(self) -> None:
         from moto.awslambda.models import LambdaFunction
 
@@ -180,25 +194,8 @@ class Functions:
         self._original_invoke = LambdaFunction.__dict__["_invoke_lambda"]
 
         def _invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
-            function = functions.by_name.get(fn.function_name)
-            if function is None:
-                return (
-                    json.dumps(
-                        {
-                            "errorType": "ResourceNotFoundException",
-                            "errorMessage": f"{fn.function_name} is not a template function",
-                        }
-                    ),
-                    True,
-                    "",
-                )
-            payload = json.loads(event) if isinstance(event, str | bytes) else event
-            try:
-                result = functions.invoke(function.logical, payload if payload is not None else {})
-            except FunctionError as exc:
-                log.info("%s raised %s", function.logical, exc)
-                return json.dumps(exc.payload), True, ""
-            return json.dumps(result), False, ""
+            payload, error = functions.invoke_for_moto(fn.function_name, event)
+            return payload, error, ""
 
         LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
 

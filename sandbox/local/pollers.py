@@ -104,6 +104,8 @@ class SqsPoller:
         sqs: Any,
         invoke: Callable[[str, Any], Any],
         stop: threading.Event,
+        *,
+        index: int = 0,
     ) -> None:
         self.source = source
         self.queue_url = queue_url
@@ -111,7 +113,8 @@ class SqsPoller:
         self.invoke = invoke
         self.stop = stop
         self.batches = 0
-        self.thread = threading.Thread(target=self._run, name=f"sqs-{source.function}-{source.event}", daemon=True)
+        name = f"sqs-{source.function}-{source.event}-{index}"
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self.thread.start()

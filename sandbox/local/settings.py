@@ -30,6 +30,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "PARCELHUB_TIME_SCALE": ("0.05", "SQS VisibilityTimeout multiplier (min 1 s): failed records reappear quickly"),
     "PARCELHUB_SCHEDULE_SCALE": ("0.01", "schedule interval multiplier: rate(15 minutes) fires every 9 s"),
     "PARCELHUB_SANDBOX_STAGE_SECONDS": ("2", "seconds between two lifecycle stages in the carrier sandboxes"),
+    "PARCELHUB_LOCAL_CONCURRENCY": (
+        "4",
+        "concurrent invocations per function (capped by its ReservedConcurrentExecutions), like Lambda's environments",
+    ),
     "PARCELHUB_CONFIG": ("", "JSON deep-merged over the template's SSM config parameter value"),
     "PARCELHUB_CONFIG_FILE": ("", "a file holding that JSON (applied before PARCELHUB_CONFIG)"),
     "PARCELHUB_TEMPLATE": ("template.yaml", "the SAM template to run (tests use a fixture template)"),
@@ -69,6 +73,7 @@ class LocalSettings:
     time_scale: float
     schedule_scale: float
     sandbox_stage_seconds: float
+    concurrency: int
     config_overrides: dict[str, Any]
     template_path: Path
     parameter_overrides: dict[str, str]
@@ -104,6 +109,7 @@ class LocalSettings:
             "time_scale": float(_get(env, "PARCELHUB_TIME_SCALE")),
             "schedule_scale": float(_get(env, "PARCELHUB_SCHEDULE_SCALE")),
             "sandbox_stage_seconds": float(_get(env, "PARCELHUB_SANDBOX_STAGE_SECONDS")),
+            "concurrency": max(1, int(_get(env, "PARCELHUB_LOCAL_CONCURRENCY"))),
             "config_overrides": config,
             "template_path": Path(_get(env, "PARCELHUB_TEMPLATE")),
             "parameter_overrides": {str(k): str(v) for k, v in json.loads(parameters_json or "{}").items()},

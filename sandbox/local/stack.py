@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +28,6 @@ import boto3
 import requests
 from botocore.config import Config
 
-from sandbox.local.fidelity import restore_dynamodb, serialize_dynamodb
 from sandbox.local.http_api import HttpApiServer, json_response
 from sandbox.local.lambdas import FunctionError, Functions, environment_union
 from sandbox.local.metrics import Metrics
@@ -57,6 +58,8 @@ SANDBOXES: dict[str, tuple[str, str, str]] = {
 
 #: the template parameter pointed at the runner's own OMS callback sink (when the template has it)
 OMS_CALLBACK_PARAMETER = "OmsCallbackUrl"
+#: where the moto process sends Lambda invocations (Step Functions tasks) to run our handlers
+LAMBDA_CALLBACK = "/_local/lambda-invoke"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -143,7 +146,7 @@ class LocalStack:
             raise
         return self
 
-    def _start(self) -> None:  # noqa: PLR0915 - the start sequence reads best in one place
+    def _start(self) -> None:  # noqa: PLR0912, PLR0915 - the start sequence reads best in one place
         settings = self.settings
         template_path = settings.template_path.resolve()
         base_dir = template_path.parent
@@ -159,14 +162,21 @@ class LocalStack:
         stages = sorted({route.stage for route in preview.routes if route.stage != "$default"})
         self.api_url = self.http.url + (f"/{stages[0]}" if len(stages) == 1 else "")
 
-        # 2. moto, Step Functions execution on, this process pointed at it
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
-        from moto.server import ThreadedMotoServer
-
-        serialize_dynamodb()  # DynamoDB requests are atomic in AWS; see fidelity.py
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
+        # 2. moto in its own process (the second core), Step Functions execution on, this process
+        #    pointed at it; its Lambda invocations call back into this runner (moto_process.py)
+        self._moto = subprocess.Popen(  # noqa: S603 - our own module, with this interpreter
+            [sys.executable, "-m", "sandbox.local.moto_process", "--callback", f"{self.http.url}{LAMBDA_CALLBACK}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, **FAKE_CREDENTIALS},
+        )
+        assert self._moto.stdout is not None
+        announced = self._moto.stdout.readline().decode().strip()
+        if not announced.startswith("MOTO_PORT="):
+            raise RuntimeError(f"moto did not start (exit {self._moto.poll()}): {announced!r}")
+        host, port = "127.0.0.1", int(announced.partition("=")[2])
+        moto_out = self._moto.stdout
+        threading.Thread(target=lambda: [None for _ in moto_out], name="moto-stdout", daemon=True).start()
         self.moto_url = f"http://{host}:{port}"
         self._saved_env = dict(os.environ)
         os.environ.update(FAKE_CREDENTIALS)
@@ -202,10 +212,9 @@ class LocalStack:
 
         # 5. functions in-process: shared environment, moto's Lambda invocation -> real handlers
         self.metrics.install()
-        self.functions = functions = Functions(plan.functions, self.metrics, base_dir)
+        self.functions = functions = Functions(plan.functions, self.metrics, base_dir, settings.concurrency)
         os.environ.update(environment_union(plan.functions))
         self._reset_parcelhub_caches()
-        functions.patch_moto()
         self.unavailable = functions.preload()
         for logical, problem in self.unavailable.items():
             log.warning("function %s is not runnable yet: %s", logical, problem)
@@ -216,6 +225,7 @@ class LocalStack:
         self.http.on_request = self.metrics.record_http
         self.http.local_routes = {
             ("POST", "/_local/invoke/"): self._route_invoke,
+            ("POST", f"{LAMBDA_CALLBACK}/"): self._route_lambda_callback,
             ("POST", "/_local/oms-callbacks"): self._route_oms_callback,
             ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics.snapshot()),
             ("POST", "/_local/metrics/reset"): self._route_metrics_reset,
@@ -227,7 +237,12 @@ class LocalStack:
         for source in plan.sqs_sources:
             if source.enabled:
                 url = self.resolver.ids(source.queue)["QueueUrl"]
-                self.pollers.append(SqsPoller(source, url, self.client("sqs"), functions.invoke, self.stop_event))
+                # Lambda's SQS event source polls with several concurrent pollers; so does the runner
+                reserved = plan.functions[source.function].reserved_concurrency or settings.concurrency
+                for index in range(min(settings.concurrency, reserved)):
+                    self.pollers.append(
+                        SqsPoller(source, url, self.client("sqs"), functions.invoke, self.stop_event, index=index)
+                    )
         for rule in plan.rules:
             for target in rule.targets:
                 url = provisioner.out.rule_shadow_queues.get((rule.logical, target.id), "")
@@ -279,17 +294,19 @@ class LocalStack:
             worker.join(timeout=10)
         self.http = None
         self.sandboxes = {}
-        if self.functions is not None:
-            self.functions.unpatch_moto()
         self.metrics.uninstall()
         if self._moto is not None:
             try:
                 self._http_session.post(f"{self.moto_url}/moto-api/reset", timeout=5)
             except requests.RequestException as exc:
                 log.debug("moto reset: %s", exc)
-            self._moto.stop()
+            self._moto.terminate()
+            try:
+                self._moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
+                self._moto.wait(timeout=5)
             self._moto = None
-            restore_dynamodb()
         for client in self._clients.values():
             client.close()
         self._clients = {}
@@ -368,6 +385,14 @@ class LocalStack:
         return None
 
     # ------------------------------------------------------------------ runner routes
+    def _route_lambda_callback(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """moto's Lambda invocation point (in the moto process) calling a handler of ours."""
+        assert self.functions is not None
+        payload, error = self.functions.invoke_for_moto(path.rsplit("/", 1)[-1], body)
+        return json_response(200, {"payload": payload, "error": error})
+
     def _route_invoke(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:

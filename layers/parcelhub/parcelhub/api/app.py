@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -33,8 +33,19 @@ def _require_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     return next_middleware(app)
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def resolver() -> APIGatewayHttpResolver:
+    """The resolver keeps the current request on itself: one per thread (Lambda uses one thread; the
+    local stack runs several invocations at once)."""
+    app: APIGatewayHttpResolver | None = getattr(_per_thread, "app", None)
+    if app is None:
+        app = _per_thread.app = _build_resolver()
+    return app
+
+
+def _build_resolver() -> APIGatewayHttpResolver:
     from parcelhub.api.routers import health, shipments, tracking
 
     app = APIGatewayHttpResolver(enable_validation=True)

@@ -1,0 +1,75 @@
+"""moto in its own process, so the emulator and our handlers use both cores.
+
+``python -m sandbox.local.moto_process --callback <runner URL>`` starts moto's threaded server on a
+free loopback port, prints ``MOTO_PORT=<port>`` and serves until stdin closes or it gets SIGTERM.
+moto's single Lambda invocation point (``LambdaFunction._invoke_lambda``: Step Functions Lambda
+tasks, direct invokes, SNS->Lambda) is replaced by an HTTP call back into the runner, which runs the
+real handler and answers ``{"payload": <the JSON the function returned or its error>, "error": bool}``
+(an error payload carries ``errorType`` = the exception's class name, so ASL Retry/Catch match).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+import requests
+
+from sandbox.local.fidelity import serialize_dynamodb
+
+INVOKE_TIMEOUT = (5, 900)
+
+
+def patch_lambda_invocation(callback: str) -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    session = requests.Session()
+
+    def _invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
+        body = event if isinstance(event, str | bytes) else json.dumps(event if event is not None else {})
+        try:
+            reply = session.post(f"{callback}/{fn.function_name}", data=body, timeout=INVOKE_TIMEOUT)
+            answer = reply.json()
+        except (requests.RequestException, ValueError) as exc:
+            failure = {"errorType": "Lambda.ServiceException", "errorMessage": f"local runner unreachable: {exc}"}
+            return json.dumps(failure), True, ""
+        return str(answer["payload"]), bool(answer["error"]), ""
+
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--callback", required=True, help="the runner's lambda-invoke route")
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from moto.server import ThreadedMotoServer
+
+    serialize_dynamodb()
+    patch_lambda_invocation(args.callback.rstrip("/"))
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    os.environ["MOTO_PORT"] = str(port)  # moto's Step Functions calls its own Lambda API on this port
+    print(f"MOTO_PORT={port}", flush=True)
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+
+    def watch_parent() -> None:  # the runner closes our stdin when it exits, even when it is killed
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    done.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
