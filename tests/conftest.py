@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 from hypothesis import HealthCheck, settings
 
 # Property tests assert behaviour, not speed: on a loaded 2-core CI machine a deadline only adds flakes.
@@ -28,27 +27,10 @@ REGION = "us-east-1"
 LOCAL_API_KEY = "test-api-key"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that keeps CloudFormation short-form intrinsics as ``{"Fn::X": value}``."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 def load_template() -> dict[str, Any]:
-    with (ROOT / "template.yaml").open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)
+    from sandbox.local.template import load_template as load
+
+    return load(ROOT / "template.yaml")
 
 
 def table_spec(logical_id: str, name: str) -> dict[str, Any]:

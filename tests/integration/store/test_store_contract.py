@@ -890,14 +890,9 @@ def test_batch_writes_retry_unprocessed_items(moto_backend: Backend):
 def test_the_template_table_serves_every_access_pattern():
     """template.yaml declares the table the adapter needs: keys, both sparse GSIs with the projected
     attributes the sweeps return, TTL on ``expires_at``, on-demand billing."""
-    import yaml
+    from sandbox.local.template import load_template
 
-    class CfnLoader(yaml.SafeLoader):
-        pass
-
-    CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    template_path = Path(__file__).resolve().parents[3] / "template.yaml"
-    template = yaml.load(template_path.read_text(encoding="utf-8"), Loader=CfnLoader)
+    template = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
     props = template["Resources"]["ParcelhubTable"]["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]

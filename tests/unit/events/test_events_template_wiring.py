@@ -8,32 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from parcelhub.events import EVENT_TYPES, event_type
+from sandbox.local.template import load_template
 
 pytestmark = pytest.mark.unit
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !Sub, !GetAtt …) as plain values."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node)}
-    return {suffix: loader.construct_mapping(node)}  # type: ignore[arg-type]
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
 def rules() -> list[tuple[str, dict[str, Any]]]:
-    template = yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    template = load_template(TEMPLATE)
     return [
         (name, res["Properties"])
         for name, res in template["Resources"].items()
