@@ -169,3 +169,26 @@ def test_cancel_pending_then_retry_is_refused(hub_aws: Any) -> None:
     status, error = call(http_event("POST", f"/v1/shipments/{shipment_id}/retry"))
     assert status == 409
     assert "CANCELLED" in error["message"]
+
+
+def test_a_create_the_sdk_retried_after_a_lost_response_is_still_a_new_shipment(hub_aws: Any) -> None:
+    # Given the first TransactWriteItems commits but its response is lost, so botocore sends it again
+    from parcelhub.app import deps
+
+    client = deps.store().client
+    replayed: list[int] = []
+
+    def lose_first_response(attempts: int, caught_exception: Any = None, **_: Any) -> int | None:
+        if caught_exception is None and not replayed:
+            replayed.append(attempts)
+            return 0  # "retry now": the committed request is sent a second time
+        return None
+
+    client.meta.events.register_first("needs-retry.dynamodb.TransactWriteItems", lose_first_response)
+    # When the OMS posts a new order
+    status, body = call(http_event("POST", "/v1/shipments", ORDER))
+    # Then it is answered as a new shipment, queued once, announced once
+    assert replayed == [1]
+    assert status == 202
+    assert hub_aws.queued(hub_aws.waybill_queue_url) == [{"shipment_id": body["shipment_id"]}]
+    assert [e["detail-type"] for e in hub_aws.captured_events()] == ["ShipmentAccepted"]

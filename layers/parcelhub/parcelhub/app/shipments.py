@@ -61,13 +61,20 @@ def accept(request: ShipmentRequest, *, now: datetime) -> Accepted:
     try:
         store.create(shipment)
     except OrderAlreadyExists as taken:
+        if taken.shipment_id == shipment_id:
+            # our own transaction: the SDK retried it after its response was lost, and it had committed
+            return _accepted(shipment, request, now)
         if taken.fingerprint != shipment.request_fingerprint:
             raise OrderConflict(request.order_id, taken.shipment_id) from None
         existing = store.get(taken.shipment_id)
         if existing.status is Status.PENDING:
             _enqueue_waybill(existing.shipment_id)
         return Accepted(existing, created=False)
-    _enqueue_waybill(shipment_id)
+    return _accepted(shipment, request, now)
+
+
+def _accepted(shipment: Shipment, request: ShipmentRequest, now: datetime) -> Accepted:
+    _enqueue_waybill(shipment.shipment_id)
     _publish_accepted(shipment, now)
     add_metric("ShipmentAccepted", customer_tier=request.customer_tier.value)
     return Accepted(shipment, created=True)
