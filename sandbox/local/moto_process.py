@@ -44,6 +44,27 @@ def patch_lambda_invocation(callback: str) -> None:
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
 
 
+def cache_step_functions_clients() -> None:
+    """moto's Step Functions interpreter builds a new boto3 client for every Lambda task it runs (tens
+    of milliseconds of CPU each); one client per (region, service) serves them all (clients are
+    thread-safe)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    build = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - not re-exported by moto
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if state_credentials is not None:
+            return build(region, service, state_credentials)
+        with lock:
+            if (region, service) not in clients:
+                clients[region, service] = build(region, service)
+            return clients[region, service]
+
+    setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010 - not re-exported by moto
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--callback", required=True, help="the runner's lambda-invoke route")
@@ -52,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
     serialize_dynamodb()
+    cache_step_functions_clients()
     patch_lambda_invocation(args.callback.rstrip("/"))
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
