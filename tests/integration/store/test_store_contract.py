@@ -644,6 +644,21 @@ def test_a_terminal_status_leaves_the_poll_and_stall_indexes(store: ShipmentStor
     assert store.query_due_polls(NOW) == []
 
 
+def test_a_tracking_state_moves_the_poll_index_in_the_same_write(store: ShipmentStore):
+    # Given a shipment in transit, polled a while ago
+    shipment_id = shipped(store)
+    store.set_poll_due(shipment_id, NOW - timedelta(hours=1))
+    # When a newer scan wins with the next poll due in six hours
+    change = store.apply_tracking_state(
+        shipment_id, state_of(a_trace(2)), last_event_text="运输中", stall=None, now=NOW,
+        poll_due=NOW + timedelta(hours=6),
+    )  # fmt: skip
+    # Then it is no longer due now, and it is due in six hours
+    assert change is not None
+    assert store.query_due_polls(NOW) == []
+    assert [d.shipment_id for d in store.query_due_polls(NOW + timedelta(hours=6))] == [shipment_id]
+
+
 # ------------------------------------------------------------------------------------ parked pushes
 
 

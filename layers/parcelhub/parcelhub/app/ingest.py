@@ -487,15 +487,18 @@ class Ingestor:
             return []
         winner = next(e for e in unique if e.content_hash == state.event_hash)
         stall = self._stall_mark(claim.shipment_id, state)
+        quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
         change = self.store.apply_tracking_state(
-            claim.shipment_id, state, last_event_text=winner.raw_text or None, stall=stall, now=now
+            claim.shipment_id,
+            state,
+            last_event_text=winner.raw_text or None,
+            stall=stall,
+            now=now,
+            poll_due=None if is_terminal(state.status) else now + quiet,  # same write: no extra UpdateItem
         )
         if change is None:
             return []
         result.changes.append(change)
-        if not is_terminal(change.new_status):
-            quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
-            self.store.set_poll_due(claim.shipment_id, now + quiet)
         return self._events_for(change, winner, now)
 
     def _stall_mark(self, shipment_id: str, state: TrackingState) -> StallMark | None:

@@ -437,6 +437,7 @@ class DynamoShipmentStore:
         last_event_text: str | None,
         stall: StallMark | None,
         now: datetime,
+        poll_due: datetime | None = None,
     ) -> StatusChange | None:
         expr = _Expr()
         expr.set("status", state.status.value).set("sub_status", state.sub_status.value)
@@ -454,6 +455,8 @@ class DynamoShipmentStore:
         expr.remove(*ser.STALL_ALERT_ATTRS)  # a new winning state ends the current stall episode
         if is_terminal(state.status):
             expr.remove(*ser.POLL_ATTRS)
+        elif poll_due is not None:
+            expr.set("poll_pk", ser.poll_pk(ser.shard_of(shipment_id, self.shards))).set("poll_sk", ser.iso(poll_due))
         key = expr.n("status_key")
         condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
         try:

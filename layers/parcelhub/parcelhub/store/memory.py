@@ -220,6 +220,7 @@ class InMemoryShipmentStore:
         last_event_text: str | None,
         stall: StallMark | None,
         now: datetime,
+        poll_due: datetime | None = None,
     ) -> StatusChange | None:
         with self._lock:
             row = self._row(shipment_id)
@@ -233,6 +234,8 @@ class InMemoryShipmentStore:
             row.alerted_episode = None  # a new winning state ends the current stall episode
             if is_terminal(state.status):
                 row.poll_due = None
+            elif poll_due is not None:
+                row.poll_due = poll_due
             self._write(
                 row,
                 status=state.status,

@@ -146,8 +146,10 @@ class ShipmentStore(Protocol):
         last_event_text: str | None,
         stall: StallMark | None,
         now: datetime,
+        poll_due: datetime | None = None,
     ) -> StatusChange | None:
-        """One conditional update keyed on the precedence key; ``None`` when a newer state is stored."""
+        """One conditional update keyed on the precedence key; ``None`` when a newer state is stored.
+        ``poll_due`` (when given, for a non-terminal state) moves the poll index entry in the same write."""
 
     def set_status(
         self,
