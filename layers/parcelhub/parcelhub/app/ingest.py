@@ -645,19 +645,15 @@ def default_ingestor() -> Ingestor:
     """The ingest use case on the deployed adapters (DynamoDB, EventBridge, S3, provider secret)."""
     from parcelhub.app import deps
     from parcelhub.config import environment, hub_config
-    from parcelhub.domain.models import Provider as _Provider
 
     env = environment()
     env.require("data_bucket")
-
-    def plugins(provider: _Provider) -> ProviderPlugin:
-        return deps.plugin(provider)
 
     return Ingestor(
         store=deps.store(),
         publisher=deps.publisher(),
         archive=S3RawArchive(env.data_bucket),
-        plugins=plugins,
+        plugins=deps.plugin,
         config=hub_config(),
     )
 

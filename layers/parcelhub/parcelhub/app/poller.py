@@ -234,12 +234,9 @@ def default_poller() -> Poller:
     env = environment()
     env.require("tracking_queue_url")
 
-    def plugins(provider: Provider) -> ProviderPlugin:
-        return deps.plugin(provider)
-
     return Poller(
         store=deps.store(),
-        plugins=plugins,
+        plugins=deps.plugin,
         sink=SqsMessageSink(env.tracking_queue_url),
         config=hub_config(),
         shards=env.stall_shards,
