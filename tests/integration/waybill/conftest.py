@@ -30,9 +30,8 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
 from parcelhub.app import deps
-from parcelhub.domain.models import Party, Shipment, ShipmentRequest
-from parcelhub.security.masking import mask_party
-from parcelhub.security.pii import pii_cipher
+from parcelhub.app.shipments import new_shipment
+from parcelhub.domain.models import Shipment, ShipmentRequest
 from parcelhub.store import serialization as ser
 from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.sf import SfSandbox
@@ -116,31 +115,7 @@ class World:
         request = request or order_request()
         now = datetime.now(UTC)
         shipment_id = f"shp_{uuid.uuid4().hex[:20]}"
-        cipher = pii_cipher(self.key_id)
-        pii = {"receiver": cipher.encrypt_party(request.receiver, shipment_id)}
-        if request.sender is not None:
-            pii["sender"] = cipher.encrypt_party(request.sender, shipment_id)
-        sender = request.sender or _warehouse()
-        shipment = Shipment(
-            shipment_id=shipment_id,
-            order_id=request.order_id,
-            customer_tier=request.customer_tier,
-            service=request.service,
-            pinned_carrier=request.carrier,
-            declared_value=request.declared_value,
-            parcels=request.parcels,
-            items=request.items,
-            receiver_masked=mask_party(request.receiver),
-            sender_masked=mask_party(request.sender) if request.sender else None,
-            origin_province=sender.province,
-            origin_city=sender.city,
-            destination_province=request.receiver.province,
-            destination_city=request.receiver.city,
-            pii=pii,
-            request_fingerprint=request.fingerprint(),
-            created_at=now,
-            updated_at=now,
-        )
+        shipment = new_shipment(shipment_id, request, now=now)
         deps.store().create(shipment)
         return shipment
 
@@ -185,12 +160,6 @@ class World:
         names = {"EXP_RECE_CREATE_ORDER", "create_waybill", "/std/service", "/api/EOrderService"}
         with sandbox.lock:
             return [dict(entry) for entry in sandbox.request_log if entry["operation"] in names]
-
-
-def _warehouse() -> Party:
-    from parcelhub.config import HubConfig
-
-    return HubConfig().warehouse
 
 
 def _create_table(client: Any, name: str) -> None:

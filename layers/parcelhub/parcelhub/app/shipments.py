@@ -57,7 +57,7 @@ def accept(request: ShipmentRequest, *, now: datetime) -> Accepted:
     """
     store = deps.store()
     shipment_id = new_shipment_id(now)
-    shipment = _new_shipment(shipment_id, request, now=now)
+    shipment = new_shipment(shipment_id, request, now=now)
     try:
         store.create(shipment)
     except OrderAlreadyExists as taken:
@@ -80,7 +80,8 @@ def _accepted(shipment: Shipment, request: ShipmentRequest, now: datetime) -> Ac
     return Accepted(shipment, created=True)
 
 
-def _new_shipment(shipment_id: str, request: ShipmentRequest, *, now: datetime) -> Shipment:
+def new_shipment(shipment_id: str, request: ShipmentRequest, *, now: datetime) -> Shipment:
+    """The PENDING shipment for an order: personal data encrypted, a masked copy, the route."""
     cipher = deps.cipher()
     sender = request.sender or hub_config().warehouse
     pii = {"receiver": cipher.encrypt_party(request.receiver, shipment_id)}
