@@ -11,6 +11,7 @@ real handler and answers ``{"payload": <the JSON the function returned or its er
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -44,23 +45,38 @@ def patch_lambda_invocation(callback: str) -> None:
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
 
 
-def cache_step_functions_clients() -> None:
-    """moto's Step Functions interpreter builds a new boto3 client for every Lambda task it runs (tens
-    of milliseconds of CPU each); one client per (region, service) serves them all (clients are
-    thread-safe)."""
+class DirectLambdaClient:
+    """What moto's Step Functions interpreter uses as its Lambda client: ``invoke`` goes straight to the
+    runner (one loopback hop) instead of through moto's own Lambda API and a new boto3 client per task."""
+
+    def __init__(self, callback: str) -> None:
+        self.callback = callback
+        self.session = requests.Session()
+
+    def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:
+        name = FunctionName.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        body = Payload if isinstance(Payload, str | bytes) else json.dumps(Payload if Payload is not None else {})
+        try:
+            answer = self.session.post(f"{self.callback}/{name}", data=body, timeout=INVOKE_TIMEOUT).json()
+            payload, error = str(answer["payload"]), bool(answer["error"])
+        except (requests.RequestException, ValueError) as exc:
+            payload = json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": f"runner unreachable: {exc}"})
+            error = True
+        response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(payload.encode("utf-8"))}
+        if error:
+            response["FunctionError"] = "Unhandled"
+        return response
+
+
+def direct_step_functions_lambda_tasks(callback: str) -> None:
+    """Step Functions Lambda tasks call the runner directly (see :class:`DirectLambdaClient`)."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
     build = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - not re-exported by moto
-    clients: dict[tuple[str, str], Any] = {}
-    lock = threading.Lock()
+    direct = DirectLambdaClient(callback)
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        if state_credentials is not None:
-            return build(region, service, state_credentials)
-        with lock:
-            if (region, service) not in clients:
-                clients[region, service] = build(region, service)
-            return clients[region, service]
+        return direct if service == "lambda" else build(region, service, state_credentials)
 
     setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010 - not re-exported by moto
 
@@ -73,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
     serialize_dynamodb()
-    cache_step_functions_clients()
+    direct_step_functions_lambda_tasks(args.callback.rstrip("/"))
     patch_lambda_invocation(args.callback.rstrip("/"))
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
