@@ -35,16 +35,9 @@ def load_template() -> dict[str, Any]:
 
 def table_spec(logical_id: str, name: str) -> dict[str, Any]:
     """CreateTable arguments for a table of template.yaml."""
-    props = load_template()["Resources"][logical_id]["Properties"]
-    spec: dict[str, Any] = {
-        "TableName": name,
-        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-    }
-    if props.get("GlobalSecondaryIndexes"):
-        spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-    return spec
+    from sandbox.local.provision import create_table_request
+
+    return create_table_request(load_template()["Resources"][logical_id]["Properties"], name)
 
 
 @dataclass

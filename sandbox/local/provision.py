@@ -220,27 +220,9 @@ class Provisioner:
     def _DynamoDB_Table(self, logical: str, properties: Mapping[str, Any]) -> None:
         props = self.resolver.resolve(dict(properties))
         ddb = self.client("dynamodb")
-        kwargs: dict[str, Any] = {
-            "TableName": props["TableName"] if "TableName" in props else self.resolver.name_of(logical),
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "KeySchema": props["KeySchema"],
-            "BillingMode": props.get("BillingMode", "PROVISIONED"),
-        }
-        throughput = props.get("ProvisionedThroughput")
-        if kwargs["BillingMode"] == "PROVISIONED":
-            kwargs["ProvisionedThroughput"] = throughput or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-            if props.get(key):
-                indexes = [dict(index) for index in props[key]]
-                if kwargs["BillingMode"] == "PROVISIONED" and key == "GlobalSecondaryIndexes":
-                    for index in indexes:
-                        index.setdefault("ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5})
-                kwargs[key] = indexes
-        if props.get("StreamSpecification"):
-            kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-        sse = props.get("SSESpecification")
-        if sse:
-            kwargs["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled", False))}
+        kwargs = create_table_request(
+            props, props["TableName"] if "TableName" in props else self.resolver.name_of(logical)
+        )
         table = ddb.create_table(**kwargs)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
@@ -513,3 +495,32 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
             "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
         }
     return api
+
+
+def create_table_request(props: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments for an ``AWS::DynamoDB::Table``'s (resolved) properties; the tests use it
+    too, so every table they create is the one the template declares."""
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    if kwargs["BillingMode"] == "PROVISIONED":
+        kwargs["ProvisionedThroughput"] = props.get("ProvisionedThroughput") or {
+            "ReadCapacityUnits": 5,
+            "WriteCapacityUnits": 5,
+        }
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if props.get(key):
+            indexes = [dict(index) for index in props[key]]
+            if kwargs["BillingMode"] == "PROVISIONED" and key == "GlobalSecondaryIndexes":
+                for index in indexes:
+                    index.setdefault("ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5})
+            kwargs[key] = indexes
+    if props.get("StreamSpecification"):
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    sse = props.get("SSESpecification")
+    if sse:
+        kwargs["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled", False))}
+    return kwargs

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -26,6 +27,8 @@ from parcelhub.store.dynamodb import DynamoShipmentStore
 from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.kuaidi100 import Kuaidi100Sandbox
 from sandbox.carriers.sf import SfSandbox
+from sandbox.local.provision import create_table_request
+from sandbox.local.template import load_template
 
 REGION = "us-east-1"
 KDNIAO = {"ebusiness_id": "1234567", "app_key": "local-kdniao-app-key-0000"}
@@ -181,36 +184,8 @@ class Hub:
 def _create_resources(stage: str) -> dict[str, str]:
     ddb = boto3.client("dynamodb", region_name=REGION)
     table = f"parcelhub-{stage}"
-    ddb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("pk", "sk", "stall_pk", "stall_sk", "poll_pk", "poll_sk")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "stall",
-                "KeySchema": [
-                    {"AttributeName": "stall_pk", "KeyType": "HASH"},
-                    {"AttributeName": "stall_sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": "poll",
-                "KeySchema": [
-                    {"AttributeName": "poll_pk", "KeyType": "HASH"},
-                    {"AttributeName": "poll_sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": ["shipment_id", "order_id", "carrier", "provider", "tracking_number"],
-                },
-            },
-        ],
-    )
+    template = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
+    ddb.create_table(**create_table_request(template["Resources"]["ParcelhubTable"]["Properties"], table))
     ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
     bucket = f"parcelhub-{stage}-123456789012-{REGION}"
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)

@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,7 +15,6 @@ import pytest
 from moto import mock_aws
 
 from parcelhub.store import ShipmentStore
-from parcelhub.store import serialization as ser
 from parcelhub.store.dynamodb import DynamoShipmentStore
 from parcelhub.store.memory import InMemoryShipmentStore
 
@@ -24,34 +24,12 @@ WRITE_UNITS = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1}
 
 
 def create_table(client: Any, name: str) -> None:
-    """The table exactly as template.yaml declares it (keys, sparse GSIs with INCLUDE projection, TTL)."""
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": attr, "AttributeType": "S"}
-            for attr in ("pk", "sk", "stall_pk", "stall_sk", "poll_pk", "poll_sk")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": ser.STALL_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "stall_pk", "KeyType": "HASH"},
-                    {"AttributeName": "stall_sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(ser.STALL_INDEX_ATTRIBUTES)},
-            },
-            {
-                "IndexName": ser.POLL_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "poll_pk", "KeyType": "HASH"},
-                    {"AttributeName": "poll_sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(ser.POLL_INDEX_ATTRIBUTES)},
-            },
-        ],
-    )
+    """The table exactly as template.yaml declares it (keys, sparse GSIs and their projections, TTL)."""
+    from sandbox.local.provision import create_table_request
+    from sandbox.local.template import load_template
+
+    template = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
+    client.create_table(**create_table_request(template["Resources"]["ParcelhubTable"]["Properties"], name))
     client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
 
 

@@ -32,7 +32,6 @@ from moto.awslambda.models import LambdaFunction
 from parcelhub.app import deps
 from parcelhub.app.shipments import new_shipment
 from parcelhub.domain.models import Shipment, ShipmentRequest
-from parcelhub.store import serialization as ser
 from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.sf import SfSandbox
 
@@ -163,33 +162,13 @@ class World:
 
 
 def _create_table(client: Any, name: str) -> None:
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": attr, "AttributeType": "S"}
-            for attr in ("pk", "sk", "stall_pk", "stall_sk", "poll_pk", "poll_sk")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": ser.STALL_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "stall_pk", "KeyType": "HASH"},
-                    {"AttributeName": "stall_sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": ser.POLL_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "poll_pk", "KeyType": "HASH"},
-                    {"AttributeName": "poll_sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-        ],
-    )
+    """The table exactly as template.yaml declares it (keys, sparse GSIs and their projections, TTL)."""
+    from sandbox.local.provision import create_table_request
+    from sandbox.local.template import load_template
+
+    template = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
+    client.create_table(**create_table_request(template["Resources"]["ParcelhubTable"]["Properties"], name))
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
 
 
 def _dummy_zip() -> bytes:
