@@ -58,7 +58,7 @@ def table_spec() -> dict[str, Any]:
 
 def shipment_item(index: int, due_at: datetime, shards: int) -> dict[str, Any]:
     """A shipment item in the stall index, with the attributes the index projects."""
-    from parcelhub.store import serialization as ser
+    from parcelhub.adapters.dynamodb import serialization as ser
 
     shipment_id = f"shp_bench_{index:07d}"
     item: dict[str, Any] = {
@@ -95,8 +95,8 @@ def run(
     import boto3
     from moto import mock_aws
 
-    from parcelhub.store.dynamodb import DynamoShipmentStore
-    from parcelhub.store.ports import DEFAULT_SHARDS, QueryStats
+    from parcelhub.adapters.dynamodb import DynamoShipmentStore
+    from parcelhub.ports.store import DEFAULT_SHARDS, QueryStats
 
     saved = dict(os.environ)
     os.environ.pop("AWS_ENDPOINT_URL", None)

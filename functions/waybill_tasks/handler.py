@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from parcelhub.app.waybill import Plan, TaskError, WaybillResult, WaybillService, default_service
-from parcelhub.config import CarrierCandidate
+from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.observability import instrumented
 
 

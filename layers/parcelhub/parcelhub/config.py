@@ -18,12 +18,12 @@ from __future__ import annotations
 import functools
 import json
 import os
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parcelhub.domain.models import Carrier, CustomerTier, Party, Provider
+from parcelhub.domain.models import Carrier, Party, Provider
+from parcelhub.domain.policy import SelectionPolicy, StallRules
 
 
 class _Config(BaseModel):
@@ -65,87 +65,6 @@ def environment() -> Environment:
 
 
 # ------------------------------------------------------------------------------------- hub config
-
-
-class CarrierCandidate(_Config):
-    provider: Provider
-    carrier: Carrier
-
-
-class SelectionRule(_Config):
-    """When every given condition holds, try ``candidates`` in order. The first matching rule wins."""
-
-    name: str
-    customer_tier: CustomerTier | None = None
-    min_declared_value: Decimal | None = None
-    destination_provinces: list[str] | None = None  # None = any
-    service: str | None = None
-    candidates: list[CarrierCandidate] = Field(min_length=1)
-
-
-class SelectionPolicy(_Config):
-    rules: list[SelectionRule] = Field(
-        default_factory=lambda: [
-            SelectionRule(
-                name="vip",
-                customer_tier=CustomerTier.VIP,
-                candidates=[
-                    CarrierCandidate(provider=Provider.SF, carrier=Carrier.SF),
-                    CarrierCandidate(provider=Provider.KDNIAO, carrier=Carrier.ZTO),
-                ],
-            ),
-            SelectionRule(
-                name="high-value",
-                min_declared_value=Decimal("500"),
-                candidates=[
-                    CarrierCandidate(provider=Provider.SF, carrier=Carrier.SF),
-                    CarrierCandidate(provider=Provider.KDNIAO, carrier=Carrier.ZTO),
-                ],
-            ),
-            SelectionRule(
-                name="default",
-                candidates=[
-                    CarrierCandidate(provider=Provider.KDNIAO, carrier=Carrier.ZTO),
-                    CarrierCandidate(provider=Provider.SF, carrier=Carrier.SF),
-                ],
-            ),
-        ]
-    )
-    #: which provider issues waybills for a carrier the OMS pins
-    pinned_carrier_providers: dict[Carrier, list[Provider]] = Field(
-        default_factory=lambda: {
-            Carrier.SF: [Provider.SF, Provider.KDNIAO],
-        }
-    )
-    #: carrier -> provinces it does not serve (coverage); empty = everywhere
-    exclusions: dict[Carrier, list[str]] = Field(default_factory=dict)
-    #: per-carrier cost of a first-weight parcel (CNY), used to order candidates within a rule's ties
-    cost_table: dict[Carrier, Decimal] = Field(
-        default_factory=lambda: {
-            Carrier.ZTO: Decimal("4.5"),
-            Carrier.YTO: Decimal("4.3"),
-            Carrier.STO: Decimal("4.2"),
-            Carrier.YD: Decimal("4.0"),
-            Carrier.JTSD: Decimal("3.8"),
-            Carrier.EMS: Decimal("9.0"),
-            Carrier.JD: Decimal("10.0"),
-            Carrier.SF: Decimal("13.0"),
-        }
-    )
-
-
-class StallRules(_Config):
-    """Hours before a parcel counts as stalled, per situation (ARCHITECTURE §3, issue 7)."""
-
-    no_pickup_hours: float = 24
-    in_transit_hours: float = 48
-    in_transit_hours_by_province: dict[str, float] = Field(
-        default_factory=lambda: {"新疆维吾尔自治区": 96.0, "西藏自治区": 120.0, "青海省": 72.0}
-    )
-    out_for_delivery_hours: float = 24
-    at_pickup_point_hours: float = 72
-    #: scale every threshold (the local stack and e2e tests use seconds: 1/3600)
-    time_scale: float = 1.0
 
 
 class CircuitBreakerConfig(_Config):

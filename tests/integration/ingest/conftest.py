@@ -22,8 +22,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from parcelhub.adapters.dynamodb import DynamoShipmentStore
 from parcelhub.domain.models import Carrier, Item, Money, Parcel, Provider, Shipment, Waybill
-from parcelhub.store.dynamodb import DynamoShipmentStore
 from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.kuaidi100 import Kuaidi100Sandbox
 from sandbox.carriers.sf import SfSandbox

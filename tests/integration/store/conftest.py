@@ -14,9 +14,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from parcelhub.store import ShipmentStore
-from parcelhub.store.dynamodb import DynamoShipmentStore
-from parcelhub.store.memory import InMemoryShipmentStore
+from parcelhub.adapters.dynamodb import DynamoShipmentStore
+from parcelhub.ports.store import ShipmentStore
+from tests.fakes.store import InMemoryShipmentStore
 
 REGION = "us-east-1"
 TABLE = "parcelhub-test"

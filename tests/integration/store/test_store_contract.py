@@ -15,6 +15,8 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 
+from parcelhub.adapters.dynamodb import DynamoShipmentStore
+from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.domain.models import (
     Carrier,
     Item,
@@ -28,21 +30,17 @@ from parcelhub.domain.models import (
     content_hash,
 )
 from parcelhub.domain.status import Status, SubStatus, fold, state_of
-from parcelhub.store import (
-    DEFAULT_SHARDS,
+from parcelhub.ports.errors import (
+    LeaseHeld,
     OrderAlreadyExists,
-    QueryStats,
     ShipmentNotFound,
-    ShipmentStore,
-    StallMark,
     StatusConflict,
     StoreMisconfigured,
     StoreUnavailable,
     TrackingClaimConflict,
     WaybillAlreadyRecorded,
 )
-from parcelhub.store import serialization as ser
-from parcelhub.store.dynamodb import DynamoShipmentStore
+from parcelhub.ports.store import DEFAULT_SHARDS, QueryStats, ShipmentStore, StallMark
 
 pytestmark = pytest.mark.integration
 
@@ -711,6 +709,51 @@ def test_concurrent_health_writers_one_wins_per_version(store: ShipmentStore):
     state, version = store.get_health("sf")
     assert version == 1
     assert outcomes[state["writer"]] is True
+
+
+# ------------------------------------------------------------------------------------------- leases
+
+LEASE_AT = datetime(2025, 11, 11, 8, 0, tzinfo=UTC)
+
+
+def test_a_lease_has_one_holder_until_it_expires(store: ShipmentStore):
+    # Given execution A holds the waybill lease for 60 s
+    lease = store.acquire_lease("waybill#shp_1", "exec-a", now=LEASE_AT, seconds=60)
+    assert (lease.owner, lease.until) == ("exec-a", LEASE_AT + timedelta(seconds=60))
+    # When execution B asks within those 60 s, then it is refused and told who holds it until when
+    with pytest.raises(LeaseHeld) as held:
+        store.acquire_lease("waybill#shp_1", "exec-b", now=LEASE_AT + timedelta(seconds=30), seconds=60)
+    assert (held.value.owner, held.value.until) == ("exec-a", LEASE_AT + timedelta(seconds=60))
+    # A renews its own lease freely (task retries)
+    renewed = store.acquire_lease("waybill#shp_1", "exec-a", now=LEASE_AT + timedelta(seconds=30), seconds=60)
+    assert renewed.until == LEASE_AT + timedelta(seconds=90)
+    # After expiry B takes over (a crashed holder cannot block forever)
+    taken = store.acquire_lease("waybill#shp_1", "exec-b", now=LEASE_AT + timedelta(seconds=91), seconds=60)
+    assert taken.owner == "exec-b"
+    # Other names are independent
+    assert store.acquire_lease("waybill#shp_2", "exec-a", now=LEASE_AT, seconds=60).owner == "exec-a"
+
+
+def test_only_the_holder_releases_a_lease(store: ShipmentStore):
+    store.acquire_lease("waybill#shp_1", "exec-a", now=LEASE_AT, seconds=60)
+    store.release_lease("waybill#shp_1", "exec-b")  # not the holder: nothing happens
+    with pytest.raises(LeaseHeld):
+        store.acquire_lease("waybill#shp_1", "exec-b", now=LEASE_AT, seconds=60)
+    store.release_lease("waybill#shp_1", "exec-a")
+    assert store.acquire_lease("waybill#shp_1", "exec-b", now=LEASE_AT, seconds=60).owner == "exec-b"
+    store.release_lease("waybill#shp_9", "exec-a")  # never taken: nothing happens
+
+
+def test_concurrent_lease_takers_one_wins(store: ShipmentStore):
+    def take(i: int) -> bool:
+        try:
+            store.acquire_lease("waybill#race", f"exec-{i}", now=LEASE_AT, seconds=60)
+        except LeaseHeld:
+            return False
+        return True
+
+    outcomes = together(5, take)
+    assert sorted(outcomes) == [False] * 4 + [True]
 
 
 # ------------------------------------------------------------------------------ cost: the stall sweep

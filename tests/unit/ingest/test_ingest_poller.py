@@ -27,7 +27,7 @@ from parcelhub.domain.models import (
     Waybill,
 )
 from parcelhub.domain.status import Status
-from parcelhub.store.memory import InMemoryShipmentStore
+from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit
 

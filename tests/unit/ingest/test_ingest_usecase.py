@@ -33,7 +33,7 @@ from parcelhub.app.ingest import (
 from parcelhub.carriers.base import ProviderPlugin
 from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
-from parcelhub.config import HubConfig, PollerConfig, StallRules
+from parcelhub.config import HubConfig, PollerConfig
 from parcelhub.domain.models import (
     CHINA_TZ,
     Carrier,
@@ -46,6 +46,7 @@ from parcelhub.domain.models import (
     TrackingEvent,
     Waybill,
 )
+from parcelhub.domain.policy import StallRules
 from parcelhub.domain.stall import StallRule
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events import (
@@ -55,7 +56,7 @@ from parcelhub.events import (
     ShipmentStatusChanged,
     StallResolved,
 )
-from parcelhub.store.memory import InMemoryShipmentStore
+from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from parcelhub.app.circuit import CircuitBreaker, CircuitOpen, CircuitState
 from parcelhub.carriers.base import CarrierAuthError, CarrierUnavailable
 from parcelhub.config import CircuitBreakerConfig
 from parcelhub.events import CarrierCircuitClosed, CarrierCircuitOpened, InMemoryPublisher
-from parcelhub.store.memory import InMemoryShipmentStore
+from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parcelhub.config import CarrierCandidate, SelectionPolicy, SelectionRule
 from parcelhub.domain.models import Carrier, CustomerTier, Money, Provider, ServiceLevel
+from parcelhub.domain.policy import CarrierCandidate, SelectionPolicy, SelectionRule
 from parcelhub.domain.selection import (
     SelectionRequest,
     normalize_province,

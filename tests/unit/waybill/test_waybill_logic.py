@@ -30,7 +30,7 @@ from parcelhub.carriers.base import (
     CarrierUnavailable,
 )
 from parcelhub.domain.models import Carrier, Item, Money, Parcel, Provider, Shipment, WaybillAttempt
-from parcelhub.store.memory import InMemoryShipmentStore
+from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from parcelhub.api.auth import PUBLIC_PREFIXES, Unauthorized, authenticate
 from parcelhub.api.views import ErrorBody, FieldError
 from parcelhub.app.shipments import InvalidTransition, OrderConflict
 from parcelhub.carriers.base import CarrierAuthError, CarrierRejected, CarrierUnavailable
-from parcelhub.store.errors import ShipmentNotFound, StoreUnavailable
+from parcelhub.ports.errors import ShipmentNotFound, StoreUnavailable
 
 API_TITLE = "parcelhub OMS API"
 

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 from parcelhub.config import environment, secrets
 
 if TYPE_CHECKING:
+    from parcelhub.adapters.dynamodb import DynamoShipmentStore
     from parcelhub.carriers.base import ProviderPlugin
     from parcelhub.domain.models import Provider
     from parcelhub.events import EventBridgePublisher
     from parcelhub.security.pii import PiiCipher
-    from parcelhub.store.dynamodb import DynamoShipmentStore
 
 
 @functools.cache
 def store() -> DynamoShipmentStore:
-    from parcelhub.store.dynamodb import DynamoShipmentStore
+    from parcelhub.adapters.dynamodb import DynamoShipmentStore
 
     env = environment()
     env.require("table_name")
@@ -77,9 +77,9 @@ def _plugin(provider: Provider, config_json: str) -> ProviderPlugin:
 def reset() -> None:
     """Forget every cached adapter and configuration (tests, and the local stack between runs)."""
     from parcelhub import events
+    from parcelhub.adapters import dynamodb
     from parcelhub.config import reset_caches
     from parcelhub.security import pii
-    from parcelhub.store import dynamodb
 
     for factory in (store, publisher, cipher, aws_client, _plugin):
         factory.cache_clear()

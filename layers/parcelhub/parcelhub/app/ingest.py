@@ -44,12 +44,12 @@ from parcelhub.carriers.base import HttpRequest, ProviderPlugin, PushRejected, P
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
 from parcelhub.domain.stall import StallRule, stall_due
 from parcelhub.domain.status import Status, TrackingState, fold, is_terminal
-from parcelhub.store.ports import StallMark, StatusChange, TrackingClaim
+from parcelhub.ports.store import StallMark, StatusChange, TrackingClaim
 
 if TYPE_CHECKING:
     from parcelhub.config import HubConfig
     from parcelhub.events import Event, EventPublisher
-    from parcelhub.store.ports import ParkedPush, ShipmentStore
+    from parcelhub.ports.store import ParkedPush, ShipmentStore
 
 #: parked payloads up to this size are stored inline in the parked item; larger ones by archive reference
 PARK_INLINE_MAX_BYTES = 4096

@@ -24,7 +24,7 @@ from parcelhub.domain.models import Carrier, EventSource, Provider
 
 if TYPE_CHECKING:
     from parcelhub.config import HubConfig
-    from parcelhub.store.ports import DuePoll, ShipmentStore
+    from parcelhub.ports.store import DuePoll, ShipmentStore
 
 #: SendMessageBatch takes at most 10 entries
 SQS_BATCH = 10

@@ -12,8 +12,8 @@ from parcelhub.config import environment, hub_config
 from parcelhub.domain.models import Shipment, ShipmentRequest, TrackingEvent
 from parcelhub.domain.status import Status
 from parcelhub.observability import add_metric, logger
+from parcelhub.ports.errors import OrderAlreadyExists, ShipmentNotFound, StatusConflict
 from parcelhub.security.masking import mask_party
-from parcelhub.store.errors import OrderAlreadyExists, ShipmentNotFound, StatusConflict
 
 #: statuses from which a shipment can still be cancelled (nothing picked up yet)
 CANCELLABLE: frozenset[Status] = frozenset({Status.PENDING, Status.WAYBILL_CREATED, Status.WAYBILL_FAILED})

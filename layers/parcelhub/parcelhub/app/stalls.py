@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from parcelhub.app import deps
-from parcelhub.config import StallRules, hub_config
+from parcelhub.config import hub_config
+from parcelhub.domain.policy import StallRules
 from parcelhub.domain.stall import StallRule
 from parcelhub.observability import add_metric, logger
-from parcelhub.store.ports import DueStall, QueryStats
+from parcelhub.ports.store import DueStall, QueryStats
 
 
 @dataclass

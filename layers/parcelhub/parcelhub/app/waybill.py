@@ -49,8 +49,9 @@ from parcelhub.carriers.base import (
     TrackingSubscription,
     WaybillOrder,
 )
-from parcelhub.config import CarrierCandidate, HubConfig
+from parcelhub.config import HubConfig
 from parcelhub.domain.models import Carrier, Party, Provider, Shipment, ShipmentRequest, Waybill, WaybillAttempt
+from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.domain.selection import SelectionRequest, select_carriers
 from parcelhub.domain.stall import stall_due
 from parcelhub.domain.status import Status
@@ -63,15 +64,15 @@ from parcelhub.events import (
     WaybillFailed,
 )
 from parcelhub.observability import add_metric, logger
-from parcelhub.store.errors import StatusConflict, WaybillAlreadyRecorded
-from parcelhub.store.ports import ShipmentStore, StallMark
+from parcelhub.ports.errors import LeaseHeld, StatusConflict, WaybillAlreadyRecorded
+from parcelhub.ports.store import Leases, ShipmentStore, StallMark
 
 Outcome = Literal["created", "rejected", "unavailable", "auth_error", "skipped_circuit_open"]
 
 #: How long an execution's claim on a shipment keeps others out if it never finishes (crashed Lambda).
 CLAIM_LEASE_SECONDS = 300.0
-#: Health-item key prefix of the per-shipment waybill claim (see ``WaybillClaims``).
-CLAIM_KEY_PREFIX = "waybill-claim#"
+#: Lease name prefix of the per-shipment waybill claim (see ``WaybillClaims``).
+CLAIM_LEASE_PREFIX = "waybill#"
 #: Error code of the synthetic attempt recorded when no candidate could even be tried.
 NO_CANDIDATE = "NO_CANDIDATE"
 _MESSAGE_LIMIT = 300
@@ -189,38 +190,28 @@ def exact(error: CarrierError) -> CarrierError:
 class WaybillClaims:
     """One execution at a time may ask providers for a shipment's waybill.
 
-    Kept as a small versioned item through the store's optimistic-lock ``get_health``/``put_health``
-    (key ``waybill-claim#<shipment_id>``): a conditional write, so two concurrent executions cannot both
-    win. The same owner (execution name) re-acquires freely (task retries); a lease lets a retry take
-    over from a crashed execution; ``release`` frees it when a run ends without a waybill.
+    A named lease (``waybill#<shipment_id>``) taken by one conditional write, so two concurrent executions
+    cannot both win. The same owner (execution name) renews freely (task retries); an expired lease lets a
+    retry take over from a crashed execution; ``release`` frees it when a run ends without a waybill.
     """
 
-    def __init__(self, store: ShipmentStore, clock: Callable[[], float] = time.time) -> None:
-        self.store = store
+    def __init__(self, leases: Leases, clock: Callable[[], float] = time.time) -> None:
+        self.leases = leases
         self.clock = clock
 
     @staticmethod
-    def key(shipment_id: str) -> str:
-        return f"{CLAIM_KEY_PREFIX}{shipment_id}"
+    def name(shipment_id: str) -> str:
+        return f"{CLAIM_LEASE_PREFIX}{shipment_id}"
 
     def acquire(self, shipment_id: str, owner: str) -> None:
-        key = self.key(shipment_id)
-        for _ in range(4):
-            state, version = self.store.get_health(key)
-            now = self.clock()
-            holder, until = state.get("owner"), float(state.get("until") or 0)
-            if holder and holder != owner and until > now:
-                raise WaybillInProgress(shipment_id, str(holder), until)
-            if self.store.put_health(key, {"owner": owner, "until": now + CLAIM_LEASE_SECONDS}, version):
-                return
-        state, _ = self.store.get_health(key)
-        raise WaybillInProgress(shipment_id, str(state.get("owner")), float(state.get("until") or 0))
+        now = datetime.fromtimestamp(self.clock(), tz=UTC)
+        try:
+            self.leases.acquire_lease(self.name(shipment_id), owner, now=now, seconds=CLAIM_LEASE_SECONDS)
+        except LeaseHeld as held:
+            raise WaybillInProgress(shipment_id, held.owner, held.until.timestamp()) from None
 
     def release(self, shipment_id: str, owner: str) -> None:
-        key = self.key(shipment_id)
-        state, version = self.store.get_health(key)
-        if state.get("owner") == owner:
-            self.store.put_health(key, {"owner": None, "until": 0}, version)
+        self.leases.release_lease(self.name(shipment_id), owner)
 
 
 # ---------------------------------------------------------------------------------------- service

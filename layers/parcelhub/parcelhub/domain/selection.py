@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from parcelhub.config import CarrierCandidate, SelectionPolicy, SelectionRule
 from parcelhub.domain.models import Carrier, CustomerTier, Money, Provider, ServiceLevel
+from parcelhub.domain.policy import CarrierCandidate, SelectionPolicy, SelectionRule
 
 #: Providers that never issue waybills (tracking aggregators).
 TRACKING_ONLY: frozenset[Provider] = frozenset({Provider.KUAIDI100})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from parcelhub.config import StallRules
+from parcelhub.domain.policy import StallRules
 from parcelhub.domain.status import Status, SubStatus, is_terminal
 
 

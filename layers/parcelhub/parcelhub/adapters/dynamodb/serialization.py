@@ -8,6 +8,7 @@
 | event            | ``SHP#<id>``                    | ``EVT#<occurred_at UTC ISO>#<hash>`` |
 | carrier health   | ``CARRIER#<provider>``          | ``HEALTH``                           |
 | parked push      | ``PARK#<carrier>#<tracking_no>``| ``PUSH#<received_at UTC ISO>#<id>``  |
+| lease            | ``LEASE#<name>``                | ``LEASE``                            |
 
 Sparse indexes (attributes present only while the shipment is in them):
 
@@ -41,6 +42,7 @@ META = "META"
 ORDER = "ORDER"
 TRK = "TRK"
 HEALTH = "HEALTH"
+LEASE = "LEASE"
 EVENT_PREFIX = "EVT#"
 PUSH_PREFIX = "PUSH#"
 
@@ -109,6 +111,10 @@ def tracking_pk(carrier: str, tracking_number: str) -> str:
 
 def health_pk(provider: str) -> str:
     return f"CARRIER#{provider}"
+
+
+def lease_pk(name: str) -> str:
+    return f"LEASE#{name}"
 
 
 def park_pk(carrier: str, tracking_number: str) -> str:

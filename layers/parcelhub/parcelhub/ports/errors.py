@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from parcelhub.domain.models import Waybill
     from parcelhub.domain.status import Status
 
@@ -91,3 +93,13 @@ class StoreMisconfigured(StoreError):
     def __init__(self, message: str, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+
+
+class LeaseHeld(StoreConflict):
+    """Another owner holds the lease until ``until``."""
+
+    def __init__(self, name: str, owner: str, until: datetime) -> None:
+        super().__init__(f"lease {name} is held by {owner} until {until.isoformat()}")
+        self.name = name
+        self.owner = owner
+        self.until = until

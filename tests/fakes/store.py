@@ -1,4 +1,4 @@
-"""An in-memory :class:`~parcelhub.store.ports.ShipmentStore` for unit tests of logic.
+"""An in-memory fake of every store port (:class:`~parcelhub.ports.store.ShipmentStore`) for unit tests of logic.
 
 It honours the same conditions as the DynamoDB adapter (the same contract suite runs against both):
 unique order ids, waybill idempotency, the precedence-key condition of ``apply_tracking_state``,
@@ -14,13 +14,14 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.domain.models import Shipment, TrackingEvent, Waybill, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal, precedence_key
-from parcelhub.store import serialization as ser
-from parcelhub.store.errors import (
+from parcelhub.ports.errors import (
+    LeaseHeld,
     OrderAlreadyExists,
     ShipmentAlreadyExists,
     ShipmentNotFound,
@@ -28,10 +29,11 @@ from parcelhub.store.errors import (
     TrackingClaimConflict,
     WaybillAlreadyRecorded,
 )
-from parcelhub.store.ports import (
+from parcelhub.ports.store import (
     DEFAULT_SHARDS,
     DuePoll,
     DueStall,
+    Lease,
     ParkedPush,
     QueryStats,
     StallMark,
@@ -75,6 +77,7 @@ class InMemoryShipmentStore:
         self._events: dict[str, dict[str, TrackingEvent]] = {}
         self._parked: dict[tuple[str, str], dict[str, ParkedPush]] = {}
         self._health: dict[str, tuple[dict[str, Any], int]] = {}
+        self._leases: dict[str, Lease] = {}
 
     def _row(self, shipment_id: str) -> _Row:
         row = self._rows.get(shipment_id)
@@ -413,8 +416,27 @@ class InMemoryShipmentStore:
             self.item_writes += 1
             return True
 
+    # ------------------------------------------------------------------------------------------ leases
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, seconds: float) -> Lease:
+        with self._lock:
+            held = self._leases.get(name)
+            if held is not None and held.owner != owner and held.until > now:
+                raise LeaseHeld(name, held.owner, held.until)
+            lease = Lease(name=name, owner=owner, until=now + timedelta(seconds=seconds))
+            self._leases[name] = lease
+            self.item_writes += 1
+            return lease
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._lock:
+            held = self._leases.get(name)
+            if held is not None and held.owner == owner:
+                del self._leases[name]
+                self.item_writes += 1
+
 
 if TYPE_CHECKING:  # static proof that the fake implements the port
-    from parcelhub.store.ports import ShipmentStore
+    from parcelhub.ports.store import ShipmentStore
 
     _conforms: ShipmentStore = InMemoryShipmentStore()

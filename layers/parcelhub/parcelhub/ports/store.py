@@ -1,8 +1,10 @@
-"""The store port: the one Protocol logic codes against, and the value types it speaks.
+"""The store ports: one narrow Protocol per concern, and the value types they speak.
 
-Two adapters implement it: :class:`parcelhub.store.dynamodb.DynamoShipmentStore` (the single table of
-ARCHITECTURE §3) and :class:`parcelhub.store.memory.InMemoryShipmentStore` (a fake with the same
-conditions, for unit tests of logic). The same contract suite runs against both.
+A use case asks for the ports it needs (``Shipments``, ``TrackingClaims``, ``Timeline``, ``StallIndex``,
+``PollIndex``, ``ParkedPushes``, ``Leases``, ``CircuitHealth``). One adapter implements them all on the
+single table of ARCHITECTURE §3 (:class:`parcelhub.adapters.dynamodb.DynamoShipmentStore`); an in-memory
+fake with the same conditions (``tests/fakes/store.py``) serves unit tests. The same contract suite runs
+against both.
 """
 
 from __future__ import annotations
@@ -99,6 +101,15 @@ class ParkedPush:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who may act on a named resource until when (one holder at a time, taken by a conditional write)."""
+
+    name: str
+    owner: str
+    until: datetime
+
+
 @dataclass(slots=True)
 class QueryStats:
     """What an index sweep cost: pages requested, items read and the capacity DynamoDB reported."""
@@ -111,8 +122,8 @@ class QueryStats:
 
 
 @runtime_checkable
-class ShipmentStore(Protocol):
-    """Every access pattern of the single table (ARCHITECTURE §3). All times must be timezone-aware."""
+class Shipments(Protocol):
+    """The shipment item: create with its order claim, read, waybill and workflow-driven status."""
 
     def create(self, shipment: Shipment) -> None:
         """Shipment + order claim in one transaction; ``OrderAlreadyExists`` if the order id is taken."""
@@ -129,11 +140,34 @@ class ShipmentStore(Protocol):
         """Record the waybill (and append ``attempts``); the same tracking number again is a no-op,
         a different one raises ``WaybillAlreadyRecorded``."""
 
+    def set_status(
+        self,
+        shipment_id: str,
+        status: Status,
+        sub_status: SubStatus = SubStatus.NONE,
+        *,
+        expected: set[Status] | None,
+        now: datetime,
+    ) -> Shipment:
+        """Workflow-driven status; ``StatusConflict`` when the current status is not in ``expected``."""
+
+    def add_waybill_attempt(self, shipment_id: str, attempt: WaybillAttempt) -> None: ...
+
+
+@runtime_checkable
+class TrackingClaims(Protocol):
+    """Which shipment owns a (carrier, tracking number): uniqueness and the webhook's one-read lookup."""
+
     def claim_tracking(self, carrier: str, tracking_number: str, shipment_id: str, order_id: str) -> None:
         """``TrackingClaimConflict`` when another shipment holds it; the same shipment again is a no-op."""
 
     def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
         """Exactly one GetItem."""
+
+
+@runtime_checkable
+class Timeline(Protocol):
+    """A shipment's tracking events (deduplicated by content hash) and the status they fold into."""
 
     def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
         """Store the events that are new and return them; nothing is written when nothing is new."""
@@ -151,21 +185,13 @@ class ShipmentStore(Protocol):
         """One conditional update keyed on the precedence key; ``None`` when a newer state is stored.
         ``poll_due`` (when given, for a non-terminal state) moves the poll index entry in the same write."""
 
-    def set_status(
-        self,
-        shipment_id: str,
-        status: Status,
-        sub_status: SubStatus = SubStatus.NONE,
-        *,
-        expected: set[Status] | None,
-        now: datetime,
-    ) -> Shipment:
-        """Workflow-driven status; ``StatusConflict`` when the current status is not in ``expected``."""
-
-    def add_waybill_attempt(self, shipment_id: str, attempt: WaybillAttempt) -> None: ...
-
     def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:
         """Newest first."""
+
+
+@runtime_checkable
+class StallIndex(Protocol):
+    """The sparse stall index: when a parcel counts as stalled, and one alert per stall episode."""
 
     def set_stall(self, shipment_id: str, mark: StallMark) -> None: ...
 
@@ -183,6 +209,11 @@ class ShipmentStore(Protocol):
     def release_stall_alert(self, shipment_id: str, episode: str) -> None:
         """Undo ``mark_stall_alerted`` (the alert could not be published): back into the index, due as before."""
 
+
+@runtime_checkable
+class PollIndex(Protocol):
+    """The sparse poll index: shipments whose tracking must be queried (providers that don't push)."""
+
     def set_poll_due(self, shipment_id: str, due_at: datetime) -> None: ...
 
     def clear_poll(self, shipment_id: str) -> None: ...
@@ -191,6 +222,11 @@ class ShipmentStore(Protocol):
         self, now: datetime, shards: int | None = None, limit: int = 100, stats: QueryStats | None = None
     ) -> list[DuePoll]: ...
 
+
+@runtime_checkable
+class ParkedPushes(Protocol):
+    """Pushes that arrived before their tracking claim, handed out exactly once when it appears."""
+
     def park_push(
         self, carrier: str, tracking_number: str, payload_ref: str, received_at: datetime, expires_at: datetime
     ) -> None: ...
@@ -198,8 +234,33 @@ class ShipmentStore(Protocol):
     def take_parked(self, carrier: str, tracking_number: str, now: datetime | None = None) -> list[ParkedPush]:
         """Read and delete; each parked push is handed to exactly one caller."""
 
+
+@runtime_checkable
+class Leases(Protocol):
+    """Named leases: one holder at a time, each taken or renewed by one conditional write."""
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, seconds: float) -> Lease:
+        """Take the lease (free, expired, or already ``owner``'s: renewed until ``now + seconds``);
+        ``LeaseHeld`` when another owner holds it past ``now``."""
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Free the lease if ``owner`` holds it; otherwise nothing happens."""
+
+
+@runtime_checkable
+class CircuitHealth(Protocol):
+    """The circuit breaker's versioned state per provider (optimistic lock)."""
+
     def get_health(self, provider: str) -> tuple[dict[str, Any], int]:
         """``({}, 0)`` when nothing was stored yet."""
 
     def put_health(self, provider: str, state: dict[str, Any], expected_version: int) -> bool:
         """Optimistic lock: False when someone else wrote since ``expected_version``."""
+
+
+@runtime_checkable
+class ShipmentStore(
+    Shipments, TrackingClaims, Timeline, StallIndex, PollIndex, ParkedPushes, Leases, CircuitHealth, Protocol
+):
+    """Every port at once: what the single-table adapter and the fake implement (the contract suite's
+    subject). Use cases ask for the narrow ports instead."""

@@ -1,0 +1,1 @@
+"""Adapters: everything that touches AWS, behind the ports (``parcelhub.ports``)."""

@@ -1,0 +1,34 @@
+"""The single-table DynamoDB adapter (ARCHITECTURE §3): one class per record type, composed into the one
+store object the composition root hands out as each port. Importing this package creates no client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from parcelhub.adapters.dynamodb.health import HealthRecords
+from parcelhub.adapters.dynamodb.indexes import PollIndexRecords, StallIndexRecords
+from parcelhub.adapters.dynamodb.leases import LeaseRecords
+from parcelhub.adapters.dynamodb.parked import ParkedRecords
+from parcelhub.adapters.dynamodb.shipments import ShipmentRecords
+from parcelhub.adapters.dynamodb.table import dynamodb_client
+from parcelhub.adapters.dynamodb.tracking import TrackingRecords
+
+
+class DynamoShipmentStore(
+    ShipmentRecords,
+    TrackingRecords,
+    StallIndexRecords,
+    PollIndexRecords,
+    ParkedRecords,
+    LeaseRecords,
+    HealthRecords,
+):
+    """Every store port on one DynamoDB table."""
+
+
+__all__ = ["DynamoShipmentStore", "dynamodb_client"]
+
+if TYPE_CHECKING:  # static proof that the adapter implements every port
+    from parcelhub.ports.store import ShipmentStore
+
+    _conforms: ShipmentStore = DynamoShipmentStore("table")

@@ -1,0 +1,151 @@
+"""Tracking records: tracking-number claims, the timeline (events deduplicated by content hash) and the
+conditional, order-independent status write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from parcelhub.adapters.dynamodb import serialization as ser
+from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table
+from parcelhub.domain.models import TrackingEvent
+from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
+from parcelhub.ports.errors import (
+    ShipmentNotFound,
+    TrackingClaimConflict,
+)
+from parcelhub.ports.store import StallMark, StatusChange, TrackingClaim
+
+
+class TrackingRecords(Table):
+    """The :class:`~parcelhub.ports.store.TrackingClaims` and :class:`~parcelhub.ports.store.Timeline` ports."""
+
+    def claim_tracking(self, carrier: str, tracking_number: str, shipment_id: str, order_id: str) -> None:
+        expr = Expr()
+        expr.set("shipment_id", shipment_id).set("order_id", order_id)
+        expr.set("carrier", carrier).set("tracking_number", tracking_number)
+        condition = f"attribute_not_exists({expr.n('pk')}) OR {expr.n('shipment_id')} = {expr.v(shipment_id)}"
+        try:
+            self._update(ser.tracking_pk(carrier, tracking_number), ser.TRK, expr, condition)
+        except ConditionFailed as failed:
+            owner = str((failed.old or {}).get("shipment_id", ""))
+            raise TrackingClaimConflict(carrier, tracking_number, owner) from None
+
+    def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
+        item = self._get_item(ser.tracking_pk(carrier, tracking_number), ser.TRK)
+        if item is None:
+            return None
+        return TrackingClaim(
+            shipment_id=str(item["shipment_id"]),
+            order_id=str(item["order_id"]),
+            carrier=str(item["carrier"]),
+            tracking_number=str(item["tracking_number"]),
+            known_hashes=frozenset(str(h) for h in item.get("known_hashes", ())),
+        )
+
+    def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        seen = set(claim.known_hashes)
+        fresh: list[TrackingEvent] = []
+        for event in events:
+            if event.content_hash not in seen:
+                seen.add(event.content_hash)
+                fresh.append(event)
+        if not fresh:
+            return []
+        # 1) the event items first: a crash before step 2 leaves them re-writable (same key, same content)
+        self._batch_write(
+            [{"PutRequest": {"Item": ser.to_wire(ser.event_to_item(claim.shipment_id, e))}} for e in fresh]
+        )
+        # 2) one atomic ADD to the claim's hash set; the set as it was before (ALL_OLD: UPDATED_OLD may omit
+        #    an attribute the ADD did not change) tells which hashes a concurrent writer added first, so each
+        #    event is reported new exactly once
+        expr = Expr()
+        expr.adds.append(f"{expr.n('known_hashes')} {expr.v({e.content_hash for e in fresh})}")
+        try:
+            old = self._update(
+                ser.tracking_pk(claim.carrier, claim.tracking_number),
+                ser.TRK,
+                expr,
+                f"attribute_exists({expr.n('pk')})",
+                return_values="ALL_OLD",
+            )
+        except ConditionFailed:
+            raise ShipmentNotFound(f"tracking claim {claim.carrier}/{claim.tracking_number}") from None
+        already = {str(h) for h in old.get("known_hashes", ())}
+        return [e for e in fresh if e.content_hash not in already]
+
+    def apply_tracking_state(
+        self,
+        shipment_id: str,
+        state: TrackingState,
+        *,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None = None,
+    ) -> StatusChange | None:
+        expr = Expr()
+        expr.set("status", state.status.value).set("sub_status", state.sub_status.value)
+        expr.set("status_key", state.key).set("last_event_at", ser.iso(state.occurred_at))
+        expr.set("updated_at", ser.iso(now))
+        expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
+        if last_event_text is None:
+            expr.remove("last_event_text")
+        else:
+            expr.set("last_event_text", last_event_text)
+        if stall is None:
+            expr.remove(*ser.STALL_ATTRS)
+        else:
+            self._set_stall_attrs(expr, shipment_id, stall)
+        expr.remove(*ser.STALL_ALERT_ATTRS)  # a new winning state ends the current stall episode
+        if is_terminal(state.status):
+            expr.remove(*ser.POLL_ATTRS)
+        elif poll_due is not None:
+            expr.set("poll_pk", ser.poll_pk(ser.shard_of(shipment_id, self.shards))).set("poll_sk", ser.iso(poll_due))
+        key = expr.n("status_key")
+        condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
+        try:
+            # ALL_OLD (not UPDATED_OLD): the change report needs order_id/carrier/tracking_number too, and
+            # returned values cost no read capacity
+            old = self._update(ser.shipment_pk(shipment_id), ser.META, expr, condition, return_values="ALL_OLD")
+        except ConditionFailed as failed:
+            if failed.old is None:
+                raise ShipmentNotFound(shipment_id) from None
+            return None
+        alerted = old.get("stall_alerted") if old.get("stall_alerted") == old.get("stall_episode") else None
+        return StatusChange(
+            shipment_id=shipment_id,
+            order_id=str(old["order_id"]),
+            carrier=old.get("carrier"),
+            tracking_number=old.get("tracking_number"),
+            old_status=Status(old["status"]),
+            new_status=state.status,
+            new_sub_status=state.sub_status,
+            occurred_at=state.occurred_at,
+            old_sub_status=SubStatus(old.get("sub_status") or SubStatus.NONE),
+            stall_alerted_episode=alerted,
+            stall_rule=old.get("stall_rule") if alerted else None,
+            stall_due_at=ser.parse_iso(old["stall_alerted_due"]) if alerted and old.get("stall_alerted_due") else None,
+        )
+
+    def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:
+        events: list[TrackingEvent] = []
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": ser.shipment_pk(shipment_id)},
+                ":prefix": {"S": ser.EVENT_PREFIX},
+            },
+            "ScanIndexForward": False,
+        }
+        while len(events) < limit:
+            response = self._call("query", Limit=limit - len(events), **params)
+            events.extend(ser.event_from_item(ser.from_wire(item)) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return events
+
+    # ----------------------------------------------------------------------------------------- stalls
