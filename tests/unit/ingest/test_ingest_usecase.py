@@ -49,13 +49,13 @@ from parcelhub.domain.models import (
 from parcelhub.domain.stall import StallRule
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events import (
-    InMemoryPublisher,
     ShipmentDelivered,
     ShipmentException,
     ShipmentStatusChanged,
     StallResolved,
 )
 from parcelhub.store.memory import InMemoryShipmentStore
+from tests.fakes.events import InMemoryPublisher
 
 pytestmark = pytest.mark.unit
 

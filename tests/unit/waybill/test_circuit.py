@@ -12,8 +12,9 @@ import pytest
 from parcelhub.app.circuit import CircuitBreaker, CircuitOpen, CircuitState
 from parcelhub.carriers.base import CarrierAuthError, CarrierUnavailable
 from parcelhub.config import CircuitBreakerConfig
-from parcelhub.events import CarrierCircuitClosed, CarrierCircuitOpened, InMemoryPublisher
+from parcelhub.events import CarrierCircuitClosed, CarrierCircuitOpened
 from parcelhub.store.memory import InMemoryShipmentStore
+from tests.fakes.events import InMemoryPublisher
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,1 @@
+"""Everything that touches AWS, behind the ports."""
