@@ -46,11 +46,11 @@ $(SAM_VENV)/.installed: requirements/sam.lock
 lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/parcelhub/parcelhub functions
+	$(BIN)/mypy layers/parcelhub/parcelhub functions tools
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
 	$(BIN)/python -m parcelhub.api.openapi --check infra/openapi.json
-	$(BIN)/python -m parcelhub.events --check infra/events --docs docs/events.md
+	$(BIN)/python -m tools.event_schemas --check infra/events --docs docs/events.md
 
 .PHONY: test
 test: lint

@@ -21,6 +21,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from moto import mock_aws
 
+from parcelhub.adapters.eventbridge import EventBridgePublisher
 from parcelhub.domain.models import Carrier, Provider
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events import (
@@ -28,12 +29,12 @@ from parcelhub.events import (
     STALL_RULES,
     Alert,
     Event,
-    EventBridgePublisher,
     ShipmentAccepted,
     ShipmentStalled,
     ShipmentStatusChanged,
     parse_event,
 )
+from tools.event_schemas import example
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ def validator(detail_type: str) -> Draft202012Validator:
 
 def variants() -> list[Event]:
     """The examples, plus every status transition and every stall rule, with and without optional data."""
-    out: list[Event] = [cls.example() for cls in EVENT_TYPES]
+    out: list[Event] = [example(cls) for cls in EVENT_TYPES]
     for n, status in enumerate(Status):
         out.append(
             ShipmentStatusChanged(
@@ -169,7 +170,7 @@ def test_everything_the_code_emits_validates_against_the_committed_schemas(aws: 
 
 def test_the_ops_rule_delivers_the_bilingual_alert_text(aws: dict[str, Any]) -> None:
     # Given one event of each alerting type and some that are not alerts
-    emitted = [cls.example() for cls in EVENT_TYPES]
+    emitted = [example(cls) for cls in EVENT_TYPES]
     # When published
     EventBridgePublisher(BUS, client_factory=lambda: aws["events"]).publish(emitted)
     bodies = drain(aws["sqs"], aws["queues"]["ops-alerts"][0])

@@ -12,12 +12,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from parcelhub.adapters.eventbridge import EventBridgePublisher
 from parcelhub.domain.models import Carrier, Provider
 from parcelhub.domain.status import Status
 from parcelhub.events import (
     MAX_CALL_BYTES,
     AttemptSummary,
-    EventBridgePublisher,
     EventPublisher,
     PublishFailed,
     ShipmentStatusChanged,

@@ -21,6 +21,7 @@ from parcelhub.events import (
     stall_alert,
     waybill_failed_alert,
 )
+from tools.event_schemas import example
 
 pytestmark = pytest.mark.unit
 
@@ -182,9 +183,9 @@ def test_circuit_alert_says_what_happens_next() -> None:
 
 def test_alerting_events_fill_their_alert_from_their_fields() -> None:
     # Given the three alerting events built without an alert
-    stalled = ShipmentStalled.example()
-    failed = WaybillFailed.example()
-    circuit = CarrierCircuitOpened.example()
+    stalled = example(ShipmentStalled)
+    failed = example(WaybillFailed)
+    circuit = example(CarrierCircuitOpened)
     # Then each carries exactly the text its pure builder makes
     assert stalled.alert == stalled.build_alert()
     assert failed.alert == waybill_failed_alert(failed.shipment_id, failed.order_id, failed.attempts)

@@ -19,7 +19,6 @@ from parcelhub.events import (
     SOURCE,
     AttemptSummary,
     Event,
-    InMemoryPublisher,
     PublishFailed,
     ShipmentException,
     ShipmentStalled,
@@ -27,10 +26,11 @@ from parcelhub.events import (
     StallResolved,
     WaybillFailed,
     parse_event,
-    schema_for,
     to_entry,
 )
 from parcelhub.security.masking import ADDRESS_KEYS, NAME_KEYS, PHONE_KEYS
+from tests.fakes.events import InMemoryPublisher
+from tools.event_schemas import example, schema_for
 
 pytestmark = pytest.mark.unit
 
@@ -74,7 +74,7 @@ def test_the_event_catalogue_is_complete() -> None:
 @pytest.mark.parametrize("cls", EVENT_TYPES, ids=lambda c: c.__name__)
 def test_every_event_round_trips_through_its_detail(cls: type[Event]) -> None:
     # Given the documented example / When it becomes a PutEvents entry and is read back by a consumer
-    event = cls.example()
+    event = example(cls)
     entry = to_entry(event, bus_name="bus")
     back = parse_event(entry["DetailType"], entry["Detail"])
     # Then nothing is lost, and the entry names our source and the event's type
@@ -105,7 +105,7 @@ def test_event_id_depends_on_the_instant_not_its_time_zone(moment: datetime, off
 
 def test_stall_episode_ids_dedupe_stalled_and_resolved() -> None:
     # Given two sweeps that both see the same stall episode
-    base = ShipmentStalled.example()
+    base = example(ShipmentStalled)
     again = base.model_copy(update={"stalled_for_seconds": base.stalled_for_seconds + 900, "event_id": ""})
     rebuilt = ShipmentStalled.model_validate(again.model_dump(exclude={"event_id", "alert"}))
     # Then they carry the same event id (consumers and the ops topic can drop the second)
@@ -113,13 +113,13 @@ def test_stall_episode_ids_dedupe_stalled_and_resolved() -> None:
     # and a new episode is a new event
     other = ShipmentStalled.model_validate(base.model_dump(exclude={"event_id", "alert"}) | {"episode_id": "ep-2"})
     assert other.event_id != base.event_id
-    resolved = StallResolved.example()
+    resolved = example(StallResolved)
     assert resolved.episode_id == base.episode_id
 
 
 def test_a_retry_that_fails_again_is_a_new_waybill_failed_event() -> None:
     # Given a WaybillFailed, then the same shipment failing again after /retry with one more attempt
-    first = WaybillFailed.example()
+    first = example(WaybillFailed)
     extra = AttemptSummary(provider=Provider.SF, carrier=Carrier.SF, outcome="unavailable", at=T)
     second = WaybillFailed.model_validate(
         first.model_dump(exclude={"event_id", "alert"}) | {"attempts": [*first.attempts, extra]}
@@ -142,7 +142,7 @@ def test_unknown_fields_are_rejected() -> None:
 def test_exception_event_only_accepts_exception_statuses() -> None:
     with pytest.raises(ValidationError):
         ShipmentException.model_validate(
-            ShipmentException.example().model_dump(exclude={"event_id"}) | {"new_status": "IN_TRANSIT"}
+            example(ShipmentException).model_dump(exclude={"event_id"}) | {"new_status": "IN_TRANSIT"}
         )
 
 
@@ -174,7 +174,7 @@ def test_carrier_texts_in_events_are_redacted() -> None:
     )
     failed = WaybillFailed(shipment_id="shp_1", order_id="A-1", attempts=[AttemptSummary.of(attempt)], failed_at=T)
     stalled = ShipmentStalled.model_validate(
-        ShipmentStalled.example().model_dump(exclude={"event_id", "alert"})
+        example(ShipmentStalled).model_dump(exclude={"event_id", "alert"})
         | {"last_event_text": "派件员 13800000000 派送中，签收人：李四"}
     )
     # When serialised as the EventBridge detail
@@ -193,7 +193,7 @@ def test_carrier_texts_in_events_are_redacted() -> None:
 def test_in_memory_publisher_keeps_events_and_their_entries() -> None:
     # Given the in-memory publisher used by logic tests
     publisher = InMemoryPublisher()
-    events = [status_changed(), ShipmentStalled.example(), StallResolved.example()]
+    events = [status_changed(), example(ShipmentStalled), example(StallResolved)]
     # When events are published
     publisher.publish(events)
     # Then they are kept in order, as events and as the PutEvents entries they would be
@@ -226,7 +226,7 @@ def test_in_memory_publisher_refuses_oversized_events() -> None:
 def test_importing_the_modules_builds_nothing() -> None:
     # Given a fresh interpreter / When the events and security modules are imported
     code = (
-        "import sys, parcelhub.events as e, parcelhub.security as s;"
+        "import sys, parcelhub.events, parcelhub.adapters.eventbridge as e, parcelhub.security as s;"
         "assert 'boto3' not in sys.modules, 'boto3 imported';"
         "assert e.events_client.cache_info().currsize == 0;"
         "assert s.kms_client.cache_info().currsize == 0"

@@ -11,6 +11,7 @@ import pytest
 
 from parcelhub.events import EVENT_TYPES, event_type
 from sandbox.local.template import load_template
+from tools import event_schemas
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +52,7 @@ def test_input_transformers_read_paths_every_matched_event_has() -> None:
             if not transformer:
                 continue
             for detail_type in props["EventPattern"]["detail-type"]:
-                example = json.loads(event_type(detail_type).example().detail_json())
+                example = json.loads(event_schemas.example(event_type(detail_type)).detail_json())
                 values = {var: resolve(example, path) for var, path in transformer["InputPathsMap"].items()}
                 # When EventBridge substitutes the values (strings JSON-escaped inside quotes, as it does)
                 rendered = transformer["InputTemplate"]

@@ -50,12 +50,12 @@ from parcelhub.domain.policy import StallRules
 from parcelhub.domain.stall import StallRule
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events import (
-    InMemoryPublisher,
     ShipmentDelivered,
     ShipmentException,
     ShipmentStatusChanged,
     StallResolved,
 )
+from tests.fakes.events import InMemoryPublisher
 from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,8 @@ import pytest
 from parcelhub.app.circuit import CircuitBreaker, CircuitOpen, CircuitState
 from parcelhub.carriers.base import CarrierAuthError, CarrierUnavailable
 from parcelhub.config import CircuitBreakerConfig
-from parcelhub.events import CarrierCircuitClosed, CarrierCircuitOpened, InMemoryPublisher
+from parcelhub.events import CarrierCircuitClosed, CarrierCircuitOpened
+from tests.fakes.events import InMemoryPublisher
 from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit

@@ -11,9 +11,9 @@ from parcelhub.config import environment, secrets
 
 if TYPE_CHECKING:
     from parcelhub.adapters.dynamodb import DynamoShipmentStore
+    from parcelhub.adapters.eventbridge import EventBridgePublisher
     from parcelhub.carriers.base import ProviderPlugin
     from parcelhub.domain.models import Provider
-    from parcelhub.events import EventBridgePublisher
     from parcelhub.security.pii import PiiCipher
 
 
@@ -28,7 +28,7 @@ def store() -> DynamoShipmentStore:
 
 @functools.cache
 def publisher() -> EventBridgePublisher:
-    from parcelhub.events import EventBridgePublisher
+    from parcelhub.adapters.eventbridge import EventBridgePublisher
 
     env = environment()
     env.require("event_bus_name")
@@ -76,13 +76,13 @@ def _plugin(provider: Provider, config_json: str) -> ProviderPlugin:
 
 def reset() -> None:
     """Forget every cached adapter and configuration (tests, and the local stack between runs)."""
-    from parcelhub import events
     from parcelhub.adapters import dynamodb
+    from parcelhub.adapters import eventbridge
     from parcelhub.config import reset_caches
     from parcelhub.security import pii
 
     for factory in (store, publisher, cipher, aws_client, _plugin):
         factory.cache_clear()
-    for module_factory in (dynamodb.dynamodb_client, events.events_client, pii.kms_client, pii.pii_cipher):
+    for module_factory in (dynamodb.dynamodb_client, eventbridge.events_client, pii.kms_client, pii.pii_cipher):
         module_factory.cache_clear()
     reset_caches()

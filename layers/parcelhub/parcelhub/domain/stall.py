@@ -18,7 +18,7 @@ from parcelhub.domain.status import Status, SubStatus, is_terminal
 
 
 class StallRule(StrEnum):
-    """Rule names as the ``ShipmentStalled`` contract spells them (texts: ``parcelhub.events.STALL_RULES``)."""
+    """Rule names as the ``ShipmentStalled`` contract spells them (texts: ``parcelhub.events.alerts.STALL_RULES``)."""
 
     NO_PICKUP = "no_pickup"
     NO_UPDATE_IN_TRANSIT = "in_transit"

@@ -1,0 +1,443 @@
+"""The EventBridge events parcelhub emits: the contracts (ARCHITECTURE §7).
+
+Every event goes to the hub's bus with ``Source = "parcelhub"`` and ``DetailType`` = the model's class
+name; the model *is* the ``detail``. The JSON Schema of each detail is generated from these models into
+``infra/events/<EventName>.json`` and ``docs/events.md`` by ``python -m tools.event_schemas``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from parcelhub.domain.models import Carrier, CustomerTier, Provider, ServiceLevel, WaybillAttempt
+from parcelhub.domain.status import Status, SubStatus
+from parcelhub.events.alerts import Alert, circuit_opened_alert, stall_alert, waybill_failed_alert
+from parcelhub.security.masking import redact_text
+
+SOURCE = "parcelhub"
+SCHEMA_VERSION: Literal[1] = 1
+_TEXT_LIMIT = 500
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _redacted(value: str) -> str:
+    text = redact_text(value.strip())
+    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
+
+
+#: Free text from a carrier or provider: redacted (mobile numbers, signer names) and capped.
+CarrierText = Annotated[str, AfterValidator(_redacted)]
+TrackingNumber = Annotated[str, StringConstraints(min_length=4, max_length=40)]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _id_part(value: object) -> object:
+    if isinstance(value, datetime):
+        return _stamp(value)
+    return value
+
+
+# ------------------------------------------------------------------------------------------ models
+
+_PENDING_ALERT = Alert.model_construct(subject="", message="")
+
+
+def _pending_alert() -> Alert:
+    return _PENDING_ALERT
+
+
+class Event(BaseModel):
+    """Base of every event. Subclasses define :meth:`identity` (what makes two events "the same")."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
+        str_strip_whitespace=True,
+    )
+
+    #: Who consumes the event (documentation; rendered into docs/events.md).
+    consumers: ClassVar[tuple[str, ...]] = ()
+    #: When the event fires (documentation).
+    fires_when: ClassVar[str] = ""
+
+    event_id: str = Field(
+        default="",
+        pattern=r"^[0-9a-f]{32}$",
+        description="Deterministic id (hash of the event's identity): consumers dedupe on it",
+    )
+    emitted_at: datetime = Field(default_factory=utc_now, description="When parcelhub published the event (UTC)")
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+    @classmethod
+    def detail_type(cls) -> str:
+        return cls.__name__
+
+    def identity(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _aware_times(cls, value: object) -> object:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("times must carry a timezone")
+        return value
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.event_id:
+            parts = [self.detail_type(), *(_id_part(p) for p in self.identity())]
+            digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode("utf-8"))
+            object.__setattr__(self, "event_id", digest.hexdigest()[:32])
+
+    def detail_json(self) -> str:
+        return self.model_dump_json()
+
+
+class ShipmentEvent(Event):
+    """Fields every shipment event carries (``carrier``/``provider``/``tracking_number`` are null
+    until a waybill exists)."""
+
+    shipment_id: Identifier = Field(description="The hub's shipment id (correlation id everywhere)")
+    order_id: Identifier = Field(description="The OMS order id")
+    carrier: Carrier | None = Field(default=None, description="Who moves the parcel (ShipperCode)")
+    provider: Provider | None = Field(default=None, description="Whose API issued the waybill / tracks it")
+    tracking_number: TrackingNumber | None = Field(default=None, description="The carrier's waybill number")
+
+
+class TrackedShipmentEvent(ShipmentEvent):
+    """A shipment event after the waybill: carrier, provider and tracking number are known."""
+
+    carrier: Carrier = Field(description="Who moves the parcel (ShipperCode)")
+    provider: Provider = Field(description="Whose API issued the waybill / tracks it")
+    tracking_number: TrackingNumber = Field(description="The carrier's waybill number")
+
+
+class AlertingEvent:
+    """Mixin: the event carries an ops ``alert``, built from its fields by :meth:`build_alert` when not given."""
+
+    def build_alert(self) -> Alert:
+        raise NotImplementedError
+
+
+class ShipmentAccepted(ShipmentEvent):
+    """The OMS handed over an order and the hub stored the shipment (status PENDING)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("OMS / data warehouse (optional subscription)",)
+    fires_when: ClassVar[str] = "`POST /v1/shipments` stored a new shipment (not on an idempotent replay)."
+
+    carrier: Carrier | None = Field(default=None, description="The carrier the OMS pinned, if any")
+    customer_tier: CustomerTier
+    service: ServiceLevel
+    destination_province: str = Field(description="Routing data (not personal): receiver's province")
+    destination_city: str = Field(description="Routing data (not personal): receiver's city")
+    parcel_count: int = Field(ge=1)
+    accepted_at: datetime
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id,)
+
+
+class WaybillCreated(TrackedShipmentEvent):
+    """A provider issued the e-waybill and it is recorded with its tracking claim."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("OMS callback (API destination): write the tracking number back",)
+    fires_when: ClassVar[str] = "The waybill workflow recorded a waybill (after failover, if any)."
+
+    created_at: datetime
+    attempt_count: int = Field(ge=1, description="Create attempts across candidates, including the winning one")
+    failed_over: bool = Field(description="True when the waybill came from a backup candidate")
+    has_label: bool = False
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.carrier, self.tracking_number)
+
+
+class AttemptSummary(BaseModel):
+    """One waybill attempt as events show it (the provider's message redacted)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: Provider
+    carrier: Carrier
+    outcome: Literal["created", "rejected", "unavailable", "auth_error", "skipped_circuit_open"]
+    error_code: str | None = None
+    error_message: CarrierText | None = None
+    at: datetime
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("times must carry a timezone")
+        return value
+
+    @classmethod
+    def of(cls, attempt: WaybillAttempt) -> AttemptSummary:
+        return cls.model_validate(attempt.model_dump())
+
+
+class WaybillFailed(ShipmentEvent, AlertingEvent):
+    """Every carrier candidate failed: the shipment is WAYBILL_FAILED and ops must act."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("ops SNS topic (alert.message)", "OMS (optional)")
+    fires_when: ClassVar[str] = "The waybill workflow ran out of candidates (status WAYBILL_FAILED)."
+
+    attempts: list[AttemptSummary] = Field(min_length=1)
+    failed_at: datetime
+    alert: Alert = Field(default_factory=_pending_alert)
+
+    def identity(self) -> tuple[object, ...]:
+        # A /retry that fails again has more attempts: a new event, not a duplicate.
+        return (self.shipment_id, len(self.attempts))
+
+    def build_alert(self) -> Alert:
+        return waybill_failed_alert(self.shipment_id, self.order_id, self.attempts)
+
+    @model_validator(mode="after")
+    def _fill_alert(self) -> WaybillFailed:
+        return _with_alert(self)
+
+
+class CarrierFailover(Event):
+    """A waybill candidate failed and the workflow moved to the next one."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("metrics / dashboards", "carrier-performance reports")
+    fires_when: ClassVar[str] = (
+        "A candidate was rejected, unavailable after retries, or skipped with an open circuit, and "
+        "another candidate is tried."
+    )
+
+    shipment_id: Identifier
+    order_id: Identifier
+    attempt: int = Field(ge=1, description="Position of the failed attempt in the shipment's attempts")
+    from_provider: Provider
+    from_carrier: Carrier
+    to_provider: Provider
+    to_carrier: Carrier
+    reason: Literal["rejected", "unavailable", "auth_error", "skipped_circuit_open"]
+    error_code: str | None = None
+    error_message: CarrierText | None = None
+    occurred_at: datetime
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.attempt, self.from_provider, self.from_carrier)
+
+
+class ShipmentStatusChanged(TrackedShipmentEvent):
+    """The shipment's canonical status changed (order-independent fold of its tracking events)."""
+
+    consumers: ClassVar[tuple[str, ...]] = (
+        "OMS callback (API destination)",
+        "customer service / brand app (SQS subscription)",
+    )
+    fires_when: ClassVar[str] = "A tracking event won the precedence fold and changed status or sub-status."
+
+    old_status: Status | None
+    new_status: Status
+    sub_status: SubStatus = SubStatus.NONE
+    occurred_at: datetime = Field(description="The carrier's scan time of the winning event")
+    location: CarrierText | None = None
+    description: CarrierText | None = Field(default=None, description="The carrier's text, redacted")
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.new_status, self.sub_status, self.occurred_at)
+
+
+class ShipmentDelivered(TrackedShipmentEvent):
+    """The parcel was signed for (by the recipient, a proxy, a locker or a station)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("brand app / marketing (review request)", "OMS (close the order)")
+    fires_when: ClassVar[str] = "Together with the ShipmentStatusChanged that moves the shipment to DELIVERED."
+
+    sub_status: SubStatus = SubStatus.NONE
+    occurred_at: datetime
+    location: CarrierText | None = None
+    description: CarrierText | None = None
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.occurred_at)
+
+
+class ShipmentException(TrackedShipmentEvent):
+    """The parcel hit an exception (address problem, refused, damaged, held…) or a failed delivery."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("customer service queue", "OMS (optional)")
+    fires_when: ClassVar[str] = (
+        "Together with the ShipmentStatusChanged that moves the shipment to EXCEPTION or DELIVERY_FAILED."
+    )
+
+    old_status: Status | None
+    new_status: Literal[Status.EXCEPTION, Status.DELIVERY_FAILED]
+    sub_status: SubStatus = SubStatus.NONE
+    occurred_at: datetime
+    location: CarrierText | None = None
+    description: CarrierText | None = None
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.new_status, self.sub_status, self.occurred_at)
+
+
+class ShipmentStalled(TrackedShipmentEvent, AlertingEvent):
+    """A parcel stopped moving for longer than its stall rule allows (once per stall episode)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("ops SNS topic (alert.message)", "customer service queue")
+    fires_when: ClassVar[str] = (
+        "The stall detector finds a shipment due in the stall index (rules: no_pickup, in_transit, "
+        "out_for_delivery, at_pickup_point, carrier_timeout). Once per episode; repeated sweeps never re-emit."
+    )
+
+    status: Status
+    sub_status: SubStatus = SubStatus.NONE
+    rule: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,40}$")] = Field(
+        description="no_pickup | in_transit | out_for_delivery | at_pickup_point | carrier_timeout (or a custom rule)"
+    )
+    threshold_seconds: int | None = Field(default=None, ge=0, description="The rule's threshold, when time-based")
+    stalled_for_seconds: int = Field(ge=0, description="Time since the last movement")
+    last_event_text: CarrierText | None = None
+    last_event_at: datetime | None = None
+    episode_id: Identifier
+    detected_at: datetime
+    alert: Alert = Field(default_factory=_pending_alert)
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.episode_id)
+
+    def build_alert(self) -> Alert:
+        return stall_alert(
+            shipment_id=self.shipment_id,
+            order_id=self.order_id,
+            carrier=self.carrier,
+            provider=self.provider,
+            tracking_number=self.tracking_number,
+            status=self.status,
+            rule=self.rule,
+            threshold_seconds=self.threshold_seconds,
+            stalled_for_seconds=self.stalled_for_seconds,
+            last_event_text=self.last_event_text,
+            last_event_at=self.last_event_at,
+        )
+
+    @model_validator(mode="after")
+    def _fill_alert(self) -> ShipmentStalled:
+        return _with_alert(self)
+
+
+class StallResolved(TrackedShipmentEvent):
+    """A stalled parcel moved again (its stall episode is closed)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("customer service queue (close the ticket)", "metrics")
+    fires_when: ClassVar[str] = "A new tracking event arrives for a shipment whose stall episode was alerted."
+
+    rule: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,40}$")]
+    episode_id: Identifier
+    new_status: Status
+    sub_status: SubStatus = SubStatus.NONE
+    stalled_for_seconds: int = Field(ge=0, description="How long the episode lasted")
+    resolved_at: datetime
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.episode_id)
+
+
+class CarrierCircuitOpened(Event, AlertingEvent):
+    """A provider kept failing: its circuit opened and new waybills skip it for a cool-down."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("ops SNS topic (alert.message)", "dashboards")
+    fires_when: ClassVar[str] = "The circuit breaker counted `failures` within `window_seconds` for a provider."
+
+    provider: Provider
+    failures: int = Field(ge=1)
+    window_seconds: int = Field(ge=1)
+    cool_down_seconds: int = Field(ge=1)
+    opened_at: datetime
+    half_open_at: datetime
+    last_error_code: str | None = None
+    last_error_message: CarrierText | None = None
+    alert: Alert = Field(default_factory=_pending_alert)
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.provider, self.opened_at)
+
+    def build_alert(self) -> Alert:
+        return circuit_opened_alert(
+            provider=self.provider,
+            failures=self.failures,
+            window_seconds=self.window_seconds,
+            cool_down_seconds=self.cool_down_seconds,
+            opened_at=self.opened_at,
+            half_open_at=self.half_open_at,
+            last_error_code=self.last_error_code,
+            last_error_message=self.last_error_message,
+        )
+
+    @model_validator(mode="after")
+    def _fill_alert(self) -> CarrierCircuitOpened:
+        return _with_alert(self)
+
+
+class CarrierCircuitClosed(Event):
+    """A probe through a half-open circuit succeeded: the provider takes traffic again."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("dashboards", "ops (informational)")
+    fires_when: ClassVar[str] = "The first successful call after the cool-down closes the circuit."
+
+    provider: Provider
+    opened_at: datetime
+    closed_at: datetime
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.provider, self.opened_at)
+
+
+A = TypeVar("A", "WaybillFailed", "ShipmentStalled", "CarrierCircuitOpened")
+
+
+def _with_alert(event: A) -> A:
+    if not event.alert.message:
+        object.__setattr__(event, "alert", event.build_alert())
+    return event
+
+
+#: Every event type, in documentation order.
+EVENT_TYPES: tuple[type[Event], ...] = (
+    ShipmentAccepted,
+    WaybillCreated,
+    WaybillFailed,
+    CarrierFailover,
+    ShipmentStatusChanged,
+    ShipmentDelivered,
+    ShipmentException,
+    ShipmentStalled,
+    StallResolved,
+    CarrierCircuitOpened,
+    CarrierCircuitClosed,
+)
+_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}
+
+
+def event_type(detail_type: str) -> type[Event]:
+    try:
+        return _BY_NAME[detail_type]
+    except KeyError:
+        raise KeyError(f"unknown parcelhub event {detail_type!r}") from None
+
+
+def parse_event(detail_type: str, detail: Mapping[str, Any] | str) -> Event:
+    """Read an event back (a consumer's view): ``detail-type`` + ``detail`` of an EventBridge event."""
+    cls = event_type(detail_type)
+    if isinstance(detail, str):
+        return cls.model_validate_json(detail)
+    return cls.model_validate(dict(detail))

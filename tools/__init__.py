@@ -1,0 +1,1 @@
+"""Dev-only generators, run as ``python -m tools.<name>`` (not part of the Lambda layer)."""
