@@ -237,12 +237,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _reset_caches() -> None:
-    from functions.carrier_webhook import handler
-    from parcelhub.app import deps
+    from parcelhub import composition
 
-    deps.reset()
-    handler.sqs_client.cache_clear()
-    handler._queue_url.cache_clear()
+    composition.reset()
 
 
 def webhook(pushes_per_provider: int = 200) -> dict[str, Any]:

@@ -23,6 +23,15 @@ settings.register_profile("parcelhub", deadline=None, suppress_health_check=[Hea
 settings.load_profile("parcelhub")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dynamodb_requests_are_atomic() -> None:
+    """moto's in-process DynamoDB serves concurrent requests without AWS's per-request atomicity (two
+    conditional writers can both pass); make it behave like AWS, as the local stack does."""
+    from sandbox.local.fidelity import serialize_dynamodb
+
+    serialize_dynamodb()
 REGION = "us-east-1"
 LOCAL_API_KEY = "test-api-key"
 
@@ -103,7 +112,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     """moto with the hub's resources, the functions' environment set, and every cached adapter reset."""
     from moto import mock_aws
 
-    from parcelhub.app import deps
+    from parcelhub import composition
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -160,8 +169,8 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         }
         for name, value in hub.env.items():
             monkeypatch.setenv(name, value)
-        deps.reset()
+        composition.reset()
         try:
             yield hub
         finally:
-            deps.reset()
+            composition.reset()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,30 +34,17 @@ WEBHOOK_PATH = "/v1/webhooks/"
 MAX_MESSAGE_BYTES = 256 * 1024
 
 
-@functools.cache
-def sqs_client() -> Any:
-    """The queue client of the ACK path: tight timeouts, one retry, so a slow SQS still answers in time."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "sqs", config=Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=1, read_timeout=2)
-    )
-
-
-@functools.cache
-def _queue_url() -> str:
-    from parcelhub.config import environment
-
-    env = environment()
-    env.require("tracking_queue_url")
-    return env.tracking_queue_url
-
-
 def _plugin(provider: Provider) -> ProviderPlugin:
-    from parcelhub.app import deps
+    from parcelhub import composition
 
-    return deps.plugin(provider)  # cached per provider, rebuilt when the provider secret changes
+    return composition.plugin(provider)  # cached per provider, rebuilt when the provider secret changes
+
+
+def _enqueue(message: str) -> None:
+    """One SendMessage on the ACK path's tight timeouts (the ``ack`` client profile)."""
+    from parcelhub import composition
+
+    composition.tracking_updates("ack").send([message])
 
 
 def provider_of(event: dict[str, Any]) -> Provider | None:
@@ -180,7 +166,7 @@ def receive(event: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911 - one ans
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        sqs_client().send_message(QueueUrl=_queue_url(), MessageBody=message)
+        _enqueue(message)
     except (ClientError, BotoCoreError) as exc:
         logger().error("webhook push not enqueued", extra={"provider": provider.value, "error": type(exc).__name__})
         return _response(plugin.push_ack(False, "temporarily unavailable, push again"), 503)

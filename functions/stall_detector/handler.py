@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from parcelhub.app.stalls import sweep
+from parcelhub import composition
 from parcelhub.observability import instrumented
 
 
 @instrumented()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return sweep(datetime.now(UTC)).as_dict()
+    return composition.stall_sweeper().sweep(datetime.now(UTC)).as_dict()

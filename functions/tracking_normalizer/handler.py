@@ -15,7 +15,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import ValidationError
 
-from parcelhub.app.ingest import BatchResult, InboundMessage, IngestFailed, default_ingestor
+from parcelhub import composition
+from parcelhub.app.ingest import BatchResult, InboundMessage, IngestFailed
 from parcelhub.observability import instrumented
 
 
@@ -51,5 +52,5 @@ def handle(event: dict[str, Any], context: Any, result: BatchResult) -> dict[str
 
 @instrumented()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = default_ingestor().process_batch(_messages(event))
+    result = composition.ingestor().process_batch(_messages(event))
     return handle(event, context, result)

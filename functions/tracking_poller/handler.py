@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parcelhub.app.poller import default_poller
+from parcelhub import composition
 from parcelhub.observability import add_metric, instrumented
 
 
@@ -19,7 +19,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def time_left() -> float:
         return float(remaining()) / 1000 if callable(remaining) else 60.0
 
-    report = default_poller().run(time_left=time_left)
+    report = composition.poller().run(time_left=time_left)
     add_metric("TrackingPolled", report.polled)
     add_metric("TrackingPollFailures", len(report.failures))
     return {

@@ -8,15 +8,13 @@ success here. Any other failure fails only its own record (``ReportBatchItemFail
 
 from __future__ import annotations
 
-import functools
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, ConfigDict, Field, Json
 
-from parcelhub.config import environment
+from parcelhub import composition
 from parcelhub.observability import add_metric, instrumented, logger
 
 #: Step Functions execution names: 1-80 characters of letters, digits, ``-`` and ``_``.
@@ -34,14 +32,6 @@ class WaybillRequestRecord(SqsRecordModel):
     body: Json[WaybillRequest]  # type: ignore[assignment]
 
 
-@functools.cache
-def sfn_client() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 4}))
-
-
 def processor() -> BatchProcessor:
     """A processor per invocation: it holds the batch's records and outcomes."""
     return BatchProcessor(event_type=EventType.SQS, model=WaybillRequestRecord)
@@ -50,17 +40,8 @@ def processor() -> BatchProcessor:
 def start_workflow(record: WaybillRequestRecord) -> str:
     """Start (or find already started) the shipment's execution; returns ``started`` or ``duplicate``."""
     request = record.body
-    env = environment()
-    env.require("waybill_state_machine_arn")
-    client = sfn_client()
     name = request.execution_name or request.shipment_id
-    try:
-        client.start_execution(
-            stateMachineArn=env.waybill_state_machine_arn,
-            name=name,
-            input=json.dumps({"shipment_id": request.shipment_id}),
-        )
-    except client.exceptions.ExecutionAlreadyExists:
+    if not composition.workflow().start(name, request.shipment_id):
         logger().info("duplicate waybill request", extra={"shipment_id": request.shipment_id, "execution": name})
         add_metric("WaybillRequestDuplicate")
         return "duplicate"

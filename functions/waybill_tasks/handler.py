@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from parcelhub.app.waybill import Plan, TaskError, WaybillResult, WaybillService, default_service
+from parcelhub import composition
+from parcelhub.app.waybill import Plan, TaskError, WaybillResult, WaybillService
 from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.observability import instrumented
 
@@ -109,4 +110,4 @@ def run(task: Task, service: WaybillService) -> dict[str, Any]:  # noqa: PLR0911
 
 @instrumented(correlation_id_path="shipment_id")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run(TASK.validate_python(event), default_service())
+    return run(TASK.validate_python(event), composition.waybill_service())

@@ -365,10 +365,10 @@ class LocalStack:
     @staticmethod
     def _reset_parcelhub_caches() -> None:
         try:
-            from parcelhub import config
+            from parcelhub import composition
         except ImportError:
             return
-        config.reset_caches()
+        composition.reset()
 
     def _fire(self, schedule: Schedule) -> Any:
         assert self.functions is not None

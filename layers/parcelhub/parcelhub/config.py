@@ -10,13 +10,13 @@ Three sources, each validated by a pydantic model:
 * :class:`Secrets` - provider credentials and OMS API keys, a JSON document in Secrets Manager
   (``PROVIDER_SECRET_ARN``).
 
-Parameters and secrets are fetched through Powertools parameters (cached for ``max_age`` seconds).
+The models live here; loading the two documents from AWS is the parameters adapter's job
+(:mod:`parcelhub.adapters.parameters`, through Powertools parameters, cached for ``max_age`` seconds).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 from typing import Any
 
@@ -121,47 +121,3 @@ class Secrets(_Config):
 
     providers: dict[Provider, dict[str, Any]] = Field(default_factory=dict)
     api_keys: list[ApiKey] = Field(default_factory=list)
-
-
-CACHE_SECONDS = 300
-
-
-def hub_config() -> HubConfig:
-    """The hub configuration (fetched through Powertools, cached for ``CACHE_SECONDS``)."""
-    env = environment()
-    if not env.config_parameter:
-        return HubConfig()
-    from aws_lambda_powertools.utilities import parameters
-
-    raw = parameters.get_parameter(env.config_parameter, transform="json", max_age=CACHE_SECONDS)
-    return _parse_hub_config(json.dumps(raw or {}, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=4)
-def _parse_hub_config(document: str) -> HubConfig:
-    return HubConfig.model_validate_json(document)
-
-
-def secrets() -> Secrets:
-    """Provider credentials and OMS API keys (Secrets Manager, cached for ``CACHE_SECONDS``)."""
-    env = environment()
-    env.require("provider_secret_arn")
-    from aws_lambda_powertools.utilities import parameters
-
-    raw = parameters.get_secret(env.provider_secret_arn, transform="json", max_age=CACHE_SECONDS)
-    return _parse_secrets(json.dumps(raw or {}, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=4)
-def _parse_secrets(document: str) -> Secrets:
-    return Secrets.model_validate_json(document)
-
-
-def reset_caches() -> None:
-    """Forget everything loaded (tests and the local stack call this between configurations)."""
-    environment.cache_clear()
-    _parse_hub_config.cache_clear()
-    _parse_secrets.cache_clear()
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()  # type: ignore[no-untyped-call]

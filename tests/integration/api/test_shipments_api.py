@@ -173,9 +173,9 @@ def test_cancel_pending_then_retry_is_refused(hub_aws: Any) -> None:
 
 def test_a_create_the_sdk_retried_after_a_lost_response_is_still_a_new_shipment(hub_aws: Any) -> None:
     # Given the first TransactWriteItems commits but its response is lost, so botocore sends it again
-    from parcelhub.app import deps
+    from parcelhub import composition
 
-    client = deps.store().client
+    client = composition.store().client
     replayed: list[int] = []
 
     def lose_first_response(attempts: int, caught_exception: Any = None, **_: Any) -> int | None:

@@ -228,12 +228,9 @@ def provider_secret(kdniao_url: str, sf_url: str, kuaidi100_url: str, webhook: s
 
 
 def reset_caches() -> None:
-    from functions.carrier_webhook import handler as webhook
-    from parcelhub.app import deps
+    from parcelhub import composition
 
-    deps.reset()
-    webhook.sqs_client.cache_clear()
-    webhook._queue_url.cache_clear()
+    composition.reset()
 
 
 @dataclass

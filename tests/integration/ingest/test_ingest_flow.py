@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from functions.tracking_poller.handler import lambda_handler as poller_handler
-from parcelhub.app.ingest import apply_parked
+from parcelhub import composition
 from parcelhub.domain.models import Carrier, Provider
 from parcelhub.domain.status import Status
 from sandbox.carriers.base import PushRequest, SandboxParcel, Stage
@@ -160,7 +160,7 @@ def test_a_push_before_the_waybill_is_recorded_is_parked_then_applied_by_apply_p
     assert hub.queued() == 0  # parked, not failed
     # When the waybill step records the claim and calls apply_parked (the default, deployed wiring)
     hub.claim(shipment_id, Carrier.SF, tracking_number)
-    replayed = apply_parked("SF", tracking_number)
+    replayed = composition.ingestor().apply_parked("SF", tracking_number).replayed
     # Then both pushes are applied, the status moved and the change was published
     assert replayed == 2
     assert hub.store.get(shipment_id).status is Status.IN_TRANSIT
@@ -168,7 +168,7 @@ def test_a_push_before_the_waybill_is_recorded_is_parked_then_applied_by_apply_p
     assert [e["detail"]["new_status"] for e in hub.published() if e["detail-type"] == "ShipmentStatusChanged"] == [
         "IN_TRANSIT"
     ]
-    assert apply_parked("SF", tracking_number) == 0
+    assert composition.ingestor().apply_parked("SF", tracking_number).replayed == 0
 
 
 def test_a_large_parked_snapshot_is_replayed_from_the_archive(hub: Hub, sandboxes: Sandboxes) -> None:

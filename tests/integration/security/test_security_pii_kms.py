@@ -13,13 +13,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from parcelhub.domain.models import Party
-from parcelhub.security.pii import (
+from parcelhub.adapters.kms import (
     ENCRYPTION_CONTEXT,
     PiiCipher,
     PiiConfigError,
     PiiIntegrityError,
 )
+from parcelhub.domain.models import Party
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ import requests
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
-from parcelhub.app import deps
+from parcelhub import composition
 from parcelhub.app.shipments import new_shipment
 from parcelhub.domain.models import Shipment, ShipmentRequest
 from sandbox.carriers.kdniao import KdniaoSandbox
@@ -107,15 +107,17 @@ class World:
         boto3.client("ssm", region_name=REGION).put_parameter(
             Name="/parcelhub/test/config", Value=json.dumps(config), Type="String", Overwrite=True
         )
-        deps.reset()
+        composition.reset()
 
     def new_shipment(self, request: ShipmentRequest | None = None) -> Shipment:
         """Store a PENDING shipment the way the OMS API does (PII encrypted, masked copy, route)."""
         request = request or order_request()
         now = datetime.now(UTC)
         shipment_id = f"shp_{uuid.uuid4().hex[:20]}"
-        shipment = new_shipment(shipment_id, request, now=now)
-        deps.store().create(shipment)
+        shipment = new_shipment(
+            shipment_id, request, now=now, cipher=composition.cipher(), warehouse=composition.hub_config().warehouse
+        )
+        composition.store().create(shipment)
         return shipment
 
     def start(self, shipment_id: str, name: str | None = None) -> str:
@@ -139,7 +141,7 @@ class World:
         return self.wait(self.start(shipment_id, name))
 
     def shipment(self, shipment_id: str) -> Shipment:
-        return deps.store().get(shipment_id)
+        return composition.store().get(shipment_id)
 
     def events(self) -> list[dict[str, Any]]:
         """Every event that reached the bus so far (drains the capture queue)."""
@@ -197,7 +199,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     kdniao = KdniaoSandbox(KDNIAO_ID, KDNIAO_KEY, stage_seconds=3600, seed=2)
     sf.start()
     kdniao.start()
-    deps.reset()
+    composition.reset()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         table, bucket, bus = "parcelhub-test", "parcelhub-test-data", "parcelhub-test"
         _create_table(boto3.client("dynamodb", region_name=REGION), table)
@@ -261,10 +263,10 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "WAYBILL_STATE_MACHINE_ARN": machine_arn,
         }.items():
             monkeypatch.setenv(name, value)
-        deps.reset()
+        composition.reset()
         try:
             yield World(sf, kdniao, machine_arn, queue_url, bucket, table, key_id, monkeypatch)
         finally:
             sf.stop()
             kdniao.stop()
-            deps.reset()
+            composition.reset()

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from parcelhub.app import deps
+from parcelhub import composition
+from parcelhub.adapters.kms import PiiCipher
 from parcelhub.carriers.base import WaybillOrder
 from parcelhub.carriers.sf.plugin import SfPlugin
 from parcelhub.domain.models import Carrier, CustomerTier, Provider
 from parcelhub.domain.status import Status
-from parcelhub.security.pii import pii_cipher
 
 from .conftest import REGION, WEBHOOK_BASE, World, order_request
 
@@ -49,7 +49,7 @@ def test_regular_order_gets_a_zto_waybill_through_kdniao_with_label_claim_stall_
     assert stored.waybill is not None
     assert [a.outcome for a in stored.waybill_attempts] == ["created"]
     # and the tracking claim points back at the shipment
-    claim = deps.store().find_by_tracking("ZTO", stored.tracking_number)
+    claim = composition.store().find_by_tracking("ZTO", stored.tracking_number)
     assert claim is not None
     assert claim.shipment_id == shipment.shipment_id
     # and the label (it prints the receiver) is in S3 under labels/<shipment>/<tracking>.html, not in the state
@@ -60,9 +60,9 @@ def test_regular_order_gets_a_zto_waybill_through_kdniao_with_label_claim_stall_
     assert "13912345678" not in json.dumps(history, default=str)
     assert "碧波路" not in json.dumps(history, default=str)
     # and the no-pickup stall deadline is in the stall index (24 h by default)
-    due = list(deps.store().query_due_stalls(datetime.now(UTC) + timedelta(hours=25)))
+    due = list(composition.store().query_due_stalls(datetime.now(UTC) + timedelta(hours=25)))
     assert [(d.shipment_id, d.rule) for d in due] == [(shipment.shipment_id, "no_pickup")]
-    assert not list(deps.store().query_due_stalls(datetime.now(UTC) + timedelta(hours=23)))
+    assert not list(composition.store().query_due_stalls(datetime.now(UTC) + timedelta(hours=23)))
     # and tracking is subscribed at Kdniao for this tracking number
     with world.kdniao.lock:
         subscribed = [p for p in world.kdniao.parcels.values() if p.tracking_number == stored.tracking_number]
@@ -128,7 +128,7 @@ def test_address_rejection_moves_on_without_retrying_the_rejecting_provider(worl
     assert first.error_message
     assert (second.provider, second.outcome) == (Provider.KDNIAO, "created")
     # and a rejection says nothing about SF's health: its circuit counted no failure
-    state, _ = deps.store().get_health("sf")
+    state, _ = composition.store().get_health("sf")
     assert not state.get("failures")
 
 
@@ -157,15 +157,15 @@ def test_circuit_opens_once_then_skips_sf_and_a_probe_closes_it_after_the_cool_d
         assert outcomes == [(Provider.SF, "skipped_circuit_open"), (Provider.KDNIAO, "created")]
     # When SF recovers and the cool-down passes (time travel: the stored open_until moves into the past)
     world.fault(world.sf, outage=False)
-    state, version = deps.store().get_health("sf")
-    assert deps.store().put_health("sf", {**state, "open_until": time.time() - 1}, version)
+    state, version = composition.store().get_health("sf")
+    assert composition.store().put_health("sf", {**state, "open_until": time.time() - 1}, version)
     fourth = vip(world)
     assert world.run(fourth)["status"] == "SUCCEEDED"
     # Then the one probe went to SF, succeeded and closed the circuit (one CarrierCircuitClosed)
     assert world.shipment(fourth).provider is Provider.SF
     closed = [e for e in world.events() if e["detail-type"] == "CarrierCircuitClosed"]
     assert len(closed) == 1
-    state, _ = deps.store().get_health("sf")
+    state, _ = composition.store().get_health("sf")
     assert state["state"] == "closed"
 
 
@@ -187,7 +187,7 @@ def test_every_provider_down_marks_waybill_failed_with_an_alert_and_retry_recove
     # When the outage is cleared and /retry re-runs it (status back to PENDING, execution <id>-r<n>)
     world.fault(world.sf, outage=False)
     world.fault(world.kdniao, outage=False)
-    deps.store().set_status(shipment_id, Status.PENDING, expected={Status.WAYBILL_FAILED}, now=datetime.now(UTC))
+    composition.store().set_status(shipment_id, Status.PENDING, expected={Status.WAYBILL_FAILED}, now=datetime.now(UTC))
     retried = world.run(shipment_id, name=f"{shipment_id}-r2")
     # Then it gets its waybill
     assert retried["status"] == "SUCCEEDED", retried
@@ -204,9 +204,9 @@ def test_sf_duplicate_order_fetches_the_existing_waybill_instead_of_failing(worl
     # Given SF already has the order (an earlier call's answer was lost): created under the shipment id
     shipment_id = vip(world)
     shipment = world.shipment(shipment_id)
-    plugin = deps.plugin(Provider.SF)
+    plugin = composition.plugin(Provider.SF)
     assert isinstance(plugin, SfPlugin)
-    cipher = pii_cipher(world.key_id)
+    cipher = PiiCipher(world.key_id)
     request = order_request(customer_tier="vip", receiver=cipher.decrypt_party(shipment.pii["receiver"], shipment_id))
     earlier = plugin.create_waybill(
         WaybillOrder(shipment_id=shipment_id, carrier=Carrier.SF, request=request, sender=request.receiver)
@@ -239,7 +239,7 @@ def test_concurrent_executions_for_one_shipment_make_one_waybill_and_one_create_
 def test_cancelled_shipment_needs_no_waybill(world: World) -> None:
     # Given a shipment cancelled before its workflow ran
     shipment_id = world.new_shipment(order_request()).shipment_id
-    deps.store().set_status(shipment_id, Status.CANCELLED, expected={Status.PENDING}, now=datetime.now(UTC))
+    composition.store().set_status(shipment_id, Status.CANCELLED, expected={Status.PENDING}, now=datetime.now(UTC))
     # When the workflow runs
     assert world.run(shipment_id)["status"] == "SUCCEEDED"
     # Then no provider was asked and nothing was announced
@@ -256,7 +256,7 @@ def test_pinned_sf_for_a_regular_customer_uses_sf_and_the_sf_callback_is_the_tok
     assert world.run(shipment_id)["status"] == "SUCCEEDED"
     # Then SF issued it
     assert world.shipment(shipment_id).carrier is Carrier.SF
-    from parcelhub.app.waybill import callback_url
+    from parcelhub.composition import callback_url
 
     assert callback_url(Provider.SF) == f"{WEBHOOK_BASE}/v1/webhooks/sf/tok-0123456789abcdef0123456789"
     assert callback_url(Provider.KDNIAO) == f"{WEBHOOK_BASE}/v1/webhooks/kdniao"

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from parcelhub.adapters.s3 import gunzip_lines, gzip_lines
 from parcelhub.app.ingest import (
     BatchResult,
     InboundMessage,
@@ -24,8 +25,6 @@ from parcelhub.app.ingest import (
     PollEnvelope,
     PushEnvelope,
     batch_id,
-    gunzip_lines,
-    gzip_lines,
     parse_envelope,
     poll_envelope_json,
     raw_key,

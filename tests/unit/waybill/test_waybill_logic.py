@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from functions.waybill_tasks.handler import TASK, CreateWaybill, MarkFailed, NextCandidate
+from parcelhub.adapters.s3 import label_format, label_key
 from parcelhub.app.circuit import CircuitOpen
-from parcelhub.app.labels import label_format, label_key
 from parcelhub.app.waybill import (
     CLAIM_LEASE_SECONDS,
     TaskError,

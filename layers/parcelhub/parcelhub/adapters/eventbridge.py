@@ -1,16 +1,16 @@
 """The EventBridge implementation of :class:`parcelhub.events.EventPublisher` (PutEvents).
 
-The client is built on first use (never at import) and cached for the process.
+The client comes from :func:`parcelhub.adapters.aws.client` (built on first use, cached per process).
 """
 
 from __future__ import annotations
 
-import functools
 import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from parcelhub.adapters import aws
 from parcelhub.events.contracts import SOURCE, Event
 from parcelhub.events.publishing import (
     MAX_CALL_BYTES,
@@ -23,12 +23,9 @@ from parcelhub.events.publishing import (
 )
 
 
-@functools.cache
 def events_client() -> Any:
     """The EventBridge client, built on first use (never at import)."""
-    import boto3
-
-    return boto3.client("events")
+    return aws.client("events")
 
 
 class EventBridgePublisher:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from parcelhub.config import secrets
+from parcelhub.composition import secrets
 from parcelhub.observability import add_metric
 
 #: routes that need no key

@@ -30,7 +30,7 @@ from parcelhub.carriers.base import CarrierError
 from parcelhub.config import CircuitBreakerConfig
 from parcelhub.events import CarrierCircuitClosed, CarrierCircuitOpened, Event, EventPublisher, PublishError
 from parcelhub.observability import add_metric, logger
-from parcelhub.ports.store import ShipmentStore
+from parcelhub.ports.store import CircuitHealth
 
 #: optimistic-lock retries before giving up on a transition (someone else keeps writing: they decide)
 MAX_WRITE_ATTEMPTS = 8
@@ -98,7 +98,7 @@ class CircuitBreaker:
 
     def __init__(
         self,
-        store: ShipmentStore,
+        store: CircuitHealth,
         config: CircuitBreakerConfig,
         publisher: EventPublisher,
         *,

@@ -17,7 +17,7 @@ The use case behind ``tracking_normalizer`` (ARCHITECTURE §1, §3, §4; issue 6
    PutEvents batches.
 
 A failure is isolated to the messages that contributed to the failing group; the handler reports them
-as batch item failures. Parked pushes are replayed by :func:`apply_parked` (called by the waybill
+as batch item failures. Parked pushes are replayed by :meth:`Ingestor.apply_parked` (called by the waybill
 workflow right after ``claim_tracking``) and opportunistically here when a claim has no events yet.
 
 No Lambda event and no boto3 call in the logic: the store, the publisher, the archive and the plugins
@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import collections
 import functools
-import gzip
 import hashlib
 import json
 import weakref
@@ -44,12 +43,13 @@ from parcelhub.carriers.base import HttpRequest, ProviderPlugin, PushRejected, P
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
 from parcelhub.domain.stall import StallRule, stall_due
 from parcelhub.domain.status import Status, TrackingState, fold, is_terminal
+from parcelhub.ports.messaging import RawArchive
 from parcelhub.ports.store import StallMark, StatusChange, TrackingClaim
 
 if TYPE_CHECKING:
     from parcelhub.config import HubConfig
     from parcelhub.events import Event, EventPublisher
-    from parcelhub.ports.store import ParkedPush, ShipmentStore
+    from parcelhub.ports.store import IngestStore, ParkedPush
 
 #: parked payloads up to this size are stored inline in the parked item; larger ones by archive reference
 PARK_INLINE_MAX_BYTES = 4096
@@ -139,55 +139,8 @@ def poll_envelope_json(provider: Provider | str, events: Sequence[TrackingEvent]
 # ------------------------------------------------------------------------------------------ ports
 
 
-class RawArchive(Protocol):
-    """Where raw payloads are archived: one gzip JSON-lines object per batch."""
-
-    def put_lines(self, key: str, lines: Sequence[str]) -> None: ...
-
-    def get_lines(self, key: str) -> list[str]: ...
-
-
 class MetricSink(Protocol):
     def __call__(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None: ...
-
-
-def gzip_lines(lines: Sequence[str]) -> bytes:
-    return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
-
-
-def gunzip_lines(data: bytes) -> list[str]:
-    return [line for line in gzip.decompress(data).decode("utf-8").split("\n") if line]
-
-
-class S3RawArchive:
-    """The S3 adapter of :class:`RawArchive` (client built on first use)."""
-
-    def __init__(self, bucket: str, client_factory: Callable[[], Any] | None = None) -> None:
-        if not bucket:
-            raise ValueError("a bucket name is required")
-        self.bucket = bucket
-        self._client_factory = client_factory
-
-    @property
-    def client(self) -> Any:
-        if self._client_factory is None:
-            from parcelhub.app import deps
-
-            return deps.aws_client("s3")
-        return self._client_factory()
-
-    def put_lines(self, key: str, lines: Sequence[str]) -> None:
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=gzip_lines(lines),
-            ContentType="application/x-ndjson",
-            ContentEncoding="gzip",
-        )
-
-    def get_lines(self, key: str) -> list[str]:
-        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        return gunzip_lines(body)
 
 
 def raw_key(now: datetime, batch_id: str) -> str:
@@ -271,7 +224,7 @@ class Ingestor:
     def __init__(
         self,
         *,
-        store: ShipmentStore,
+        store: IngestStore,
         publisher: EventPublisher,
         archive: RawArchive,
         plugins: Callable[[Provider], ProviderPlugin],
@@ -638,36 +591,6 @@ def _alerted_episode(change: StatusChange) -> tuple[str, str, datetime | None] |
     return rule, str(episode), due_at if isinstance(due_at, datetime) else None
 
 
-# ------------------------------------------------------------------------------------------ wiring
-
-
-def default_ingestor() -> Ingestor:
-    """The ingest use case on the deployed adapters (DynamoDB, EventBridge, S3, provider secret)."""
-    from parcelhub.app import deps
-    from parcelhub.config import environment, hub_config
-
-    env = environment()
-    env.require("data_bucket")
-
-    return Ingestor(
-        store=deps.store(),
-        publisher=deps.publisher(),
-        archive=S3RawArchive(env.data_bucket),
-        plugins=deps.plugin,
-        config=hub_config(),
-    )
-
-
-def apply_parked(carrier: str, tracking_number: str, *, ingestor: Ingestor | None = None) -> int:
-    """Apply the pushes parked for ``(carrier, tracking_number)``; returns how many were replayed.
-
-    The waybill workflow's record step calls this right after ``claim_tracking``, so a push that arrived
-    before the waybill was recorded is applied at once (the normalizer also re-checks opportunistically).
-    """
-    result = (ingestor or default_ingestor()).apply_parked(str(carrier), tracking_number)
-    return result.replayed
-
-
 __all__ = [
     "BatchResult",
     "InboundMessage",
@@ -675,10 +598,6 @@ __all__ = [
     "Ingestor",
     "PollEnvelope",
     "PushEnvelope",
-    "RawArchive",
-    "S3RawArchive",
-    "apply_parked",
-    "default_ingestor",
     "parse_envelope",
     "poll_envelope_json",
 ]

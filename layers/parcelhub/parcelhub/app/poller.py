@@ -13,21 +13,21 @@ normalizer pushes it forward again whenever a real update arrives, and a termina
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from parcelhub.app.ingest import poll_envelope_json
 from parcelhub.carriers.base import CarrierAuthError, CarrierError, CarrierRejected, ProviderPlugin
 from parcelhub.domain.models import Carrier, EventSource, Provider
+from parcelhub.ports.messaging import MessageSink
 
 if TYPE_CHECKING:
     from parcelhub.config import HubConfig
-    from parcelhub.ports.store import DuePoll, ShipmentStore
+    from parcelhub.ports.store import DuePoll, PollIndex
 
 #: SendMessageBatch takes at most 10 entries
-SQS_BATCH = 10
 
 
 def utc_now() -> datetime:
@@ -73,44 +73,6 @@ class TokenBucket:
         return waited
 
 
-class MessageSink(Protocol):
-    """Where poll envelopes go (the tracking-updates queue)."""
-
-    def send(self, bodies: Sequence[str]) -> None: ...
-
-
-class SqsMessageSink:
-    """``SendMessageBatch`` in tens; entries SQS reports as failed are retried, then raised."""
-
-    def __init__(self, queue_url: str, client_factory: Callable[[], Any] | None = None, attempts: int = 3) -> None:
-        if not queue_url:
-            raise ValueError("a queue URL is required")
-        self.queue_url = queue_url
-        self._client_factory = client_factory
-        self._attempts = attempts
-
-    @property
-    def client(self) -> Any:
-        if self._client_factory is None:
-            from parcelhub.app import deps
-
-            return deps.aws_client("sqs")
-        return self._client_factory()
-
-    def send(self, bodies: Sequence[str]) -> None:
-        for start in range(0, len(bodies), SQS_BATCH):
-            pending = {str(i): body for i, body in enumerate(bodies[start : start + SQS_BATCH])}
-            for _ in range(self._attempts):
-                reply = self.client.send_message_batch(
-                    QueueUrl=self.queue_url, Entries=[{"Id": i, "MessageBody": b} for i, b in pending.items()]
-                )
-                pending = {f["Id"]: pending[f["Id"]] for f in reply.get("Failed", []) if not f.get("SenderFault")}
-                if not pending:
-                    break
-            if pending:
-                raise RuntimeError(f"{len(pending)} poll message(s) not enqueued")
-
-
 @dataclass(slots=True)
 class PollReport:
     batches: int = 0
@@ -129,7 +91,7 @@ class Poller:
     def __init__(
         self,
         *,
-        store: ShipmentStore,
+        store: PollIndex,
         plugins: Callable[[Provider], ProviderPlugin],
         sink: MessageSink,
         config: HubConfig,
@@ -224,20 +186,3 @@ class Poller:
         report.with_events += 1
         report.events += len(polled)
         return poll_envelope_json(provider, polled, now)
-
-
-def default_poller() -> Poller:
-    """The poller on the deployed adapters (DynamoDB poll index, provider secret, tracking queue)."""
-    from parcelhub.app import deps
-    from parcelhub.config import environment, hub_config
-
-    env = environment()
-    env.require("tracking_queue_url")
-
-    return Poller(
-        store=deps.store(),
-        plugins=deps.plugin,
-        sink=SqsMessageSink(env.tracking_queue_url),
-        config=hub_config(),
-        shards=env.stall_shards,
-    )

@@ -1,18 +1,25 @@
-"""OMS use cases: accept an order, read it back, cancel it, retry its waybill, the consumer view."""
+"""OMS use cases: accept an order, read it back, cancel it, retry its waybill, the consumer view.
+
+:class:`ShipmentService` receives its ports in its constructor (the composition root wires the AWS
+adapters); nothing here touches AWS."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from secrets import token_hex
 
-from parcelhub.app import deps
-from parcelhub.config import environment, hub_config
-from parcelhub.domain.models import Shipment, ShipmentRequest, TrackingEvent
+from parcelhub.carriers.base import ProviderPlugin
+from parcelhub.config import HubConfig
+from parcelhub.domain.models import Party, Provider, Shipment, ShipmentRequest, TrackingEvent
 from parcelhub.domain.status import Status
+from parcelhub.events import EventPublisher, ShipmentAccepted
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.errors import OrderAlreadyExists, ShipmentNotFound, StatusConflict
+from parcelhub.ports.messaging import LabelStore, MessageSink, PartyCipher, WorkflowStarter
+from parcelhub.ports.store import PollIndex, Shipments, StallIndex, Timeline, TrackingClaims
 from parcelhub.security.masking import mask_party
 
 #: statuses from which a shipment can still be cancelled (nothing picked up yet)
@@ -49,41 +56,11 @@ def new_shipment_id(now: datetime) -> str:
     return f"shp_{int(now.timestamp() * 1000):011x}{token_hex(6)}"
 
 
-def accept(request: ShipmentRequest, *, now: datetime) -> Accepted:
-    """Store the shipment (PENDING) with its personal data encrypted, then queue the waybill request.
-
-    The same order id with the same body returns the first shipment (re-queued if it is still
-    PENDING, so a lost queue message heals); a different body raises :class:`OrderConflict`.
-    """
-    store = deps.store()
-    shipment_id = new_shipment_id(now)
-    shipment = new_shipment(shipment_id, request, now=now)
-    try:
-        store.create(shipment)
-    except OrderAlreadyExists as taken:
-        if taken.shipment_id == shipment_id:
-            # our own transaction: the SDK retried it after its response was lost, and it had committed
-            return _accepted(shipment, request, now)
-        if taken.fingerprint != shipment.request_fingerprint:
-            raise OrderConflict(request.order_id, taken.shipment_id) from None
-        existing = store.get(taken.shipment_id)
-        if existing.status is Status.PENDING:
-            _enqueue_waybill(existing.shipment_id)
-        return Accepted(existing, created=False)
-    return _accepted(shipment, request, now)
-
-
-def _accepted(shipment: Shipment, request: ShipmentRequest, now: datetime) -> Accepted:
-    _enqueue_waybill(shipment.shipment_id)
-    _publish_accepted(shipment, now)
-    add_metric("ShipmentAccepted", customer_tier=request.customer_tier.value)
-    return Accepted(shipment, created=True)
-
-
-def new_shipment(shipment_id: str, request: ShipmentRequest, *, now: datetime) -> Shipment:
+def new_shipment(
+    shipment_id: str, request: ShipmentRequest, *, now: datetime, cipher: PartyCipher, warehouse: Party
+) -> Shipment:
     """The PENDING shipment for an order: personal data encrypted, a masked copy, the route."""
-    cipher = deps.cipher()
-    sender = request.sender or hub_config().warehouse
+    sender = request.sender or warehouse
     pii = {"receiver": cipher.encrypt_party(request.receiver, shipment_id)}
     if request.sender is not None:
         pii["sender"] = cipher.encrypt_party(request.sender, shipment_id)
@@ -109,102 +86,128 @@ def new_shipment(shipment_id: str, request: ShipmentRequest, *, now: datetime) -
     )
 
 
-def _enqueue_waybill(shipment_id: str) -> None:
-    env = environment()
-    env.require("waybill_queue_url")
-    deps.aws_client("sqs").send_message(
-        QueueUrl=env.waybill_queue_url, MessageBody=json.dumps({"shipment_id": shipment_id})
-    )
+@dataclass(frozen=True)
+class ShipmentPorts:
+    """What the OMS use cases talk to (the composition root passes the AWS adapters)."""
+
+    shipments: Shipments
+    timeline: Timeline
+    tracking: TrackingClaims
+    stalls: StallIndex
+    polls: PollIndex
+    cipher: PartyCipher
+    waybill_requests: MessageSink
+    workflow: WorkflowStarter
+    labels: LabelStore
+    publisher: EventPublisher
+    plugin: Callable[[Provider], ProviderPlugin]
+    config: Callable[[], HubConfig]
 
 
-def _publish_accepted(shipment: Shipment, now: datetime) -> None:
-    from parcelhub.events import ShipmentAccepted
+class ShipmentService:
+    """The OMS API's use cases."""
 
-    event = ShipmentAccepted(
-        shipment_id=shipment.shipment_id,
-        order_id=shipment.order_id,
-        customer_tier=shipment.customer_tier,
-        service=shipment.service,
-        destination_province=shipment.destination_province,
-        destination_city=shipment.destination_city,
-        parcel_count=len(shipment.parcels),
-        accepted_at=now,
-    )
-    try:
-        deps.publisher().publish([event])
-    except Exception:  # the shipment is stored and queued: an analytics event must not fail the order
-        logger().exception("ShipmentAccepted not published", extra={"shipment_id": shipment.shipment_id})
-        add_metric("EventPublishFailed", event="ShipmentAccepted")
+    def __init__(self, ports: ShipmentPorts) -> None:
+        self.ports = ports
 
+    def accept(self, request: ShipmentRequest, *, now: datetime) -> Accepted:
+        """Store the shipment (PENDING) with its personal data encrypted, then queue the waybill request.
 
-def get(shipment_id: str) -> tuple[Shipment, list[TrackingEvent]]:
-    store = deps.store()
-    shipment = store.get(shipment_id)
-    return shipment, store.list_events(shipment_id)
+        The same order id with the same body returns the first shipment (re-queued if it is still
+        PENDING, so a lost queue message heals); a different body raises :class:`OrderConflict`.
+        """
+        store = self.ports.shipments
+        shipment_id = new_shipment_id(now)
+        shipment = new_shipment(
+            shipment_id, request, now=now, cipher=self.ports.cipher, warehouse=self.ports.config().warehouse
+        )
+        try:
+            store.create(shipment)
+        except OrderAlreadyExists as taken:
+            if taken.shipment_id == shipment_id:
+                # our own transaction: the SDK retried it after its response was lost, and it had committed
+                return self._accepted(shipment, request, now)
+            if taken.fingerprint != shipment.request_fingerprint:
+                raise OrderConflict(request.order_id, taken.shipment_id) from None
+            existing = store.get(taken.shipment_id)
+            if existing.status is Status.PENDING:
+                self._enqueue_waybill(existing.shipment_id)
+            return Accepted(existing, created=False)
+        return self._accepted(shipment, request, now)
 
+    def _accepted(self, shipment: Shipment, request: ShipmentRequest, now: datetime) -> Accepted:
+        self._enqueue_waybill(shipment.shipment_id)
+        self._publish_accepted(shipment, now)
+        add_metric("ShipmentAccepted", customer_tier=request.customer_tier.value)
+        return Accepted(shipment, created=True)
 
-def get_by_order(order_id: str) -> tuple[Shipment, list[TrackingEvent]]:
-    store = deps.store()
-    shipment = store.get_by_order(order_id)
-    return shipment, store.list_events(shipment.shipment_id)
+    def _enqueue_waybill(self, shipment_id: str) -> None:
+        self.ports.waybill_requests.send([json.dumps({"shipment_id": shipment_id})])
 
+    def _publish_accepted(self, shipment: Shipment, now: datetime) -> None:
+        event = ShipmentAccepted(
+            shipment_id=shipment.shipment_id,
+            order_id=shipment.order_id,
+            customer_tier=shipment.customer_tier,
+            service=shipment.service,
+            destination_province=shipment.destination_province,
+            destination_city=shipment.destination_city,
+            parcel_count=len(shipment.parcels),
+            accepted_at=now,
+        )
+        try:
+            self.ports.publisher.publish([event])
+        except Exception:  # the shipment is stored and queued: an analytics event must not fail the order
+            logger().exception("ShipmentAccepted not published", extra={"shipment_id": shipment.shipment_id})
+            add_metric("EventPublishFailed", event="ShipmentAccepted")
 
-def by_tracking(carrier: str, tracking_number: str) -> tuple[Shipment, list[TrackingEvent]]:
-    store = deps.store()
-    claim = store.find_by_tracking(carrier, tracking_number)
-    if claim is None:
-        raise ShipmentNotFound(f"{carrier}/{tracking_number}")
-    return store.get(claim.shipment_id), store.list_events(claim.shipment_id)
+    def get(self, shipment_id: str) -> tuple[Shipment, list[TrackingEvent]]:
+        shipment = self.ports.shipments.get(shipment_id)
+        return shipment, self.ports.timeline.list_events(shipment_id)
 
+    def get_by_order(self, order_id: str) -> tuple[Shipment, list[TrackingEvent]]:
+        shipment = self.ports.shipments.get_by_order(order_id)
+        return shipment, self.ports.timeline.list_events(shipment.shipment_id)
 
-def cancel(shipment_id: str, *, now: datetime) -> Shipment:
-    """Cancel the waybill with its provider while nothing is picked up; idempotent once cancelled."""
-    store = deps.store()
-    shipment = store.get(shipment_id)
-    if shipment.status is Status.CANCELLED:
-        return shipment
-    if shipment.status not in CANCELLABLE:
-        raise InvalidTransition(shipment_id, "cancel", shipment.status)
-    if shipment.waybill is not None:
-        deps.plugin(shipment.waybill.provider).cancel_waybill(shipment.waybill)
-    try:
-        cancelled = store.set_status(shipment_id, Status.CANCELLED, expected=set(CANCELLABLE), now=now)
-    except StatusConflict as conflict:
-        raise InvalidTransition(shipment_id, "cancel", conflict.current) from None
-    store.clear_stall(shipment_id)
-    store.clear_poll(shipment_id)
-    return cancelled
+    def by_tracking(self, carrier: str, tracking_number: str) -> tuple[Shipment, list[TrackingEvent]]:
+        claim = self.ports.tracking.find_by_tracking(carrier, tracking_number)
+        if claim is None:
+            raise ShipmentNotFound(f"{carrier}/{tracking_number}")
+        return self.ports.shipments.get(claim.shipment_id), self.ports.timeline.list_events(claim.shipment_id)
 
+    def cancel(self, shipment_id: str, *, now: datetime) -> Shipment:
+        """Cancel the waybill with its provider while nothing is picked up; idempotent once cancelled."""
+        store = self.ports.shipments
+        shipment = store.get(shipment_id)
+        if shipment.status is Status.CANCELLED:
+            return shipment
+        if shipment.status not in CANCELLABLE:
+            raise InvalidTransition(shipment_id, "cancel", shipment.status)
+        if shipment.waybill is not None:
+            self.ports.plugin(shipment.waybill.provider).cancel_waybill(shipment.waybill)
+        try:
+            cancelled = store.set_status(shipment_id, Status.CANCELLED, expected=set(CANCELLABLE), now=now)
+        except StatusConflict as conflict:
+            raise InvalidTransition(shipment_id, "cancel", conflict.current) from None
+        self.ports.stalls.clear_stall(shipment_id)
+        self.ports.polls.clear_poll(shipment_id)
+        return cancelled
 
-def retry(shipment_id: str, *, now: datetime) -> Shipment:
-    """Re-run the waybill workflow for a WAYBILL_FAILED shipment (a new, uniquely named execution)."""
-    store = deps.store()
-    shipment = store.get(shipment_id)
-    if shipment.status is not Status.WAYBILL_FAILED:
-        raise InvalidTransition(shipment_id, "retry", shipment.status)
-    try:
-        pending = store.set_status(shipment_id, Status.PENDING, expected={Status.WAYBILL_FAILED}, now=now)
-    except StatusConflict as conflict:
-        raise InvalidTransition(shipment_id, "retry", conflict.current) from None
-    env = environment()
-    env.require("waybill_state_machine_arn")
-    deps.aws_client("stepfunctions").start_execution(
-        stateMachineArn=env.waybill_state_machine_arn,
-        name=f"{shipment_id}-r{len(shipment.waybill_attempts)}",
-        input=json.dumps({"shipment_id": shipment_id}),
-    )
-    return pending
+    def retry(self, shipment_id: str, *, now: datetime) -> Shipment:
+        """Re-run the waybill workflow for a WAYBILL_FAILED shipment (a new, uniquely named execution)."""
+        store = self.ports.shipments
+        shipment = store.get(shipment_id)
+        if shipment.status is not Status.WAYBILL_FAILED:
+            raise InvalidTransition(shipment_id, "retry", shipment.status)
+        try:
+            pending = store.set_status(shipment_id, Status.PENDING, expected={Status.WAYBILL_FAILED}, now=now)
+        except StatusConflict as conflict:
+            raise InvalidTransition(shipment_id, "retry", conflict.current) from None
+        self.ports.workflow.start(f"{shipment_id}-r{len(shipment.waybill_attempts)}", shipment_id)
+        return pending
 
-
-def label_link(label_ref: str | None) -> str | None:
-    """A time-limited link to the stored label (presigning is local: no request is made)."""
-    if not label_ref:
-        return None
-    env = environment()
-    env.require("data_bucket")
-    url: str = deps.aws_client("s3").generate_presigned_url(
-        "get_object",
-        Params={"Bucket": env.data_bucket, "Key": label_ref},
-        ExpiresIn=hub_config().label_link_seconds,
-    )
-    return url
+    def label_link(self, label_ref: str | None) -> str | None:
+        """A time-limited link to the stored label (presigning is local: no request is made)."""
+        if not label_ref:
+            return None
+        return self.ports.labels.link(label_ref, self.ports.config().label_link_seconds)

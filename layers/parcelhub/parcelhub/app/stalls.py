@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from parcelhub.app import deps
-from parcelhub.config import hub_config
 from parcelhub.domain.policy import StallRules
 from parcelhub.domain.stall import StallRule
+from parcelhub.events import EventPublisher, ShipmentStalled
 from parcelhub.observability import add_metric, logger
-from parcelhub.ports.store import DueStall, QueryStats
+from parcelhub.ports.store import DueStall, QueryStats, StallIndex
 
 
 @dataclass
@@ -47,53 +46,58 @@ def threshold_seconds(rule: str, rules: StallRules) -> int:
     return int(hours * 3600 * rules.time_scale)
 
 
-def sweep(now: datetime) -> SweepReport:
-    from parcelhub.events import ShipmentStalled
+class StallSweeper:
+    """The sweep over the stall index port and the event publisher."""
 
-    store = deps.store()
-    rules = hub_config().stall
-    report = SweepReport()
-    claimed: list[tuple[DueStall, ShipmentStalled]] = []
-    for due in store.query_due_stalls(now, stats=report.stats):
-        report.due += 1
-        if due.carrier is None or due.tracking_number is None or due.provider is None:
-            logger().warning("stall entry without a waybill", extra={"shipment_id": due.shipment_id})
-            continue
-        if not store.mark_stall_alerted(due.shipment_id, due.episode, now):
-            report.already_alerted += 1
-            continue
-        threshold = threshold_seconds(due.rule, rules)
-        started = due.last_event_at.timestamp() if due.last_event_at else due.due_at.timestamp() - threshold
-        claimed.append(
-            (
-                due,
-                ShipmentStalled(
-                    shipment_id=due.shipment_id,
-                    order_id=due.order_id,
-                    carrier=due.carrier,
-                    provider=due.provider,
-                    tracking_number=due.tracking_number,
-                    status=due.status,
-                    rule=due.rule,
-                    threshold_seconds=threshold,
-                    stalled_for_seconds=max(0, int(now.timestamp() - started)),
-                    last_event_text=due.last_event_text,
-                    last_event_at=due.last_event_at,
-                    episode_id=due.episode,
-                    detected_at=now,
-                ),
+    def __init__(self, *, stalls: StallIndex, publisher: EventPublisher, rules: StallRules) -> None:
+        self.stalls = stalls
+        self.publisher = publisher
+        self.rules = rules
+
+    def sweep(self, now: datetime) -> SweepReport:
+        store, rules = self.stalls, self.rules
+        report = SweepReport()
+        claimed: list[tuple[DueStall, ShipmentStalled]] = []
+        for due in store.query_due_stalls(now, stats=report.stats):
+            report.due += 1
+            if due.carrier is None or due.tracking_number is None or due.provider is None:
+                logger().warning("stall entry without a waybill", extra={"shipment_id": due.shipment_id})
+                continue
+            if not store.mark_stall_alerted(due.shipment_id, due.episode, now):
+                report.already_alerted += 1
+                continue
+            threshold = threshold_seconds(due.rule, rules)
+            started = due.last_event_at.timestamp() if due.last_event_at else due.due_at.timestamp() - threshold
+            claimed.append(
+                (
+                    due,
+                    ShipmentStalled(
+                        shipment_id=due.shipment_id,
+                        order_id=due.order_id,
+                        carrier=due.carrier,
+                        provider=due.provider,
+                        tracking_number=due.tracking_number,
+                        status=due.status,
+                        rule=due.rule,
+                        threshold_seconds=threshold,
+                        stalled_for_seconds=max(0, int(now.timestamp() - started)),
+                        last_event_text=due.last_event_text,
+                        last_event_at=due.last_event_at,
+                        episode_id=due.episode,
+                        detected_at=now,
+                    ),
+                )
             )
-        )
-    if claimed:
-        try:
-            deps.publisher().publish([event for _, event in claimed])
-        except Exception:
-            for due, _ in claimed:
-                store.release_stall_alert(due.shipment_id, due.episode)
-            raise
-    for due, _ in claimed:
-        add_metric("ShipmentStalled", rule=due.rule, carrier=str(due.carrier))
-    report.alerted = len(claimed)
-    add_metric("StallSweepItemsRead", report.stats.items_read)
-    logger().info("stall sweep", extra=report.as_dict())
-    return report
+        if claimed:
+            try:
+                self.publisher.publish([event for _, event in claimed])
+            except Exception:
+                for due, _ in claimed:
+                    store.release_stall_alert(due.shipment_id, due.episode)
+                raise
+        for due, _ in claimed:
+            add_metric("ShipmentStalled", rule=due.rule, carrier=str(due.carrier))
+        report.alerted = len(claimed)
+        add_metric("StallSweepItemsRead", report.stats.items_read)
+        logger().info("stall sweep", extra=report.as_dict())
+        return report

@@ -38,7 +38,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parcelhub.app.circuit import CircuitBreaker
-from parcelhub.app.labels import LabelStore
 from parcelhub.carriers.base import (
     CarrierAuthError,
     CarrierDuplicateOrder,
@@ -65,7 +64,8 @@ from parcelhub.events import (
 )
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.errors import LeaseHeld, StatusConflict, WaybillAlreadyRecorded
-from parcelhub.ports.store import Leases, ShipmentStore, StallMark
+from parcelhub.ports.messaging import LabelStore
+from parcelhub.ports.store import Leases, StallMark, WaybillStore
 
 Outcome = Literal["created", "rejected", "unavailable", "auth_error", "skipped_circuit_open"]
 
@@ -221,7 +221,7 @@ class WaybillClaims:
 class WaybillDeps:
     """Everything the use cases talk to (ports; the handler wires the AWS/HTTP adapters lazily)."""
 
-    store: ShipmentStore
+    store: WaybillStore
     publisher: EventPublisher
     decrypt_party: Callable[[str, str], Party]  # (envelope, shipment_id) -> Party
     plugin: Callable[[Provider], ProviderPlugin]
@@ -230,6 +230,8 @@ class WaybillDeps:
     callback_url: Callable[[Provider], str]
     #: provider -> carriers it issues waybills for (configured providers only); None = unknown
     issuers: Callable[[], Mapping[Provider, frozenset[Carrier]] | None] = lambda: None
+    #: replays the pushes parked for (carrier, tracking number) once its claim exists; returns how many
+    apply_parked: Callable[[str, str], int] = lambda carrier, number: 0
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     epoch: Callable[[], float] = time.time
 
@@ -461,10 +463,8 @@ class WaybillService:
     def _apply_parked(self, waybill: Waybill) -> None:
         """Pushes that arrived before the waybill was recorded were parked: apply them now. A failure
         leaves them parked (the normalizer re-checks); it must not fail a recorded waybill."""
-        from parcelhub.app.ingest import apply_parked
-
         try:
-            apply_parked(waybill.carrier.value, waybill.tracking_number)
+            self.deps.apply_parked(waybill.carrier.value, waybill.tracking_number)
         except Exception:
             add_metric("ParkedReplayFailed", provider=waybill.provider.value)
             logger().exception("parked pushes not applied yet", extra={"tracking_number": waybill.tracking_number})
@@ -586,60 +586,3 @@ class WaybillService:
             _, err_code, err_message = describe_error(error)
             code, message = err_code or error.Error, err_message or error.Error
         return _attempt(first, "rejected", self.deps.now(), code, message)
-
-
-# ----------------------------------------------------------------------------------------- wiring
-
-
-def callback_url(provider: Provider) -> str:
-    """Where a provider pushes tracking: ``WEBHOOK_BASE_URL`` + ``/v1/webhooks/<provider>`` (SF: the
-    secret token path ``/v1/webhooks/sf/<push_token>``, SF does not sign its pushes)."""
-    from parcelhub.config import environment, secrets
-
-    env = environment()
-    env.require("webhook_base_url")
-    base = env.webhook_base_url.rstrip("/")
-    if provider is Provider.SF:
-        token = str(secrets().providers.get(Provider.SF, {}).get("push_token", ""))
-        if not token:
-            raise CarrierAuthError(Provider.SF.value, "no push_token configured", "NOT_CONFIGURED")
-        return f"{base}/v1/webhooks/sf/{token}"
-    return f"{base}/v1/webhooks/{provider.value}"
-
-
-def configured_issuers() -> Mapping[Provider, frozenset[Carrier]] | None:
-    """Providers with credentials that issue waybills, and their carriers (no I/O: plugins are lazy)."""
-    from parcelhub.app import deps
-    from parcelhub.config import secrets
-
-    issuers: dict[Provider, frozenset[Carrier]] = {}
-    for provider in secrets().providers:
-        try:
-            plugin = deps.plugin(provider)
-        except (LookupError, ValueError):
-            logger().exception("provider configuration unusable", extra={"provider": str(provider)})
-            continue
-        if plugin.issues_waybills:
-            issuers[Provider(provider)] = plugin.supported_carriers()
-    return issuers
-
-
-def default_service() -> WaybillService:
-    """The service on the function's real adapters (each cached by ``parcelhub.app.deps``; cheap)."""
-    from parcelhub.app import deps
-    from parcelhub.config import environment, hub_config
-
-    env = environment()
-    env.require("table_name", "event_bus_name", "pii_key_id", "data_bucket")
-    return WaybillService(
-        WaybillDeps(
-            store=deps.store(),
-            publisher=deps.publisher(),
-            decrypt_party=lambda envelope, shipment_id: deps.cipher().decrypt_party(envelope, shipment_id),
-            plugin=deps.plugin,
-            labels=LabelStore(env.data_bucket),
-            config=hub_config,
-            callback_url=callback_url,
-            issuers=configured_issuers,
-        )
-    )

@@ -258,6 +258,14 @@ class CircuitHealth(Protocol):
         """Optimistic lock: False when someone else wrote since ``expected_version``."""
 
 
+class IngestStore(Shipments, TrackingClaims, Timeline, ParkedPushes, Protocol):
+    """What the tracking ingest writes and reads (it never touches indexes or leases directly)."""
+
+
+class WaybillStore(Shipments, TrackingClaims, StallIndex, PollIndex, Leases, CircuitHealth, Protocol):
+    """What the waybill workflow's tasks use."""
+
+
 @runtime_checkable
 class ShipmentStore(
     Shipments, TrackingClaims, Timeline, StallIndex, PollIndex, ParkedPushes, Leases, CircuitHealth, Protocol

@@ -8,11 +8,11 @@ Every ``ClientError`` leaves this package as a port error (:mod:`parcelhub.ports
 
 from __future__ import annotations
 
-import functools
 import time
 from datetime import datetime
 from typing import Any
 
+from parcelhub.adapters import aws
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.ports.errors import ShipmentNotFound, StoreError, StoreMisconfigured, StoreUnavailable
 from parcelhub.ports.store import DEFAULT_SHARDS, QueryStats, StallMark
@@ -43,16 +43,9 @@ BATCH_WRITE_MAX = 25
 BATCH_WRITE_ATTEMPTS = 8
 
 
-@functools.cache
 def dynamodb_client() -> Any:
     """The process-wide low-level client (standard retry mode: backoff with jitter on throttling)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "dynamodb",
-        config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5),
-    )
+    return aws.client("dynamodb", "store")
 
 
 class ConditionFailed(Exception):

@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from parcelhub import composition
 from parcelhub.api.views import ErrorBody, ShipmentView
-from parcelhub.app import shipments
 from parcelhub.domain.models import Shipment, ShipmentRequest, TrackingEvent
 
 router = APIGatewayHttpRouter()
@@ -35,7 +35,7 @@ def _now() -> datetime:
 
 def _view(shipment: Shipment, events: list[TrackingEvent]) -> ShipmentView:
     label = shipment.waybill.label_ref if shipment.waybill else None
-    return ShipmentView.of(shipment, events, shipments.label_link(label))
+    return ShipmentView.of(shipment, events, composition.shipment_service().label_link(label))
 
 
 def _json(status: int, view: ShipmentView) -> Response[ShipmentView]:
@@ -55,20 +55,20 @@ def _json(status: int, view: ShipmentView) -> Response[ShipmentView]:
     tags=["shipments"],
 )
 def create_shipment(body: ShipmentRequest) -> Response[ShipmentView]:
-    accepted = shipments.accept(body, now=_now())
+    accepted = composition.shipment_service().accept(body, now=_now())
     return _json(202 if accepted.created else 200, _view(accepted.shipment, []))
 
 
 @router.get("/shipments", summary="Find a shipment by order id", responses=_ERRORS, tags=["shipments"])
 def find_shipment(order_id: Annotated[str, Query(min_length=1, max_length=64)]) -> ShipmentView:
-    return _view(*shipments.get_by_order(order_id))
+    return _view(*composition.shipment_service().get_by_order(order_id))
 
 
 @router.get(
     "/shipments/<shipment_id>", summary="Read a shipment with its timeline", responses=_ERRORS, tags=["shipments"]
 )
 def get_shipment(shipment_id: str) -> ShipmentView:
-    return _view(*shipments.get(shipment_id))
+    return _view(*composition.shipment_service().get(shipment_id))
 
 
 @router.post(
@@ -78,7 +78,7 @@ def get_shipment(shipment_id: str) -> ShipmentView:
     tags=["shipments"],
 )
 def cancel_shipment(shipment_id: str) -> ShipmentView:
-    return _view(shipments.cancel(shipment_id, now=_now()), [])
+    return _view(composition.shipment_service().cancel(shipment_id, now=_now()), [])
 
 
 @router.post(
@@ -89,4 +89,4 @@ def cancel_shipment(shipment_id: str) -> ShipmentView:
     status_code=202,
 )
 def retry_shipment(shipment_id: str) -> Response[ShipmentView]:
-    return _json(202, _view(shipments.retry(shipment_id, now=_now()), []))
+    return _json(202, _view(composition.shipment_service().retry(shipment_id, now=_now()), []))

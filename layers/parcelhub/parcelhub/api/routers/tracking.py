@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from parcelhub import composition
 from parcelhub.api.views import TrackingView
-from parcelhub.app import shipments
 from parcelhub.domain.models import Carrier
 
 router = APIGatewayHttpRouter()
@@ -17,4 +17,4 @@ router = APIGatewayHttpRouter()
     tags=["tracking"],
 )
 def track(carrier: Carrier, tracking_number: str) -> TrackingView:
-    return TrackingView.of(*shipments.by_tracking(carrier.value, tracking_number))
+    return TrackingView.of(*composition.shipment_service().by_tracking(carrier.value, tracking_number))

@@ -1,4 +1,4 @@
-"""Personal data at rest: KMS envelope encryption with a bounded data-key cache (ARCHITECTURE §8).
+"""KMS: personal data at rest with envelope encryption with a bounded data-key cache (ARCHITECTURE §8).
 
 One ``GenerateDataKey`` (AES_256) yields a data key that encrypts many parties: it is cached in memory
 for at most ``max_age_seconds`` and ``max_messages`` encryptions, like the AWS Encryption SDK's caching
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import os
 import threading
@@ -31,6 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from parcelhub.adapters import aws
 from parcelhub.domain.models import Party
 
 ENVELOPE_VERSION = 1
@@ -73,12 +73,9 @@ class PiiIntegrityError(PiiError):
     """The envelope was tampered with, is malformed, or belongs to another shipment."""
 
 
-@functools.cache
 def kms_client() -> Any:
     """The KMS client, built on first use (never at import)."""
-    import boto3
-
-    return boto3.client("kms")
+    return aws.client("kms")
 
 
 @dataclass(slots=True)
@@ -101,7 +98,7 @@ def _aad(shipment_id: str) -> bytes:
 class PiiCipher:
     """Encrypts and decrypts parties with KMS envelope encryption and a bounded data-key cache.
 
-    Thread-safe. Build one per process and key (see :func:`pii_cipher`) so the cache outlives a Lambda
+    Thread-safe. The composition root builds one per process and key, so the cache outlives a Lambda
     invocation.
     """
 
@@ -270,9 +267,3 @@ def _parse(envelope: str) -> tuple[str, bytes, bytes, bytes]:
     if not isinstance(key_id, str) or len(nonce) != NONCE_BYTES or not encrypted_key or len(ciphertext) < 16:
         raise PiiIntegrityError("malformed envelope")
     return key_id, encrypted_key, nonce, ciphertext
-
-
-@functools.cache
-def pii_cipher(key_id: str) -> PiiCipher:
-    """The process-wide cipher for ``key_id`` (the key id comes from settings, never read here)."""
-    return PiiCipher(key_id)

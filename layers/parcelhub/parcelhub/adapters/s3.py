@@ -1,33 +1,32 @@
-"""Waybill labels in S3 and time-limited links to them (issue 5 item 6).
+"""S3: waybill labels with time-limited links to them, and the raw push archive.
+
+Labels (issue 5 item 6).
 
 A provider returns the label data with the waybill (Kdniao: the print template HTML; SF: the
 ``routeLabelData`` JSON). It holds the receiver's name, phone and address, so it goes straight to S3
 (bucket encryption, no public access) under ``labels/<shipment_id>/<tracking_number>.{html,json}`` and
 never travels through Step Functions state or logs. Readers get a presigned GET link that expires
-after ``HubConfig.label_link_seconds``. The S3 client is built on first use.
+after ``HubConfig.label_link_seconds``.
+
+The raw archive: every normalizer batch is written as one gzip JSON-lines object before it is applied,
+and parked pushes are read back from it. Clients come from :func:`parcelhub.adapters.aws.client`.
 """
 
 from __future__ import annotations
 
-import functools
+import gzip
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from parcelhub.adapters import aws
 
 LABEL_PREFIX = "labels"
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
-@functools.cache
 def s3_client() -> Any:
-    """The process-wide S3 client (SigV4, so presigned links work with KMS-encrypted objects too)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        config=Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 3}),
-    )
+    return aws.client("s3")
 
 
 def label_format(label: str) -> tuple[str, str]:
@@ -42,7 +41,7 @@ def label_key(shipment_id: str, tracking_number: str, extension: str) -> str:
     return f"{LABEL_PREFIX}/{_SAFE.sub('_', shipment_id)}/{_SAFE.sub('_', tracking_number)}.{extension}"
 
 
-class LabelStore:
+class S3LabelStore:
     """Puts labels into the data bucket and presigns links to them."""
 
     def __init__(self, bucket: str, *, client_factory: Callable[[], Any] = s3_client) -> None:
@@ -74,3 +73,41 @@ class LabelStore:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
         )
         return url
+
+
+# ------------------------------------------------------------------------------------------- raw archive
+
+
+def gzip_lines(lines: Sequence[str]) -> bytes:
+    return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
+
+
+def gunzip_lines(data: bytes) -> list[str]:
+    return [line for line in gzip.decompress(data).decode("utf-8").split("\n") if line]
+
+
+class S3RawArchive:
+    """The S3 adapter of :class:`~parcelhub.ports.messaging.RawArchive`."""
+
+    def __init__(self, bucket: str, client_factory: Callable[[], Any] = s3_client) -> None:
+        if not bucket:
+            raise ValueError("a bucket name is required")
+        self.bucket = bucket
+        self._client_factory = client_factory
+
+    @property
+    def client(self) -> Any:
+        return self._client_factory()
+
+    def put_lines(self, key: str, lines: Sequence[str]) -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=gzip_lines(lines),
+            ContentType="application/x-ndjson",
+            ContentEncoding="gzip",
+        )
+
+    def get_lines(self, key: str) -> list[str]:
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return gunzip_lines(body)

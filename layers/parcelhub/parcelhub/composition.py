@@ -1,0 +1,274 @@
+"""The composition root: the one place that builds adapters from the function's settings and hands them
+to the use cases' constructors.
+
+Everything is built on first use (never at import) and cached for the process, so a warm Lambda reuses
+its clients, data-key cache and plugins; :func:`reset` forgets it all (tests, and the local stack between
+configurations). Handlers and the HTTP API ask this module for a use case; use cases never import it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from parcelhub.config import environment
+
+if TYPE_CHECKING:
+    from parcelhub.adapters.dynamodb import DynamoShipmentStore
+    from parcelhub.adapters.eventbridge import EventBridgePublisher
+    from parcelhub.adapters.kms import PiiCipher
+    from parcelhub.adapters.s3 import S3LabelStore, S3RawArchive
+    from parcelhub.adapters.sqs import SqsMessageSink
+    from parcelhub.adapters.stepfunctions import StepFunctionsStarter
+    from parcelhub.app.ingest import Ingestor
+    from parcelhub.app.poller import Poller
+    from parcelhub.app.shipments import ShipmentService
+    from parcelhub.app.stalls import StallSweeper
+    from parcelhub.app.waybill import WaybillService
+    from parcelhub.carriers.base import ProviderPlugin
+    from parcelhub.config import HubConfig, Secrets
+    from parcelhub.domain.models import Carrier, Provider
+
+
+# ----------------------------------------------------------------------------------------- settings
+
+
+def hub_config() -> HubConfig:
+    from parcelhub.adapters.parameters import hub_config as load
+
+    return load()
+
+
+def secrets() -> Secrets:
+    from parcelhub.adapters.parameters import secrets as load
+
+    return load()
+
+
+# ----------------------------------------------------------------------------------------- adapters
+
+
+@functools.cache
+def store() -> DynamoShipmentStore:
+    """The single-table adapter; handed out as each store port a use case asks for."""
+    from parcelhub.adapters.dynamodb import DynamoShipmentStore
+
+    env = environment()
+    env.require("table_name")
+    return DynamoShipmentStore(env.table_name, shards=env.stall_shards)
+
+
+@functools.cache
+def publisher() -> EventBridgePublisher:
+    from parcelhub.adapters.eventbridge import EventBridgePublisher
+
+    env = environment()
+    env.require("event_bus_name")
+    return EventBridgePublisher(env.event_bus_name)
+
+
+@functools.cache
+def cipher() -> PiiCipher:
+    from parcelhub.adapters.kms import PiiCipher
+
+    env = environment()
+    env.require("pii_key_id")
+    return PiiCipher(env.pii_key_id)
+
+
+@functools.cache
+def waybill_requests() -> SqsMessageSink:
+    from parcelhub.adapters.sqs import SqsMessageSink
+
+    env = environment()
+    env.require("waybill_queue_url")
+    return SqsMessageSink(env.waybill_queue_url)
+
+
+@functools.cache
+def tracking_updates(profile: str = "default") -> SqsMessageSink:
+    """The tracking-updates queue (``profile="ack"`` on the webhook's enqueue-before-ACK path)."""
+    from parcelhub.adapters.sqs import SqsMessageSink
+
+    env = environment()
+    env.require("tracking_queue_url")
+    return SqsMessageSink(env.tracking_queue_url, profile=profile)
+
+
+@functools.cache
+def workflow() -> StepFunctionsStarter:
+    from parcelhub.adapters.stepfunctions import StepFunctionsStarter
+
+    env = environment()
+    env.require("waybill_state_machine_arn")
+    return StepFunctionsStarter(env.waybill_state_machine_arn)
+
+
+@functools.cache
+def labels() -> S3LabelStore:
+    from parcelhub.adapters.s3 import S3LabelStore
+
+    env = environment()
+    env.require("data_bucket")
+    return S3LabelStore(env.data_bucket)
+
+
+@functools.cache
+def raw_archive() -> S3RawArchive:
+    from parcelhub.adapters.s3 import S3RawArchive
+
+    env = environment()
+    env.require("data_bucket")
+    return S3RawArchive(env.data_bucket)
+
+
+def plugin(provider: Provider | str) -> ProviderPlugin:
+    """The provider's plugin, configured from the provider secret (rebuilt when the secret changes)."""
+    from parcelhub.domain.models import Provider
+
+    name = Provider(provider)
+    config = secrets().providers.get(name)
+    if config is None:
+        raise LookupError(f"no credentials configured for provider {name.value}")
+    return _plugin(name, json.dumps(config, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=16)
+def _plugin(provider: Provider, config_json: str) -> ProviderPlugin:
+    from parcelhub.carriers.registry import build_plugin
+
+    return build_plugin(provider, json.loads(config_json))
+
+
+def callback_url(provider: Provider) -> str:
+    """Where a provider pushes tracking: ``WEBHOOK_BASE_URL`` + ``/v1/webhooks/<provider>`` (SF: the
+    secret token path ``/v1/webhooks/sf/<push_token>``, SF does not sign its pushes)."""
+    from parcelhub.carriers.base import CarrierAuthError
+    from parcelhub.domain.models import Provider
+
+    env = environment()
+    env.require("webhook_base_url")
+    base = env.webhook_base_url.rstrip("/")
+    if provider is Provider.SF:
+        token = str(secrets().providers.get(Provider.SF, {}).get("push_token", ""))
+        if not token:
+            raise CarrierAuthError(Provider.SF.value, "no push_token configured", "NOT_CONFIGURED")
+        return f"{base}/v1/webhooks/sf/{token}"
+    return f"{base}/v1/webhooks/{provider.value}"
+
+
+def configured_issuers() -> Mapping[Provider, frozenset[Carrier]] | None:
+    """Providers with credentials that issue waybills, and their carriers (no I/O: plugins are lazy)."""
+    from parcelhub.domain.models import Provider
+    from parcelhub.observability import logger
+
+    issuers: dict[Provider, frozenset[Carrier]] = {}
+    for provider in secrets().providers:
+        try:
+            built = plugin(provider)
+        except (LookupError, ValueError):
+            logger().exception("provider configuration unusable", extra={"provider": str(provider)})
+            continue
+        if built.issues_waybills:
+            issuers[Provider(provider)] = built.supported_carriers()
+    return issuers
+
+
+# ---------------------------------------------------------------------------------------- use cases
+
+
+@functools.cache
+def shipment_service() -> ShipmentService:
+    from parcelhub.app.shipments import ShipmentPorts, ShipmentService
+
+    shipments = store()
+    return ShipmentService(
+        ShipmentPorts(
+            shipments=shipments,
+            timeline=shipments,
+            tracking=shipments,
+            stalls=shipments,
+            polls=shipments,
+            cipher=cipher(),
+            waybill_requests=waybill_requests(),
+            workflow=workflow(),
+            labels=labels(),
+            publisher=publisher(),
+            plugin=plugin,
+            config=hub_config,
+        )
+    )
+
+
+def waybill_service() -> WaybillService:
+    from parcelhub.app.waybill import WaybillDeps, WaybillService
+
+    environment().require("table_name", "event_bus_name", "pii_key_id", "data_bucket")
+    return WaybillService(
+        WaybillDeps(
+            store=store(),
+            publisher=publisher(),
+            decrypt_party=lambda envelope, shipment_id: cipher().decrypt_party(envelope, shipment_id),
+            plugin=plugin,
+            labels=labels(),
+            config=hub_config,
+            callback_url=callback_url,
+            issuers=configured_issuers,
+            apply_parked=lambda carrier, number: ingestor().apply_parked(carrier, number).replayed,
+        )
+    )
+
+
+def ingestor() -> Ingestor:
+    from parcelhub.app.ingest import Ingestor
+
+    env = environment()
+    env.require("table_name", "event_bus_name", "data_bucket")
+    return Ingestor(
+        store=store(),
+        publisher=publisher(),
+        archive=raw_archive(),
+        plugins=plugin,
+        config=hub_config(),
+    )
+
+
+def poller() -> Poller:
+    from parcelhub.app.poller import Poller
+
+    env = environment()
+    env.require("table_name", "tracking_queue_url")
+    return Poller(store=store(), plugins=plugin, sink=tracking_updates(), config=hub_config(), shards=env.stall_shards)
+
+
+def stall_sweeper() -> StallSweeper:
+    from parcelhub.app.stalls import StallSweeper
+
+    shipments = store()
+    return StallSweeper(stalls=shipments, publisher=publisher(), rules=hub_config().stall)
+
+
+# -------------------------------------------------------------------------------------------- reset
+
+
+def reset() -> None:
+    """Forget every cached adapter and configuration (tests, and the local stack between runs)."""
+    from parcelhub.adapters import aws, parameters
+
+    for factory in (
+        store,
+        publisher,
+        cipher,
+        waybill_requests,
+        tracking_updates,
+        workflow,
+        labels,
+        raw_archive,
+        _plugin,
+        shipment_service,
+        aws.client,
+    ):
+        factory.cache_clear()
+    parameters.reset_caches()

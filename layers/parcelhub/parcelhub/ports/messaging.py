@@ -1,0 +1,53 @@
+"""Ports to the outside world other than the table: queues, the waybill workflow, object storage, the
+PII cipher. Adapters in ``parcelhub.adapters`` implement them; unit tests pass fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from parcelhub.domain.models import Party
+
+
+@runtime_checkable
+class MessageSink(Protocol):
+    """A queue: every body is enqueued or an exception says it was not."""
+
+    def send(self, bodies: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class WorkflowStarter(Protocol):
+    """Starts the waybill workflow; execution names are unique per run."""
+
+    def start(self, name: str, shipment_id: str) -> bool:
+        """True when started, False when an execution of that name already exists."""
+
+
+@runtime_checkable
+class RawArchive(Protocol):
+    """The raw push archive: gzip JSON lines, one object per normalizer batch."""
+
+    def put_lines(self, key: str, lines: Sequence[str]) -> None: ...
+
+    def get_lines(self, key: str) -> list[str]: ...
+
+
+@runtime_checkable
+class LabelStore(Protocol):
+    """Waybill labels (they hold personal data) and short-lived links to them."""
+
+    def put(self, shipment_id: str, tracking_number: str, label: str) -> str:
+        """Store the label; returns its key."""
+
+    def link(self, key: str, expires_in: int) -> str:
+        """A time-limited link to a stored label (computed locally: no request)."""
+
+
+@runtime_checkable
+class PartyCipher(Protocol):
+    """Seals a party's personal data for one shipment (the envelope does not open for another)."""
+
+    def encrypt_party(self, party: Party, shipment_id: str) -> str: ...
+
+    def decrypt_party(self, envelope: str, shipment_id: str) -> Party: ...
