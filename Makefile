@@ -46,6 +46,7 @@ $(SAM_VENV)/.installed: requirements/sam.lock
 lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy layers/parcelhub/parcelhub functions tools
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1

@@ -32,6 +32,8 @@ def _dynamodb_requests_are_atomic() -> None:
     from sandbox.local.fidelity import serialize_dynamodb
 
     serialize_dynamodb()
+
+
 REGION = "us-east-1"
 LOCAL_API_KEY = "test-api-key"
 

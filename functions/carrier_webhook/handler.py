@@ -163,12 +163,13 @@ def receive(event: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911 - one ans
         logger().error("webhook push too large to enqueue", extra={"provider": provider.value, "bytes": len(body)})
         return _response(plugin.push_ack(False, "payload too large"), 413)
 
-    from botocore.exceptions import BotoCoreError, ClientError
+    from parcelhub.ports.messaging import NotEnqueued
 
     try:
         _enqueue(message)
-    except (ClientError, BotoCoreError) as exc:
-        logger().error("webhook push not enqueued", extra={"provider": provider.value, "error": type(exc).__name__})
+    except NotEnqueued as exc:
+        error = type(exc.__cause__ or exc).__name__
+        logger().error("webhook push not enqueued", extra={"provider": provider.value, "error": error})
         return _response(plugin.push_ack(False, "temporarily unavailable, push again"), 503)
     return _response(plugin.push_ack(True))
 

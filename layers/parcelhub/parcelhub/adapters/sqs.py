@@ -10,13 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from parcelhub.adapters import aws
+from parcelhub.ports.messaging import NotEnqueued
 
 #: SendMessageBatch takes at most ten entries
 SQS_BATCH = 10
-
-
-class NotEnqueued(RuntimeError):
-    """Some messages could not be enqueued after the retries."""
 
 
 class SqsMessageSink:
@@ -35,6 +32,14 @@ class SqsMessageSink:
         return self._client if self._client is not None else aws.client("sqs", self._profile)
 
     def send(self, bodies: Sequence[str]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._send(bodies)
+        except (ClientError, BotoCoreError) as error:
+            raise NotEnqueued(f"{self.queue_url}: {aws.error_code(error) or type(error).__name__}") from error
+
+    def _send(self, bodies: Sequence[str]) -> None:
         if len(bodies) == 1:
             self.client.send_message(QueueUrl=self.queue_url, MessageBody=bodies[0])
             return

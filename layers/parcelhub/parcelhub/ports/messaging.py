@@ -9,9 +9,13 @@ from typing import Protocol, runtime_checkable
 from parcelhub.domain.models import Party
 
 
+class NotEnqueued(Exception):
+    """Some messages could not be enqueued (the queue is unreachable, throttled, or refused them)."""
+
+
 @runtime_checkable
 class MessageSink(Protocol):
-    """A queue: every body is enqueued or an exception says it was not."""
+    """A queue: every body is enqueued or :class:`NotEnqueued` says it was not."""
 
     def send(self, bodies: Sequence[str]) -> None: ...
 
