@@ -69,7 +69,8 @@ class Push:
 
 
 def _kdniao_push(i: int) -> Push:
-    from parcelhub.carriers.kdniao.mapper import FORM_CONTENT_TYPE, data_sign, to_json
+    from parcelhub.carriers.kdniao.signing import data_sign
+    from parcelhub.carriers.wire import FORM_CONTENT_TYPE, compact_json
 
     form = json.loads((FIXTURES / "kdniao" / "pushes" / "102_reference.json").read_text("utf-8"))
     data = json.loads(form["RequestData"])
@@ -78,7 +79,7 @@ def _kdniao_push(i: int) -> Push:
     for element in data["Data"]:
         element["LogisticCode"] = number
         element["EBusinessID"] = CREDENTIALS["kdniao"]["ebusiness_id"]
-    request_data = to_json(data)
+    request_data = compact_json(data)
     signed = {
         "RequestType": form["RequestType"],
         "DataSign": data_sign(request_data, CREDENTIALS["kdniao"]["app_key"]),
@@ -88,20 +89,21 @@ def _kdniao_push(i: int) -> Push:
 
 
 def _kuaidi100_push(i: int) -> Push:
-    from parcelhub.carriers.kuaidi100.mapper import dumps, push_sign
+    from parcelhub.carriers.kuaidi100.signing import push_sign
+    from parcelhub.carriers.wire import compact_json
 
-    form = json.loads((FIXTURES / "kuaidi100" / "push_shutdown.form.json").read_text("utf-8"))
+    form = json.loads((FIXTURES / "kuaidi100" / "pushes" / "push_shutdown.form.json").read_text("utf-8"))
     param = json.loads(form["param"])
     number = f"7519{i:010d}"
     param["lastResult"]["nu"] = number
-    text = dumps(param)
+    text = compact_json(param)
     signed = {"sign": push_sign(text, CREDENTIALS["kuaidi100"]["salt"]), "param": text}
     body = urllib.parse.urlencode(signed).encode("ascii")
     return Push("kuaidi100", body, "application/x-www-form-urlencoded", {}, number)
 
 
 def _sf_push(i: int) -> Push:
-    document = json.loads((FIXTURES / "sf" / "push.json").read_text("utf-8"))
+    document = json.loads((FIXTURES / "sf" / "pushes" / "push.json").read_text("utf-8"))
     number = f"SF19{i:011d}"
     for n, route in enumerate(document["Body"]["WaybillRoute"]):
         route["mailno"] = number

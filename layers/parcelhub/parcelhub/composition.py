@@ -161,6 +161,7 @@ def callback_url(provider: Provider) -> str:
 
 def configured_issuers() -> Mapping[Provider, frozenset[Carrier]] | None:
     """Providers with credentials that issue waybills, and their carriers (no I/O: plugins are lazy)."""
+    from parcelhub.carriers.base import Capability
     from parcelhub.domain.models import Provider
     from parcelhub.observability import logger
 
@@ -171,7 +172,7 @@ def configured_issuers() -> Mapping[Provider, frozenset[Carrier]] | None:
         except (LookupError, ValueError):
             logger().exception("provider configuration unusable", extra={"provider": str(provider)})
             continue
-        if built.issues_waybills:
+        if Capability.ISSUE_WAYBILLS in built.capabilities:
             issuers[Provider(provider)] = built.supported_carriers()
     return issuers
 

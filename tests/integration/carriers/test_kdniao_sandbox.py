@@ -23,7 +23,7 @@ from parcelhub.carriers.base import (
     TrackingSubscription,
     WaybillOrder,
 )
-from parcelhub.carriers.kdniao import KdniaoPlugin
+from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
 from parcelhub.domain.models import Carrier, Party, ShipmentRequest, TrackingEvent, Waybill
 from parcelhub.domain.status import Status, fold
 from sandbox.carriers.base import HAPPY_PATH, Stage
@@ -204,10 +204,10 @@ def test_subscribe_then_query_returns_the_scans(plugin: KdniaoPlugin, sandbox: K
     subscribe(plugin, waybill)
     assert sandbox.parcels[waybill.tracking_number].subscribed
     assert sandbox.parcels[waybill.tracking_number].extra["callback"] == "shp_7f3c2a9e4b"
-    assert plugin.query_tracking(waybill.carrier, waybill.tracking_number) == []
+    assert plugin.query_tracking(waybill.carrier, waybill.tracking_number).events == []
     # When two stages happen (no webhook configured) / Then the 8001 query returns them as poll events
     sandbox.push_stages(waybill.tracking_number, [Stage.PICKED_UP, Stage.IN_TRANSIT])
-    events = plugin.query_tracking(waybill.carrier, waybill.tracking_number)
+    events = plugin.query_tracking(waybill.carrier, waybill.tracking_number).events
     assert [e.status for e in events] == [Status.PICKED_UP, Status.IN_TRANSIT]
     assert [e.location for e in events] == ["杭州市", "杭州市"]
     assert {r["operation"] for r in sandbox.request_log} >= {"create_waybill", "subscribe", "query"}
@@ -364,7 +364,7 @@ def test_standard_1008_subscription_gets_101_pushes_without_actions(sandbox: Kdn
         state = fold(events)
         assert state is not None
         assert state.status is Status.DELIVERED
-        polled = standard.query_tracking(waybill.carrier, waybill.tracking_number)
+        polled = standard.query_tracking(waybill.carrier, waybill.tracking_number).events
         assert polled[-1].status is Status.DELIVERED
     finally:
         r.server.shutdown()

@@ -163,10 +163,10 @@ def test_subscribe_starts_tracking_and_resubscribing_is_idempotent(
 def test_query_returns_the_timeline_newest_first(plugin: Kuaidi100Plugin, sandbox: Kuaidi100Sandbox) -> None:
     # Given a subscribed parcel with no scans yet: the query has no result
     plugin.subscribe_tracking(subscription("YT1000000000002"))
-    assert plugin.query_tracking(Carrier.YTO, "YT1000000000002") == []
+    assert plugin.query_tracking(Carrier.YTO, "YT1000000000002").events == []
     # When the parcel moves along the whole lifecycle
     sandbox.push_stages("YT1000000000002", list(HAPPY_PATH))
-    events = plugin.query_tracking(Carrier.YTO, "YT1000000000002")
+    events = plugin.query_tracking(Carrier.YTO, "YT1000000000002").events
     # Then the query yields the canonical lifecycle (newest first), as poll events in China time
     assert [event.status for event in events] == list(reversed(LIFECYCLE))
     assert all(event.source is EventSource.POLL for event in events)
@@ -186,7 +186,7 @@ def test_sf_query_needs_and_sends_the_phone(plugin: Kuaidi100Plugin, sandbox: Ku
     plugin.subscribe_tracking(subscription("SF1400000000001", carrier=Carrier.SF, phone_last4="5678"))
     assert sandbox.parcels["SF1400000000001"].extra["phone"] == "5678"
     sandbox.push_stages("SF1400000000001", [HAPPY_PATH[0]])
-    (event,) = plugin.query_tracking(Carrier.SF, "SF1400000000001", "5678")
+    (event,) = plugin.query_tracking(Carrier.SF, "SF1400000000001", "5678").events
     assert (event.carrier, event.status) == (Carrier.SF, Status.PICKED_UP)
 
 

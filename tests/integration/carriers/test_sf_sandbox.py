@@ -116,7 +116,7 @@ def make_plugin(sandbox: SfSandbox, **overrides: Any) -> SfPlugin:
 
 
 def make_order(shipment_id: str, receiver_city: str = "广州市") -> WaybillOrder:
-    raw = json.loads((FIXTURES / "order.json").read_text(encoding="utf-8"))
+    raw = json.loads((FIXTURES / "requests" / "order.json").read_text(encoding="utf-8"))
     request = raw["request"] | {"order_id": shipment_id}
     request["receiver"] = request["receiver"] | {"city": receiver_city}
     return WaybillOrder(
@@ -199,7 +199,7 @@ def test_duplicate_order_id_is_8016_and_the_existing_waybill_can_be_fetched(
     )
     assert fetched.label == created.label
     with pytest.raises(CarrierRejected) as missing:
-        plugin.get_order("SHP-NEVER")
+        plugin.fetch_waybill("SHP-NEVER")
     assert missing.value.code == "8018"
 
 
@@ -228,7 +228,7 @@ def test_subscribe_is_a_no_op_and_query_returns_the_routes(stack: tuple[SfSandbo
     # Given the parcel went through its whole lifecycle
     push_everything(sandbox)
     # When queried (with the receiver's last 4 digits)
-    events = plugin.query_tracking(Carrier.SF, waybill.tracking_number, phone_last4="6057")
+    events = plugin.query_tracking(Carrier.SF, waybill.tracking_number, phone_last4="6057").events
     # Then the polled events follow the lifecycle, in China time
     assert [(e.status, e.sub_status) for e in events] == LIFECYCLE
     assert {e.source for e in events} == {EventSource.POLL}
@@ -239,8 +239,8 @@ def test_subscribe_is_a_no_op_and_query_returns_the_routes(stack: tuple[SfSandbo
     assert events[-1].location == "广州市"
     assert sandbox.request_log[-1]["operation"] == "EXP_RECE_SEARCH_ROUTES"
     # and the sender's digits work too, while a stranger's last 4 digits see no routes
-    assert len(plugin.query_tracking(Carrier.SF, waybill.tracking_number, phone_last4="0000")) == len(LIFECYCLE)
-    assert plugin.query_tracking(Carrier.SF, waybill.tracking_number, phone_last4="9999") == []
+    assert len(plugin.query_tracking(Carrier.SF, waybill.tracking_number, phone_last4="0000").events) == len(LIFECYCLE)
+    assert plugin.query_tracking(Carrier.SF, waybill.tracking_number, phone_last4="9999").events == []
 
 
 # ------------------------------------------------------------------------------------------ faults

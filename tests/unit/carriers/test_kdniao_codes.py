@@ -8,9 +8,10 @@ import urllib.parse
 import pytest
 
 from parcelhub.carriers.base import HttpRequest
-from parcelhub.carriers.kdniao import KdniaoPlugin, KdniaoSettings
-from parcelhub.carriers.kdniao.codes import CODES, TABLE
-from parcelhub.carriers.kdniao.mapper import data_sign
+from parcelhub.carriers.kdniao.codes import TRACKING_CODES
+from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
+from parcelhub.carriers.kdniao.settings import KdniaoSettings
+from parcelhub.carriers.kdniao.signing import data_sign
 from parcelhub.domain.status import Status as S
 from parcelhub.domain.status import SubStatus as X
 
@@ -65,12 +66,12 @@ EXPECTED: dict[str, tuple[S, X]] = {
 
 
 def test_the_table_covers_exactly_the_reference_codes() -> None:
-    assert set(CODES) == set(EXPECTED)
+    assert set(TRACKING_CODES.codes) == set(EXPECTED)
 
 
 @pytest.mark.parametrize(("code", "expected"), sorted(EXPECTED.items()))
 def test_code_maps_to_intended_status(code: str, expected: tuple[S, X]) -> None:
-    mapping, known = TABLE.lookup(code)
+    mapping, known = TRACKING_CODES.lookup(code)
     assert known
     assert (mapping.status, mapping.sub_status) == expected
 
@@ -100,6 +101,6 @@ def test_each_code_as_a_trace_action_in_a_push_yields_that_status(code: str, exp
 
 @pytest.mark.parametrize("code", ["999", "", "4x", "2011"])
 def test_unknown_code_is_unmapped_not_guessed(code: str) -> None:
-    mapping, known = TABLE.lookup(code)
+    mapping, known = TRACKING_CODES.lookup(code)
     assert not known
     assert mapping.sub_status is X.UNMAPPED

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parcelhub.carriers.base import HttpRequest, ProviderPlugin, PushRejected, PushUnreadable
-from parcelhub.carriers.kdniao import KdniaoPlugin, KdniaoSettings
-from parcelhub.carriers.kdniao.mapper import data_sign
+from parcelhub.carriers.base import Capability, HttpRequest, ProviderPlugin, PushRejected, PushUnreadable
+from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
+from parcelhub.carriers.kdniao.settings import KdniaoSettings
+from parcelhub.carriers.kdniao.signing import data_sign
 from parcelhub.domain.models import CHINA_TZ, Carrier, TrackingEvent
 from parcelhub.domain.status import Status, SubStatus, fold
 
@@ -59,8 +60,8 @@ def view(event: TrackingEvent) -> dict[str, Any]:
 def test_plugin_implements_the_protocol() -> None:
     p = plugin()
     assert isinstance(p, ProviderPlugin)
-    assert p.issues_waybills
-    assert p.pushes_tracking
+    assert Capability.ISSUE_WAYBILLS in p.capabilities
+    assert Capability.PUSH_TRACKING in p.capabilities
     assert p.name.value == "kdniao"
 
 

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from parcelhub.carriers.base import ProviderPlugin
-from parcelhub.carriers.kdniao import KdniaoPlugin, KdniaoSettings
+from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
+from parcelhub.carriers.kdniao.settings import KdniaoSettings
 from parcelhub.carriers.registry import build_plugin
 from parcelhub.domain.models import Carrier
 

@@ -9,10 +9,12 @@ from datetime import datetime
 import pytest
 
 from parcelhub.carriers.base import HttpRequest
-from parcelhub.carriers.kuaidi100 import mapper
-from parcelhub.carriers.kuaidi100.codes import COMPANY_CODES, STATE_NAMES, STATES
+from parcelhub.carriers.kuaidi100.builders import com_code
+from parcelhub.carriers.kuaidi100.codes import COMPANY_CODES, STATE_NAMES, TRACKING_CODES
+from parcelhub.carriers.kuaidi100.parsers import MISSING_CODE, carrier_for_com
 from parcelhub.carriers.kuaidi100.plugin import Kuaidi100Plugin
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
+from parcelhub.carriers.kuaidi100.signing import push_sign
 from parcelhub.domain.models import CHINA_TZ, Carrier
 from parcelhub.domain.status import Status, SubStatus
 
@@ -83,13 +85,13 @@ def signed_push(traces: list[dict[str, str]], state: str = "0") -> HttpRequest:
         },
     }
     param = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    body = urllib.parse.urlencode({"sign": mapper.push_sign(param, "TESTSALT"), "param": param})
+    body = urllib.parse.urlencode({"sign": push_sign(param, "TESTSALT"), "param": param})
     return HttpRequest(body=body.encode("ascii"), headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
 def test_the_table_holds_exactly_the_reference_codes() -> None:
     # Given REFERENCE §3.4 Then the code table has every code and no invented one
-    assert set(STATES.codes) == {code for code, *_ in REFERENCE_STATES}
+    assert set(TRACKING_CODES.codes) == {code for code, *_ in REFERENCE_STATES}
 
 
 @pytest.mark.parametrize(("code", "name", "status", "sub_status"), REFERENCE_STATES)
@@ -121,7 +123,7 @@ def test_an_unknown_code_is_unmapped_and_reported() -> None:
     assert event.sub_status is SubStatus.UNMAPPED
     assert event.raw_code == "1501"
     assert list(parsed.unmapped_codes) == ["1501"]
-    mapping, known = STATES.lookup("1501")
+    mapping, known = TRACKING_CODES.lookup("1501")
     assert not known
     assert mapping.sub_status is SubStatus.UNMAPPED
 
@@ -138,7 +140,7 @@ def test_newest_trace_without_code_falls_back_to_last_result_state() -> None:
     assert (newest.status, newest.raw_code) == (Status.DELIVERED, "3")
     assert older.sub_status is SubStatus.UNMAPPED
     assert older.raw_code == ""
-    assert list(parsed.unmapped_codes) == [mapper.MISSING_CODE]
+    assert list(parsed.unmapped_codes) == [MISSING_CODE]
 
 
 def test_company_codes_cover_every_carrier_both_ways() -> None:
@@ -146,11 +148,11 @@ def test_company_codes_cover_every_carrier_both_ways() -> None:
     assert set(COMPANY_CODES) == set(Carrier)
     assert len(set(COMPANY_CODES.values())) == len(COMPANY_CODES)
     for carrier, com in COMPANY_CODES.items():
-        assert mapper.carrier_for_com(SETTINGS, com) is carrier
-        assert mapper.com_code(SETTINGS, carrier) == com
+        assert carrier_for_com(com, SETTINGS) is carrier
+        assert com_code(carrier, SETTINGS) == com
     assert COMPANY_CODES[Carrier.SF] == "shunfeng"
     assert COMPANY_CODES[Carrier.JTSD] == "jtexpress"
-    assert mapper.carrier_for_com(SETTINGS, "fengwang") is None
+    assert carrier_for_com("fengwang", SETTINGS) is None
 
 
 def test_parse_times_are_china_time() -> None:

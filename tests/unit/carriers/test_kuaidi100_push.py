@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parcelhub.carriers.base import (
+    Capability,
     CarrierRejected,
     HttpRequest,
     ProviderPlugin,
@@ -21,16 +22,16 @@ from parcelhub.carriers.base import (
     TrackingSubscription,
     WaybillOrder,
 )
-from parcelhub.carriers.kuaidi100 import mapper
 from parcelhub.carriers.kuaidi100.plugin import Kuaidi100Plugin
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
+from parcelhub.carriers.kuaidi100.signing import push_sign
 from parcelhub.carriers.registry import build_plugin
 from parcelhub.domain.models import Carrier, Party, Provider, ShipmentRequest, Waybill
 from parcelhub.domain.status import Status, SubStatus, fold
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "kuaidi100"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "kuaidi100" / "pushes"
 CONFIG = {"key": "TESTKEY", "customer": "TESTCUSTOMER0000000000000000000", "salt": "TESTSALT"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -76,7 +77,7 @@ def test_a_push_signed_with_the_wrong_salt_is_rejected_and_the_right_one_parsed(
     with pytest.raises(PushRejected):
         plugin().parse_push(request_of(wrong))
     # And the same param correctly signed yields the right event
-    right = {"param": wrong["param"], "sign": mapper.push_sign(wrong["param"], "TESTSALT")}
+    right = {"param": wrong["param"], "sign": push_sign(wrong["param"], "TESTSALT")}
     (event,) = plugin().parse_push(request_of(right)).events
     assert (event.status, event.sub_status, event.raw_code) == (Status.OUT_FOR_DELIVERY, SubStatus.NONE, "5")
 
@@ -92,7 +93,7 @@ def test_a_lower_case_hex_sign_is_accepted() -> None:
 def test_a_tampered_param_is_rejected() -> None:
     # Given a valid push whose param was altered after signing (delivered -> in transit)
     form = fixture("push_polling_wrong_salt.form.json")
-    good_sign = mapper.push_sign(form["param"], "TESTSALT")
+    good_sign = push_sign(form["param"], "TESTSALT")
     tampered = {"param": form["param"].replace('"statusCode":"5"', '"statusCode":"0"'), "sign": good_sign}
     with pytest.raises(PushRejected):
         plugin().verify_push(request_of(tampered))
@@ -114,7 +115,7 @@ def test_malformed_pushes_are_refused(body: bytes, error: type[Exception]) -> No
 
 def test_a_signed_push_with_a_broken_param_is_unreadable() -> None:
     for param in ("not json", "[1,2]", '{"lastResult":{"nu":""}}', '{"lastResult":{"nu":"X1","com":"nosuchco"}}'):
-        form = {"param": param, "sign": mapper.push_sign(param, "TESTSALT")}
+        form = {"param": param, "sign": push_sign(param, "TESTSALT")}
         plugin().verify_push(request_of(form))  # authentic …
         with pytest.raises(PushUnreadable):
             plugin().parse_push(request_of(form))  # … but unreadable
@@ -162,7 +163,7 @@ def test_an_abort_after_delivery_does_not_move_the_parcel_back() -> None:
     shutdown = json.loads(fixture("push_shutdown.form.json")["param"])
     shutdown["status"] = "abort"
     param = json.dumps(shutdown, ensure_ascii=False, separators=(",", ":"))
-    parsed = plugin().parse_push(request_of({"param": param, "sign": mapper.push_sign(param, "TESTSALT")}))
+    parsed = plugin().parse_push(request_of({"param": param, "sign": push_sign(param, "TESTSALT")}))
     assert parsed.events[-1].sub_status is SubStatus.CARRIER_TRACKING_ABORTED
     state = fold(parsed.events)
     assert state is not None
@@ -179,7 +180,7 @@ def test_order_and_duplication_of_traces_do_not_change_the_outcome(data: st.Data
     push["lastResult"]["data"] = data.draw(st.permutations(traces + extra))
     param = json.dumps(push, ensure_ascii=False, separators=(",", ":"))
     # When parsed
-    parsed = plugin().parse_push(request_of({"param": param, "sign": mapper.push_sign(param, "TESTSALT")}))
+    parsed = plugin().parse_push(request_of({"param": param, "sign": push_sign(param, "TESTSALT")}))
     # Then the same set of events (by content hash) and the same folded state come out
     reference = plugin().parse_push(request_of(fixture("push_shutdown.form.json")))
     assert sorted(e.content_hash for e in parsed.events) == sorted(e.content_hash for e in reference.events)
@@ -206,7 +207,10 @@ def test_plugin_satisfies_the_protocol_and_registry() -> None:
     assert isinstance(built, Kuaidi100Plugin)
     assert isinstance(built, ProviderPlugin)
     assert built.name is Provider.KUAIDI100
-    assert (built.issues_waybills, built.pushes_tracking) == (False, True)
+    assert (Capability.ISSUE_WAYBILLS in built.capabilities, Capability.PUSH_TRACKING in built.capabilities) == (
+        False,
+        True,
+    )
     assert built.supported_carriers() == frozenset(Carrier)
 
 

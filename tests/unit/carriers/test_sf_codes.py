@@ -6,7 +6,7 @@ import pytest
 
 from parcelhub.carriers.base import CarrierAuthError, CarrierDuplicateOrder, CarrierRejected, CarrierUnavailable
 from parcelhub.carriers.sf import codes
-from parcelhub.carriers.sf.mapper import unwrap
+from parcelhub.carriers.sf.parsers import unwrap
 from parcelhub.domain.status import Status, SubStatus
 
 pytestmark = pytest.mark.unit
@@ -40,20 +40,20 @@ OP_CODE_EXPECTATIONS = [
 @pytest.mark.parametrize(("op_code", "status", "sub_status"), OP_CODE_EXPECTATIONS)
 def test_every_reference_op_code_maps_as_intended(op_code: str, status: Status, sub_status: SubStatus) -> None:
     # Given an opCode from REFERENCE §2.7 / When looked up / Then it is known and maps as intended
-    mapping, known = codes.OP_CODES.lookup(op_code)
+    mapping, known = codes.TRACKING_CODES.lookup(op_code)
     assert known
     assert (mapping.status, mapping.sub_status) == (status, sub_status)
 
 
 def test_the_table_has_exactly_the_codes_under_test() -> None:
     # Then no code sneaks into the table without an intended mapping above
-    assert set(codes.OP_CODES.codes) == {code for code, _, _ in OP_CODE_EXPECTATIONS}
+    assert set(codes.TRACKING_CODES.codes) == {code for code, _, _ in OP_CODE_EXPECTATIONS}
 
 
 @pytest.mark.parametrize("op_code", ["9999", "", "  ", "54 1"])
 def test_unknown_op_code_is_in_transit_unmapped(op_code: str) -> None:
     # Given a code SF never documented / Then IN_TRANSIT with sub-status UNMAPPED, flagged unknown
-    mapping, known = codes.OP_CODES.lookup(op_code)
+    mapping, known = codes.TRACKING_CODES.lookup(op_code)
     assert not known
     assert (mapping.status, mapping.sub_status) == (Status.IN_TRANSIT, SubStatus.UNMAPPED)
 

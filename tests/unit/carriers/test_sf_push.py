@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parcelhub.carriers.base import HttpRequest, ProviderPlugin, PushRejected, PushUnreadable, TrackingSubscription
+from parcelhub.carriers.base import (
+    Capability,
+    HttpRequest,
+    ProviderPlugin,
+    PushRejected,
+    PushUnreadable,
+    TrackingSubscription,
+)
 from parcelhub.carriers.registry import build_plugin
 from parcelhub.carriers.sf.plugin import SfPlugin
 from parcelhub.domain.models import Carrier, EventSource, Provider, TrackingEvent, content_hash
@@ -19,7 +26,7 @@ from parcelhub.domain.status import Status, SubStatus, fold
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sf"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sf" / "pushes"
 TOKEN = "tok-0123456789abcdef0123456789"
 CONFIG = {
     "partner_id": "TESTPARTNER",
@@ -72,7 +79,11 @@ def test_plugin_implements_the_protocol_and_is_registered() -> None:
     built = build_plugin("sf", CONFIG)
     assert isinstance(built, SfPlugin)
     assert isinstance(built, ProviderPlugin)
-    assert (built.name, built.issues_waybills, built.pushes_tracking) == (Provider.SF, True, True)
+    assert (
+        built.name,
+        Capability.ISSUE_WAYBILLS in built.capabilities,
+        Capability.PUSH_TRACKING in built.capabilities,
+    ) == (Provider.SF, True, True)
     assert built.supported_carriers() == frozenset({Carrier.SF})
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from parcelhub.app.ingest import PollEnvelope, parse_envelope
 from parcelhub.app.poller import Poller, TokenBucket
-from parcelhub.carriers.base import CarrierUnavailable
+from parcelhub.carriers.base import Capability, CarrierUnavailable, ParsedPush
 from parcelhub.config import HubConfig, PollerConfig
 from parcelhub.domain.models import (
     CHINA_TZ,
@@ -66,21 +66,18 @@ class ScriptedProvider:
     """A provider port answering queries from a script (the real plugins run in the integration tests)."""
 
     name = Provider.KDNIAO
-    issues_waybills = True
-    pushes_tracking = True
+    capabilities = frozenset({Capability.ISSUE_WAYBILLS, Capability.PUSH_TRACKING})
 
     def __init__(self, answers: dict[str, list[TrackingEvent]], down: Sequence[str] = ()) -> None:
         self.answers = answers
         self.down = set(down)
         self.queries: list[str] = []
 
-    def query_tracking(
-        self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None
-    ) -> list[TrackingEvent]:
+    def query_tracking(self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None) -> ParsedPush:
         self.queries.append(tracking_number)
         if tracking_number in self.down:
             raise CarrierUnavailable("kdniao", "timeout")
-        return list(self.answers.get(tracking_number, []))
+        return ParsedPush(events=list(self.answers.get(tracking_number, [])))
 
 
 class Sink:
@@ -165,3 +162,36 @@ def test_due_shipments_are_polled_in_batches_enqueued_as_poll_envelopes_and_push
     assert sorted(p.shipment_id for p in store.query_due_polls(NOW + timedelta(hours=6))) == sorted(
         i for i, _ in ids[:5]
     )
+
+
+class UnmappedProvider(ScriptedProvider):
+    """Answers like ``ScriptedProvider`` and reports one code it cannot map, as a plugin's parser does."""
+
+    def query_tracking(self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None) -> ParsedPush:
+        answer = super().query_tracking(carrier, tracking_number, phone_last4)
+        return ParsedPush(events=answer.events, unmapped_codes=["499"])
+
+
+def test_polled_unknown_codes_are_counted_like_pushed_ones() -> None:
+    # Given one due shipment whose provider answers with a code it cannot map
+    store = InMemoryShipmentStore()
+    shipment_id, number = shipment(store, 1)
+    store.set_poll_due(shipment_id, NOW - timedelta(minutes=1))
+    metrics: list[tuple[str, float, str, dict[str, str]]] = []
+
+    def metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+        metrics.append((name, value, unit, dimensions))
+
+    poller = Poller(
+        store=store,
+        plugins=lambda _: UnmappedProvider({number: [scan(number)]}),  # type: ignore[arg-type,return-value]
+        sink=Sink(),
+        config=HubConfig(poller=PollerConfig(rate_limits={Provider.KDNIAO: 100.0})),
+        clock=lambda: NOW,
+        metric=metric,
+    )
+    # When the poller runs
+    report = poller.run()
+    # Then the events are enqueued and the code is counted with the ingest path's metric and dimensions
+    assert report.events == 1
+    assert metrics == [("UnmappedCarrierCode", 1, "Count", {"provider": "kdniao", "code": "499"})]

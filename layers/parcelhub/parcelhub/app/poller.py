@@ -13,12 +13,12 @@ normalizer pushes it forward again whenever a real update arrives, and a termina
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from parcelhub.app.ingest import poll_envelope_json
+from parcelhub.app.ingest import MetricSink, poll_envelope_json
 from parcelhub.carriers.base import CarrierAuthError, CarrierError, CarrierRejected, ProviderPlugin
 from parcelhub.domain.models import Carrier, EventSource, Provider
 from parcelhub.ports.messaging import MessageSink
@@ -100,6 +100,7 @@ class Poller:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         log: Any | None = None,
+        metric: MetricSink | None = None,
     ) -> None:
         self.store = store
         self.plugins = plugins
@@ -111,6 +112,7 @@ class Poller:
         self._sleep = sleep
         self._buckets: dict[Provider, TokenBucket] = {}
         self._log = log
+        self._metric = metric
 
     @property
     def log(self) -> Any:
@@ -167,7 +169,7 @@ class Poller:
         report.polled += 1
         report.per_provider[provider.value] = report.per_provider.get(provider.value, 0) + 1
         try:
-            events = self.plugins(provider).query_tracking(Carrier(item.carrier), item.tracking_number)
+            parsed = self.plugins(provider).query_tracking(Carrier(item.carrier), item.tracking_number)
         except (CarrierAuthError, CarrierRejected, CarrierError) as exc:
             report.failures[item.shipment_id] = f"{type(exc).__name__}: {exc}"
             self.log.warning(
@@ -178,6 +180,8 @@ class Poller:
         except LookupError as exc:  # the provider has no credentials configured
             report.failures[item.shipment_id] = str(exc)
             return None
+        self._count_unmapped(provider, parsed.unmapped_codes)
+        events = parsed.events
         if not events:
             return None
         polled = [
@@ -186,3 +190,12 @@ class Poller:
         report.with_events += 1
         report.events += len(polled)
         return poll_envelope_json(provider, polled, now)
+
+    def _count_unmapped(self, provider: Provider, codes: Sequence[str]) -> None:
+        """Polled unknown codes count like pushed ones (the ingest path's ``UnmappedCarrierCode``)."""
+        if self._metric is None:
+            from parcelhub.observability import add_metric as metric
+        else:
+            metric = self._metric
+        for code in codes:
+            metric("UnmappedCarrierCode", 1, "Count", provider=provider.value, code=code)

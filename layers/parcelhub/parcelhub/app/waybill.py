@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from parcelhub.app.circuit import CircuitBreaker
 from parcelhub.carriers.base import (
+    Capability,
     CarrierAuthError,
     CarrierDuplicateOrder,
     CarrierError,
@@ -349,7 +350,7 @@ class WaybillService:
             plugin = self.deps.plugin(candidate.provider)
         except LookupError as missing:
             raise CarrierAuthError(candidate.provider.value, str(missing), "NOT_CONFIGURED") from None
-        if not plugin.issues_waybills:
+        if Capability.ISSUE_WAYBILLS not in plugin.capabilities:
             raise CarrierRejected(candidate.provider.value, "provider does not issue waybills", "UNSUPPORTED")
         circuit = self.circuit()
         circuit.acquire(candidate.provider.value)
@@ -403,13 +404,11 @@ class WaybillService:
     @staticmethod
     def _existing(plugin: ProviderPlugin, shipment_id: str, duplicate: CarrierDuplicateOrder) -> Waybill:
         """The provider already has this order (we sent the shipment id as its order id): fetch it."""
-        fetch = getattr(plugin, "fetch_waybill", None)
-        if fetch is None:
+        if Capability.FETCH_WAYBILLS not in plugin.capabilities:
             raise CarrierRejected(duplicate.provider, f"duplicate order, cannot fetch it: {duplicate.message}",
                                   duplicate.code)  # fmt: skip
         add_metric("WaybillDuplicateFetched", provider=duplicate.provider)
-        waybill: Waybill = fetch(shipment_id)
-        return waybill
+        return plugin.fetch_waybill(shipment_id)
 
     # ------------------------------------------------------------------------------------- failure
 
@@ -485,7 +484,7 @@ class WaybillService:
         shipment = self.deps.store.get(shipment_id)
         waybill = shipment.waybill or result.waybill()
         plugin = self.deps.plugin(waybill.provider)
-        if not plugin.pushes_tracking:
+        if Capability.PUSH_TRACKING not in plugin.capabilities:
             return self.schedule_poll(shipment_id)
         phone = shipment.receiver_masked.get("phone", "")
         last4 = phone[-4:] if len(phone) >= 4 and phone[-4:].isdigit() else None

@@ -1,6 +1,8 @@
 """Provider plugins behind one Protocol (see ``base``) and a registry (see ``registry``)."""
 
 from parcelhub.carriers.base import (
+    Capability,
+    CapabilityNotSupported,
     CarrierAuthError,
     CarrierDuplicateOrder,
     CarrierError,
@@ -13,11 +15,14 @@ from parcelhub.carriers.base import (
     ProviderPlugin,
     PushRejected,
     PushUnreadable,
+    TrackingQuery,
     TrackingSubscription,
     WaybillOrder,
 )
 
 __all__ = [
+    "Capability",
+    "CapabilityNotSupported",
     "CarrierAuthError",
     "CarrierDuplicateOrder",
     "CarrierError",
@@ -30,6 +35,7 @@ __all__ = [
     "ProviderPlugin",
     "PushRejected",
     "PushUnreadable",
+    "TrackingQuery",
     "TrackingSubscription",
     "WaybillOrder",
 ]

@@ -1,18 +1,36 @@
-"""The provider plugin Protocol (ARCHITECTURE §5), its typed errors and value types.
+"""The provider plugin Protocol (ARCHITECTURE §5), its typed errors, capabilities and value types.
 
-A plugin is a folder under ``parcelhub/carriers/<provider>/`` with typed settings, a pure mapper
-(our models <-> provider payloads), an I/O-only ``requests`` client and the provider's status-code
-table as data. It is registered with one line in ``parcelhub.carriers.registry``.
+A plugin is a folder under ``parcelhub/carriers/<provider>/`` with the same modules in every provider
+(``settings``, ``codes``, ``signing``, ``builders``, ``parsers``, ``client``, ``plugin``; see
+``docs/adding-a-provider.md``). It is registered with one line in ``parcelhub.carriers.registry``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from parcelhub.domain.models import Carrier, Party, Provider, ShipmentRequest, TrackingEvent, Waybill
+from parcelhub.domain.models import CHINA_TZ, Carrier, Party, Provider, ShipmentRequest, TrackingEvent, Waybill
 from parcelhub.domain.status import Status, SubStatus
+
+# --------------------------------------------------------------------------------------- capabilities
+
+
+class Capability(StrEnum):
+    """What a provider can do beyond tracking (every provider subscribes and answers queries).
+
+    A plugin lists its capabilities in ``capabilities``; a method of a capability it lacks raises
+    ``CapabilityNotSupported``. Callers check the set instead of probing for methods."""
+
+    ISSUE_WAYBILLS = "issue_waybills"  # create_waybill
+    CANCEL_WAYBILLS = "cancel_waybills"  # cancel_waybill
+    FETCH_WAYBILLS = "fetch_waybills"  # fetch_waybill: recover the waybill of an order it already has
+    PUSH_TRACKING = "push_tracking"  # pushes tracking to our webhook (else the poller queries it)
+    BOOK_PICKUP = "book_pickup"  # declared for later: no plugin offers it yet
+
 
 # --------------------------------------------------------------------------------------------- errors
 
@@ -41,6 +59,14 @@ class CarrierRejected(CarrierError):
 
 class CarrierDuplicateOrder(CarrierRejected):
     """The provider already has an order with this id (e.g. SF 8016): fetch it, don't fail."""
+
+
+class CapabilityNotSupported(CarrierRejected):
+    """The provider lacks the capability the call needs (Kuaidi100 issues no waybills, ...)."""
+
+    def __init__(self, provider: str, capability: Capability, message: str) -> None:
+        super().__init__(provider, message, "UNSUPPORTED")
+        self.capability = capability
 
 
 class CarrierAuthError(CarrierError):
@@ -97,6 +123,15 @@ class TrackingSubscription:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackingQuery:
+    """One real-time tracking query (what ``query_tracking`` is asked)."""
+
+    carrier: Carrier
+    tracking_number: str
+    phone_last4: str | None = None  # SF wants the last 4 phone digits
+
+
+@dataclass(frozen=True, slots=True)
 class HttpRequest:
     """An inbound HTTP request as a webhook sees it (the raw body, never re-serialised)."""
 
@@ -106,11 +141,10 @@ class HttpRequest:
     query: Mapping[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == lowered:
-                return value
-        return None
+        from parcelhub.carriers.wire import field
+
+        value: str | None = field(self.headers, name)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +158,12 @@ class HttpReply:
 
 @dataclass(frozen=True, slots=True)
 class ParsedPush:
-    """The result of ``parse_push``: canonical events plus provider-level notes about the push."""
+    """What ``parse_push`` and ``query_tracking`` return: canonical events plus provider-level notes."""
 
     events: Sequence[TrackingEvent]
-    #: tracking numbers the push was about (also those with no traces yet)
+    #: tracking numbers the push or answer was about (also those with no traces yet)
     tracking_numbers: Sequence[tuple[Carrier, str]] = ()
-    #: codes the push carried that have no mapping (for the UNMAPPED metric)
+    #: codes it carried that have no mapping (for the ``UnmappedCarrierCode`` metric)
     unmapped_codes: Sequence[str] = ()
 
 
@@ -137,6 +171,11 @@ class ParsedPush:
 class CodeMapping:
     status: Status
     sub_status: SubStatus = SubStatus.NONE
+
+
+def china_now() -> datetime:
+    """The plugins' default clock (push replies and synthetic events are stamped in China time)."""
+    return datetime.now(CHINA_TZ)
 
 
 # ------------------------------------------------------------------------------------------ protocol
@@ -147,22 +186,29 @@ class ProviderPlugin(Protocol):
     """What every provider implements. I/O methods raise the typed errors above."""
 
     name: Provider
-    #: whether the provider issues e-waybills (Kuaidi100 here is tracking-only)
-    issues_waybills: bool
-    #: whether the provider pushes tracking to our webhook (else the poller queries it)
-    pushes_tracking: bool
+    #: the optional things this provider does (see ``Capability``)
+    capabilities: frozenset[Capability]
 
     def supported_carriers(self) -> frozenset[Carrier]: ...
 
-    def create_waybill(self, order: WaybillOrder) -> Waybill: ...
+    def create_waybill(self, order: WaybillOrder) -> Waybill:
+        """Issue a waybill (``Capability.ISSUE_WAYBILLS``)."""
+        ...
 
-    def cancel_waybill(self, waybill: Waybill) -> None: ...
+    def cancel_waybill(self, waybill: Waybill) -> None:
+        """Cancel a waybill; idempotent (``Capability.CANCEL_WAYBILLS``)."""
+        ...
+
+    def fetch_waybill(self, order_id: str) -> Waybill:
+        """The waybill of an order the provider already has, after ``CarrierDuplicateOrder``
+        (``Capability.FETCH_WAYBILLS``)."""
+        ...
 
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None: ...
 
-    def query_tracking(
-        self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None
-    ) -> list[TrackingEvent]: ...
+    def query_tracking(self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None) -> ParsedPush:
+        """The provider's current timeline, parsed like a push (unknown codes in ``unmapped_codes``)."""
+        ...
 
     def verify_push(self, request: HttpRequest) -> None:
         """Authenticate a push (signature or token). Raise ``PushRejected``/``PushUnreadable``.

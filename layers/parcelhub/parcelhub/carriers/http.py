@@ -9,12 +9,14 @@ workflow's Retry with backoff and jitter) decides, so a create is never silently
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from parcelhub.carriers.base import CarrierAuthError, CarrierUnavailable
+from parcelhub.carriers.wire import FORM_CONTENT_TYPE
 
 DEFAULT_TIMEOUT = (3.05, 10.0)
 
@@ -44,7 +46,7 @@ def post_form(
         response = session.post(
             url,
             data=dict(form),
-            headers={"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
+            headers={"Content-Type": FORM_CONTENT_TYPE},
             timeout=timeout,
         )
     except requests.Timeout as exc:
@@ -69,3 +71,27 @@ def json_body(provider: str, response: requests.Response) -> dict[str, object]:
     if not isinstance(body, dict):
         raise CarrierUnavailable(provider, "response is not a JSON object", "BAD_RESPONSE")
     return body
+
+
+class FormClient:
+    """What every provider's ``client`` is: one pooled session posting forms to the provider and
+    returning the JSON answer. A provider's client adds one method per HTTP call (``create``,
+    ``cancel``, ``fetch``, ``subscribe``, ``query``), each naming its endpoint; nothing else."""
+
+    def __init__(
+        self,
+        provider: str,
+        timeout: tuple[float, float],
+        session: requests.Session | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        self.provider = provider
+        self.timeout = timeout
+        self.session = session if session is not None else new_session(pool_size)
+
+    def post(self, url: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """POST the form; the decoded JSON object (business errors are the parsers')."""
+        return json_body(self.provider, post_form(self.session, self.provider, url, form, timeout=self.timeout))
+
+    def close(self) -> None:
+        self.session.close()

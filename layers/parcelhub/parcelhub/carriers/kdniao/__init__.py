@@ -1,6 +1,4 @@
-"""Kdniao (快递鸟): settings, pure mapper, HTTP client, code table and the plugin (REFERENCE §1)."""
+"""Kdniao (快递鸟) provider (REFERENCE §1): e-waybills for many carriers, tracking, signed pushes.
 
-from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
-from parcelhub.carriers.kdniao.settings import KdniaoAccount, KdniaoSettings
-
-__all__ = ["KdniaoAccount", "KdniaoPlugin", "KdniaoSettings"]
+Modules: ``settings``, ``codes``, ``signing``, ``builders``, ``parsers``, ``client``, ``plugin`` (the
+same in every provider, see ``docs/adding-a-provider.md``); the registry imports ``plugin`` lazily."""

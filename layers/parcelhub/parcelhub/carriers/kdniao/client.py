@@ -1,28 +1,33 @@
-"""Kdniao HTTP client: I/O only. One pooled ``requests`` session, connect + read timeouts, and the
-transport outcome translated by ``parcelhub.carriers.http`` (connect failures are the only retries;
-a create that may have reached Kdniao is never re-sent here)."""
+"""Kdniao HTTP client: I/O only, one method per call, each posting a built form to its endpoint.
+
+Transport outcomes are typed by ``parcelhub.carriers.http`` (connect failures are the only retries;
+a create that may have reached Kdniao is never re-sent here). No ``fetch``: see ``builders``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
-from parcelhub.carriers.http import json_body, new_session, post_form
-from parcelhub.carriers.kdniao.mapper import PROVIDER, envelope
+from parcelhub.carriers.http import FormClient
+from parcelhub.carriers.kdniao.codes import PROVIDER
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
 
 
-class KdniaoClient:
+class KdniaoClient(FormClient):
     def __init__(self, settings: KdniaoSettings, session: requests.Session | None = None) -> None:
+        super().__init__(PROVIDER, settings.timeout, session)
         self.settings = settings
-        self.session = session or new_session()
 
-    def call(self, path: str, request_type: str, request_data: str) -> dict[str, Any]:
-        """POST one signed envelope and return the JSON answer (business errors are the mapper's)."""
-        form = envelope(request_data, request_type, self.settings)
-        response = post_form(self.session, PROVIDER, self.settings.url(path), form, timeout=self.settings.timeout)
-        return json_body(PROVIDER, response)
+    def create(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.eorder_path), form)
 
-    def close(self) -> None:
-        self.session.close()
+    def cancel(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.eorder_path), form)
+
+    def subscribe(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.subscribe_path), form)
+
+    def query(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.query_path), form)

@@ -1,5 +1,8 @@
 """The Kdniao (快递鸟) provider plugin: an aggregator issuing e-waybills for many carriers (1007/1147),
-tracking them (8008 subscribe, 8001 query) and pushing full snapshots (101/102; 107 COD)."""
+tracking them (8008 subscribe, 8001 query) and pushing full snapshots (101/102; 107 COD).
+
+Wiring only: ``builders`` make the form, ``client`` posts it, ``parsers`` read the answer.
+It cannot fetch an existing waybill (``Capability.FETCH_WAYBILLS`` is not offered)."""
 
 from __future__ import annotations
 
@@ -10,33 +13,33 @@ from typing import Any
 import requests
 
 from parcelhub.carriers.base import (
+    Capability,
+    CapabilityNotSupported,
     HttpReply,
     HttpRequest,
     ParsedPush,
+    TrackingQuery,
     TrackingSubscription,
     WaybillOrder,
+    china_now,
 )
-from parcelhub.carriers.kdniao import mapper
+from parcelhub.carriers.kdniao import builders, parsers
 from parcelhub.carriers.kdniao.client import KdniaoClient
+from parcelhub.carriers.kdniao.codes import PROVIDER
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
-from parcelhub.domain.models import CHINA_TZ, Carrier, Provider, TrackingEvent, Waybill
-
-
-def _now() -> datetime:
-    return datetime.now(CHINA_TZ)
+from parcelhub.domain.models import Carrier, Provider, Waybill
 
 
 class KdniaoPlugin:
     name = Provider.KDNIAO
-    issues_waybills = True
-    pushes_tracking = True
+    capabilities = frozenset({Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.PUSH_TRACKING})
 
     def __init__(
         self,
         settings: KdniaoSettings,
         session: requests.Session | None = None,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = china_now,
     ) -> None:
         self.settings = settings
         self.client = KdniaoClient(settings, session)
@@ -44,50 +47,42 @@ class KdniaoPlugin:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> KdniaoPlugin:
-        return cls(KdniaoSettings.model_validate(dict(config)))
+        return cls(KdniaoSettings.from_config(config))
 
     def supported_carriers(self) -> frozenset[Carrier]:
         return self.settings.carriers
 
-    # ------------------------------------------------------------------------------------- calls
+    # ------------------------------------------------------------------------------------ waybills
     def create_waybill(self, order: WaybillOrder) -> Waybill:
-        settings = self.settings
-        body = self.client.call(
-            settings.eorder_path, settings.create_request_type, mapper.build_create_request(order, settings)
-        )
-        return mapper.parse_create_response(body, order, settings)
+        body = self.client.create(builders.build_create_request(order, self.settings))
+        return parsers.parse_create_response(body, order, self.settings)
 
     def cancel_waybill(self, waybill: Waybill) -> None:
-        settings = self.settings
-        body = self.client.call(
-            settings.eorder_path, settings.cancel_request_type, mapper.build_cancel_request(waybill, settings)
-        )
-        mapper.check_result(body, settings)
+        body = self.client.cancel(builders.build_cancel_request(waybill, self.settings))
+        parsers.parse_cancel_response(body, self.settings)
 
+    def fetch_waybill(self, order_id: str) -> Waybill:
+        raise CapabilityNotSupported(PROVIDER, Capability.FETCH_WAYBILLS, "kdniao cannot fetch an existing waybill")
+
+    # ------------------------------------------------------------------------------------ tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
-        settings = self.settings
-        body = self.client.call(
-            settings.subscribe_path, settings.subscribe_request_type, mapper.build_subscribe_request(subscription)
-        )
-        mapper.check_result(body, settings)
+        body = self.client.subscribe(builders.build_subscribe_request(subscription, self.settings))
+        parsers.parse_subscribe_response(body, self.settings)
 
-    def query_tracking(
-        self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None
-    ) -> list[TrackingEvent]:
-        settings = self.settings
-        body = self.client.call(
-            settings.query_path,
-            settings.query_request_type,
-            mapper.build_query_request(carrier, tracking_number, phone_last4),
-        )
-        return mapper.parse_query_response(body, settings)
+    def query_tracking(self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None) -> ParsedPush:
+        query = TrackingQuery(carrier, tracking_number, phone_last4)
+        body = self.client.query(builders.build_query_request(query, self.settings))
+        return parsers.parse_query_response(body, query, self.settings)
 
-    # ------------------------------------------------------------------------------------- pushes
+    # ------------------------------------------------------------------------------------ pushes
     def verify_push(self, request: HttpRequest) -> None:
-        mapper.verify_push_form(mapper.decode_form(request.body), self.settings)
+        parsers.verify_push(request, self.settings)
 
     def parse_push(self, request: HttpRequest) -> ParsedPush:
-        return mapper.parse_push_form(mapper.decode_form(request.body), self.settings)
+        return parsers.parse_push(request, self.settings, self._clock())
 
     def push_ack(self, ok: bool, reason: str = "") -> HttpReply:
-        return mapper.push_reply(ok, reason, self.settings, self._clock())
+        return parsers.push_reply(ok, reason, self.settings, self._clock())
+
+    def close(self) -> None:
+        self.client.close()

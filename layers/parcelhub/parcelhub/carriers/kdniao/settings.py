@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
+from parcelhub.carriers.kdniao import codes
+from parcelhub.carriers.settings import ProviderSettings, UrlPath
 from parcelhub.domain.models import Carrier
 
-Path = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./\-]*$")]
 RequestType = Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")]
 
 
@@ -28,8 +29,8 @@ class KdniaoAccount(BaseModel):
     send_site: str | None = None  # SendSite
 
 
-class KdniaoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+class KdniaoSettings(ProviderSettings):
+    """Configuration of the ``kdniao`` provider (``KdniaoSettings.from_config`` of the provider secret)."""
 
     # -- credentials (from SSM / Secrets Manager, never from code)
     ebusiness_id: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -37,9 +38,9 @@ class KdniaoSettings(BaseModel):
 
     # -- endpoints (REFERENCE §1.3; https is widely used [C])
     base_url: str = "https://api.kdniao.com"
-    eorder_path: Path = "/api/EOrderService"  # 1007 create, 1147 cancel
-    subscribe_path: Path = "/api/dist"  # 8008 / 1008
-    query_path: Path = "/Ebusiness/EbusinessOrderHandle.aspx"  # 8001 / 1002
+    eorder_path: UrlPath = "/api/EOrderService"  # 1007 create, 1147 cancel
+    subscribe_path: UrlPath = "/api/dist"  # 8008 / 1008
+    query_path: UrlPath = "/Ebusiness/EbusinessOrderHandle.aspx"  # 8001 / 1002
 
     # -- request types (REFERENCE §1.4): the value-added (增值版) products by default
     create_request_type: RequestType = "1007"
@@ -61,33 +62,18 @@ class KdniaoSettings(BaseModel):
     #: carriers this contract covers
     carriers: frozenset[Carrier] = frozenset(Carrier)
 
-    # -- result codes (REFERENCE §1.5 [C]; the classification of each is our reading)
-    ok_result_codes: frozenset[str] = frozenset({"100"})
-    #: 104 用户问题 (account problem). How Kdniao answers a bad DataSign is [U]: we expect 104.
-    auth_result_codes: frozenset[str] = frozenset({"104"})
-    #: a Reason containing one of these marks an authentication failure whatever the code [U]
-    auth_reason_markers: tuple[str, ...] = ("DataSign", "签名", "用户ID", "EBusinessID", "AppKey")
-    #: 106 = the order code was already used [U]; with the order in the body it is idempotent success
-    duplicate_result_codes: frozenset[str] = frozenset({"106"})
-    #: 405 超出查询次数限制 (query limit exceeded) is a rate limit: retry later, not a rejection
-    unavailable_result_codes: frozenset[str] = frozenset({"405"})
+    # -- result codes (REFERENCE §1.5 [C]; the classification of each is our reading, see ``codes``)
+    ok_result_codes: frozenset[str] = codes.OK_RESULT_CODES
+    auth_result_codes: frozenset[str] = codes.AUTH_RESULT_CODES
+    auth_reason_markers: tuple[str, ...] = codes.AUTH_REASON_MARKERS
+    duplicate_result_codes: frozenset[str] = codes.DUPLICATE_RESULT_CODES
+    unavailable_result_codes: frozenset[str] = codes.UNAVAILABLE_RESULT_CODES
 
     # -- pushes (REFERENCE §1.6)
     tracking_push_types: frozenset[str] = frozenset({"101", "102"})
     payment_push_types: frozenset[str] = frozenset({"107"})  # COD status: acknowledged, no events
     #: HTTP status of a failure reply (the body says Success:false either way) [U]
     push_reject_status: int = Field(default=401, ge=200, le=599)
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https:// or http://")
-        return value.rstrip("/")
-
-    @property
-    def timeout(self) -> tuple[float, float]:
-        return (self.connect_timeout, self.read_timeout)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"

@@ -1,9 +1,5 @@
-"""Kuaidi100 (快递100): a tracking aggregator — subscribe, real-time query, signed pushes.
+"""Kuaidi100 (快递100) provider (REFERENCE §3): a tracking aggregator — subscribe, real-time query, signed
+pushes. It issues no e-waybills here (no ``Capability.ISSUE_WAYBILLS``).
 
-Tracking only here: it does not issue e-waybills (``issues_waybills = False``). See REFERENCE.md §3.
-"""
-
-from parcelhub.carriers.kuaidi100.plugin import Kuaidi100Plugin
-from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
-
-__all__ = ["Kuaidi100Plugin", "Kuaidi100Settings"]
+Modules: ``settings``, ``codes``, ``signing``, ``builders``, ``parsers``, ``client``, ``plugin`` (the
+same in every provider, see ``docs/adding-a-provider.md``); the registry imports ``plugin`` lazily."""

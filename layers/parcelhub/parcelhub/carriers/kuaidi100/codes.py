@@ -1,29 +1,31 @@
-"""Kuaidi100 code tables as data (REFERENCE.md §3.2 and §3.4).
+"""Kuaidi100 code tables as data (REFERENCE.md §3.2 and §3.4), and the one place result codes become
+errors (``classify_result``).
 
-* ``STATES`` — ``state`` / ``statusCode`` -> canonical status. Every base state (0–8, 14) and every
+* ``TRACKING_CODES`` — ``state`` / ``statusCode`` -> canonical status. Every base state (0–8, 14) and every
   advanced sub-state of §3.4 is here, including the [U] 疑难 (2xx) and 清关 (10–13) rows. An unknown
   code maps to IN_TRANSIT with sub-status UNMAPPED (``CodeTable``) and is reported by the parser.
 * ``STATE_NAMES`` — the Chinese ``status`` name of a trace (resultv2) -> code, the fallback when a
   trace carries no ``statusCode``.
 * ``PUSH_ABORTED`` — what a push with ``status=abort`` becomes (Kuaidi100 stopped tracking:
   "3天查询无记录" / "60天无变化"): an EXCEPTION the stall detector counts at once.
-* ``SUBSCRIBE_RETURN_CODES`` / ``QUERY_RETURN_CODES`` — ``returnCode`` -> outcome kind.
+* ``SUBSCRIBE_RETURN_CODES`` / ``QUERY_RETURN_CODES`` — ``returnCode`` -> result kind; an unknown
+  failure code is a rejection (do not hammer the provider with the same call).
 * ``COMPANY_CODES`` — our Carrier <-> Kuaidi100 ``com`` code.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from typing import Literal
 
-from parcelhub.carriers.base import CodeMapping
-from parcelhub.carriers.codes import CodeTable, m
-from parcelhub.domain.models import Carrier
+from parcelhub.carriers.base import CarrierError, CodeMapping
+from parcelhub.carriers.codes import CodeTable, ResultKind, carrier_error, m
+from parcelhub.domain.models import Carrier, Provider
 from parcelhub.domain.status import Status, SubStatus
 
-PROVIDER = "kuaidi100"
+PROVIDER = Provider.KUAIDI100.value
 
 #: state / statusCode -> canonical mapping (REFERENCE §3.4; §6 normalisation as guidance).
-STATES = CodeTable(
+TRACKING_CODES = CodeTable(
     provider=PROVIDER,
     codes={
         # 1 揽收 (picked up)
@@ -120,37 +122,29 @@ ABORT_CODE = "abort"
 PUSH_ABORTED = CodeMapping(Status.EXCEPTION, SubStatus.CARRIER_TRACKING_ABORTED)
 
 
-class Outcome(StrEnum):
-    OK = "ok"
-    NO_RESULT = "no_result"  # query: nothing tracked yet (an empty timeline, not an error)
-    AUTH = "auth"
-    REJECTED = "rejected"
-    UNAVAILABLE = "unavailable"
-
-
 #: Subscribe ``returnCode`` (REFERENCE §3.2 [V]). 501 重复订阅 = already subscribed = idempotent success.
-SUBSCRIBE_RETURN_CODES: dict[str, Outcome] = {
-    "200": Outcome.OK,
-    "501": Outcome.OK,
-    "600": Outcome.AUTH,  # invalid key
-    "601": Outcome.AUTH,  # key expired
-    "700": Outcome.REJECTED,  # bad data or callback URL
-    "701": Outcome.REJECTED,  # company refuses subscriptions
-    "702": Outcome.REJECTED,  # company not identified
-    "500": Outcome.UNAVAILABLE,  # server error
+SUBSCRIBE_RETURN_CODES: dict[str, ResultKind] = {
+    "200": ResultKind.OK,
+    "501": ResultKind.OK,
+    "600": ResultKind.AUTH,  # invalid key
+    "601": ResultKind.AUTH,  # key expired
+    "700": ResultKind.REJECTED,  # bad data or callback URL
+    "701": ResultKind.REJECTED,  # company refuses subscriptions
+    "702": ResultKind.REJECTED,  # company not identified
+    "500": ResultKind.UNAVAILABLE,  # server error
 }
 
 #: Real-time query ``returnCode`` [U: from Kuaidi100's public doc, not in REFERENCE]. A success carries
 #: no returnCode but ``status: "200"`` and ``data``.
-QUERY_RETURN_CODES: dict[str, Outcome] = {
-    "200": Outcome.OK,
-    "400": Outcome.REJECTED,  # 提交的数据不完整，或者贵公司没授权 / 找不到对应公司
-    "408": Outcome.REJECTED,  # 电话号码校验不通过 (phone required / wrong)
-    "500": Outcome.NO_RESULT,  # 查询无结果，请隔段时间再查
-    "501": Outcome.UNAVAILABLE,  # 服务器错误
-    "502": Outcome.UNAVAILABLE,  # 服务器繁忙
-    "503": Outcome.AUTH,  # 验证签名失败
-    "601": Outcome.AUTH,  # key 已过期 / 没有可用单量
+QUERY_RETURN_CODES: dict[str, ResultKind] = {
+    "200": ResultKind.OK,
+    "400": ResultKind.REJECTED,  # 提交的数据不完整，或者贵公司没授权 / 找不到对应公司
+    "408": ResultKind.REJECTED,  # 电话号码校验不通过 (phone required / wrong)
+    "500": ResultKind.NO_RESULT,  # 查询无结果，请隔段时间再查
+    "501": ResultKind.UNAVAILABLE,  # 服务器错误
+    "502": ResultKind.UNAVAILABLE,  # 服务器繁忙
+    "503": ResultKind.AUTH,  # 验证签名失败
+    "601": ResultKind.AUTH,  # key 已过期 / 没有可用单量
 }
 
 #: Our carrier -> Kuaidi100 ``com`` (lower-case company code).
@@ -169,3 +163,10 @@ COMPANY_CODES: dict[Carrier, str] = {
     Carrier.ZJS: "zhaijisong",
     Carrier.UC: "youshuwuliu",
 }
+
+
+def classify_result(code: str, message: str, *, operation: Literal["subscribe", "query"]) -> CarrierError | None:
+    """The typed error a ``returnCode`` of a subscribe or a real-time query means, or ``None`` when it
+    is no error (200; 501 already subscribed; a query's 500 nothing tracked yet)."""
+    table = SUBSCRIBE_RETURN_CODES if operation == "subscribe" else QUERY_RETURN_CODES
+    return carrier_error(PROVIDER, table.get(code, ResultKind.REJECTED), message, code)

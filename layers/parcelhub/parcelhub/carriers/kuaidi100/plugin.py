@@ -1,4 +1,7 @@
-"""The Kuaidi100 provider plugin (``ProviderPlugin``): tracking only — subscribe, query, pushes."""
+"""The Kuaidi100 provider plugin: tracking only — subscribe, query, pushes.
+
+Wiring only: ``builders`` make the form, ``client`` posts it, ``parsers`` read the answer. It issues,
+cancels and fetches no waybills: those calls raise ``CapabilityNotSupported`` (code ``UNSUPPORTED``)."""
 
 from __future__ import annotations
 
@@ -9,85 +12,78 @@ from typing import Any
 import requests
 
 from parcelhub.carriers.base import (
-    CarrierRejected,
+    Capability,
+    CapabilityNotSupported,
     HttpReply,
     HttpRequest,
     ParsedPush,
+    TrackingQuery,
     TrackingSubscription,
     WaybillOrder,
+    china_now,
 )
-from parcelhub.carriers.kuaidi100 import mapper
+from parcelhub.carriers.kuaidi100 import builders, parsers
 from parcelhub.carriers.kuaidi100.client import Kuaidi100Client
 from parcelhub.carriers.kuaidi100.codes import PROVIDER
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
-from parcelhub.domain.models import CHINA_TZ, Carrier, Provider, TrackingEvent, Waybill
+from parcelhub.domain.models import Carrier, Provider, Waybill
 
-
-def _now() -> datetime:
-    return datetime.now(CHINA_TZ)
+TRACKING_ONLY = "kuaidi100 is a tracking provider here; it {} no waybills"
 
 
 class Kuaidi100Plugin:
-    """Kuaidi100 behind the provider Protocol. Waybill calls raise ``CarrierRejected("UNSUPPORTED")``."""
-
     name: Provider = Provider.KUAIDI100
-    issues_waybills: bool = False
-    pushes_tracking: bool = True
+    capabilities = frozenset({Capability.PUSH_TRACKING})
 
     def __init__(
         self,
         settings: Kuaidi100Settings,
         session: requests.Session | None = None,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = china_now,
     ) -> None:
         self.settings = settings
-        self._client = Kuaidi100Client(settings, session)
+        self.client = Kuaidi100Client(settings, session)
         self._clock = clock
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Kuaidi100Plugin:
-        return cls(Kuaidi100Settings.model_validate(dict(config)))
+        return cls(Kuaidi100Settings.from_config(config))
 
     def supported_carriers(self) -> frozenset[Carrier]:
         return frozenset(self.settings.company_codes)
 
     # ------------------------------------------------------------------------------- waybills (none)
     def create_waybill(self, order: WaybillOrder) -> Waybill:
-        raise CarrierRejected(PROVIDER, "kuaidi100 is a tracking provider here; it issues no waybills", "UNSUPPORTED")
+        raise CapabilityNotSupported(PROVIDER, Capability.ISSUE_WAYBILLS, TRACKING_ONLY.format("issues"))
 
     def cancel_waybill(self, waybill: Waybill) -> None:
-        raise CarrierRejected(PROVIDER, "kuaidi100 is a tracking provider here; it cancels no waybills", "UNSUPPORTED")
+        raise CapabilityNotSupported(PROVIDER, Capability.CANCEL_WAYBILLS, TRACKING_ONLY.format("cancels"))
+
+    def fetch_waybill(self, order_id: str) -> Waybill:
+        raise CapabilityNotSupported(PROVIDER, Capability.FETCH_WAYBILLS, TRACKING_ONLY.format("fetches"))
 
     # ------------------------------------------------------------------------------------- tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
         """Subscribe a tracking number; 501 (already subscribed) counts as success (idempotent)."""
-        form = mapper.build_subscribe_form(self.settings, subscription)
-        mapper.check_subscribe_response(self._client.subscribe(form))
+        body = self.client.subscribe(builders.build_subscribe_request(subscription, self.settings))
+        parsers.parse_subscribe_response(body, self.settings)
 
-    def query_tracking(
-        self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None
-    ) -> list[TrackingEvent]:
-        """Real-time query (``/poll/query.do``): the full timeline, or ``[]`` when nothing is known yet."""
-        form = mapper.build_query_form(self.settings, carrier, tracking_number, phone_last4)
-        reply = self._client.query(form)
-        events, _unmapped = mapper.parse_query_response(carrier, tracking_number, reply)
-        return events
+    def query_tracking(self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None) -> ParsedPush:
+        """Real-time query (``/poll/query.do``): the full timeline, or none when nothing is known yet."""
+        query = TrackingQuery(carrier, tracking_number, phone_last4)
+        body = self.client.query(builders.build_query_request(query, self.settings))
+        return parsers.parse_query_response(body, query, self.settings)
 
     # ---------------------------------------------------------------------------------------- pushes
     def verify_push(self, request: HttpRequest) -> None:
-        mapper.verify_push(self.settings, request.body)
+        parsers.verify_push(request, self.settings)
 
     def parse_push(self, request: HttpRequest) -> ParsedPush:
-        param = mapper.verify_push(self.settings, request.body)
-        return mapper.parse_push_param(self.settings, param, self._clock())
+        return parsers.parse_push(request, self.settings, self._clock())
 
     def push_ack(self, ok: bool, reason: str = "") -> HttpReply:
-        return HttpReply(
-            status_code=200 if ok else self.settings.ack_failure_http_status,
-            body=mapper.ack_body(self.settings, ok, reason),
-            content_type="application/json;charset=UTF-8",
-        )
+        return parsers.push_reply(ok, reason, self.settings, self._clock())
 
     def close(self) -> None:
-        self._client.close()
+        self.client.close()

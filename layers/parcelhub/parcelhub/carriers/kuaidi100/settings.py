@@ -18,21 +18,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import Field, SecretStr, StringConstraints, field_validator
 
 from parcelhub.carriers.kuaidi100.codes import COMPANY_CODES
+from parcelhub.carriers.settings import ProviderSettings, UrlPath
 from parcelhub.domain.models import Carrier
 
 PRODUCTION_URL = "https://poll.kuaidi100.com"
 
-Path = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_\-./]*$")]
 Flag = Literal["0", "1"]
 
 
-class Kuaidi100Settings(BaseModel):
-    """Configuration of the ``kuaidi100`` provider (loaded once per function from SSM/Secrets Manager)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+class Kuaidi100Settings(ProviderSettings):
+    """Configuration of the ``kuaidi100`` provider (``Kuaidi100Settings.from_config`` of the provider secret)."""
 
     # credentials -------------------------------------------------------------------------------
     #: 授权key: sent inside the subscribe ``param`` and part of the query signature
@@ -45,8 +43,8 @@ class Kuaidi100Settings(BaseModel):
 
     # endpoint ------------------------------------------------------------------------------------
     base_url: str = PRODUCTION_URL
-    subscribe_path: Path = "/poll"
-    query_path: Path = "/poll/query.do"
+    subscribe_path: UrlPath = "/poll"
+    query_path: UrlPath = "/poll/query.do"
     #: default callback URL (our webhook) when a subscription does not carry one
     callback_url: str | None = None
 
@@ -66,13 +64,6 @@ class Kuaidi100Settings(BaseModel):
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
     read_timeout: float = Field(default=10.0, gt=0, le=60)
     pool_size: int = Field(default=10, ge=1, le=100)
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("base_url must be an http(s) URL")
-        return value.rstrip("/")
 
     @field_validator("callback_url")
     @classmethod
@@ -98,7 +89,3 @@ class Kuaidi100Settings(BaseModel):
     @property
     def query_url(self) -> str:
         return self.base_url + self.query_path
-
-    @property
-    def timeout(self) -> tuple[float, float]:
-        return (self.connect_timeout, self.read_timeout)

@@ -1,3 +1,4 @@
-"""SF Express Fengqiao (顺丰丰桥) provider: settings, pure mapper, HTTP client, code tables, plugin.
+"""SF Express Fengqiao (顺丰丰桥) provider (REFERENCE §2): waybills, cancel, fetch, route query and push.
 
-Import the plugin from ``parcelhub.carriers.sf.plugin`` (the registry does it lazily)."""
+Modules: ``settings``, ``codes``, ``signing``, ``builders``, ``parsers``, ``client``, ``plugin`` (the
+same in every provider, see ``docs/adding-a-provider.md``); the registry imports ``plugin`` lazily."""

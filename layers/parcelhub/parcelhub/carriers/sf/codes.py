@@ -1,10 +1,11 @@
-"""SF Fengqiao code tables as data (REFERENCE.md §2.5 and §2.7).
+"""SF Fengqiao code tables as data (REFERENCE.md §2.5 and §2.7), and the one place result codes become
+errors (``classify_result``).
 
-* ``OP_CODES`` — route ``opCode`` -> canonical status. Every opCode of §2.7 is here; an unknown one
+* ``TRACKING_CODES`` — route ``opCode`` -> canonical status. Every opCode of §2.7 is here; an unknown one
   maps to IN_TRANSIT with sub-status UNMAPPED (``CodeTable``) and is reported by the parser so the
   caller emits the ``UnmappedCarrierCode`` metric.
-* ``GATEWAY_ERRORS`` — ``apiResultCode`` A-codes -> error kind. The code list is [U] (REFERENCE).
-* ``BUSINESS_ERRORS`` — ``apiResultData.errorCode`` -> error kind. Only 8016 (重复下单) is
+* ``GATEWAY_ERRORS`` — ``apiResultCode`` A-codes -> result kind. The code list is [U] (REFERENCE).
+* ``BUSINESS_ERRORS`` — ``apiResultData.errorCode`` -> result kind. Only 8016 (重复下单) is
   corroborated [C]; the others are plausible Fengqiao codes [U] kept as data so a real console's list
   can replace them without code changes. An unknown business code is a plain rejection.
 """
@@ -12,16 +13,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
-from parcelhub.carriers.codes import CodeTable, m
+from parcelhub.carriers.base import CarrierError
+from parcelhub.carriers.codes import CodeTable, ResultKind, ResultRule, carrier_error, m
+from parcelhub.domain.models import Provider
 from parcelhub.domain.status import Status, SubStatus
 
-PROVIDER = "sf"
+PROVIDER = Provider.SF.value
 
 #: opCode -> canonical mapping. Evidence column of REFERENCE §2.7 in the comments.
-OP_CODES = CodeTable(
+TRACKING_CODES = CodeTable(
     provider=PROVIDER,
     codes={
         "50": m(Status.PICKED_UP),  # 顺丰已收取快件 (B)
@@ -50,59 +51,43 @@ OP_CODES = CodeTable(
 )
 
 
-class ErrorKind(StrEnum):
-    """How a provider error code is translated into our typed errors."""
-
-    AUTH = "auth"  # CarrierAuthError: configuration, alert, don't retry
-    UNAVAILABLE = "unavailable"  # CarrierUnavailable: retry / fail over
-    DUPLICATE = "duplicate"  # CarrierDuplicateOrder: fetch the existing order
-    REJECTED = "rejected"  # CarrierRejected: business rejection
-    ALREADY_CANCELLED = "already_cancelled"  # cancel is idempotent: treat as done
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorRule:
-    kind: ErrorKind
-    meaning: str
-
-
 GATEWAY_OK = "A1000"
 BUSINESS_OK = "S0000"
 
 #: apiResultCode -> rule ([U] list, REFERENCE §2.5).
-GATEWAY_ERRORS: Mapping[str, ErrorRule] = {
-    "A1001": ErrorRule(ErrorKind.AUTH, "必传参数不可为空"),
-    "A1002": ErrorRule(ErrorKind.AUTH, "请求时效已过期"),
-    "A1003": ErrorRule(ErrorKind.AUTH, "IP无效"),
-    "A1004": ErrorRule(ErrorKind.AUTH, "无对应服务权限"),
-    "A1005": ErrorRule(ErrorKind.UNAVAILABLE, "流量受控"),
-    "A1006": ErrorRule(ErrorKind.AUTH, "数字签名无效"),
-    "A1007": ErrorRule(ErrorKind.DUPLICATE, "重复请求"),
-    "A1009": ErrorRule(ErrorKind.UNAVAILABLE, "目标服务异常或不可达"),
-    "A1099": ErrorRule(ErrorKind.UNAVAILABLE, "系统异常"),
+GATEWAY_ERRORS: Mapping[str, ResultRule] = {
+    "A1001": ResultRule(ResultKind.AUTH, "必传参数不可为空"),
+    "A1002": ResultRule(ResultKind.AUTH, "请求时效已过期"),
+    "A1003": ResultRule(ResultKind.AUTH, "IP无效"),
+    "A1004": ResultRule(ResultKind.AUTH, "无对应服务权限"),
+    "A1005": ResultRule(ResultKind.UNAVAILABLE, "流量受控"),
+    "A1006": ResultRule(ResultKind.AUTH, "数字签名无效"),
+    "A1007": ResultRule(ResultKind.DUPLICATE, "重复请求"),
+    "A1009": ResultRule(ResultKind.UNAVAILABLE, "目标服务异常或不可达"),
+    "A1099": ResultRule(ResultKind.UNAVAILABLE, "系统异常"),
 }
 #: an A-code we don't know: the gateway did not process the call, so retrying is safe (a repeated
 #: create is caught by SF's orderId uniqueness, 8016)
-UNKNOWN_GATEWAY_KIND = ErrorKind.UNAVAILABLE
+UNKNOWN_GATEWAY_KIND = ResultKind.UNAVAILABLE
 
 #: apiResultData.errorCode -> rule. 8016 [C]; the rest [U] (see the module docstring).
-BUSINESS_ERRORS: Mapping[str, ErrorRule] = {
-    "8016": ErrorRule(ErrorKind.DUPLICATE, "重复下单"),
-    "1010": ErrorRule(ErrorKind.REJECTED, "寄件地址不能为空"),
-    "1011": ErrorRule(ErrorKind.REJECTED, "寄件联系人不能为空"),
-    "1012": ErrorRule(ErrorKind.REJECTED, "寄件电话不能为空"),
-    "1014": ErrorRule(ErrorKind.REJECTED, "到件地址不能为空"),
-    "1015": ErrorRule(ErrorKind.REJECTED, "到件联系人不能为空"),
-    "1016": ErrorRule(ErrorKind.REJECTED, "到件电话不能为空"),
-    "20052": ErrorRule(ErrorKind.REJECTED, "到件地址超出收派范围"),
-    "6126": ErrorRule(ErrorKind.AUTH, "月结卡号不合法"),
-    "8096": ErrorRule(ErrorKind.AUTH, "月结卡号不存在或已失效"),
-    "8018": ErrorRule(ErrorKind.REJECTED, "未获取到订单信息"),
-    "8024": ErrorRule(ErrorKind.REJECTED, "未下单"),
-    "8037": ErrorRule(ErrorKind.ALREADY_CANCELLED, "已消单"),
-    "8252": ErrorRule(ErrorKind.REJECTED, "订单已揽收，不可取消"),
+BUSINESS_ERRORS: Mapping[str, ResultRule] = {
+    "8016": ResultRule(ResultKind.DUPLICATE, "重复下单"),
+    "1010": ResultRule(ResultKind.REJECTED, "寄件地址不能为空"),
+    "1011": ResultRule(ResultKind.REJECTED, "寄件联系人不能为空"),
+    "1012": ResultRule(ResultKind.REJECTED, "寄件电话不能为空"),
+    "1014": ResultRule(ResultKind.REJECTED, "到件地址不能为空"),
+    "1015": ResultRule(ResultKind.REJECTED, "到件联系人不能为空"),
+    "1016": ResultRule(ResultKind.REJECTED, "到件电话不能为空"),
+    "20052": ResultRule(ResultKind.REJECTED, "到件地址超出收派范围"),
+    "6126": ResultRule(ResultKind.AUTH, "月结卡号不合法"),
+    "8096": ResultRule(ResultKind.AUTH, "月结卡号不存在或已失效"),
+    "8018": ResultRule(ResultKind.REJECTED, "未获取到订单信息"),
+    "8024": ResultRule(ResultKind.REJECTED, "未下单"),
+    "8037": ResultRule(ResultKind.ALREADY_CANCELLED, "已消单"),
+    "8252": ResultRule(ResultKind.REJECTED, "订单已揽收，不可取消"),
 }
-UNKNOWN_BUSINESS_KIND = ErrorKind.REJECTED
+UNKNOWN_BUSINESS_KIND = ResultKind.REJECTED
 
 #: the code the sandbox answers ``faults.reject = "address"`` with (an address the route can't serve)
 ADDRESS_REJECTION_CODE = "20052"
@@ -113,9 +98,29 @@ ALREADY_CANCELLED_CODE = "8037"
 PICKED_UP_NO_CANCEL_CODE = "8252"
 
 
-def gateway_rule(code: str) -> ErrorRule:
-    return GATEWAY_ERRORS.get(code, ErrorRule(UNKNOWN_GATEWAY_KIND, "未知网关错误"))
+def gateway_rule(code: str) -> ResultRule:
+    return GATEWAY_ERRORS.get(code, ResultRule(UNKNOWN_GATEWAY_KIND, "未知网关错误"))
 
 
-def business_rule(code: str) -> ErrorRule:
-    return BUSINESS_ERRORS.get(code, ErrorRule(UNKNOWN_BUSINESS_KIND, "业务错误"))
+def business_rule(code: str) -> ResultRule:
+    return BUSINESS_ERRORS.get(code, ResultRule(UNKNOWN_BUSINESS_KIND, "业务错误"))
+
+
+def classify_result(code: str, message: str = "", *, gateway: bool = False) -> CarrierError | None:
+    """The typed error an SF result code means (``message`` defaults to the table's meaning).
+
+    ``gateway``: an ``apiResultCode`` (``None`` for A1000, a missing one is ``NO_RESULT_CODE``);
+    otherwise a business ``errorCode`` of a call that did not succeed, which is always an error
+    (8037 已消单 too: ``already_cancelled`` lets a cancel treat it as done)."""
+    if gateway:
+        if code == GATEWAY_OK:
+            return None
+        rule = gateway_rule(code)
+        return carrier_error(PROVIDER, rule.kind, message or rule.meaning, code or "NO_RESULT_CODE")
+    rule = business_rule(code)
+    return carrier_error(PROVIDER, rule.kind, message or rule.meaning, code)
+
+
+def already_cancelled(code: str | None) -> bool:
+    """Whether a cancel's error code means the order is cancelled already (cancel is idempotent)."""
+    return bool(code) and business_rule(code or "").kind is ResultKind.ALREADY_CANCELLED

@@ -1,7 +1,8 @@
-"""The ``sf`` provider plugin (SF Express Fengqiao, direct): waybills, cancel, route query, route push.
+"""The ``sf`` provider plugin (SF Express Fengqiao, direct): waybills, cancel, fetch, route query and
+route push. Wiring only: ``builders`` make the form, ``client`` posts it, ``parsers`` read the answer.
 
 * ``subscribe_tracking`` is a documented no-op: SF pushes routes for every order created through
-  Fengqiao to the push URL configured in its console (REFERENCE §2.6), so ``pushes_tracking`` is True.
+  Fengqiao to the push URL configured in its console (REFERENCE §2.6), so it pushes tracking.
 * SF does not sign pushes; our webhook URL carries a secret token (``/v1/webhooks/sf/{token}``),
   compared in constant time with ``settings.push_token``.
 * A duplicate ``orderId`` is ``CarrierDuplicateOrder`` (8016); the workflow then calls
@@ -10,42 +11,55 @@
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import requests
 
 from parcelhub.carriers.base import (
+    Capability,
     CarrierRejected,
     HttpReply,
     HttpRequest,
     ParsedPush,
-    PushRejected,
+    TrackingQuery,
     TrackingSubscription,
     WaybillOrder,
+    china_now,
 )
-from parcelhub.carriers.sf import mapper
+from parcelhub.carriers.sf import builders, parsers
 from parcelhub.carriers.sf.client import SfClient
-from parcelhub.carriers.sf.codes import PROVIDER, ErrorKind, business_rule
+from parcelhub.carriers.sf.codes import PROVIDER
 from parcelhub.carriers.sf.settings import SfSettings
-from parcelhub.domain.models import Carrier, Provider, TrackingEvent, Waybill
+from parcelhub.domain.models import Carrier, Provider, Waybill
 
 SUPPORTED: frozenset[Carrier] = frozenset({Carrier.SF})
 
 
 class SfPlugin:
     name: Provider = Provider.SF
-    issues_waybills: bool = True
-    pushes_tracking: bool = True
+    capabilities = frozenset(
+        {Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.FETCH_WAYBILLS, Capability.PUSH_TRACKING}
+    )
 
-    def __init__(self, settings: SfSettings, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: SfSettings,
+        session: requests.Session | None = None,
+        *,
+        clock: Callable[[], datetime] = china_now,
+        request_ids: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
         self.settings = settings
         self.client = SfClient(settings, session)
+        self._clock = clock
+        self._request_ids = request_ids
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SfPlugin:
-        return cls(SfSettings.model_validate(dict(config)))
+        return cls(SfSettings.from_config(config))
 
     def supported_carriers(self) -> frozenset[Carrier]:
         return SUPPORTED
@@ -54,55 +68,46 @@ class SfPlugin:
         if carrier not in SUPPORTED:
             raise CarrierRejected(PROVIDER, f"SF Fengqiao only serves SF, not {carrier}", "UNSUPPORTED_CARRIER")
 
+    def _stamp(self) -> builders.Stamp:
+        timestamp = builders.timestamp_for(self.settings, self._clock().timestamp())
+        return builders.Stamp(timestamp=timestamp, request_id=self._request_ids())
+
     # ------------------------------------------------------------------------------------ waybills
     def create_waybill(self, order: WaybillOrder) -> Waybill:
         self._require_sf(order.carrier)
-        payload = mapper.create_order_payload(self.settings, order)
-        msg_data = self.client.call(self.settings.service_codes.create_order, payload)
-        return mapper.waybill_from_order(msg_data)
-
-    def fetch_waybill(self, order_id: str) -> Waybill:
-        """The waybill of an order SF already has (after ``CarrierDuplicateOrder``)."""
-        payload = mapper.search_order_payload(self.settings, order_id)
-        msg_data = self.client.call(self.settings.service_codes.search_order, payload)
-        return mapper.waybill_from_order(msg_data)
-
-    get_order = fetch_waybill
+        body = self.client.create(builders.build_create_request(order, self.settings, self._stamp()))
+        return parsers.parse_create_response(body, order, self.settings)
 
     def cancel_waybill(self, waybill: Waybill) -> None:
         """Cancel (``dealType`` 2). Idempotent: an order SF reports as already cancelled is done."""
-        payload = mapper.cancel_order_payload(self.settings, waybill)
-        try:
-            self.client.call(self.settings.service_codes.update_order, payload)
-        except CarrierRejected as exc:
-            if exc.code and business_rule(exc.code).kind is ErrorKind.ALREADY_CANCELLED:
-                return
-            raise
+        body = self.client.cancel(builders.build_cancel_request(waybill, self.settings, self._stamp()))
+        parsers.parse_cancel_response(body, self.settings)
+
+    def fetch_waybill(self, order_id: str) -> Waybill:
+        """The waybill of an order SF already has (after ``CarrierDuplicateOrder``)."""
+        body = self.client.fetch(builders.build_fetch_request(order_id, self.settings, self._stamp()))
+        return parsers.parse_fetch_response(body, self.settings)
 
     # ------------------------------------------------------------------------------------ tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
         """No-op: SF pushes routes of Fengqiao-created orders automatically (REFERENCE §2.6)."""
         self._require_sf(subscription.carrier)
 
-    def query_tracking(
-        self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None
-    ) -> list[TrackingEvent]:
+    def query_tracking(self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None) -> ParsedPush:
         self._require_sf(carrier)
-        payload = mapper.search_routes_payload(self.settings, tracking_number, phone_last4)
-        msg_data = self.client.call(self.settings.service_codes.search_routes, payload)
-        return list(mapper.events_from_routes(msg_data).events)
+        query = TrackingQuery(carrier, tracking_number, phone_last4)
+        body = self.client.query(builders.build_query_request(query, self.settings, self._stamp()))
+        return parsers.parse_query_response(body, query, self.settings)
 
     # ------------------------------------------------------------------------------------ pushes
     def verify_push(self, request: HttpRequest) -> None:
-        """Constant-time check of the URL token (SF does not sign pushes). No I/O."""
-        token = request.path_params.get("token") or ""
-        expected = self.settings.push_token.get_secret_value()
-        if not token or not hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8")):
-            raise PushRejected(PROVIDER, "bad or missing URL token")
+        parsers.verify_push(request, self.settings)
 
     def parse_push(self, request: HttpRequest) -> ParsedPush:
-        self.verify_push(request)
-        return mapper.parse_push_body(request.body, request.header("Content-Type"))
+        return parsers.parse_push(request, self.settings, self._clock())
 
     def push_ack(self, ok: bool, reason: str = "") -> HttpReply:
-        return mapper.push_ack(self.settings.push_format, ok, reason)
+        return parsers.push_reply(ok, reason, self.settings, self._clock())
+
+    def close(self) -> None:
+        self.client.close()

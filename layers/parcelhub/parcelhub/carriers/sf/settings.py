@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
+from parcelhub.carriers.settings import ProviderSettings
 from parcelhub.domain.models import ServiceLevel
 
 PRODUCTION_URL = "https://sfapi.sf-express.com"
@@ -40,10 +41,8 @@ class SfServiceCodes(BaseModel):
     search_order: Code = "EXP_RECE_SEARCH_ORDER_RESP"
 
 
-class SfSettings(BaseModel):
-    """Configuration of the ``sf`` provider (loaded once per function from SSM/Secrets Manager)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+class SfSettings(ProviderSettings):
+    """Configuration of the ``sf`` provider (``SfSettings.from_config`` of the provider secret)."""
 
     # credentials -------------------------------------------------------------------------------
     partner_id: Code  # partnerID = 顾客编码
@@ -78,13 +77,6 @@ class SfSettings(BaseModel):
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
     read_timeout: float = Field(default=10.0, gt=0, le=60)
 
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("base_url must be an http(s) URL")
-        return value.rstrip("/")
-
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
@@ -103,7 +95,3 @@ class SfSettings(BaseModel):
     @property
     def url(self) -> str:
         return self.base_url + self.path
-
-    @property
-    def timeout(self) -> tuple[float, float]:
-        return (self.connect_timeout, self.read_timeout)

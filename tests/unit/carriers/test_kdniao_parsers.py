@@ -14,17 +14,19 @@ from parcelhub.carriers.base import (
     CarrierDuplicateOrder,
     CarrierRejected,
     CarrierUnavailable,
+    TrackingQuery,
     WaybillOrder,
 )
-from parcelhub.carriers.kdniao import KdniaoSettings
-from parcelhub.carriers.kdniao.mapper import check_result, parse_create_response, parse_query_response
+from parcelhub.carriers.kdniao.parsers import check_result, parse_create_response, parse_query_response
+from parcelhub.carriers.kdniao.settings import KdniaoSettings
 from parcelhub.domain.models import CHINA_TZ, Carrier, EventSource, Party, Provider, ShipmentRequest
-from parcelhub.domain.status import Status
+from parcelhub.domain.status import Status, SubStatus
 
 pytestmark = pytest.mark.unit
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "kdniao"
 SETTINGS = KdniaoSettings(ebusiness_id="1234567", app_key="00000000-1111-2222-3333-444444444444")
+QUERY = TrackingQuery(Carrier.ZTO, "73100000000001")
 
 
 def response(name: str) -> dict[str, Any]:
@@ -106,7 +108,7 @@ def test_subscribe_ok_without_result_code_is_success_and_failure_is_rejection() 
 
 
 def test_query_answer_is_parsed_into_poll_events() -> None:
-    events = parse_query_response(response("query_ok.json"), SETTINGS)
+    events = parse_query_response(response("query_ok.json"), QUERY, SETTINGS).events
     assert [e.status for e in events] == [
         Status.PICKED_UP,
         Status.IN_TRANSIT,
@@ -118,4 +120,17 @@ def test_query_answer_is_parsed_into_poll_events() -> None:
 
 
 def test_query_without_traces_yields_no_events() -> None:
-    assert parse_query_response(response("query_no_trace.json"), SETTINGS) == []
+    assert parse_query_response(response("query_no_trace.json"), QUERY, SETTINGS).events == []
+
+
+def test_query_answer_is_parsed_like_a_push_and_reports_unknown_codes() -> None:
+    # Given the recorded query answer whose last two traces carry a code Kdniao might add tomorrow
+    body = response("query_ok.json")
+    for trace in body["Traces"][-2:]:
+        trace["Action"] = "499"
+    # When parsed
+    parsed = parse_query_response(body, QUERY, SETTINGS)
+    # Then the traces are UNMAPPED, the code is listed once for the metric, and the number is named
+    assert [e.sub_status for e in parsed.events][-2:] == [SubStatus.UNMAPPED, SubStatus.UNMAPPED]
+    assert parsed.unmapped_codes == ["499"]
+    assert parsed.tracking_numbers == [(Carrier.ZTO, "73100000000001")]

@@ -11,9 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parcelhub.carriers.base import HttpRequest, PushRejected
-from parcelhub.carriers.kdniao import KdniaoPlugin, KdniaoSettings
-from parcelhub.carriers.kdniao.mapper import build_query_request, data_sign, encode_form, envelope, verify_data_sign
+from parcelhub.carriers.base import HttpRequest, PushRejected, TrackingQuery
+from parcelhub.carriers.kdniao.builders import build_query_request, envelope
+from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
+from parcelhub.carriers.kdniao.settings import KdniaoSettings
+from parcelhub.carriers.kdniao.signing import data_sign, verify_data_sign
+from parcelhub.carriers.wire import encode_form
 from parcelhub.domain.models import Carrier
 
 pytestmark = pytest.mark.unit
@@ -46,7 +49,7 @@ def test_golden_vector_data_sign() -> None:
 
 def test_query_builder_reproduces_golden_request_data() -> None:
     # Given a YTO query without phone digits / When built / Then it is the golden RequestData byte for byte
-    assert build_query_request(Carrier.YTO, "YT1234567890123") == GOLDEN_DATA
+    assert build_query_request(TrackingQuery(Carrier.YTO, "YT1234567890123"), settings())["RequestData"] == GOLDEN_DATA
 
 
 def test_full_1002_request_body_matches_reference_example() -> None:

@@ -1,94 +1,52 @@
-"""Pure Kuaidi100 mapping: our models <-> Kuaidi100 payloads, signatures, push parsing. No I/O.
+"""Kuaidi100 parsers: PURE functions from Kuaidi100 replies and pushes to our models (REFERENCE §3).
 
-Wire facts (REFERENCE.md §3):
-
-* subscribe ``POST /poll`` form ``schema=json&param=<JSON>``; no signature, the key is inside ``param``;
-* real-time query ``POST /poll/query.do`` form ``customer, sign, param`` with
-  ``sign = UPPER(MD5(param + key + customer))`` over the exact JSON string sent;
-* push: form ``param`` (JSON) + ``sign = MD5(param + salt)``, hex compared case-insensitively;
-  ``lastResult.data[]`` is a full snapshot, newest first;
-* reply to a push: ``{"result":true,"returnCode":"200","message":"成功"}``.
-
-Every JSON we sign is serialised once here (compact, UTF-8, ``ensure_ascii=False``) and the very same
-string is both signed and sent.
+* ``parse_subscribe_response`` (200 and 501 already-subscribed are success) and
+  ``parse_query_response`` (``data[]`` -> ``ParsedPush``; nothing tracked yet is an empty timeline);
+  their ``returnCode`` becomes the typed error in ``codes.classify_result``. No create / cancel / fetch
+  parsers: Kuaidi100 issues no waybills here (see ``builders``);
+* pushes (§3.3): ``verify_push`` (form ``param`` + ``sign = MD5(param + salt)``, hex compared
+  case-insensitively), ``parse_push`` (``lastResult.data[]`` is a full snapshot, newest first) and
+  ``push_reply`` (``{"result":true,"returnCode":"200","message":"成功"}``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from parcelhub.carriers.base import (
-    CarrierAuthError,
-    CarrierRejected,
     CarrierUnavailable,
     CodeMapping,
+    HttpReply,
+    HttpRequest,
     ParsedPush,
     PushRejected,
     PushUnreadable,
-    TrackingSubscription,
+    TrackingQuery,
 )
 from parcelhub.carriers.kuaidi100.codes import (
     ABORT_CODE,
     PROVIDER,
     PUSH_ABORTED,
-    QUERY_RETURN_CODES,
     STATE_NAMES,
-    STATES,
-    SUBSCRIBE_RETURN_CODES,
-    Outcome,
+    TRACKING_CODES,
+    classify_result,
 )
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
+from parcelhub.carriers.kuaidi100.signing import push_sign_matches
+from parcelhub.carriers.wire import compact_json, decode_form
 from parcelhub.domain.models import Carrier, EventSource, Provider, TrackingEvent, parse_china_time
 
-# ----------------------------------------------------------------------------------------- signatures
+REPLY_CONTENT_TYPE = "application/json;charset=UTF-8"
+
+# ----------------------------------------------------------------------------------------- replies
 
 
-def dumps(payload: Mapping[str, Any]) -> str:
-    """The one JSON serialisation we sign and send."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
-def md5_upper(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
-
-
-def query_sign(param: str, key: str, customer: str) -> str:
-    """``UPPER(hex(MD5(param + key + customer)))`` (REFERENCE §3.1)."""
-    return md5_upper(param + key + customer)
-
-
-def push_sign(param: str, salt: str) -> str:
-    """``MD5(param + salt)`` as upper-case hex (REFERENCE §3.3)."""
-    return md5_upper(param + salt)
-
-
-def push_sign_matches(param: str, sign: str, salt: str, *, case_insensitive: bool = True) -> bool:
-    expected = push_sign(param, salt)
-    given = sign.strip()
-    if case_insensitive:
-        given = given.upper()
-    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
-
-
-# ------------------------------------------------------------------------------------ company codes
-
-
-def com_code(settings: Kuaidi100Settings, carrier: Carrier) -> str:
-    try:
-        return settings.company_codes[carrier]
-    except KeyError:
-        message = f"carrier {carrier.value} has no kuaidi100 company code"
-        raise CarrierRejected(PROVIDER, message, "UNSUPPORTED") from None
-
-
-def carrier_for_com(settings: Kuaidi100Settings, com: str | None) -> Carrier | None:
+def carrier_for_com(com: str | None, settings: Kuaidi100Settings) -> Carrier | None:
+    """Our carrier of a Kuaidi100 ``com`` code (``settings.company_codes``), or ``None``."""
     wanted = (com or "").strip().lower()
     for carrier, code in settings.company_codes.items():
         if code == wanted:
@@ -96,78 +54,7 @@ def carrier_for_com(settings: Kuaidi100Settings, com: str | None) -> Carrier | N
     return None
 
 
-# ------------------------------------------------------------------------------------------ requests
-
-
-def subscribe_param(settings: Kuaidi100Settings, subscription: TrackingSubscription) -> str:
-    """The exact ``param`` JSON of a subscription (REFERENCE §3.2)."""
-    com = com_code(settings, subscription.carrier)
-    phone = (subscription.phone_last4 or "").strip()
-    if com in settings.phone_required_for and not phone:
-        raise CarrierRejected(PROVIDER, f"{com} tracking needs the receiver's phone (last 4 digits)", "PHONE_REQUIRED")
-    callback = subscription.callback_url or settings.callback_url
-    if not callback:
-        raise CarrierRejected(PROVIDER, "no callback URL for the subscription", "NO_CALLBACK_URL")
-    payload = {
-        "company": com,
-        "number": subscription.tracking_number,
-        "from": subscription.origin or "",
-        "to": subscription.destination or "",
-        "key": settings.key.get_secret_value(),
-        "parameters": {
-            "callbackurl": callback,
-            "salt": settings.salt.get_secret_value(),
-            "resultv2": settings.subscribe_resultv2,
-            "autoCom": settings.auto_com,
-            "interCom": settings.inter_com,
-            "departureCountry": "",
-            "departureCom": "",
-            "destinationCountry": "",
-            "destinationCom": "",
-            "phone": phone,
-        },
-    }
-    return dumps(payload)
-
-
-def build_subscribe_form(settings: Kuaidi100Settings, subscription: TrackingSubscription) -> dict[str, str]:
-    return {"schema": "json", "param": subscribe_param(settings, subscription)}
-
-
-def query_param(settings: Kuaidi100Settings, carrier: Carrier, tracking_number: str, phone: str | None = None) -> str:
-    """The exact ``param`` JSON of a real-time query (REFERENCE §3.1). ``phone`` only when given."""
-    com = com_code(settings, carrier)
-    phone = (phone or "").strip()
-    if com in settings.phone_required_for and not phone:
-        raise CarrierRejected(PROVIDER, f"{com} queries need the receiver's phone (last 4 digits)", "PHONE_REQUIRED")
-    payload: dict[str, str] = {"com": com, "num": tracking_number}
-    if phone:
-        payload["phone"] = phone
-    payload["resultv2"] = settings.query_resultv2
-    return dumps(payload)
-
-
-def build_query_form(
-    settings: Kuaidi100Settings, carrier: Carrier, tracking_number: str, phone: str | None = None
-) -> dict[str, str]:
-    param = query_param(settings, carrier, tracking_number, phone)
-    sign = query_sign(param, settings.key.get_secret_value(), settings.customer)
-    return {"customer": settings.customer, "sign": sign, "param": param}
-
-
-# ----------------------------------------------------------------------------------------- responses
-
-
-def _raise_for(outcome: Outcome, code: str, message: str) -> None:
-    if outcome is Outcome.AUTH:
-        raise CarrierAuthError(PROVIDER, message, code)
-    if outcome is Outcome.UNAVAILABLE:
-        raise CarrierUnavailable(PROVIDER, message, code)
-    if outcome is Outcome.REJECTED:
-        raise CarrierRejected(PROVIDER, message, code)
-
-
-def check_subscribe_response(body: Mapping[str, Any]) -> None:
+def parse_subscribe_response(body: Mapping[str, Any], settings: Kuaidi100Settings) -> None:
     """Raise the typed error a subscribe reply means; return for 200 and 501 (already subscribed)."""
     code = str(body.get("returnCode") or "").strip()
     message = str(body.get("message") or "")
@@ -175,29 +62,29 @@ def check_subscribe_response(body: Mapping[str, Any]) -> None:
         if body.get("result") is True:
             return
         raise CarrierUnavailable(PROVIDER, f"unreadable subscribe reply: {message or body!r}"[:200], "BAD_RESPONSE")
-    # an unknown failure code is a rejection: do not hammer the provider with the same subscription
-    _raise_for(SUBSCRIBE_RETURN_CODES.get(code, Outcome.REJECTED), code, message or f"returnCode {code}")
+    error = classify_result(code, message or f"returnCode {code}", operation="subscribe")
+    if error is not None:
+        raise error
 
 
-def parse_query_response(
-    carrier: Carrier, tracking_number: str, body: Mapping[str, Any]
-) -> tuple[list[TrackingEvent], list[str]]:
-    """``(events, unmapped codes)`` of a real-time query reply; raises the typed error for a failure."""
+def parse_query_response(body: Mapping[str, Any], query: TrackingQuery, settings: Kuaidi100Settings) -> ParsedPush:
+    """A real-time query reply -> poll events, parsed like a push (unknown codes in ``unmapped_codes``);
+    raises the typed error for a failure."""
     if body.get("result") is False or ("returnCode" in body and "data" not in body):
         code = str(body.get("returnCode") or "").strip()
-        message = str(body.get("message") or f"returnCode {code}")
-        outcome = QUERY_RETURN_CODES.get(code, Outcome.REJECTED)
-        if outcome in (Outcome.NO_RESULT, Outcome.OK):
-            return [], []
-        _raise_for(outcome, code, message)
+        error = classify_result(code, str(body.get("message") or f"returnCode {code}"), operation="query")
+        if error is None:  # nothing tracked yet: an empty timeline
+            return ParsedPush(events=[], unmapped_codes=[])
+        raise error
     data = body.get("data")
     if not isinstance(data, list):
         raise CarrierUnavailable(PROVIDER, "query reply has no data[]", "BAD_RESPONSE")
-    number = str(body.get("nu") or tracking_number)
+    number = str(body.get("nu") or query.tracking_number)
     try:
-        return traces_to_events(carrier, number, data, str(body.get("state") or ""), EventSource.POLL)
+        events, unmapped = traces_to_events(query.carrier, number, data, str(body.get("state") or ""), EventSource.POLL)
     except (ValueError, TypeError) as exc:
         raise CarrierUnavailable(PROVIDER, f"unreadable query reply: {exc}", "BAD_RESPONSE") from exc
+    return ParsedPush(events=events, tracking_numbers=[(query.carrier, number)], unmapped_codes=unmapped)
 
 
 # ------------------------------------------------------------------------------------------ traces
@@ -253,7 +140,7 @@ def traces_to_events(
     seen: set[str] = set()
     for entry, moment in zip(entries, times, strict=True):
         code = trace_code(entry, state if moment == newest else "")
-        mapping, known = STATES.lookup(code)
+        mapping, known = TRACKING_CODES.lookup(code)
         reported = code or MISSING_CODE
         if not known and reported not in unmapped:
             unmapped.append(reported)
@@ -291,34 +178,28 @@ def _event(
 # -------------------------------------------------------------------------------------------- push
 
 
-def read_push_form(body: bytes) -> tuple[str, str]:
-    """``(param, sign)`` of a push body (form-encoded, each value decoded exactly once)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PushUnreadable(PROVIDER, "body is not UTF-8") from None
-    fields = dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+def _verified_param(request: HttpRequest, settings: Kuaidi100Settings) -> str:
+    """The ``param`` JSON string of an authentic push (form-encoded, each value decoded exactly once)."""
+    fields = decode_form(PROVIDER, request.body)
     param = fields.get("param")
     if not param:
         raise PushUnreadable(PROVIDER, "no param field")
     sign = fields.get("sign")
     if not sign:
         raise PushRejected(PROVIDER, "no sign field")
-    return param, sign
-
-
-def verify_push(settings: Kuaidi100Settings, body: bytes) -> str:
-    """Authenticate a push; return its ``param`` JSON string. I/O-free, constant-time compare."""
-    param, sign = read_push_form(body)
-    if not push_sign_matches(
-        param, sign, settings.salt.get_secret_value(), case_insensitive=settings.push_sign_case_insensitive
-    ):
+    salt = settings.salt.get_secret_value()
+    if not push_sign_matches(param, sign, salt, case_insensitive=settings.push_sign_case_insensitive):
         raise PushRejected(PROVIDER, "sign does not match MD5(param + salt)")
     return param
 
 
-def parse_push_param(settings: Kuaidi100Settings, param: str, received_at: datetime) -> ParsedPush:
-    """Parse a verified push ``param`` into canonical events.
+def verify_push(request: HttpRequest, settings: Kuaidi100Settings) -> None:
+    """Authenticate a push. I/O-free, constant-time compare. Raises ``PushRejected``/``PushUnreadable``."""
+    _verified_param(request, settings)
+
+
+def parse_push(request: HttpRequest, settings: Kuaidi100Settings, received_at: datetime) -> ParsedPush:
+    """Verify, then parse a push into canonical events.
 
     * the company is ``comNew`` when Kuaidi100 auto-corrected it (``autoCheck=1``), else
       ``lastResult.com``; both carriers are reported in ``tracking_numbers`` so the caller can find a
@@ -329,6 +210,7 @@ def parse_push_param(settings: Kuaidi100Settings, param: str, received_at: datet
     * ``shutdown`` (finished) and ``updateall`` (full re-push) need nothing special: the snapshot is the
       full timeline and the store dedupes on content hashes.
     """
+    param = _verified_param(request, settings)
     try:
         push = json.loads(param)
     except ValueError:
@@ -344,8 +226,8 @@ def parse_push_param(settings: Kuaidi100Settings, param: str, received_at: datet
 
     corrected = str(push.get("autoCheck") or "0") == "1" and bool(push.get("comNew"))
     com = str(push.get("comNew") if corrected else (last.get("com") or push.get("comOld") or ""))
-    carrier = carrier_for_com(settings, com)
-    old_carrier = carrier_for_com(settings, str(push.get("comOld") or last.get("com") or ""))
+    carrier = carrier_for_com(com, settings)
+    old_carrier = carrier_for_com(str(push.get("comOld") or last.get("com") or ""), settings)
     if carrier is None:
         carrier = old_carrier
     if carrier is None:
@@ -379,8 +261,16 @@ def parse_push_param(settings: Kuaidi100Settings, param: str, received_at: datet
     return ParsedPush(events=events, tracking_numbers=numbers, unmapped_codes=unmapped)
 
 
-def ack_body(settings: Kuaidi100Settings, ok: bool, reason: str = "") -> str:
+def push_reply(ok: bool, reason: str, settings: Kuaidi100Settings, now: datetime) -> HttpReply:
     """The merchant reply to a push (REFERENCE §3.3; failure shape [U])."""
     if ok:
-        return dumps({"result": True, "returnCode": "200", "message": settings.ack_success_message})
-    return dumps({"result": False, "returnCode": settings.ack_failure_return_code, "message": reason or "失败"})
+        body = compact_json({"result": True, "returnCode": "200", "message": settings.ack_success_message})
+    else:
+        body = compact_json(
+            {"result": False, "returnCode": settings.ack_failure_return_code, "message": reason or "失败"}
+        )
+    return HttpReply(
+        status_code=200 if ok else settings.ack_failure_http_status,
+        body=body,
+        content_type=REPLY_CONTENT_TYPE,
+    )

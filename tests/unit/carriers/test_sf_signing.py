@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parcelhub.carriers.sf.mapper import java_url_encode, msg_digest
+from parcelhub.carriers.sf.signing import java_url_encode, msg_digest
 from sandbox.carriers.sf import java_url_encode as sandbox_java_url_encode
 
 pytestmark = pytest.mark.unit
