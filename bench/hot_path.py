@@ -131,7 +131,7 @@ def plugin(provider: str) -> Any:
 
 def normalize(bodies: list[str], plugins: dict[str, Any]) -> int:
     """The normalizer's pure work for one batch of queue messages. Returns the number of events."""
-    from parcelhub.app.ingest import PushEnvelope, parse_envelope
+    from parcelhub.app.envelopes import PushEnvelope, parse_envelope
     from parcelhub.domain.status import fold
 
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)

@@ -96,7 +96,7 @@ def _plain(status_code: int, message: str) -> dict[str, Any]:
 def envelope_json(
     provider: Provider, body: bytes, content_type: str, path_params: dict[str, str], received_at: datetime
 ) -> str:
-    """The queue message (read by ``parcelhub.app.ingest.PushEnvelope``): the raw push, byte for byte."""
+    """The queue message (read by ``parcelhub.app.envelopes.PushEnvelope``): the raw push, byte for byte."""
     return json.dumps(
         {
             "provider": provider.value,

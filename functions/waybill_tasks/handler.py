@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from parcelhub import composition
-from parcelhub.app.waybill import Plan, TaskError, WaybillResult, WaybillService
+from parcelhub.app.waybill import WaybillService
+from parcelhub.app.waybill_payloads import Plan, TaskError, WaybillResult
 from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.observability import instrumented
 

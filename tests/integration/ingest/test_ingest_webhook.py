@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from functions.carrier_webhook.handler import receive
-from parcelhub.app.ingest import PushEnvelope, parse_envelope
+from parcelhub.app.envelopes import PushEnvelope, parse_envelope
 from parcelhub.domain.models import Carrier, Provider
 from sandbox.carriers.base import SandboxParcel, Stage
 from sandbox.carriers.kdniao import KdniaoSandbox

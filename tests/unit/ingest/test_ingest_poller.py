@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parcelhub.app.ingest import PollEnvelope, parse_envelope
+from parcelhub.app.envelopes import PollEnvelope, parse_envelope
 from parcelhub.app.poller import Poller, TokenBucket
 from parcelhub.carriers.base import Capability, CarrierUnavailable, ParsedPush
 from parcelhub.config import HubConfig, PollerConfig

@@ -18,10 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parcelhub.adapters.s3 import gunzip_lines, gzip_lines
-from parcelhub.app.ingest import (
-    BatchResult,
-    InboundMessage,
-    Ingestor,
+from parcelhub.app.envelopes import (
     PollEnvelope,
     PushEnvelope,
     batch_id,
@@ -29,6 +26,7 @@ from parcelhub.app.ingest import (
     poll_envelope_json,
     raw_key,
 )
+from parcelhub.app.ingest import BatchResult, InboundMessage, Ingestor
 from parcelhub.carriers.base import ProviderPlugin
 from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
 from parcelhub.carriers.kdniao.settings import KdniaoSettings

@@ -21,25 +21,24 @@ as batch item failures. Parked pushes are replayed by :meth:`Ingestor.apply_park
 workflow right after ``claim_tracking``) and opportunistically here when a claim has no events yet.
 
 No Lambda event and no boto3 call in the logic: the store, the publisher, the archive and the plugins
-are ports passed in (:class:`Ingestor`); :func:`default_ingestor` wires the AWS adapters lazily.
+are ports passed in (:class:`Ingestor`); the composition root wires the AWS adapters lazily. The queue
+messages it reads are :mod:`parcelhub.app.envelopes`.
 """
 
 from __future__ import annotations
 
-import base64
 import collections
-import functools
-import hashlib
 import json
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from parcelhub.carriers.base import HttpRequest, ProviderPlugin, PushRejected, PushUnreadable
+from parcelhub.app.envelopes import PollEnvelope, batch_id, parse_envelope, raw_key
+from parcelhub.carriers.base import ProviderPlugin, PushRejected, PushUnreadable
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
 from parcelhub.domain.stall import StallRule, stall_due
 from parcelhub.domain.status import Status, TrackingState, fold, is_terminal
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
 PARK_INLINE_MAX_BYTES = 4096
 INLINE_PREFIX = "inline:"
 ARCHIVE_PREFIX = "s3:"
-RAW_PREFIX = "raw"
 #: store -> shipment id -> destination province, per warm process (bounded)
 _PROVINCES: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, str]] = weakref.WeakKeyDictionary()
 _PROVINCE_CACHE_SIZE = 4096
@@ -67,90 +65,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# ------------------------------------------------------------------------------------------ envelopes
-
-
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class PushEnvelope(_Envelope):
-    """What the webhook enqueues: the raw push, byte for byte (``functions/carrier_webhook``)."""
-
-    kind: Literal["push"] = "push"
-    provider: Provider
-    received_at: datetime
-    content_type: str = ""
-    body_b64: str
-    path_params: dict[str, str] = Field(default_factory=dict)
-
-    def request(self) -> HttpRequest:
-        headers = {"Content-Type": self.content_type} if self.content_type else {}
-        return HttpRequest(
-            body=base64.b64decode(self.body_b64, validate=True), headers=headers, path_params=dict(self.path_params)
-        )
-
-
-class PollEnvelope(_Envelope):
-    """What the poller enqueues: canonical events a provider answered to a query."""
-
-    kind: Literal["poll"]
-    provider: Provider
-    received_at: datetime | None = None
-    events: list[TrackingEvent]
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return str(value.get("kind", "push"))
-    return str(getattr(value, "kind", "push"))
-
-
-Envelope = Annotated[
-    Annotated[PushEnvelope, Tag("push")] | Annotated[PollEnvelope, Tag("poll")],
-    Discriminator(_kind),
-]
-
-
-@functools.cache
-def _envelope_adapter() -> TypeAdapter[PushEnvelope | PollEnvelope]:
-    return TypeAdapter(Envelope)
-
-
-def parse_envelope(body: str) -> PushEnvelope | PollEnvelope:
-    """Read a queue message body (``ValidationError`` when it is not an envelope)."""
-    return _envelope_adapter().validate_json(body)
-
-
-def poll_envelope_json(provider: Provider | str, events: Sequence[TrackingEvent], received_at: datetime) -> str:
-    """The queue message the poller sends for one shipment's query result."""
-    return json.dumps(
-        {
-            "provider": str(Provider(provider)),
-            "kind": "poll",
-            "received_at": received_at.astimezone(UTC).isoformat(),
-            "events": [event.model_dump(mode="json") for event in events],
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
 # ------------------------------------------------------------------------------------------ ports
 
 
 class MetricSink(Protocol):
     def __call__(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None: ...
-
-
-def raw_key(now: datetime, batch_id: str) -> str:
-    day = now.astimezone(UTC)
-    return f"{RAW_PREFIX}/{day:%Y}/{day:%m}/{day:%d}/{batch_id}.jsonl.gz"
-
-
-def batch_id(message_ids: Iterable[str]) -> str:
-    """Deterministic per set of messages: a redelivered batch overwrites its own archive object."""
-    return hashlib.sha256("\n".join(sorted(message_ids)).encode("utf-8")).hexdigest()[:32]
 
 
 # ------------------------------------------------------------------------------------------ values
@@ -596,8 +515,5 @@ __all__ = [
     "InboundMessage",
     "IngestFailed",
     "Ingestor",
-    "PollEnvelope",
-    "PushEnvelope",
-    "parse_envelope",
-    "poll_envelope_json",
+    "MetricSink",
 ]

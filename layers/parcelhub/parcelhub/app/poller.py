@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from parcelhub.app.ingest import MetricSink, poll_envelope_json
+from parcelhub.app.envelopes import poll_envelope_json
+from parcelhub.app.ingest import MetricSink
 from parcelhub.carriers.base import CarrierAuthError, CarrierError, CarrierRejected, ProviderPlugin
 from parcelhub.domain.models import Carrier, EventSource, Provider
 from parcelhub.ports.messaging import MessageSink
