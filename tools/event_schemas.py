@@ -229,8 +229,8 @@ def render_docs() -> str:
         (
             "Every event is put on the hub's EventBridge bus with `source` = `parcelhub` and `detail-type` = the"
             " event name. The `detail` is described by a JSON Schema in `infra/events/<EventName>.json`"
-            " (generated from `parcelhub/events/contracts.py`; CI fails on drift, and a contract test validates what the"
-            " code emits against it)."
+            " (generated from `parcelhub/events/contracts.py`; CI fails on drift, and a contract test validates"
+            " what the code emits against it)."
         ),
         "",
         "- `event_id` is deterministic (a hash of what happened): dedupe on it, delivery is at-least-once.",

@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 # ----------------------------------------------------------------------------------------- settings
 
 
+def _setting(name: str) -> str:
+    """A resource name the template gives the function (``RuntimeError`` naming the variable if absent)."""
+    env = environment()
+    env.require(name)
+    return str(getattr(env, name))
+
+
 def hub_config() -> HubConfig:
     from parcelhub.adapters.parameters import hub_config as load
 
@@ -55,36 +62,28 @@ def store() -> DynamoShipmentStore:
     """The single-table adapter; handed out as each store port a use case asks for."""
     from parcelhub.adapters.dynamodb import DynamoShipmentStore
 
-    env = environment()
-    env.require("table_name")
-    return DynamoShipmentStore(env.table_name, shards=env.stall_shards)
+    return DynamoShipmentStore(_setting("table_name"), shards=environment().stall_shards)
 
 
 @functools.cache
 def publisher() -> EventBridgePublisher:
     from parcelhub.adapters.eventbridge import EventBridgePublisher
 
-    env = environment()
-    env.require("event_bus_name")
-    return EventBridgePublisher(env.event_bus_name)
+    return EventBridgePublisher(_setting("event_bus_name"))
 
 
 @functools.cache
 def cipher() -> PiiCipher:
     from parcelhub.adapters.kms import PiiCipher
 
-    env = environment()
-    env.require("pii_key_id")
-    return PiiCipher(env.pii_key_id)
+    return PiiCipher(_setting("pii_key_id"))
 
 
 @functools.cache
 def waybill_requests() -> SqsMessageSink:
     from parcelhub.adapters.sqs import SqsMessageSink
 
-    env = environment()
-    env.require("waybill_queue_url")
-    return SqsMessageSink(env.waybill_queue_url)
+    return SqsMessageSink(_setting("waybill_queue_url"))
 
 
 @functools.cache
@@ -92,36 +91,28 @@ def tracking_updates(profile: str = "default") -> SqsMessageSink:
     """The tracking-updates queue (``profile="ack"`` on the webhook's enqueue-before-ACK path)."""
     from parcelhub.adapters.sqs import SqsMessageSink
 
-    env = environment()
-    env.require("tracking_queue_url")
-    return SqsMessageSink(env.tracking_queue_url, profile=profile)
+    return SqsMessageSink(_setting("tracking_queue_url"), profile=profile)
 
 
 @functools.cache
 def workflow() -> StepFunctionsStarter:
     from parcelhub.adapters.stepfunctions import StepFunctionsStarter
 
-    env = environment()
-    env.require("waybill_state_machine_arn")
-    return StepFunctionsStarter(env.waybill_state_machine_arn)
+    return StepFunctionsStarter(_setting("waybill_state_machine_arn"))
 
 
 @functools.cache
 def labels() -> S3LabelStore:
     from parcelhub.adapters.s3 import S3LabelStore
 
-    env = environment()
-    env.require("data_bucket")
-    return S3LabelStore(env.data_bucket)
+    return S3LabelStore(_setting("data_bucket"))
 
 
 @functools.cache
 def raw_archive() -> S3RawArchive:
     from parcelhub.adapters.s3 import S3RawArchive
 
-    env = environment()
-    env.require("data_bucket")
-    return S3RawArchive(env.data_bucket)
+    return S3RawArchive(_setting("data_bucket"))
 
 
 def plugin(provider: Provider | str) -> ProviderPlugin:

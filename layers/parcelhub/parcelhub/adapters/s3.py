@@ -41,8 +41,8 @@ def label_key(shipment_id: str, tracking_number: str, extension: str) -> str:
     return f"{LABEL_PREFIX}/{_SAFE.sub('_', shipment_id)}/{_SAFE.sub('_', tracking_number)}.{extension}"
 
 
-class S3LabelStore:
-    """Puts labels into the data bucket and presigns links to them."""
+class _Bucket:
+    """One bucket and the client to reach it (built on first use)."""
 
     def __init__(self, bucket: str, *, client_factory: Callable[[], Any] = s3_client) -> None:
         if not bucket:
@@ -53,6 +53,10 @@ class S3LabelStore:
     @property
     def client(self) -> Any:
         return self._client_factory()
+
+
+class S3LabelStore(_Bucket):
+    """Puts labels into the data bucket and presigns links to them."""
 
     def put(self, shipment_id: str, tracking_number: str, label: str) -> str:
         """Store the label (idempotent: the same key is overwritten with the same bytes); returns the key."""
@@ -86,18 +90,8 @@ def gunzip_lines(data: bytes) -> list[str]:
     return [line for line in gzip.decompress(data).decode("utf-8").split("\n") if line]
 
 
-class S3RawArchive:
+class S3RawArchive(_Bucket):
     """The S3 adapter of :class:`~parcelhub.ports.messaging.RawArchive`."""
-
-    def __init__(self, bucket: str, client_factory: Callable[[], Any] = s3_client) -> None:
-        if not bucket:
-            raise ValueError("a bucket name is required")
-        self.bucket = bucket
-        self._client_factory = client_factory
-
-    @property
-    def client(self) -> Any:
-        return self._client_factory()
 
     def put_lines(self, key: str, lines: Sequence[str]) -> None:
         self.client.put_object(
