@@ -55,10 +55,6 @@ class Stopped:
     seconds: float
     left_behind: bool
 
-    @property
-    def clean(self) -> bool:
-        return self.code == 0 and not self.left_behind
-
 
 def tail(path: Path, chars: int = 3000) -> str:
     try:
@@ -168,13 +164,33 @@ class LocalStackClient:
                 stderr=err,
                 start_new_session=True,  # Ctrl-C in a terminal reaches the caller, which stops the stack
             )
-        runner_log = stderr_path or log_path
+        stack = cls(process, {}, local_dir, log_path, 0.0)
         try:
-            handle = _wait_ready(process, local_dir / "local-stack.json", began + timeout, runner_log)
+            stack._wait_ready(began + timeout, stderr_path or log_path)
         except BaseException:
             _stop(process, timeout=5)
             raise
-        return cls(process, handle, local_dir, log_path, time.monotonic() - began)
+        stack.ready_seconds = time.monotonic() - began
+        return stack
+
+    def _wait_ready(self, deadline: float, runner_log: Path) -> None:
+        """Until ``local-stack.json`` names this process and the API's health check answers 200."""
+        handle_file = self.local_dir / "local-stack.json"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                raise LocalStackError(f"the local stack exited with {code} ({runner_log}):\n{tail(runner_log)}")
+            try:
+                handle: dict[str, Any] = json.loads(handle_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                handle = {}
+            if handle.get("pid") == self.process.pid:  # not a stale file of an earlier run in the same directory
+                self.handle = handle
+                with contextlib.suppress(requests.RequestException):
+                    self.health(timeout=2)
+                    return
+            time.sleep(0.1)
+        raise LocalStackError(f"the local stack was not ready in time ({runner_log}):\n{tail(runner_log)}")
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> Stopped:
         """SIGTERM the runner and wait; kill its whole process group when it takes longer than ``timeout``
@@ -231,8 +247,9 @@ class LocalStackClient:
         )
 
     # ------------------------------------------------------------------ the runner's routes
-    def health(self) -> dict[str, Any]:
-        reply = self.http.get(f"{self.api}/v1/health", timeout=10)
+    def health(self, timeout: float = 10) -> dict[str, Any]:
+        """``GET /v1/health`` (no API key); raises unless it answers 200."""
+        reply = self.http.get(f"{self.api}/v1/health", timeout=timeout)
         reply.raise_for_status()
         return dict(reply.json())
 
@@ -338,24 +355,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _wait_ready(process: subprocess.Popen[bytes], handle_file: Path, deadline: float, log: Path) -> dict[str, Any]:
-    """The handle once ``local-stack.json`` names this process and the API's health check answers 200."""
-    session = requests.Session()
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LocalStackError(f"the local stack exited with {process.returncode} ({log}):\n{tail(log)}")
-        try:
-            handle: dict[str, Any] = json.loads(handle_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            handle = {}
-        if handle.get("pid") == process.pid:  # not a stale file of an earlier run in the same directory
-            with contextlib.suppress(requests.RequestException):
-                if session.get(f"{str(handle['api_url']).rstrip('/')}/v1/health", timeout=2).status_code == 200:
-                    return handle
-        time.sleep(0.1)
-    raise LocalStackError(f"the local stack was not ready in time ({log}):\n{tail(log)}")
 
 
 def _group_alive(pgid: int) -> bool:
