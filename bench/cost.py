@@ -200,7 +200,7 @@ def wait_quiet(stack: LocalStackClient, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def push_tracking(stack: LocalStackClient, rows: dict[str, dict[str, Any]], stages: list[str], notes: list[str]) -> int:
+def push_tracking(stack: LocalStackClient, rows: dict[str, dict[str, Any]], stages: list[str]) -> int:
     """Each parcel's stages pushed one at a time by the sandbox of the provider that tracks it."""
     for provider in stack.sandboxes:
         stack.push_mode(provider, mode="manual")
@@ -209,7 +209,7 @@ def push_tracking(stack: LocalStackClient, rows: dict[str, dict[str, Any]], stag
     for provider, tracking_number in parcels:
         first.setdefault(provider, tracking_number)
     for provider, tracking_number in first.items():
-        _preflight(stack, provider, tracking_number, stages[0], notes)
+        _preflight(stack, provider, tracking_number, stages[0])
 
     def push(parcel: tuple[str, str]) -> int:
         provider, tracking_number = parcel
@@ -223,28 +223,10 @@ def push_tracking(stack: LocalStackClient, rows: dict[str, dict[str, Any]], stag
         return sum(pool.map(push, parcels)) + len(first)
 
 
-def _preflight(stack: LocalStackClient, provider: str, tracking_number: str, stage: str, notes: list[str]) -> None:
-    """Push one stage and check the webhook accepted it.
-
-    Works around a known local-stack mismatch: the runner gives the SF sandbox a webhook URL that already
-    ends with the push token while the sandbox appends the token itself (``.../sf/<token>/<token>`` -> 404).
-    When that happens the sandbox is pointed at ``.../v1/webhooks/sf`` (control API) and the stage re-sent.
-    """
-
-    def send() -> dict[str, Any]:
-        stack.push(provider, tracking_number, [stage])
-        return dict(stack.sandbox_get(provider, "/_sandbox/pushes")[-1])
-
-    last = send()
-    if last["status"] == 200:
-        return
-    token_suffix = "/" + str(last["url"]).rsplit("/", 1)[-1]
-    doubled = str(last["url"]).endswith(token_suffix * 2)
-    if provider == "sf" and last["status"] == 404 and doubled:
-        base = str(last["url"])[: -2 * len(token_suffix)]
-        stack.sandbox_post(provider, "/_sandbox/webhook", {"url": base})
-        notes.append(f"sf sandbox webhook doubled the push token ({last['url']}); pointed it at {base}")
-        last = send()
+def _preflight(stack: LocalStackClient, provider: str, tracking_number: str, stage: str) -> None:
+    """Push one stage and check the webhook accepted it (before pushing the rest in parallel)."""
+    stack.push(provider, tracking_number, [stage])
+    last = stack.sandbox_get(provider, "/_sandbox/pushes")[-1]
     if last["status"] != 200:
         raise RuntimeError(f"{provider} webhook refused the bench's push: {last['status']} {last['reply'][:200]}")
 
@@ -305,17 +287,13 @@ def item_sizes(stack: LocalStackClient) -> dict[str, dict[str, float]]:
     """Mean DynamoDB item size (bytes, DynamoDB's rules: names + values) per item kind, read from moto."""
     client = stack.aws("dynamodb")
     sizes: dict[str, list[int]] = defaultdict(list)
-    for logical in ("ParcelhubTable", "IdempotencyTable"):
-        name = stack.resource(logical)
-        for page in client.get_paginator("scan").paginate(TableName=name):
-            for item in page["Items"]:
-                sizes[_item_kind(logical, item)].append(_dynamo_size(item))
+    for page in client.get_paginator("scan").paginate(TableName=stack.resource("ParcelhubTable")):
+        for item in page["Items"]:
+            sizes[_item_kind(item)].append(_dynamo_size(item))
     return {kind: {"items": len(v), "mean_bytes": round(sum(v) / len(v), 1)} for kind, v in sizes.items()}
 
 
-def _item_kind(logical: str, item: dict[str, Any]) -> str:
-    if logical == "IdempotencyTable":
-        return "idempotency"
+def _item_kind(item: dict[str, Any]) -> str:
     sk = str(item.get("sk", {}).get("S", ""))
     return sk.split("#", 1)[0] if "#" in sk else sk
 
@@ -361,7 +339,7 @@ def dynamodb_units(calls: dict[str, int], sizes: dict[str, dict[str, float]]) ->
         return max(1, math.ceil(mean / unit))
 
     big = max(kb("META"), kb("TRK"))
-    small = max(kb("ORDER"), kb("idempotency"), kb("PUSH"))
+    small = max(kb("ORDER"), kb("PUSH"))
     event_items = sizes.get("EVT", {}).get("items", 0.0)
     wru = (
         calls.get("UpdateItem", 0) * big
@@ -569,7 +547,7 @@ def run(
         stack.reset_metrics()
         offset = stack.log_offset()
         began = time.monotonic()
-        pushed = push_tracking(stack, rows, stages, notes)
+        pushed = push_tracking(stack, rows, stages)
         final = wait_for(stack, ids, lambda r: r.get("status") == "DELIVERED", 60 + shipments * 2.0, "DELIVERED")
         wait_quiet(stack)
         timings["tracking_s"] = round(time.monotonic() - began, 1)

@@ -90,19 +90,17 @@ class State:
 
 
 class Demo:
-    def __init__(self, settings: DemoSettings, *, on_tick: Callable[[Demo], None] | None = None) -> None:
+    def __init__(self, settings: DemoSettings) -> None:
         self.settings = settings
         self.state = State()
         self.run_id = f"DEMO{time.strftime('%m%d%H%M%S')}{uuid.uuid4().hex[:4].upper()}"
         self.plan: list[PlannedOrder] = plan_orders(settings.orders, seed=settings.seed, run_id=self.run_id)
         self.started_at = time.time()
         self.orders_started_at = 0.0
-        self.finished_at = 0.0
         self.stop_event = threading.Event()
         self._stack: LocalStackClient | None = None
         self._alerts: JsonlTail | None = None
         self._callbacks: JsonlTail | None = None
-        self.on_tick = on_tick
         self._queue: list[tuple[float, str]] = []
         self._queue_lock = threading.Lock()
         self._next_read = 0.0
@@ -171,7 +169,6 @@ class Demo:
             self.stop_event.set()
             if self._stack is not None:
                 self._stack.stop()
-            self.finished_at = time.time()
 
     def _prepare(self) -> None:
         for provider in self.stack.sandboxes:
