@@ -35,31 +35,25 @@ import contextlib
 import json
 import math
 import os
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from bench import prices
+from sandbox.local.client import LocalStackClient
 
 ROOT = Path(__file__).resolve().parents[1]
-REGION = "us-east-1"
 DEFAULT_SHIPMENTS = 200
 DEFAULT_UPDATES = 10
-WORKERS = 8
 #: the stages pushed per parcel: picked up, in transit (several hubs), destination city, out for delivery, delivered
 MIDDLE_STAGE = "in_transit"
+#: the bench's own catch-all rule on the hub's bus (every event published, for pricing)
+CAPTURE_RULE = "bench-capture"
 
 
 def command(shipments: int, updates: int) -> str:
@@ -76,118 +70,32 @@ def stages_for(updates: int) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ the stack
 
-
-@dataclass
-class Stack:
-    """A running ``python -m sandbox.local`` and what its handle file says."""
-
-    process: subprocess.Popen[bytes]
-    handle: dict[str, Any]
-    log_path: Path
-    http: requests.Session = field(default_factory=requests.Session)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def api(self) -> str:
-        return str(self.handle["api_url"])
-
-    def boto(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.handle["moto_url"],
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-        )
-
-    def resource(self, logical: str) -> str:
-        return str(self.handle["resources"][logical])
-
-    def metrics(self) -> dict[str, Any]:
-        response = self.http.get(f"{self.api_root}/_local/metrics", timeout=30)
-        response.raise_for_status()
-        return dict(response.json())
-
-    def reset_metrics(self) -> None:
-        self.http.post(f"{self.api_root}/_local/metrics/reset", timeout=30).raise_for_status()
-
-    @property
-    def api_root(self) -> str:
-        """The runner's own server (``/_local`` routes live at its root, not under a stage)."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.api)
-        return f"{parts.scheme}://{parts.netloc}"
-
-    def log_offset(self) -> int:
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
+STACK_ENV = {
+    # schedules crawl (rate(15 minutes) -> every ~10 days): sweeps are priced separately, per month
+    "PARCELHUB_SCHEDULE_SCALE": "1000",
+    # the sandboxes' own clock would push by itself; the bench drives every push
+    "PARCELHUB_SANDBOX_STAGE_SECONDS": "86400",
+    "PARCELHUB_LOCAL_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
 
 
-@contextlib.contextmanager
-def local_stack(workdir: Path, *, ready_timeout: float = 90) -> Iterator[Stack]:
-    """Start ``python -m sandbox.local`` with a free port and its own directory; SIGTERM it at the end."""
-    env = dict(os.environ)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        env.pop(name, None)
-    env.update(
-        {
-            "PARCELHUB_PORT": "0",
-            "PARCELHUB_LOCAL_DIR": str(workdir),
-            # schedules crawl (rate(15 minutes) -> every ~10 days): sweeps are priced separately, per month
-            "PARCELHUB_SCHEDULE_SCALE": "1000",
-            # the sandboxes' own clock would push by itself; the bench drives every push
-            "PARCELHUB_SANDBOX_STAGE_SECONDS": "86400",
-            "PARCELHUB_LOCAL_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
+def start_stack(workdir: Path) -> LocalStackClient:
+    """The local stack with the bench's settings; the functions' log lines (stdout) in a file of their own."""
+    stack = LocalStackClient.start(
+        workdir,
+        STACK_ENV,
+        log_path=workdir / "stack.stdout.log",
+        stderr_path=workdir / "stack.stderr.log",
+        timeout=90,
     )
-    log_path = workdir / "stack.stdout.log"
-    handle_path = workdir / "local-stack.json"
-    with log_path.open("wb") as out, (workdir / "stack.stderr.log").open("wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.local"], cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
-        )
-        try:
-            deadline = time.monotonic() + ready_timeout
-            while not handle_path.exists():
-                if process.poll() is not None:
-                    tail = (workdir / "stack.stderr.log").read_text("utf-8", "replace")[-2000:]
-                    raise RuntimeError(f"the local stack exited with {process.returncode}:\n{tail}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the local stack wrote no {handle_path} within {ready_timeout} s")
-                time.sleep(0.2)
-            stack = Stack(process, json.loads(handle_path.read_text("utf-8")), log_path)
-            if stack.handle.get("unavailable_functions"):
-                raise RuntimeError(f"functions not runnable: {stack.handle['unavailable_functions']}")
-            health = stack.http.get(f"{stack.api}/v1/health", timeout=30)
-            health.raise_for_status()
-            yield stack
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+    if stack.handle.get("unavailable_functions"):
+        stack.stop()
+        raise RuntimeError(f"functions not runnable: {stack.handle['unavailable_functions']}")
+    return stack
 
 
 # ------------------------------------------------------------------------------------------ driving
-
-
-def _parallel(items: list[Any], work: Callable[[Any], Any], workers: int = WORKERS) -> list[Any]:
-    local = threading.local()
-
-    def run(item: Any) -> Any:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        return work((local.session, item))
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, items))
 
 
 def shipment_request(index: int, run_id: str) -> dict[str, Any]:
@@ -197,32 +105,27 @@ def shipment_request(index: int, run_id: str) -> dict[str, Any]:
     return body
 
 
-def create_shipments(stack: Stack, count: int, run_id: str) -> list[str]:
-    headers = {"x-api-key": stack.handle["api_key"], "content-type": "application/json"}
-
-    def create(args: tuple[requests.Session, int]) -> str:
+def create_shipments(stack: LocalStackClient, count: int, run_id: str, notes: list[str]) -> list[str]:
+    def create(index: int) -> str:
         # an OMS retries a 5xx with the same order id (idempotent: 200 with the same shipment if it was stored)
-        session, index = args
         for attempt in range(4):
-            response = session.post(
-                f"{stack.api}/v1/shipments", json=shipment_request(index, run_id), headers=headers, timeout=60
-            )
+            response = stack.post_order(shipment_request(index, run_id), timeout=60)
             if response.status_code in (200, 202):
                 return str(response.json()["shipment_id"])
             if response.status_code < 500:
                 break
-            stack.notes.append(f"POST /v1/shipments answered {response.status_code}; retried (attempt {attempt + 1})")
+            notes.append(f"POST /v1/shipments answered {response.status_code}; retried (attempt {attempt + 1})")
             time.sleep(0.5 * (attempt + 1))
         raise RuntimeError(f"POST /v1/shipments -> {response.status_code}: {response.text[:300]}")
 
     # One at a time: the local runner runs every handler in one process, and concurrent API requests share
     # the Powertools resolver's current event there (each Lambda execution environment is single-request).
-    return list(_parallel(list(range(count)), create, workers=1))
+    return [create(index) for index in range(count)]
 
 
-def shipment_rows(stack: Stack, shipment_ids: list[str]) -> dict[str, dict[str, Any]]:
+def shipment_rows(stack: LocalStackClient, shipment_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The META items of the shipments, read straight from moto (not counted by the runner)."""
-    dynamodb = stack.boto("dynamodb")
+    dynamodb = stack.aws("dynamodb")
     table = stack.resource("ParcelhubTable")
     rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(shipment_ids), 100):
@@ -237,7 +140,7 @@ def shipment_rows(stack: Stack, shipment_ids: list[str]) -> dict[str, dict[str, 
 
 
 def wait_for(
-    stack: Stack, shipment_ids: list[str], done: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    stack: LocalStackClient, shipment_ids: list[str], done: Callable[[dict[str, Any]], bool], timeout: float, what: str
 ) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
@@ -253,8 +156,8 @@ def wait_for(
         time.sleep(1.0)
 
 
-def running_executions(stack: Stack) -> int:
-    client = stack.boto("stepfunctions")
+def running_executions(stack: LocalStackClient) -> int:
+    client = stack.aws("stepfunctions")
     running = 0
     for machine in client.list_state_machines()["stateMachines"]:
         for page in client.get_paginator("list_executions").paginate(
@@ -264,9 +167,9 @@ def running_executions(stack: Stack) -> int:
     return running
 
 
-def claims_missing(stack: Stack, rows: dict[str, dict[str, Any]]) -> int:
+def claims_missing(stack: LocalStackClient, rows: dict[str, dict[str, Any]]) -> int:
     """Shipments whose tracking claim (the webhook's lookup item) is not written yet."""
-    client = stack.boto("dynamodb")
+    client = stack.aws("dynamodb")
     table = stack.resource("ParcelhubTable")
     missing = 0
     for row in rows.values():
@@ -276,9 +179,9 @@ def claims_missing(stack: Stack, rows: dict[str, dict[str, Any]]) -> int:
     return missing
 
 
-def wait_quiet(stack: Stack, timeout: float = 120) -> None:
+def wait_quiet(stack: LocalStackClient, timeout: float = 120) -> None:
     """Until no execution runs, the queues are empty and the runner's call counter stops moving for 3 s."""
-    sqs = stack.boto("sqs")
+    sqs = stack.aws("sqs")
     queues = [url for logical, url in stack.handle["resources"].items() if logical.endswith("Queue")]
     deadline = time.monotonic() + timeout
     last, stable_since = -1, time.monotonic()
@@ -297,11 +200,10 @@ def wait_quiet(stack: Stack, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def push_tracking(stack: Stack, rows: dict[str, dict[str, Any]], stages: list[str]) -> int:
+def push_tracking(stack: LocalStackClient, rows: dict[str, dict[str, Any]], stages: list[str]) -> int:
     """Each parcel's stages pushed one at a time by the sandbox of the provider that tracks it."""
-    sandboxes = stack.handle["sandboxes"]
-    for url in sandboxes.values():
-        stack.http.post(f"{url}/_sandbox/push-mode", json={"mode": "manual"}, timeout=10).raise_for_status()
+    for provider in stack.sandboxes:
+        stack.push_mode(provider, mode="manual")
     parcels = [(str(row["provider"]), str(row["tracking_number"])) for row in rows.values()]
     first: dict[str, str] = {}
     for provider, tracking_number in parcels:
@@ -309,48 +211,22 @@ def push_tracking(stack: Stack, rows: dict[str, dict[str, Any]], stages: list[st
     for provider, tracking_number in first.items():
         _preflight(stack, provider, tracking_number, stages[0])
 
-    def push(args: tuple[requests.Session, tuple[str, str]]) -> int:
-        session, (provider, tracking_number) = args
+    def push(parcel: tuple[str, str]) -> int:
+        provider, tracking_number = parcel
         sent = 0
         for stage in stages[1:] if first.get(provider) == tracking_number else stages:
-            response = session.post(
-                f"{sandboxes[provider]}/_sandbox/push",
-                json={"tracking_number": tracking_number, "stages": [stage]},
-                timeout=60,
-            )
-            if response.status_code != 200:
-                raise RuntimeError(f"{provider} sandbox push {tracking_number} -> {response.status_code}")
+            stack.push(provider, tracking_number, [stage])
             sent += 1
         return sent
 
-    return int(sum(_parallel(parcels, push, workers=4))) + len(first)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return sum(pool.map(push, parcels)) + len(first)
 
 
-def _preflight(stack: Stack, provider: str, tracking_number: str, stage: str) -> None:
-    """Push one stage and check the webhook accepted it.
-
-    Works around a known local-stack mismatch: the runner gives the SF sandbox a webhook URL that already
-    ends with the push token while the sandbox appends the token itself (``.../sf/<token>/<token>`` -> 404).
-    When that happens the sandbox is pointed at ``.../v1/webhooks/sf`` (control API) and the stage re-sent.
-    """
-    url = stack.handle["sandboxes"][provider]
-
-    def send() -> dict[str, Any]:
-        stack.http.post(
-            f"{url}/_sandbox/push", json={"tracking_number": tracking_number, "stages": [stage]}, timeout=60
-        ).raise_for_status()
-        return dict(stack.http.get(f"{url}/_sandbox/pushes", timeout=30).json()[-1])
-
-    last = send()
-    if last["status"] == 200:
-        return
-    token_suffix = "/" + str(last["url"]).rsplit("/", 1)[-1]
-    doubled = str(last["url"]).endswith(token_suffix * 2)
-    if provider == "sf" and last["status"] == 404 and doubled:
-        base = str(last["url"])[: -2 * len(token_suffix)]
-        stack.http.post(f"{url}/_sandbox/webhook", json={"url": base}, timeout=10).raise_for_status()
-        stack.notes.append(f"sf sandbox webhook doubled the push token ({last['url']}); pointed it at {base}")
-        last = send()
+def _preflight(stack: LocalStackClient, provider: str, tracking_number: str, stage: str) -> None:
+    """Push one stage and check the webhook accepted it (before pushing the rest in parallel)."""
+    stack.push(provider, tracking_number, [stage])
+    last = stack.sandbox_get(provider, "/_sandbox/pushes")[-1]
     if last["status"] != 200:
         raise RuntimeError(f"{provider} webhook refused the bench's push: {last['status']} {last['reply'][:200]}")
 
@@ -358,34 +234,8 @@ def _preflight(stack: Stack, provider: str, tracking_number: str, stage: str) ->
 # ------------------------------------------------------------------------------------------ counting
 
 
-def capture_events(stack: Stack) -> str:
-    """A catch-all rule of the bench's own on the hub's bus -> an SQS queue: every event published."""
-    sqs, events = stack.boto("sqs"), stack.boto("events")
-    url = sqs.create_queue(QueueName=f"bench-capture-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = stack.resource("EventBus")
-    events.put_rule(Name="bench-capture", EventBusName=bus, EventPattern=json.dumps({"source": ["parcelhub"]}))
-    events.put_targets(Rule="bench-capture", EventBusName=bus, Targets=[{"Id": "bench", "Arn": arn}])
-    return str(url)
-
-
-def drain(stack: Stack, queue_url: str) -> list[dict[str, Any]]:
-    sqs = stack.boto("sqs")
-    out: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not batch:
-            return out
-        for message in batch:
-            out.append(json.loads(message["Body"]))
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-        )
-
-
 def rule_deliveries(
-    stack: Stack, events_seen: list[dict[str, Any]], target_kinds: dict[str, list[str]]
+    stack: LocalStackClient, events_seen: list[dict[str, Any]], target_kinds: dict[str, list[str]]
 ) -> dict[str, Any]:
     """Per rule of the hub's bus: how many captured events it matched, and the kinds of its targets.
 
@@ -394,11 +244,11 @@ def rule_deliveries(
     every target with a shadow queue it delivers from)."""
     from moto.events.models import EventPattern
 
-    client = stack.boto("events")
+    client = stack.aws("events")
     bus = stack.resource("EventBus")
     out: dict[str, Any] = {}
     for rule in client.list_rules(EventBusName=bus)["Rules"]:
-        if rule["Name"] == "bench-capture" or not rule.get("EventPattern"):
+        if rule["Name"] == CAPTURE_RULE or not rule.get("EventPattern"):
             continue
         pattern: Any = EventPattern.load(rule["EventPattern"])
         matched = len([event for event in events_seen if pattern.matches_event(event)])
@@ -406,9 +256,9 @@ def rule_deliveries(
     return out
 
 
-def transitions(stack: Stack) -> dict[str, int]:
+def transitions(stack: LocalStackClient) -> dict[str, int]:
     """Step Functions: executions and billed state transitions (states entered + Lambda task retries)."""
-    client = stack.boto("stepfunctions")
+    client = stack.aws("stepfunctions")
     executions = entered = retries = 0
     for machine in client.list_state_machines()["stateMachines"]:
         paginator = client.get_paginator("list_executions")
@@ -422,8 +272,8 @@ def transitions(stack: Stack) -> dict[str, int]:
     return {"executions": executions, "states_entered": entered, "retries": retries, "transitions": entered + retries}
 
 
-def s3_objects(stack: Stack) -> dict[str, int]:
-    client = stack.boto("s3")
+def s3_objects(stack: LocalStackClient) -> dict[str, int]:
+    client = stack.aws("s3")
     bucket = stack.resource("DataBucket")
     count = size = 0
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -433,21 +283,17 @@ def s3_objects(stack: Stack) -> dict[str, int]:
     return {"objects": count, "bytes": size}
 
 
-def item_sizes(stack: Stack) -> dict[str, dict[str, float]]:
+def item_sizes(stack: LocalStackClient) -> dict[str, dict[str, float]]:
     """Mean DynamoDB item size (bytes, DynamoDB's rules: names + values) per item kind, read from moto."""
-    client = stack.boto("dynamodb")
+    client = stack.aws("dynamodb")
     sizes: dict[str, list[int]] = defaultdict(list)
-    for logical in ("ParcelhubTable", "IdempotencyTable"):
-        name = stack.resource(logical)
-        for page in client.get_paginator("scan").paginate(TableName=name):
-            for item in page["Items"]:
-                sizes[_item_kind(logical, item)].append(_dynamo_size(item))
+    for page in client.get_paginator("scan").paginate(TableName=stack.resource("ParcelhubTable")):
+        for item in page["Items"]:
+            sizes[_item_kind(item)].append(_dynamo_size(item))
     return {kind: {"items": len(v), "mean_bytes": round(sum(v) / len(v), 1)} for kind, v in sizes.items()}
 
 
-def _item_kind(logical: str, item: dict[str, Any]) -> str:
-    if logical == "IdempotencyTable":
-        return "idempotency"
+def _item_kind(item: dict[str, Any]) -> str:
     sk = str(item.get("sk", {}).get("S", ""))
     return sk.split("#", 1)[0] if "#" in sk else sk
 
@@ -493,7 +339,7 @@ def dynamodb_units(calls: dict[str, int], sizes: dict[str, dict[str, float]]) ->
         return max(1, math.ceil(mean / unit))
 
     big = max(kb("META"), kb("TRK"))
-    small = max(kb("ORDER"), kb("idempotency"), kb("PUSH"))
+    small = max(kb("ORDER"), kb("PUSH"))
     event_items = sizes.get("EVT", {}).get("items", 0.0)
     wru = (
         calls.get("UpdateItem", 0) * big
@@ -511,7 +357,7 @@ def dynamodb_units(calls: dict[str, int], sizes: dict[str, dict[str, float]]) ->
     return {"wru": float(wru), "rru": float(rru)}
 
 
-def log_bytes(stack: Stack, start: int, end: int) -> int:
+def log_bytes(stack: LocalStackClient, start: int, end: int) -> int:
     """Bytes of the functions' JSON log lines (Powertools logs and EMF metrics) between two offsets."""
     with stack.log_path.open("rb") as handle:
         handle.seek(start)
@@ -623,14 +469,13 @@ def price_phase(
     }
 
 
-def sweep_costs(stack: Stack, facts: dict[str, Any], sizes: dict[str, dict[str, float]]) -> dict[str, Any]:
+def sweep_costs(stack: LocalStackClient, facts: dict[str, Any], sizes: dict[str, dict[str, float]]) -> dict[str, Any]:
     """Each scheduled function invoked once (after the run, nothing due), priced per month at its rate."""
     out: dict[str, Any] = {}
     arch = facts["architecture"]
     for function, schedule in facts["schedules"].items():
         stack.reset_metrics()
-        response = stack.http.post(f"{stack.api_root}/_local/invoke/{function}", timeout=120)
-        response.raise_for_status()
+        stack.invoke(function)
         snap = stack.metrics()
         calls: dict[str, int] = snap["aws_calls"]
         dynamo = Counter({k.split(".", 1)[1]: n for k, n in calls.items() if k.startswith("dynamodb.")})
@@ -674,22 +519,23 @@ def run(
     with contextlib.ExitStack() as cleanup:
         if workdir is None:
             workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="parcelhub-bench-")))
-        stack = cleanup.enter_context(local_stack(workdir))
-        capture = capture_events(stack)
+        stack = cleanup.enter_context(start_stack(workdir))
+        capture = stack.capture_events(CAPTURE_RULE)
+        notes: list[str] = []
         timings: dict[str, float] = {}
 
         # phase 1: order -> waybill
         stack.reset_metrics()
         offset = stack.log_offset()
         began = time.monotonic()
-        ids = create_shipments(stack, shipments, run_id)
+        ids = create_shipments(stack, shipments, run_id, notes)
         rows = wait_for(stack, ids, lambda r: bool(r.get("tracking_number")), 60 + shipments * 2.0, "waybilled")
         wait_quiet(stack)
         if claims_missing(stack, rows):
             raise RuntimeError(f"{claims_missing(stack, rows)} waybilled shipments have no tracking claim")
         timings["order_to_waybill_s"] = round(time.monotonic() - began, 1)
         order_metrics = stack.metrics()
-        order_events = drain(stack, capture)
+        order_events = capture.drain()
         order_extras = {
             "events_published": len(order_events),
             "rule_deliveries": rule_deliveries(stack, order_events, facts["rule_targets"]),
@@ -706,7 +552,7 @@ def run(
         wait_quiet(stack)
         timings["tracking_s"] = round(time.monotonic() - began, 1)
         tracking_metrics = stack.metrics()
-        tracking_events = drain(stack, capture)
+        tracking_events = capture.drain()
         tracking_extras = {
             "events_published": len(tracking_events),
             "rule_deliveries": rule_deliveries(stack, tracking_events, facts["rule_targets"]),
@@ -763,7 +609,7 @@ def run(
         "phases": phases,
         "timings": timings,
         "architecture": facts["architecture"],
-        "notes": stack.notes,
+        "notes": notes,
     }
 
 

@@ -261,7 +261,6 @@ def webhook(pushes_per_provider: int = 200) -> dict[str, Any]:
         "POWERTOOLS_SERVICE_NAME": "parcelhub",
         "POWERTOOLS_METRICS_NAMESPACE": "parcelhub",
         "POWERTOOLS_LOG_LEVEL": "INFO",
-        "STAGE": "bench",
     }
     metrics = Metrics()
     out: dict[str, Any] = {}

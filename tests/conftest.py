@@ -157,7 +157,6 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             config_parameter="/parcelhub/test/config",
         )
         hub.env = {
-            "STAGE": "test",
             "TABLE_NAME": hub.table_name,
             "WAYBILL_QUEUE_URL": waybill_queue,
             "TRACKING_QUEUE_URL": tracking_queue,

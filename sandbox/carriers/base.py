@@ -161,7 +161,6 @@ class CarrierSandbox:
         self._server.daemon_threads = True
         self._threads: list[threading.Thread] = []
         self._push_session = requests.Session()
-        self._sequence = 0
 
     # ------------------------------------------------------------------ provider hooks (override)
     def routes(self) -> dict[str, Route]:
@@ -204,11 +203,6 @@ class CarrierSandbox:
         self.stop()
 
     # ----------------------------------------------------------------------------- helpers for subclasses
-    def next_sequence(self) -> int:
-        with self.lock:
-            self._sequence += 1
-            return self._sequence
-
     def record(self, operation: str, signature_valid: bool | None, **details: Any) -> None:
         with self.lock:
             self.request_log.append(

@@ -24,7 +24,8 @@ from rich.live import Live
 from sandbox.demo.analysis import summarize
 from sandbox.demo.live import plain_line, render
 from sandbox.demo.report import html_report, terminal_summary
-from sandbox.demo.runner import Demo, DemoError, DemoSettings
+from sandbox.demo.runner import Demo, DemoSettings
+from sandbox.local.client import LocalStackError
 
 
 def write_outputs(record: dict[str, Any], local_dir: Path, console: Console) -> int:
@@ -72,7 +73,7 @@ def run(settings: DemoSettings, console: Console) -> int:
                 record = demo.run()
             finally:
                 stop.set()
-    except DemoError as exc:
+    except LocalStackError as exc:
         console.print(f"[bold red]demo could not run:[/] {exc}")
         log = settings.local_dir / "demo-stack.log"
         if log.exists():

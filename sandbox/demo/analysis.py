@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,7 +109,6 @@ def parse_alert(line: Mapping[str, Any]) -> dict[str, Any]:
 @dataclass
 class Summary:
     run_id: str
-    orders_planned: int
     orders_sent: int
     accepted: int
     rejected: list[dict[str, Any]]
@@ -119,7 +118,6 @@ class Summary:
     waybills: Counter[tuple[str, str]]
     failovers: list[dict[str, Any]]
     final_statuses: Counter[str]
-    stalls_planned: int
     stalled: list[str]
     stall_alerts: int
     transient_stalls: list[str]
@@ -400,7 +398,6 @@ def summarize(record: Mapping[str, Any]) -> Summary:
     probe_note = f"carrier push sent -> first GET showing the scan; {probes} probe shipments polled every {interval} s"
     return Summary(
         run_id=str(record.get("run_id", "")),
-        orders_planned=len(orders),
         orders_sent=len(sent),
         accepted=len(shipments),
         rejected=rejected,
@@ -410,7 +407,6 @@ def summarize(record: Mapping[str, Any]) -> Summary:
         waybills=waybills,
         failovers=failovers(shipments),
         final_statuses=Counter(str(v.get("status")) for v in shipments.values()),
-        stalls_planned=sum(1 for o in orders if o.get("stall_after") is not None and o.get("shipment_id")),
         stalled=stalled,
         stall_alerts=len(stall_alerted),
         transient_stalls=sorted({s for s in stall_alerted if s not in stalled}),
@@ -441,7 +437,3 @@ def summarize(record: Mapping[str, Any]) -> Summary:
             "push_failures": push_failures(sandboxes),
         },
     )
-
-
-def counts_by(items: Iterable[str]) -> list[tuple[str, int]]:
-    return Counter(items).most_common()

@@ -7,14 +7,10 @@ import contextlib
 import heapq
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +21,10 @@ import requests
 from sandbox.demo.analysis import parse_alert
 from sandbox.demo.invariants import FINAL
 from sandbox.demo.orders import PlannedOrder, plan_orders
+from sandbox.local.client import JsonlTail, LocalStackClient, LocalStackError
 
 #: hours -> seconds factor for the stall rules: 24 h (no pickup, out for delivery) = 10 s, 48 h in transit = 20 s
 STALL_TIME_SCALE = 10 / 86400
-
-
-class DemoError(RuntimeError):
-    """The demo cannot run (the stack did not start, a control call failed)."""
 
 
 @dataclass(frozen=True)
@@ -96,111 +89,50 @@ class State:
             return statuses
 
 
-class StackProcess:
-    """``python -m sandbox.local`` as a child process on free ports; its output goes to a log file."""
-
-    def __init__(self, local_dir: Path, env: dict[str, str], log_path: Path) -> None:
-        self.local_dir = local_dir
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self.handle: dict[str, Any] = {}
-        self.ready_seconds = 0.0
-
-    def start(self, timeout: float) -> dict[str, Any]:
-        self.local_dir.mkdir(parents=True, exist_ok=True)
-        began = time.monotonic()
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.local"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
-            start_new_session=True,  # Ctrl-C in the terminal reaches the demo; the demo stops the stack
-        )
-        log.close()
-        handle_file = self.local_dir / "local-stack.json"
-        while time.monotonic() - began < timeout:
-            if self.process.poll() is not None:
-                raise DemoError(f"the local stack exited with {self.process.returncode}; see {self.log_path}")
-            with contextlib.suppress(OSError, ValueError):
-                handle: dict[str, Any] = json.loads(handle_file.read_text(encoding="utf-8"))
-                if handle.get("pid") == self.process.pid:
-                    response = requests.get(handle["api_url"] + "/v1/health", timeout=5)
-                    if response.status_code == 200:
-                        self.handle = handle
-                        self.ready_seconds = time.monotonic() - began
-                        return handle
-            time.sleep(0.2)
-        raise DemoError(f"the local stack was not ready within {timeout:.0f} s; see {self.log_path}")
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-
-def root_url(api_url: str) -> str:
-    parts = urllib.parse.urlsplit(api_url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 class Demo:
-    def __init__(self, settings: DemoSettings, *, on_tick: Callable[[Demo], None] | None = None) -> None:
+    def __init__(self, settings: DemoSettings) -> None:
         self.settings = settings
         self.state = State()
         self.run_id = f"DEMO{time.strftime('%m%d%H%M%S')}{uuid.uuid4().hex[:4].upper()}"
         self.plan: list[PlannedOrder] = plan_orders(settings.orders, seed=settings.seed, run_id=self.run_id)
         self.started_at = time.time()
         self.orders_started_at = 0.0
-        self.finished_at = 0.0
         self.stop_event = threading.Event()
-        self.stack = StackProcess(
-            settings.local_dir,
-            {
-                "PARCELHUB_PORT": "0",
-                "PARCELHUB_LOCAL_DIR": str(settings.local_dir),
-                "PARCELHUB_SANDBOX_STAGE_SECONDS": str(settings.stage_seconds),
-                "PARCELHUB_CONFIG": json.dumps({"stall": {"time_scale": settings.stall_time_scale}}),
-                "PARCELHUB_LOCAL_LOG_LEVEL": "WARNING",
-            },
-            settings.local_dir / "demo-stack.log",
-        )
-        self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32)
-        self.session.mount("http://", adapter)
-        self.api = ""
-        self.root = ""
-        self.sandboxes: dict[str, str] = {}
-        self.on_tick = on_tick
+        self._stack: LocalStackClient | None = None
+        self._alerts: JsonlTail | None = None
+        self._callbacks: JsonlTail | None = None
         self._queue: list[tuple[float, str]] = []
         self._queue_lock = threading.Lock()
         self._next_read = 0.0
         self._read_lock = threading.Lock()
-        self._alert_offset = 0
-        self._alert_lock = threading.Lock()
-        self._callback_offset = 0
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------------------------ helpers
     @property
-    def _key(self) -> dict[str, str]:
-        return {"x-api-key": str(self.stack.handle.get("api_key", ""))}
+    def stack(self) -> LocalStackClient:
+        if self._stack is None:
+            raise LocalStackError("the local stack is not started")
+        return self._stack
+
+    def _start_stack(self) -> None:
+        settings = self.settings
+        self._stack = LocalStackClient.start(
+            settings.local_dir,
+            {
+                "PARCELHUB_SANDBOX_STAGE_SECONDS": str(settings.stage_seconds),
+                "PARCELHUB_CONFIG": json.dumps({"stall": {"time_scale": settings.stall_time_scale}}),
+                "PARCELHUB_LOCAL_LOG_LEVEL": "WARNING",
+            },
+            log_path=settings.local_dir / "demo-stack.log",
+            timeout=settings.stack_timeout,
+        )
+        # the watchers, the sender and the sweeper share the client's session
+        self.stack.http.mount("http://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32))
+        self._alerts = JsonlTail(Path(self.stack.handle["alerts_file"]), from_end=True)
+        self._callbacks = JsonlTail(Path(self.stack.handle["oms_callbacks_file"]), from_end=True)
 
     def elapsed(self) -> float:
         return time.time() - (self.orders_started_at or self.started_at)
-
-    def _control(self, provider: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.session.post(self.sandboxes[provider] + path, json=body, timeout=10)
-        if response.status_code >= 400:
-            raise DemoError(f"{provider} {path} answered {response.status_code}: {response.text[:200]}")
-        result: dict[str, Any] = response.json()
-        return result
 
     def _chaos(self, kind: str, provider: str, **detail: Any) -> None:
         with self.state.lock:
@@ -215,11 +147,7 @@ class Demo:
     def run(self) -> dict[str, Any]:
         """The whole run; returns the record (the stack is stopped whatever happens)."""
         try:
-            handle = self.stack.start(self.settings.stack_timeout)
-            self.api, self.sandboxes = handle["api_url"], dict(handle["sandboxes"])
-            self.root = root_url(self.api)
-            self._alert_offset = _size(Path(handle["alerts_file"]))
-            self._callback_offset = _size(Path(handle["oms_callbacks_file"]))
+            self._start_stack()
             self._prepare()
             self.orders_started_at = time.time()
             for target, name in (
@@ -236,21 +164,17 @@ class Demo:
             for thread in self._threads:
                 thread.join(timeout=5)
             self.state.phase = "collecting the results"
-            return self._collect(handle)
+            return self._collect()
         finally:
             self.stop_event.set()
-            self.stack.stop()
-            self.finished_at = time.time()
+            if self._stack is not None:
+                self._stack.stop()
 
     def _prepare(self) -> None:
-        for provider in self.sandboxes:
-            self._control(
-                provider,
-                "/_sandbox/push-mode",
-                {"mode": "auto", "duplicate_rate": self.settings.duplicate_rate, "shuffle": True},
-            )
+        for provider in self.stack.sandboxes:
+            self.stack.push_mode(provider, mode="auto", duplicate_rate=self.settings.duplicate_rate, shuffle=True)
             self._chaos("push_mode", provider, duplicate_rate=self.settings.duplicate_rate, shuffle=True)
-        self.session.post(self.root + "/_local/metrics/reset", timeout=10).raise_for_status()
+        self.stack.reset_metrics()
 
     # ------------------------------------------------------------------------------------ the OMS
     def _send_orders(self) -> None:
@@ -264,13 +188,17 @@ class Demo:
                 due = self.orders_started_at + order.index * interval
                 while (wait := due - time.time()) > 0:
                     time.sleep(min(wait, 0.1))
-                if order.index == outage_on and settings.outage_provider in self.sandboxes and len(self.plan) >= 10:
-                    self._control(settings.outage_provider, "/_sandbox/faults", {"outage": True})
+                if (
+                    order.index == outage_on
+                    and settings.outage_provider in self.stack.sandboxes
+                    and len(self.plan) >= 10
+                ):
+                    self.stack.fault(settings.outage_provider, outage=True)
                     self._chaos("outage_on", settings.outage_provider)
                     self.state.outage_active = True
                     self.state.phase = f"{settings.outage_provider} is DOWN: watch failovers and the circuit breaker"
                 if order.index == outage_off and self.state.outage_active:
-                    self._control(settings.outage_provider, "/_sandbox/faults", {"outage": False})
+                    self.stack.fault(settings.outage_provider, outage=False)
                     self._chaos("outage_off", settings.outage_provider)
                     self.state.outage_active = False
                     self.state.phase = f"{settings.outage_provider} is back: the circuit half-opens after its cool-down"
@@ -281,7 +209,7 @@ class Demo:
         error = None
         for attempt in range(5):
             try:
-                response = self.session.post(self.api + "/v1/shipments", json=body, headers=self._key, timeout=30)
+                response = self.stack.post_order(body)
                 if response.status_code < 500:
                     return response, attempt + 1, None
                 error = f"HTTP {response.status_code}"
@@ -321,8 +249,8 @@ class Demo:
                 }
         sid = entry.get("shipment_id")
         if sid and order.stall_after is not None:
-            for provider in self.sandboxes:
-                self._control(provider, "/_sandbox/stall", {"order_id": sid, "after": order.stall_after})
+            for provider in self.stack.sandboxes:
+                self.stack.sandbox_post(provider, "/_sandbox/stall", {"order_id": sid, "after": order.stall_after})
             self._chaos("stall", "all", shipment_id=sid, after=order.stall_after)
         if sid and order.resend:
             replay, _, _ = self._post(order.body)
@@ -359,7 +287,7 @@ class Demo:
         time.sleep(max(0.0, slot - time.time()))
 
     def read(self, sid: str) -> dict[str, Any] | None:
-        response = self.session.get(f"{self.api}/v1/shipments/{sid}", headers=self._key, timeout=30)
+        response = self.stack.http.get(f"{self.stack.api}/v1/shipments/{sid}", headers=self.stack.headers, timeout=30)
         return response.json() if response.status_code == 200 else None
 
     def _observe(self, sid: str, view: dict[str, Any], at: float) -> None:
@@ -400,8 +328,9 @@ class Demo:
     def _sweep(self) -> None:
         while not self.stop_event.wait(self.settings.sweep_interval):
             try:
-                response = self.session.post(self.root + "/_local/invoke/StallDetectorFunction", timeout=30)
-                result = (_json(response).get("result") or {}) if response.status_code == 200 else {}
+                result = self.stack.invoke("StallDetectorFunction", timeout=30) or {}
+            except requests.HTTPError:
+                result = {}
             except requests.RequestException:
                 continue
             with self.state.lock:
@@ -409,14 +338,12 @@ class Demo:
                 self.state.sweeps.append({"at": time.time(), **figures})
 
     def _tail_alerts(self) -> None:
-        path = Path(self.stack.handle["alerts_file"])
         while not self.stop_event.wait(0.3):
-            self.poll_alerts(path)
+            self.poll_alerts()
 
-    def poll_alerts(self, path: Path) -> None:
-        with self._alert_lock:  # the tailer and the final drain both read: each line exactly once
-            lines = list(_read_new_lines(path, self._alert_offset, lambda end: setattr(self, "_alert_offset", end)))
-        for line in lines:
+    def poll_alerts(self) -> None:
+        assert self._alerts is not None
+        for line in self._alerts.read():  # the tailer and the final drain both read: each line exactly once
             alert = parse_alert(line)
             with self.state.lock:
                 self.state.alerts.append(alert)
@@ -432,12 +359,12 @@ class Demo:
             time.sleep(0.5)
         self.state.phase = "settled: one more stall sweep to show it does not alert twice"
         with contextlib.suppress(requests.RequestException):
-            self.session.post(self.root + "/_local/invoke/StallDetectorFunction", timeout=30)
+            self.stack.invoke("StallDetectorFunction", timeout=30)
         time.sleep(2.0)  # rule -> topic -> alerts.jsonl delivery
-        self.poll_alerts(Path(self.stack.handle["alerts_file"]))
+        self.poll_alerts()
 
     # ------------------------------------------------------------------------------------ the record
-    def _collect(self, handle: dict[str, Any]) -> dict[str, Any]:
+    def _collect(self) -> dict[str, Any]:
         with self.state.lock:
             sids = [o["shipment_id"] for o in self.state.orders if o.get("shipment_id")]
         final: dict[str, dict[str, Any]] = {}
@@ -447,18 +374,18 @@ class Demo:
                     final[sid] = _trim(view)
                     self._observe(sid, view, time.time())
         sandboxes = {}
-        for provider, url in self.sandboxes.items():
+        for provider in self.stack.sandboxes:
             sandboxes[provider] = {
-                "parcels": self.session.get(url + "/_sandbox/parcels", timeout=30).json(),
-                "pushes": [_trim_push(p) for p in self.session.get(url + "/_sandbox/pushes", timeout=30).json()],
+                "parcels": self.stack.sandbox_get(provider, "/_sandbox/parcels"),
+                "pushes": [_trim_push(p) for p in self.stack.sandbox_get(provider, "/_sandbox/pushes")],
                 "requests": [
                     {k: r.get(k) for k in ("time", "operation", "fault", "result", "order_code", "tracking_number")}
-                    for r in self.session.get(url + "/_sandbox/requests", timeout=30).json()
+                    for r in self.stack.requests_seen(provider)
                 ],
             }
-        metrics = self.session.get(self.root + "/_local/metrics", timeout=30).json()
-        callbacks_file = Path(handle["oms_callbacks_file"])
-        callbacks = len(list(_read_new_lines(callbacks_file, self._callback_offset, lambda _: None)))
+        metrics = self.stack.metrics()
+        assert self._callbacks is not None
+        callbacks = len(self._callbacks.read())
         with self.state.lock:
             return {
                 "version": 1,
@@ -506,28 +433,6 @@ def _json(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _read_new_lines(path: Path, offset: int, remember: Callable[[int], None]) -> Iterator[dict[str, Any]]:
-    """Complete JSON lines appended since ``offset`` (a half-written last line waits for the next call)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except OSError:
-        return
-    end = data.rfind(b"\n") + 1
-    remember(offset + end)
-    for raw in data[:end].splitlines():
-        with contextlib.suppress(ValueError):
-            yield json.loads(raw)
 
 
 def _trim(view: dict[str, Any]) -> dict[str, Any]:

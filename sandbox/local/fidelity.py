@@ -32,14 +32,6 @@ def serialize_dynamodb() -> None:
         setattr(DynamoDBBackend, name, _atomic(member))
 
 
-def restore_dynamodb() -> None:
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name, member in _ORIGINALS.items():
-        setattr(DynamoDBBackend, name, member)
-    _ORIGINALS.clear()
-
-
 def _atomic(operation: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(operation)
     def atomic(*args: Any, **kwargs: Any) -> Any:

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from sandbox.local.metrics import Metrics, invocation
-from sandbox.local.template import ACCOUNT_ID, REGION, Function
+from sandbox.local.template import Function
 
 log = logging.getLogger("parcelhub.local")
 
@@ -101,7 +101,6 @@ class Functions:
             logical: threading.BoundedSemaphore(min(concurrency, f.reserved_concurrency or concurrency))
             for logical, f in functions.items()
         }
-        self._original_invoke: Any = None
 
     # ------------------------------------------------------------------ handlers
     def handler(self, logical: str) -> Callable[..., Any]:
@@ -187,25 +186,6 @@ class Functions:
             return json.dumps(exc.payload), True
         return json.dumps(result), False
 
-    def patch_moto(self) -> None:
-        from moto.awslambda.models import LambdaFunction
-
-        functions = self
-        self._original_invoke = LambdaFunction.__dict__["_invoke_lambda"]
-
-        def _invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
-            payload, error = functions.invoke_for_moto(fn.function_name, event)
-            return payload, error, ""
-
-        LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
-
-    def unpatch_moto(self) -> None:
-        if self._original_invoke is not None:
-            from moto.awslambda.models import LambdaFunction
-
-            LambdaFunction._invoke_lambda = self._original_invoke  # type: ignore[method-assign]
-            self._original_invoke = None
-
 
 def load_handler_module(function: Function, base_dir: Path) -> ModuleType:
     """The handler's module: imported by its dotted name (``functions.<dir>.handler``) when that name
@@ -234,7 +214,3 @@ def load_handler_module(function: Function, base_dir: Path) -> ModuleType:
         del sys.modules[name]
         raise
     return module
-
-
-def function_arn(name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"

@@ -213,10 +213,6 @@ class Provisioner:
             kms.enable_key_rotation(KeyId=meta["KeyId"])
         self._record(logical, Ref=meta["KeyId"], KeyId=meta["KeyId"], Arn=meta["Arn"])
 
-    def _KMS_Alias(self, logical: str, properties: Mapping[str, Any]) -> None:
-        props = self.resolver.resolve(dict(properties))
-        self.client("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
-
     def _DynamoDB_Table(self, logical: str, properties: Mapping[str, Any]) -> None:
         props = self.resolver.resolve(dict(properties))
         ddb = self.client("dynamodb")

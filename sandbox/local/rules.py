@@ -141,8 +141,6 @@ class TargetDeliverer:
         self.connections = connections
         self.stop = stop
         self.http = http
-        self.delivered = 0
-        self.dead_lettered = 0
         self.thread = threading.Thread(target=self._run, name=f"rule-{rule.name}-{target.id}", daemon=True)
 
     def start(self) -> None:
@@ -178,8 +176,6 @@ class TargetDeliverer:
             if retries_left:
                 return  # reappears after the shadow queue's 1 s visibility timeout
             self._dead_letter(event, error)
-        else:
-            self.delivered += 1
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _dead_letter(self, event: dict[str, Any], error: DeliveryError) -> None:
@@ -200,7 +196,6 @@ class TargetDeliverer:
             MessageBody=json.dumps(event),
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
-        self.dead_lettered += 1
 
     def deliver(self, event: dict[str, Any]) -> None:
         payload = transform(event, self.target, self.rule.name)
@@ -290,7 +285,6 @@ class TopicRecorder:
         self.alerts_file = alerts_file
         self.stop = stop
         self.echo = echo
-        self.recorded = 0
         self._lock = threading.Lock()
         self.threads = [
             threading.Thread(target=self._run, args=(url,), name=f"topic-{arn.rsplit(':', 1)[-1]}", daemon=True)
@@ -334,6 +328,5 @@ class TopicRecorder:
             self.alerts_file.parent.mkdir(parents=True, exist_ok=True)
             with self.alerts_file.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-            self.recorded += 1
         self.echo(f"[alert] {line['topic']}: {line.get('text', message)}")
         return line

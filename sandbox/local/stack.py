@@ -49,7 +49,7 @@ from sandbox.local.template import (
 log = logging.getLogger("parcelhub.local")
 
 SANDBOXES: dict[str, tuple[str, str, str]] = {
-    # provider -> (module, class, webhook path under the API URL; {push_token} is filled in)
+    # provider -> (module, class, webhook path under the API URL)
     "kdniao": ("sandbox.carriers.kdniao", "KdniaoSandbox", "/v1/webhooks/kdniao"),
     # the SF sandbox appends its push token as the last path segment, like the URL set in SF's console
     "sf": ("sandbox.carriers.sf", "SfSandbox", "/v1/webhooks/sf"),
@@ -332,7 +332,7 @@ class LocalStack:
                 continue
             accepted = inspect.signature(cls).parameters
             kwargs: dict[str, Any] = {k: v for k, v in credentials.items() if k in accepted}
-            webhook = self.api_url + webhook_path.format(**credentials)
+            webhook = self.api_url + webhook_path
             sandbox = cls(
                 **kwargs, port=0, webhook_url=webhook, stage_seconds=settings.sandbox_stage_seconds, seed=None
             )

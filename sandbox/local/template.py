@@ -91,7 +91,6 @@ NAME_PROPERTIES: dict[str, str] = {
     "AWS::Events::Rule": "Name",
     "AWS::Events::Connection": "Name",
     "AWS::Events::ApiDestination": "Name",
-    "AWS::KMS::Alias": "AliasName",
     "AWS::SSM::Parameter": "Name",
     "AWS::SecretsManager::Secret": "Name",
     "AWS::S3::Bucket": "BucketName",
@@ -127,8 +126,6 @@ def predict_physical(logical: str, rtype: str, name: str) -> dict[str, str]:  # 
     if rtype == "AWS::KMS::Key":
         key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{STACK_NAME}/{logical}"))
         return {"Ref": key_id, "KeyId": key_id, "Arn": arn.format(service="kms", resource=f"key/{key_id}")}
-    if rtype == "AWS::KMS::Alias":
-        return {"Ref": name}
     if rtype == "AWS::SSM::Parameter":
         return {"Ref": name, "Type": "String"}
     if rtype == "AWS::SecretsManager::Secret":
@@ -405,7 +402,6 @@ class Rule:
     name: str
     bus: str
     event_pattern: dict[str, Any] | None
-    schedule_expression: str | None
     enabled: bool
     targets: tuple[RuleTarget, ...]
     source: str  # "resource" | "function-event"
@@ -421,7 +417,6 @@ class Function:
     module: str
     attribute: str
     source: str  # the handler file, relative to the template's folder
-    runtime: str
     timeout: int
     memory: int
     environment: dict[str, str]
@@ -435,7 +430,6 @@ class Queue:
     arn: str
     url: str
     attributes: dict[str, str]  # as CreateQueue takes them (unscaled)
-    dead_letter_queue: str | None  # logical id
     max_receive_count: int | None
 
 
@@ -465,9 +459,6 @@ class Plan:
     resources: dict[str, str] = field(default_factory=dict)  # logical -> type (enabled ones)
     skipped: dict[str, str] = field(default_factory=dict)  # logical -> why it is not wired locally
 
-    def physical_summary(self, resolver: Resolver) -> dict[str, str]:
-        return {logical: str(resolver.ids(logical)["Ref"]) for logical in self.resources}
-
 
 #: resource types provisioned in moto (see provision.py) or served by the runner itself
 WIRED_TYPES = frozenset(
@@ -483,7 +474,6 @@ WIRED_TYPES = frozenset(
         "AWS::Events::Connection",
         "AWS::Events::ApiDestination",
         "AWS::KMS::Key",
-        "AWS::KMS::Alias",
         "AWS::SSM::Parameter",
         "AWS::SecretsManager::Secret",
         "AWS::S3::Bucket",
@@ -620,11 +610,8 @@ def _queue(logical: str, properties: Mapping[str, Any], resolver: Resolver) -> Q
             value = resolved[prop]
             attributes[prop] = str(value).lower() if isinstance(value, bool) else str(value)
     redrive = resolved.get("RedrivePolicy")
-    dlq_logical: str | None = None
     max_receive: int | None = None
     if redrive:
-        raw = properties["RedrivePolicy"]
-        dlq_logical = _logical_of_arn_expression(raw.get("deadLetterTargetArn"))
         max_receive = int(redrive["maxReceiveCount"])
         attributes["RedrivePolicy"] = json.dumps(
             {"deadLetterTargetArn": redrive["deadLetterTargetArn"], "maxReceiveCount": str(max_receive)}
@@ -635,7 +622,6 @@ def _queue(logical: str, properties: Mapping[str, Any], resolver: Resolver) -> Q
         arn=ids["Arn"],
         url=ids["QueueUrl"],
         attributes=attributes,
-        dead_letter_queue=dlq_logical,
         max_receive_count=max_receive,
     )
 
@@ -682,7 +668,6 @@ def _rule(logical: str, properties: Mapping[str, Any], resolver: Resolver, resou
         name=resolver.name_of(logical),
         bus=bus,
         event_pattern=pattern,
-        schedule_expression=resolver.resolve(properties.get("ScheduleExpression")),
         enabled=str(resolver.resolve(properties.get("State", "ENABLED"))) == "ENABLED",
         targets=tuple(_rule_target(t, resolver) for t in properties.get("Targets") or []),
         source="resource",
@@ -738,7 +723,6 @@ def _function(template: Mapping[str, Any], logical: str, resolver: Resolver, pla
         module=module,
         attribute=attribute,
         source=str(Path(code_uri, module_file + ".py")),
-        runtime=str(resolver.resolve(properties.get("Runtime", LAMBDA_DEFAULTS["Runtime"]))),
         timeout=int(resolver.resolve(properties.get("Timeout", LAMBDA_DEFAULTS["Timeout"]))),
         memory=int(resolver.resolve(properties.get("MemorySize", LAMBDA_DEFAULTS["MemorySize"]))),
         environment={str(k): str(v) for k, v in variables.items()},
@@ -801,7 +785,6 @@ def _function(template: Mapping[str, Any], logical: str, resolver: Resolver, pla
                     name=str(props.get("RuleName") or f"{ids['Ref']}-{event_name}"),
                     bus=bus.rsplit("/", 1)[-1],
                     event_pattern=props.get("Pattern"),
-                    schedule_expression=None,
                     enabled=str(props.get("State", "ENABLED")) == "ENABLED",
                     targets=(
                         RuleTarget(

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 if TYPE_CHECKING:
-    from tests.e2e.conftest import LocalStackHandle
+    from sandbox.local.client import LocalStackClient
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def eventually(check: Callable[[], Any], timeout: float = 60.0, interval: float 
         time.sleep(interval)
 
 
-def test_ready_quickly_with_a_complete_handle(local_stack: LocalStackHandle) -> None:
+def test_ready_quickly_with_a_complete_handle(local_stack: LocalStackClient) -> None:
     """Given `make local`, then it is ready in under 20 s and local-stack.json says where everything is."""
     assert local_stack.ready_seconds < 20
     handle = local_stack.handle
@@ -53,7 +53,7 @@ def test_ready_quickly_with_a_complete_handle(local_stack: LocalStackHandle) -> 
     assert handle["unavailable_functions"] == {}
 
 
-def test_health_needs_no_key_and_unknown_routes_are_404(local_stack: LocalStackHandle) -> None:
+def test_health_needs_no_key_and_unknown_routes_are_404(local_stack: LocalStackClient) -> None:
     """Given no API key, then GET /v1/health answers 200; an undeclared route answers API Gateway's 404."""
     assert requests.get(f"{local_stack.api}/v1/health", timeout=10).status_code == 200
     missing = requests.get(f"{local_stack.api}/v1/not-a-route", timeout=10)
@@ -61,7 +61,7 @@ def test_health_needs_no_key_and_unknown_routes_are_404(local_stack: LocalStackH
     assert missing.json() == {"message": "Not Found"}
 
 
-def test_sqs_partial_batch_failure_on_waybill_requests(local_stack: LocalStackHandle) -> None:
+def test_sqs_partial_batch_failure_on_waybill_requests(local_stack: LocalStackClient) -> None:
     """Given a batch on waybill-requests with one malformed record, when waybill_dispatch reports it as
     failed, then it is retried and ends in the DLQ after maxReceiveCount, and each good record starts
     its workflow exactly once."""
@@ -92,7 +92,7 @@ def test_sqs_partial_batch_failure_on_waybill_requests(local_stack: LocalStackHa
     assert set(good) <= names
 
 
-def test_waybill_workflow_retries_and_fails_over(local_stack: LocalStackHandle) -> None:
+def test_waybill_workflow_retries_and_fails_over(local_stack: LocalStackClient) -> None:
     """Given Kdniao down (HTTP 503), when an order is placed, then Step Functions runs the real
     waybill_tasks handler, retries CarrierUnavailable (Retry), routes to RecordFailedAttempt (Catch),
     fails over to SF and the OMS receives WaybillCreated through the API destination."""
@@ -141,7 +141,7 @@ def test_waybill_workflow_retries_and_fails_over(local_stack: LocalStackHandle) 
     assert line["authorized"] is True
 
 
-def test_scheduled_function_runs_on_demand(local_stack: LocalStackHandle) -> None:
+def test_scheduled_function_runs_on_demand(local_stack: LocalStackClient) -> None:
     """Given the control route, then the stall detector sweeps now and returns its result."""
     reply = requests.post(f"{local_stack.root}/_local/invoke/StallDetectorFunction", timeout=30)
     assert reply.status_code == 200, reply.text

@@ -32,32 +32,12 @@ def order() -> dict[str, Any]:
     return body
 
 
-def capture_bus_events(stack: Any) -> str:
-    """A catch-all rule on the hub's bus into a queue the test reads (a consumer, like any other)."""
-    sqs, events = stack.aws("sqs"), stack.aws("events")
-    queue_url = sqs.create_queue(QueueName=f"stall-e2e-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = stack.handle["resources"]["EventBus"]
-    events.put_rule(Name="stall-e2e-capture", EventBusName=bus, EventPattern=json.dumps({"source": ["parcelhub"]}))
-    events.put_targets(Rule="stall-e2e-capture", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    return str(queue_url)
-
-
-def drain(stack: Any, queue_url: str) -> list[dict[str, Any]]:
-    sqs, found = stack.aws("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return found
-
-
 def test_one_alert_per_stalled_parcel_across_five_sweeps_and_resolved_after_a_push(
     stack_factory: Callable[..., Any],
 ) -> None:
     stack = stack_factory(CONFIG, **ENV)
     stack.push_mode("kdniao", mode="manual")
-    events_queue = capture_bus_events(stack)
+    events = stack.capture_events("stall-e2e-capture")
     # Given three parcels with waybills: A is never picked up, B and C are picked up and then stop moving
     ids = [stack.post_order(order()).json()["shipment_id"] for _ in range(3)]
     shipments = [stack.wait_for(i, {"WAYBILL_CREATED"}, timeout=60) for i in ids]
@@ -83,7 +63,7 @@ def test_one_alert_per_stalled_parcel_across_five_sweeps_and_resolved_after_a_pu
     assert sum(s["alerted"] for s in sweeps) == 3
     # and a sweep reads only what is due: the later sweeps read nothing (alerted entries leave the index)
     assert [s["items_read"] for s in sweeps[1:]] == [0, 0, 0, 0]
-    stalled = [e for e in drain(stack, events_queue) if e["detail-type"] == "ShipmentStalled"]
+    stalled = [e for e in events.drain() if e["detail-type"] == "ShipmentStalled"]
     assert sorted(e["detail"]["tracking_number"] for e in stalled) == sorted(tracking)
     # When B moves again
     push = {"tracking_number": tracking[1], "stages": ["in_transit"]}
@@ -93,7 +73,7 @@ def test_one_alert_per_stalled_parcel_across_five_sweeps_and_resolved_after_a_pu
     deadline = time.monotonic() + 30
     resolved: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not resolved:
-        resolved = [e for e in drain(stack, events_queue) if e["detail-type"] == "StallResolved"]
+        resolved = [e for e in events.drain() if e["detail-type"] == "StallResolved"]
         time.sleep(0.5)
     assert [e["detail"]["tracking_number"] for e in resolved] == [tracking[1]]
     episode_of_b = next(e["detail"]["episode_id"] for e in stalled if e["detail"]["tracking_number"] == tracking[1])

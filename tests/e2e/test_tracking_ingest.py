@@ -25,8 +25,8 @@ from sandbox.carriers.base import PushRequest, SandboxParcel, Stage
 from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.kuaidi100 import Kuaidi100Sandbox
 from sandbox.carriers.sf import SfSandbox
+from sandbox.local.client import LocalStackClient
 from sandbox.local.settings import LocalSettings
-from tests.e2e.conftest import LocalStackHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -39,14 +39,14 @@ PROVIDERS = ("kdniao", "sf", "kuaidi100")
 
 @dataclass
 class Tracking:
-    stack: LocalStackHandle
+    stack: LocalStackClient
 
     @property
     def api(self) -> str:
         return self.stack.api
 
     def sandbox(self, provider: str) -> str:
-        return str(self.stack.handle["sandboxes"][provider]).rstrip("/")
+        return self.stack.sandbox(provider)
 
     def post_order(self, tier: str = "regular") -> str:
         body = json.loads(ORDER.read_text(encoding="utf-8"))
@@ -57,9 +57,7 @@ class Tracking:
         return str(reply.json()["shipment_id"])
 
     def shipment(self, shipment_id: str) -> dict[str, Any]:
-        reply = requests.get(f"{self.api}/v1/shipments/{shipment_id}", headers=self.stack.headers, timeout=30)
-        reply.raise_for_status()
-        return dict(reply.json())
+        return self.stack.shipment(shipment_id)
 
     def wait(self, shipment_id: str, done: Any, timeout: float = SETTLE) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -98,8 +96,7 @@ class Tracking:
         return box.start()
 
     def webhook_sends(self) -> int:
-        snapshot = requests.get(f"{self.stack.root}/_local/metrics", timeout=10).json()
-        by_function = snapshot.get("aws_calls_by_function", {})
+        by_function = self.stack.metrics().get("aws_calls_by_function", {})
         return sum(
             int(calls.get("sqs.SendMessage", 0)) for name, calls in by_function.items() if "webhook" in name.lower()
         )
@@ -119,7 +116,7 @@ def timeline(view: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def tracking(local_stack: LocalStackHandle) -> Iterator[Tracking]:
+def tracking(local_stack: LocalStackClient) -> Iterator[Tracking]:
     handle = Tracking(local_stack)
     for provider in PROVIDERS:
         requests.post(f"{handle.sandbox(provider)}/_sandbox/push-mode", json={"mode": "manual"}, timeout=10)

@@ -358,7 +358,6 @@ def hub(monkeypatch: pytest.MonkeyPatch, sandboxes: Sandboxes, bridge: WebhookBr
             Name="parcelhub/it/providers", SecretString=json.dumps(secret)
         )["ARN"]
         env = {
-            "STAGE": "it",
             "TABLE_NAME": names["table"],
             "DATA_BUCKET": names["bucket"],
             "TRACKING_QUEUE_URL": names["queue_url"],

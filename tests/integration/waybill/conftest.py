@@ -252,7 +252,6 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             name="parcelhub-test-waybill", definition=definition, roleArn=role, type="STANDARD"
         )["stateMachineArn"]
         for name, value in {
-            "STAGE": "test",
             "TABLE_NAME": table,
             "EVENT_BUS_NAME": bus,
             "PII_KEY_ID": key_id,
