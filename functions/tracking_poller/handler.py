@@ -29,5 +29,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "events": report.events,
         "failures": len(report.failures),
         "skipped": report.skipped,
+        "waited_seconds": round(report.waited_seconds, 3),
         "per_provider": report.per_provider,
     }

@@ -38,7 +38,6 @@ class Environment(_Config):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    stage: str = Field("dev", alias="STAGE")
     table_name: str = Field("", alias="TABLE_NAME")
     config_parameter: str = Field("", alias="CONFIG_PARAMETER")
     provider_secret_arn: str = Field("", alias="PROVIDER_SECRET_ARN")
@@ -49,7 +48,6 @@ class Environment(_Config):
     event_bus_name: str = Field("", alias="EVENT_BUS_NAME")
     pii_key_id: str = Field("", alias="PII_KEY_ID")
     data_bucket: str = Field("", alias="DATA_BUCKET")
-    idempotency_table_name: str = Field("", alias="IDEMPOTENCY_TABLE_NAME")
     webhook_base_url: str = Field("", alias="WEBHOOK_BASE_URL")
 
     def require(self, *names: str) -> None:

@@ -89,14 +89,6 @@ BUSINESS_ERRORS: Mapping[str, ResultRule] = {
 }
 UNKNOWN_BUSINESS_KIND = ResultKind.REJECTED
 
-#: the code the sandbox answers ``faults.reject = "address"`` with (an address the route can't serve)
-ADDRESS_REJECTION_CODE = "20052"
-DUPLICATE_ORDER_CODE = "8016"
-ORDER_NOT_FOUND_CODE = "8018"
-NOT_ORDERED_CODE = "8024"
-ALREADY_CANCELLED_CODE = "8037"
-PICKED_UP_NO_CANCEL_CODE = "8252"
-
 
 def gateway_rule(code: str) -> ResultRule:
     return GATEWAY_ERRORS.get(code, ResultRule(UNKNOWN_GATEWAY_KIND, "未知网关错误"))

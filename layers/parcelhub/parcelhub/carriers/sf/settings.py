@@ -25,7 +25,6 @@ from parcelhub.carriers.settings import ProviderSettings
 from parcelhub.domain.models import ServiceLevel
 
 PRODUCTION_URL = "https://sfapi.sf-express.com"
-SANDBOX_URL = "https://sfapi-sbox.sf-express.com"
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
