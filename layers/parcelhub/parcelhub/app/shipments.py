@@ -10,17 +10,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from secrets import token_hex
+from typing import TYPE_CHECKING
 
-from parcelhub.carriers.base import ProviderPlugin
-from parcelhub.config import HubConfig
 from parcelhub.domain.models import Party, Provider, Shipment, ShipmentRequest, TrackingEvent
 from parcelhub.domain.status import Status
-from parcelhub.events import EventPublisher, ShipmentAccepted
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.errors import OrderAlreadyExists, ShipmentNotFound, StatusConflict
-from parcelhub.ports.messaging import LabelStore, MessageSink, PartyCipher, WorkflowStarter
-from parcelhub.ports.store import PollIndex, Shipments, StallIndex, Timeline, TrackingClaims
 from parcelhub.security.masking import mask_party
+
+if TYPE_CHECKING:  # annotations only: the API's cold start does not pay for the event contracts
+    from parcelhub.carriers.base import ProviderPlugin
+    from parcelhub.config import HubConfig
+    from parcelhub.events import EventPublisher
+    from parcelhub.ports.messaging import LabelStore, MessageSink, PartyCipher, WorkflowStarter
+    from parcelhub.ports.store import PollIndex, Shipments, StallIndex, Timeline, TrackingClaims
 
 #: statuses from which a shipment can still be cancelled (nothing picked up yet)
 CANCELLABLE: frozenset[Status] = frozenset({Status.PENDING, Status.WAYBILL_CREATED, Status.WAYBILL_FAILED})
@@ -145,6 +148,8 @@ class ShipmentService:
         self.ports.waybill_requests.send([json.dumps({"shipment_id": shipment_id})])
 
     def _publish_accepted(self, shipment: Shipment, now: datetime) -> None:
+        from parcelhub.events import ShipmentAccepted
+
         event = ShipmentAccepted(
             shipment_id=shipment.shipment_id,
             order_id=shipment.order_id,
