@@ -122,13 +122,22 @@ def test_standard_101_push_with_several_waybills_and_count_as_string() -> None:
     by_number: dict[str, list[TrackingEvent]] = {}
     for event in parsed.events:
         by_number.setdefault(event.tracking_number, []).append(event)
-    # Then the latest scan takes the element's State, earlier ones are plain scans with no raw code
+    # Then the latest scan takes the element's State; earlier ones keep their milestone, read from their
+    # text (inferred), with no raw code
     yto = by_number["YT1234567890123"]
-    assert [e.status for e in yto] == [Status.IN_TRANSIT, Status.IN_TRANSIT, Status.DELIVERED]
+    assert [e.status for e in yto] == [Status.PICKED_UP, Status.IN_TRANSIT, Status.DELIVERED]
+    assert [e.inferred for e in yto] == [True, True, False]
     assert {e.raw_code for e in yto} == {""}
     assert {e.carrier for e in yto} == {Carrier.YTO}
     sto = by_number["7712345678901"]
-    assert [e.status for e in sto] == [Status.IN_TRANSIT, Status.IN_TRANSIT]
+    assert [e.status for e in sto] == [Status.PICKED_UP, Status.IN_TRANSIT]
+    assert [e.inferred for e in sto] == [True, False]
+    # And the echoed order reference and the estimated delivery date are kept
+    assert {e.order_ref for e in yto} == {"shp_a1"}
+    assert {e.order_ref for e in sto} == {"shp_b2"}
+    assert yto[-1].estimated_delivery_at is not None
+    assert yto[-1].estimated_delivery_at.isoformat() == "2024-05-03T00:00:00+08:00"
+    assert (yto[-1].signed, sto[-1].signed) == (True, False)
     assert "4312345678901" not in by_number  # no traces yet: nothing to record, but it is listed
     assert parsed.tracking_numbers == (
         (Carrier.YTO, "YT1234567890123"),

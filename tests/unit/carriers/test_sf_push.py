@@ -119,13 +119,60 @@ def test_content_hashes_are_stable_across_pushes_and_formats() -> None:
     assert [as_expected(e) for e in as_xml.events] == json.loads(raw("push.expected.json"))
 
 
-def test_unknown_op_code_is_unmapped_and_reported() -> None:
-    # Given a push carrying an opCode no table knows, next to a known one for another waybill
+def test_unknown_op_code_is_read_from_its_remark_and_reported_apart() -> None:
+    # Given a push carrying an opCode no table knows (remark 快件已装车), next to a known one
     parsed = plugin().parse_push(json_push(raw("push_unknown_code.json")))
-    # Then the unknown one is IN_TRANSIT/UNMAPPED and listed for the metric; the known one maps
+    # Then the unknown one is read from its remark (IN_TRANSIT, inferred) and its code listed apart from
+    # the UNMAPPED ones; the known one maps
     assert [as_expected(e) for e in parsed.events] == json.loads(raw("push_unknown_code.expected.json"))
-    assert parsed.unmapped_codes == ["9999"]
+    assert [e.inferred for e in parsed.events] == [True, False]
+    assert (parsed.unmapped_codes, parsed.inferred_codes) == ([], ["9999"])
     assert parsed.tracking_numbers == [(Carrier.SF, "SF1234567890123"), (Carrier.SF, "SF1234567890124")]
+
+
+def test_unknown_op_code_with_no_other_signal_is_unmapped_and_reported() -> None:
+    # Given an unknown opCode, no normalised status and a remark that names no milestone
+    body = json.dumps(
+        {
+            "Body": {
+                "WaybillRoute": [
+                    {
+                        "mailno": "SF1234567890123",
+                        "acceptTime": "2024-05-01 18:02:11",
+                        "remark": "路由节点",
+                        "opCode": "9999",
+                    }
+                ]
+            }
+        },
+        ensure_ascii=False,
+    )
+    parsed = plugin().parse_push(json_push(body.encode("utf-8")))
+    # Then it is never guessed: IN_TRANSIT/UNMAPPED, listed for the UnmappedCarrierCode metric
+    (event,) = parsed.events
+    assert (event.status, event.sub_status, event.inferred) == (Status.IN_TRANSIT, SubStatus.UNMAPPED, False)
+    assert (parsed.unmapped_codes, parsed.inferred_codes) == (["9999"], [])
+
+
+def test_unknown_op_code_with_sf_normalised_status_maps_from_it() -> None:
+    # Given an opCode outside the table that carries SF's own status codes (a customs scan)
+    route = {
+        "mailno": "SF1234567890123",
+        "acceptTime": "2025-05-17 16:22:12",
+        "remark": "请耐心等候",
+        "opCode": "605",
+        "firstStatusCode": "2",
+        "secondaryStatusCode": "204",
+    }
+    parsed = plugin().parse_push(json_push(json.dumps({"Body": {"WaybillRoute": [route]}}).encode()))
+    # Then the secondary status decides (not inferred: it is SF's code), and nothing is UNMAPPED
+    (event,) = parsed.events
+    assert (event.status, event.sub_status, event.inferred) == (Status.IN_TRANSIT, SubStatus.CUSTOMS, False)
+    assert (parsed.unmapped_codes, parsed.inferred_codes) == ([], ["605"])
+    # And with only the first-level code, that one decides
+    route.pop("secondaryStatusCode")
+    (first_only,) = plugin().parse_push(json_push(json.dumps({"Body": {"WaybillRoute": [route]}}).encode())).events
+    assert (first_only.status, first_only.sub_status) == (Status.IN_TRANSIT, SubStatus.NONE)
 
 
 @pytest.mark.parametrize("token", ["tok-0123456789abcdef012345678X", "", None, TOKEN.upper(), TOKEN + "0"])
