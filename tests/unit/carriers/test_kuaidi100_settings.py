@@ -8,7 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 from parcelhub import observability
-
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
 
 pytestmark = pytest.mark.unit
@@ -62,4 +61,5 @@ def test_loading_weak_settings_logs_each_warning(monkeypatch: pytest.MonkeyPatch
     # Then one warning per weakness, naming the settings class and saying why
     assert [entry["settings"] for entry in logged] == ["Kuaidi100Settings", "Kuaidi100Settings"]
     assert {entry["message"] for entry in logged} == {"weak provider setting"}
-    assert "plain http" in logged[0]["warning"] and "salt is 1 characters" in logged[1]["warning"]
+    assert "plain http" in logged[0]["warning"]
+    assert "salt is 1 characters" in logged[1]["warning"]

@@ -47,7 +47,8 @@ def test_a_short_push_token_is_accepted_with_a_warning_saying_why() -> None:
     weak = settings(push_token="short")
     # Then the settings load, and say why the value is weak
     (warning,) = weak.warnings
-    assert "push_token is 5 characters" in warning and "SF does not sign route pushes" in warning
+    assert "push_token is 5 characters" in warning
+    assert "SF does not sign route pushes" in warning
     assert "short" not in warning.replace("a short one", "")  # the token itself is never in the warning
     assert settings().warnings == ()
 
