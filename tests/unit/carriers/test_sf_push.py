@@ -216,10 +216,87 @@ def test_malformed_json_pushes_are_unreadable(body: bytes) -> None:
         plugin().parse_push(json_push(body))
 
 
-def test_xml_with_a_dtd_is_refused() -> None:
-    xml = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><Request><Body/></Request>'
-    with pytest.raises(PushUnreadable):
-        plugin().parse_push(xml_push(xml))
+def raw_xml_push(xml: bytes, content_type: str | None = "application/xml;charset=UTF-8") -> HttpRequest:
+    """An XML push posted as the raw body (SF's own examples and test scripts do this)."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    return HttpRequest(body=xml, headers=headers, path_params={"token": TOKEN})
+
+
+ROUTE_XML = (
+    "<?xml version='1.0' encoding='UTF-8'?><Request service=\"RoutePushService\" lang=\"zh-CN\"><Body>"
+    '<WaybillRoute id="1" mailno="SF1234567890123" orderid="shp-1" acceptTime="2024-05-01 10:30:56" '
+    'acceptAddress="深圳市" remark="顺丰速运 已收取快件" opCode="54"/></Body></Request>'
+).encode()
+
+HOSTILE_XML = [
+    # an internal entity (the start of every "billion laughs")
+    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><Request><Body/></Request>',
+    # billion laughs: entities expanding entities
+    (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><Request><Body><WaybillRoute mailno="&c;"/></Body></Request>'
+    ),
+    # an external entity reading a local file (XXE)
+    (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<Request><Body><WaybillRoute mailno="SF1" remark="&x;"/></Body></Request>'
+    ),
+    # a bare DTD without entities
+    b'<?xml version="1.0"?><!DOCTYPE Request SYSTEM "http://example.com/r.dtd"><Request><Body/></Request>',
+]
+
+
+@pytest.mark.parametrize("xml", HOSTILE_XML, ids=["entity", "billion-laughs", "external-entity", "dtd"])
+@pytest.mark.parametrize("transport", ["form", "raw"])
+def test_xml_with_a_dtd_or_entities_is_refused(xml: bytes, transport: str) -> None:
+    # Given an XML push carrying a DTD or entities, form-wrapped or as the raw body
+    request = xml_push(xml) if transport == "form" else raw_xml_push(xml)
+    # Then it is unreadable: nothing is expanded, nothing fetched
+    with pytest.raises(PushUnreadable, match="DTDs and entities are not accepted"):
+        plugin().parse_push(request)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/xml;charset=UTF-8", "text/xml; charset=utf-8", "application/xml", None]
+)
+def test_a_raw_xml_body_is_read_whatever_its_xml_content_type(content_type: str | None) -> None:
+    # Given SF's XML posted as the raw body (also without a content type, and with a byte-order mark)
+    for body in (ROUTE_XML, b"\xef\xbb\xbf" + ROUTE_XML):
+        parsed = plugin().parse_push(raw_xml_push(body, content_type))
+        # Then it parses like the form variant of the same XML
+        assert [as_expected(e) for e in parsed.events] == [
+            as_expected(e) for e in plugin().parse_push(xml_push(ROUTE_XML)).events
+        ]
+        assert parsed.events[0].order_ref == "shp-1"
+
+
+def test_the_ack_takes_the_shape_of_the_push() -> None:
+    # Given an account configured for JSON pushes that receives SF's XML (raw or form) and JSON
+    receiver = plugin(push_format="json")
+    xml_ok = '<Response service="RoutePushService"><Head>OK</Head></Response>'
+    # Then an XML push is answered in XML, a JSON one in JSON, and without the request the setting decides
+    assert receiver.push_ack(True, request=raw_xml_push(ROUTE_XML)).body == xml_ok
+    assert receiver.push_ack(True, request=xml_push(ROUTE_XML)).body == xml_ok
+    assert json.loads(receiver.push_ack(True, request=json_push(raw("push.json"))).body)["return_code"] == "0000"
+    assert json.loads(receiver.push_ack(True).body)["return_code"] == "0000"
+    failure = plugin(push_format="json").push_ack(False, "坏了", request=raw_xml_push(ROUTE_XML))
+    assert "<Head>ERR</Head>" in failure.body
+
+
+def test_a_route_written_with_child_elements_is_read_too() -> None:
+    xml = (
+        "<Request><Body><WaybillRoute><mailno>SF1234567890123</mailno><acceptTime>2024-05-01 10:30:56</acceptTime>"
+        "<remark>顺丰速运 已收取快件</remark><opCode>54</opCode></WaybillRoute></Body></Request>"
+    ).encode()
+    (event,) = plugin().parse_push(raw_xml_push(xml)).events
+    assert (event.tracking_number, event.status, event.raw_code) == ("SF1234567890123", Status.PICKED_UP, "54")
+
+
+def test_the_reason_of_an_exception_is_kept() -> None:
+    route = {"mailno": "SF1234567890123", "acceptTime": "2024-05-02 10:00:00", "remark": "派件不成功",
+             "opCode": "70", "reasonCode": "16", "reasonName": "收方客户不在"}  # fmt: skip
+    (event,) = plugin().parse_push(json_push(json.dumps({"Body": {"WaybillRoute": [route]}}).encode())).events
+    assert (event.exception_code, event.exception_text) == ("16", "收方客户不在")
 
 
 def test_single_route_object_is_accepted() -> None:
