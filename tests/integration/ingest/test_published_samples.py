@@ -73,9 +73,11 @@ def test_a_published_sample_passes_the_webhook_and_the_normalizer(
     if sample.is_push:
         request = push_request(sample, CREDENTIALS)
         response = receive(WebhookBridge.event(webhook_path(sample.provider), dict(request.headers), request.body))
-        # Then the provider gets its own success reply
+        # Then the provider gets its own success reply (SF: in the shape of its push)
         assert response["statusCode"] == 200, response
         assert accepted(sample.provider, response), response
+        xml_push = sample.provider is Provider.SF and sf_parsers.push_shape(request) in ("xml", "form")
+        assert ("xml" in str(response["headers"]["Content-Type"])) is xml_push, response
     # ... and as a query answer the poller enqueues
     if sample.is_query:
         events = answer_events(sample)
