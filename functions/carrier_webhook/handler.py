@@ -152,16 +152,16 @@ def receive(event: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911 - one ans
             "webhook push rejected", extra={"provider": provider.value, "reason": exc.reason, "source_ip": source_ip}
         )
         return _response(
-            plugin.push_ack(False, "signature verification failed"), 403 if provider is Provider.SF else 401
+            plugin.push_ack(False, "signature verification failed", request), 403 if provider is Provider.SF else 401
         )
     except PushUnreadable as exc:
         logger().warning("webhook body unreadable", extra={"provider": provider.value, "reason": exc.reason})
-        return _response(plugin.push_ack(False, "unreadable body"), 400)
+        return _response(plugin.push_ack(False, "unreadable body", request), 400)
 
     message = envelope_json(provider, body, content_type, path_params, datetime.now(UTC))
     if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
         logger().error("webhook push too large to enqueue", extra={"provider": provider.value, "bytes": len(body)})
-        return _response(plugin.push_ack(False, "payload too large"), 413)
+        return _response(plugin.push_ack(False, "payload too large", request), 413)
 
     from parcelhub.ports.messaging import NotEnqueued
 
@@ -170,8 +170,8 @@ def receive(event: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911 - one ans
     except NotEnqueued as exc:
         error = type(exc.__cause__ or exc).__name__
         logger().error("webhook push not enqueued", extra={"provider": provider.value, "error": error})
-        return _response(plugin.push_ack(False, "temporarily unavailable, push again"), 503)
-    return _response(plugin.push_ack(True))
+        return _response(plugin.push_ack(False, "temporarily unavailable, push again", request), 503)
+    return _response(plugin.push_ack(True, request=request))
 
 
 @instrumented()

@@ -124,13 +124,34 @@ def test_query_without_traces_yields_no_events() -> None:
 
 
 def test_query_answer_is_parsed_like_a_push_and_reports_unknown_codes() -> None:
-    # Given the recorded query answer whose last two traces carry a code Kdniao might add tomorrow
+    # Given the recorded query answer whose last two traces carry a code Kdniao might add tomorrow, and a
+    # text that says nothing either
     body = response("query_ok.json")
     for trace in body["Traces"][-2:]:
         trace["Action"] = "499"
+        trace["AcceptStation"] = "【苏州市】状态码 4.9.9"
     # When parsed
     parsed = parse_query_response(body, QUERY, SETTINGS)
     # Then the traces are UNMAPPED, the code is listed once for the metric, and the number is named
-    assert [e.sub_status for e in parsed.events][-2:] == [SubStatus.UNMAPPED, SubStatus.UNMAPPED]
+    assert [e.sub_status for e in parsed.events if e.raw_code == "499"] == [SubStatus.UNMAPPED, SubStatus.UNMAPPED]
     assert parsed.unmapped_codes == ["499"]
     assert parsed.tracking_numbers == [(Carrier.ZTO, "73100000000001")]
+
+
+def test_an_unknown_code_whose_text_says_enough_is_inferred_and_reported_apart() -> None:
+    # Given the same unknown code on a scan whose text names the milestone
+    body = response("query_ok.json")
+    body["Traces"][-1]["Action"] = "499"
+    body["Traces"][-1]["AcceptStation"] = "【苏州市】快件已签收，签收人：本人"
+    # When parsed
+    parsed = parse_query_response(body, QUERY, SETTINGS)
+    # Then the scan is delivered, marked inferred, and the code is listed apart (not UNMAPPED)
+    (last,) = [e for e in parsed.events if e.raw_code == "499"]
+    assert (last.status, last.sub_status, last.inferred, last.raw_code) == (
+        Status.DELIVERED,
+        SubStatus.NONE,
+        True,
+        "499",
+    )
+    assert parsed.unmapped_codes == []
+    assert parsed.inferred_codes == ["499"]

@@ -122,13 +122,22 @@ def test_standard_101_push_with_several_waybills_and_count_as_string() -> None:
     by_number: dict[str, list[TrackingEvent]] = {}
     for event in parsed.events:
         by_number.setdefault(event.tracking_number, []).append(event)
-    # Then the latest scan takes the element's State, earlier ones are plain scans with no raw code
+    # Then the latest scan takes the element's State; earlier ones keep their milestone, read from their
+    # text (inferred), with no raw code
     yto = by_number["YT1234567890123"]
-    assert [e.status for e in yto] == [Status.IN_TRANSIT, Status.IN_TRANSIT, Status.DELIVERED]
+    assert [e.status for e in yto] == [Status.PICKED_UP, Status.IN_TRANSIT, Status.DELIVERED]
+    assert [e.inferred for e in yto] == [True, True, False]
     assert {e.raw_code for e in yto} == {""}
     assert {e.carrier for e in yto} == {Carrier.YTO}
     sto = by_number["7712345678901"]
-    assert [e.status for e in sto] == [Status.IN_TRANSIT, Status.IN_TRANSIT]
+    assert [e.status for e in sto] == [Status.PICKED_UP, Status.IN_TRANSIT]
+    assert [e.inferred for e in sto] == [True, False]
+    # And the echoed order reference and the estimated delivery date are kept
+    assert {e.order_ref for e in yto} == {"shp_a1"}
+    assert {e.order_ref for e in sto} == {"shp_b2"}
+    assert yto[-1].estimated_delivery_at is not None
+    assert yto[-1].estimated_delivery_at.isoformat() == "2024-05-03T00:00:00+08:00"
+    assert (yto[-1].signed, sto[-1].signed) == (True, False)
     assert "4312345678901" not in by_number  # no traces yet: nothing to record, but it is listed
     assert parsed.tracking_numbers == (
         (Carrier.YTO, "YT1234567890123"),
@@ -221,3 +230,115 @@ def test_fold_of_snapshot_events_is_order_and_duplicate_independent(order: list[
     assert state is not None
     assert state.status is Status.OUT_FOR_DELIVERY
     assert state == fold(snapshots[3])
+
+
+# ------------------------------------------------------------------------------ waybill-level StateEx
+
+
+def pushed(element: dict[str, Any], request_type: str = "102", push_time: str = "2024-05-06 09:00:00") -> HttpRequest:
+    """A push carrying one ``Data[]`` element, signed with our AppKey."""
+    data = json.dumps(
+        {"EBusinessID": "1234567", "PushTime": push_time, "Count": "1", "Data": [element]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return request({"RequestData": data, "DataSign": data_sign(data, APP_KEY), "RequestType": request_type})
+
+
+def element(state_ex: str, *actions: tuple[str, str, str], state: str = "2") -> dict[str, Any]:
+    traces = [{"AcceptTime": t, "AcceptStation": text, "Action": a, "Location": "苏州市"} for t, a, text in actions]
+    return {"ShipperCode": "ZTO", "LogisticCode": "73100000000009", "Success": True, "State": state,
+            "StateEx": state_ex, "Location": "苏州市", "Traces": traces}  # fmt: skip
+
+
+PICKED = ("2024-05-04 10:00:00", "1", "【杭州市】快件已揽收")
+MOVING = ("2024-05-05 08:00:00", "2", "【杭州市】快件已发往 苏州转运中心")
+
+
+@pytest.mark.parametrize(
+    ("state_ex", "status", "sub_status"),
+    [
+        ("403", Status.EXCEPTION, SubStatus.CARRIER_TIMEOUT_NO_UPDATE),
+        ("402", Status.EXCEPTION, SubStatus.CARRIER_TIMEOUT_NOT_SIGNED),
+        ("412", Status.EXCEPTION, SubStatus.CARRIER_TIMEOUT_LOCKER),
+        ("304", Status.DELIVERED, SubStatus.SIGNED_BY_PROXY),
+    ],
+)
+def test_a_waybill_state_beyond_the_latest_trace_becomes_an_event_just_after_it(
+    state_ex: str, status: Status, sub_status: SubStatus
+) -> None:
+    # Given a value-added push whose traces end in transit but whose StateEx says more
+    parsed = plugin().parse_push(pushed(element(state_ex, PICKED, MOVING)))
+    # Then the StateEx is an event one second after the latest trace, and the fold lets it win
+    last = parsed.events[-1]
+    assert (last.status, last.sub_status, last.raw_code) == (status, sub_status, state_ex)
+    assert last.occurred_at.isoformat() == "2024-05-05T08:00:01+08:00"
+    state = fold(parsed.events)
+    assert state is not None
+    assert (state.status, state.sub_status) == (status, sub_status)
+    assert parsed.unmapped_codes == ()
+
+
+def test_a_later_scan_supersedes_a_carrier_timeout_in_any_order() -> None:
+    # Given a timeout push, then the next snapshot where the parcel moved again
+    timeout = plugin().parse_push(pushed(element("403", PICKED, MOVING)))
+    moved = plugin().parse_push(
+        pushed(element("202", PICKED, MOVING, ("2024-05-06 08:30:00", "202", "【苏州市】快递员正在派件")))
+    )
+    # Then whatever the arrival order, the later scan wins (and a re-push of the timeout changes nothing)
+    for events in (list(timeout.events) + list(moved.events), list(moved.events) + list(timeout.events) * 2):
+        state = fold(events)
+        assert state is not None
+        assert state.status is Status.OUT_FOR_DELIVERY
+
+
+@pytest.mark.parametrize(("state_ex", "action"), [("202", "202"), ("2", "202"), ("3", "301"), ("", "2")])
+def test_a_waybill_state_that_says_no_more_than_the_latest_trace_adds_nothing(state_ex: str, action: str) -> None:
+    # Given a StateEx equal to the latest Action, or the family it refines (the more specific wins)
+    trace = ("2024-05-05 08:00:00", action, "【苏州市】扫描")
+    parsed = plugin().parse_push(pushed(element(state_ex, PICKED, trace)))
+    # Then there is one event per trace and no more
+    assert [e.raw_code for e in parsed.events] == ["1", action]
+
+
+def test_a_waybill_state_without_any_trace_is_stamped_with_the_push_time() -> None:
+    # Given 401 发货无信息: the carrier never scanned it, so there is no trace at all
+    parsed = plugin().parse_push(pushed(element("401", state="4"), push_time="2024-05-07 06:00:00"))
+    # Then the state is an event at PushTime (a carrier-detected stall)
+    (event,) = parsed.events
+    assert (event.status, event.sub_status, event.raw_code) == (
+        Status.EXCEPTION,
+        SubStatus.CARRIER_TIMEOUT_NO_UPDATE,
+        "401",
+    )
+    assert event.occurred_at.isoformat() == "2024-05-07T06:00:00+08:00"
+    # And "no trace yet" (0) without traces records nothing
+    assert plugin().parse_push(pushed(element("0", state="0"))).events == ()
+
+
+def test_an_unknown_waybill_state_is_counted_not_guessed() -> None:
+    parsed = plugin().parse_push(pushed(element("499", PICKED, MOVING)))
+    assert [e.raw_code for e in parsed.events] == ["1", "2"]
+    assert parsed.unmapped_codes == ("499",)
+
+
+def test_standard_edition_scans_keep_their_milestones_read_from_the_text() -> None:
+    # Given a 101 push (no Action): the State describes the latest scan only
+    traces = [
+        {"AcceptTime": "2024-05-04 10:00:00", "AcceptStation": "【杭州市】快件已揽收"},
+        {"AcceptTime": "2024-05-05 08:00:00", "AcceptStation": "【苏州市】快递员王某正在派件"},
+        {"AcceptTime": "2024-05-05 12:00:00", "AcceptStation": "【苏州市】快件已放入菜鸟驿站，请及时取件"},
+    ]
+    standard = {"ShipperCode": "ZTO", "LogisticCode": "73100000000010", "Success": True, "State": "2",
+                "Traces": traces, "CallBack": "shp-42", "EstimatedDeliveryTime": "2024-5-6"}  # fmt: skip
+    parsed = plugin().parse_push(pushed(standard, request_type="101"))
+    # Then each earlier scan has its milestone, marked inferred; the latest takes the State
+    assert [(e.status, e.inferred) for e in parsed.events] == [
+        (Status.PICKED_UP, True),
+        (Status.OUT_FOR_DELIVERY, True),
+        (Status.IN_TRANSIT, False),
+    ]
+    # And the echoed reference rides on every event, the estimate and the signed flag on the newest
+    assert {e.order_ref for e in parsed.events} == {"shp-42"}
+    assert parsed.events[-1].estimated_delivery_at == datetime(2024, 5, 6, tzinfo=CHINA_TZ)
+    assert parsed.events[-1].signed is False

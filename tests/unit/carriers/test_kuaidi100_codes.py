@@ -136,11 +136,24 @@ def test_newest_trace_without_code_falls_back_to_last_result_state() -> None:
     ]
     parsed = Kuaidi100Plugin(SETTINGS).parse_push(signed_push(traces, state="3"))
     newest, older = parsed.events
-    # Then the newest trace takes the state; the older one is reported, never guessed
-    assert (newest.status, newest.raw_code) == (Status.DELIVERED, "3")
-    assert older.sub_status is SubStatus.UNMAPPED
-    assert older.raw_code == ""
-    assert list(parsed.unmapped_codes) == [MISSING_CODE]
+    # Then the newest trace takes the state; the older one is read from its text, marked inferred
+    assert (newest.status, newest.raw_code, newest.inferred) == (Status.DELIVERED, "3", False)
+    assert (older.status, older.raw_code, older.inferred) == (Status.OUT_FOR_DELIVERY, "", True)
+    assert list(parsed.unmapped_codes) == []
+
+
+def test_a_codeless_trace_whose_text_says_nothing_is_a_plain_scan_not_unmapped() -> None:
+    # Given resultv2 off and an older trace whose text names no milestone
+    traces = [
+        {"time": "2024-05-03 14:00:00", "context": "【上海市】已签收"},
+        {"time": "2024-05-03 08:00:00", "context": "【上海市】扫描"},
+    ]
+    parsed = Kuaidi100Plugin(SETTINGS).parse_push(signed_push(traces, state="3"))
+    # Then the older scan is a plain scan on the way, marked inferred; nothing is unmapped
+    older = parsed.events[1]
+    assert (older.status, older.sub_status, older.inferred) == (Status.IN_TRANSIT, SubStatus.NONE, True)
+    assert list(parsed.unmapped_codes) == []
+    assert MISSING_CODE == "(none)"
 
 
 def test_company_codes_cover_every_carrier_both_ways() -> None:

@@ -114,11 +114,22 @@ def test_malformed_pushes_are_refused(body: bytes, error: type[Exception]) -> No
 
 
 def test_a_signed_push_with_a_broken_param_is_unreadable() -> None:
-    for param in ("not json", "[1,2]", '{"lastResult":{"nu":""}}', '{"lastResult":{"nu":"X1","com":"nosuchco"}}'):
+    for param in ("not json", "[1,2]", '{"lastResult":{"nu":""}}'):
         form = {"param": param, "sign": push_sign(param, "TESTSALT")}
         plugin().verify_push(request_of(form))  # authentic …
         with pytest.raises(PushUnreadable):
             plugin().parse_push(request_of(form))  # … but unreadable
+
+
+def test_a_push_naming_an_unknown_company_is_kept_and_counted_not_refused() -> None:
+    # Given an authentic push for a company code outside the table (and no known old code)
+    param = '{"status":"polling","lastResult":{"nu":"X1","com":"NoSuchCo","state":"0","data":[]}}'
+    form = {"param": param, "sign": push_sign(param, "TESTSALT")}
+    # When parsed
+    parsed = plugin().parse_push(request_of(form))
+    # Then it is accepted: nothing can be recorded without a carrier, the raw code is counted
+    assert (list(parsed.events), list(parsed.tracking_numbers)) == ([], [])
+    assert list(parsed.unmapped_codes) == ["com:nosuchco"]
 
 
 # ------------------------------------------------------------------------------ recorded pushes

@@ -119,13 +119,60 @@ def test_content_hashes_are_stable_across_pushes_and_formats() -> None:
     assert [as_expected(e) for e in as_xml.events] == json.loads(raw("push.expected.json"))
 
 
-def test_unknown_op_code_is_unmapped_and_reported() -> None:
-    # Given a push carrying an opCode no table knows, next to a known one for another waybill
+def test_unknown_op_code_is_read_from_its_remark_and_reported_apart() -> None:
+    # Given a push carrying an opCode no table knows (remark 快件已装车), next to a known one
     parsed = plugin().parse_push(json_push(raw("push_unknown_code.json")))
-    # Then the unknown one is IN_TRANSIT/UNMAPPED and listed for the metric; the known one maps
+    # Then the unknown one is read from its remark (IN_TRANSIT, inferred) and its code listed apart from
+    # the UNMAPPED ones; the known one maps
     assert [as_expected(e) for e in parsed.events] == json.loads(raw("push_unknown_code.expected.json"))
-    assert parsed.unmapped_codes == ["9999"]
+    assert [e.inferred for e in parsed.events] == [True, False]
+    assert (parsed.unmapped_codes, parsed.inferred_codes) == ([], ["9999"])
     assert parsed.tracking_numbers == [(Carrier.SF, "SF1234567890123"), (Carrier.SF, "SF1234567890124")]
+
+
+def test_unknown_op_code_with_no_other_signal_is_unmapped_and_reported() -> None:
+    # Given an unknown opCode, no normalised status and a remark that names no milestone
+    body = json.dumps(
+        {
+            "Body": {
+                "WaybillRoute": [
+                    {
+                        "mailno": "SF1234567890123",
+                        "acceptTime": "2024-05-01 18:02:11",
+                        "remark": "路由节点",
+                        "opCode": "9999",
+                    }
+                ]
+            }
+        },
+        ensure_ascii=False,
+    )
+    parsed = plugin().parse_push(json_push(body.encode("utf-8")))
+    # Then it is never guessed: IN_TRANSIT/UNMAPPED, listed for the UnmappedCarrierCode metric
+    (event,) = parsed.events
+    assert (event.status, event.sub_status, event.inferred) == (Status.IN_TRANSIT, SubStatus.UNMAPPED, False)
+    assert (parsed.unmapped_codes, parsed.inferred_codes) == (["9999"], [])
+
+
+def test_unknown_op_code_with_sf_normalised_status_maps_from_it() -> None:
+    # Given an opCode outside the table that carries SF's own status codes (a customs scan)
+    route = {
+        "mailno": "SF1234567890123",
+        "acceptTime": "2025-05-17 16:22:12",
+        "remark": "请耐心等候",
+        "opCode": "605",
+        "firstStatusCode": "2",
+        "secondaryStatusCode": "204",
+    }
+    parsed = plugin().parse_push(json_push(json.dumps({"Body": {"WaybillRoute": [route]}}).encode()))
+    # Then the secondary status decides (not inferred: it is SF's code), and nothing is UNMAPPED
+    (event,) = parsed.events
+    assert (event.status, event.sub_status, event.inferred) == (Status.IN_TRANSIT, SubStatus.CUSTOMS, False)
+    assert (parsed.unmapped_codes, parsed.inferred_codes) == ([], ["605"])
+    # And with only the first-level code, that one decides
+    route.pop("secondaryStatusCode")
+    (first_only,) = plugin().parse_push(json_push(json.dumps({"Body": {"WaybillRoute": [route]}}).encode())).events
+    assert (first_only.status, first_only.sub_status) == (Status.IN_TRANSIT, SubStatus.NONE)
 
 
 @pytest.mark.parametrize("token", ["tok-0123456789abcdef012345678X", "", None, TOKEN.upper(), TOKEN + "0"])
@@ -169,10 +216,87 @@ def test_malformed_json_pushes_are_unreadable(body: bytes) -> None:
         plugin().parse_push(json_push(body))
 
 
-def test_xml_with_a_dtd_is_refused() -> None:
-    xml = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><Request><Body/></Request>'
-    with pytest.raises(PushUnreadable):
-        plugin().parse_push(xml_push(xml))
+def raw_xml_push(xml: bytes, content_type: str | None = "application/xml;charset=UTF-8") -> HttpRequest:
+    """An XML push posted as the raw body (SF's own examples and test scripts do this)."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    return HttpRequest(body=xml, headers=headers, path_params={"token": TOKEN})
+
+
+ROUTE_XML = (
+    "<?xml version='1.0' encoding='UTF-8'?><Request service=\"RoutePushService\" lang=\"zh-CN\"><Body>"
+    '<WaybillRoute id="1" mailno="SF1234567890123" orderid="shp-1" acceptTime="2024-05-01 10:30:56" '
+    'acceptAddress="深圳市" remark="顺丰速运 已收取快件" opCode="54"/></Body></Request>'
+).encode()
+
+HOSTILE_XML = [
+    # an internal entity (the start of every "billion laughs")
+    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><Request><Body/></Request>',
+    # billion laughs: entities expanding entities
+    (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><Request><Body><WaybillRoute mailno="&c;"/></Body></Request>'
+    ),
+    # an external entity reading a local file (XXE)
+    (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<Request><Body><WaybillRoute mailno="SF1" remark="&x;"/></Body></Request>'
+    ),
+    # a bare DTD without entities
+    b'<?xml version="1.0"?><!DOCTYPE Request SYSTEM "http://example.com/r.dtd"><Request><Body/></Request>',
+]
+
+
+@pytest.mark.parametrize("xml", HOSTILE_XML, ids=["entity", "billion-laughs", "external-entity", "dtd"])
+@pytest.mark.parametrize("transport", ["form", "raw"])
+def test_xml_with_a_dtd_or_entities_is_refused(xml: bytes, transport: str) -> None:
+    # Given an XML push carrying a DTD or entities, form-wrapped or as the raw body
+    request = xml_push(xml) if transport == "form" else raw_xml_push(xml)
+    # Then it is unreadable: nothing is expanded, nothing fetched
+    with pytest.raises(PushUnreadable, match="DTDs and entities are not accepted"):
+        plugin().parse_push(request)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/xml;charset=UTF-8", "text/xml; charset=utf-8", "application/xml", None]
+)
+def test_a_raw_xml_body_is_read_whatever_its_xml_content_type(content_type: str | None) -> None:
+    # Given SF's XML posted as the raw body (also without a content type, and with a byte-order mark)
+    for body in (ROUTE_XML, b"\xef\xbb\xbf" + ROUTE_XML):
+        parsed = plugin().parse_push(raw_xml_push(body, content_type))
+        # Then it parses like the form variant of the same XML
+        assert [as_expected(e) for e in parsed.events] == [
+            as_expected(e) for e in plugin().parse_push(xml_push(ROUTE_XML)).events
+        ]
+        assert parsed.events[0].order_ref == "shp-1"
+
+
+def test_the_ack_takes_the_shape_of_the_push() -> None:
+    # Given an account configured for JSON pushes that receives SF's XML (raw or form) and JSON
+    receiver = plugin(push_format="json")
+    xml_ok = '<Response service="RoutePushService"><Head>OK</Head></Response>'
+    # Then an XML push is answered in XML, a JSON one in JSON, and without the request the setting decides
+    assert receiver.push_ack(True, request=raw_xml_push(ROUTE_XML)).body == xml_ok
+    assert receiver.push_ack(True, request=xml_push(ROUTE_XML)).body == xml_ok
+    assert json.loads(receiver.push_ack(True, request=json_push(raw("push.json"))).body)["return_code"] == "0000"
+    assert json.loads(receiver.push_ack(True).body)["return_code"] == "0000"
+    failure = plugin(push_format="json").push_ack(False, "坏了", request=raw_xml_push(ROUTE_XML))
+    assert "<Head>ERR</Head>" in failure.body
+
+
+def test_a_route_written_with_child_elements_is_read_too() -> None:
+    xml = (
+        "<Request><Body><WaybillRoute><mailno>SF1234567890123</mailno><acceptTime>2024-05-01 10:30:56</acceptTime>"
+        "<remark>顺丰速运 已收取快件</remark><opCode>54</opCode></WaybillRoute></Body></Request>"
+    ).encode()
+    (event,) = plugin().parse_push(raw_xml_push(xml)).events
+    assert (event.tracking_number, event.status, event.raw_code) == ("SF1234567890123", Status.PICKED_UP, "54")
+
+
+def test_the_reason_of_an_exception_is_kept() -> None:
+    route = {"mailno": "SF1234567890123", "acceptTime": "2024-05-02 10:00:00", "remark": "派件不成功",
+             "opCode": "70", "reasonCode": "16", "reasonName": "收方客户不在"}  # fmt: skip
+    (event,) = plugin().parse_push(json_push(json.dumps({"Body": {"WaybillRoute": [route]}}).encode())).events
+    assert (event.exception_code, event.exception_text) == ("16", "收方客户不在")
 
 
 def test_single_route_object_is_accepted() -> None:

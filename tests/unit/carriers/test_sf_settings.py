@@ -28,7 +28,7 @@ def settings(**overrides: Any) -> SfSettings:
     [
         {"partner_id": ""},
         {"monthly_card": "not-a-card"},
-        {"push_token": "short"},
+        {"push_token": ""},
         {"base_url": "ftp://sfapi.sf-express.com"},
         {"path": "std/service"},
         {"express_type_ids": {"standard": 2}},
@@ -40,6 +40,17 @@ def settings(**overrides: Any) -> SfSettings:
 def test_settings_reject_invalid_configuration(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         settings(**overrides)
+
+
+def test_a_short_push_token_is_accepted_with_a_warning_saying_why() -> None:
+    # Given an account whose console already pushes to a URL with a short token
+    weak = settings(push_token="short")
+    # Then the settings load, and say why the value is weak
+    (warning,) = weak.warnings
+    assert "push_token is 5 characters" in warning
+    assert "SF does not sign route pushes" in warning
+    assert "short" not in warning.replace("a short one", "")  # the token itself is never in the warning
+    assert settings().warnings == ()
 
 
 def test_settings_defaults_and_url() -> None:

@@ -30,6 +30,7 @@ from parcelhub.app.ingest import BatchResult, InboundMessage, Ingestor
 from parcelhub.carriers.base import ProviderPlugin
 from parcelhub.carriers.kdniao.plugin import KdniaoPlugin
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
+from parcelhub.carriers.kdniao.signing import data_sign
 from parcelhub.config import HubConfig, PollerConfig
 from parcelhub.domain.models import (
     CHINA_TZ,
@@ -510,3 +511,66 @@ def test_a_new_event_after_an_alerted_stall_publishes_stall_resolved() -> None:
     # Then StallResolved names the episode it closed
     resolved = world.publisher.of_type(StallResolved)
     assert [(e.shipment_id, e.episode_id) for e in resolved] == [(shipment_id, due.episode)]
+
+
+# ------------------------------------------------------------------------------------------ order references
+
+
+def referenced(events: list[TrackingEvent], ref: str) -> list[TrackingEvent]:
+    return [TrackingEvent.model_validate(e.model_dump() | {"order_ref": ref}) for e in events]
+
+
+@pytest.mark.parametrize("by", ["order_id", "shipment_id"])
+def test_a_push_without_a_claim_is_matched_by_the_order_reference_it_echoes(by: str) -> None:
+    # Given a shipment whose waybill is recorded but whose tracking claim is not (yet)
+    world = World()
+    shipment_id = world.shipment("73100000000020", claim=False)
+    ref = world.store.get(shipment_id).order_id if by == "order_id" else shipment_id
+    # When a push for the number arrives echoing the order reference (Kdniao CallBack, SF orderid)
+    result = world.ingest([poll_body(referenced(lifecycle_events("73100000000020", 2), ref))])
+    # Then it is applied to that shipment at once (not parked) and the number is claimed for it
+    assert result.parked == 0
+    assert world.store.get(shipment_id).status is Status.IN_TRANSIT
+    claim = world.store.find_by_tracking("ZTO", "73100000000020")
+    assert claim is not None
+    assert claim.shipment_id == shipment_id
+    assert world.metrics.total("PushMatchedByOrderRef") == 1
+    # And the waybill workflow's own claim later is a no-op
+    world.claim(shipment_id, "73100000000020")
+
+
+def test_an_order_reference_naming_another_parcel_is_not_trusted() -> None:
+    # Given a shipment whose waybill is another number (or the same number with another carrier)
+    world = World()
+    other = world.shipment("73100000000021", claim=False)
+    # When pushes echo those shipments' references for numbers that are not theirs, or taken
+    pushes = [
+        poll_body(referenced(lifecycle_events("73100000000099", 1), other)),  # not its waybill
+        poll_body(referenced(lifecycle_events("73100000000021", 1, Carrier.YTO), other)),  # not its carrier
+        poll_body(referenced(lifecycle_events("73100000000098", 1), "no-such-order")),  # no such order
+    ]
+    result = world.ingest(pushes)
+    # Then nothing is applied to them: the pushes are parked as before
+    assert result.parked == 3
+    assert world.store.list_events(other) == []
+    assert world.metrics.total("PushMatchedByOrderRef") == 0
+
+
+def test_codes_explained_by_another_signal_are_counted_apart_from_unmapped_ones() -> None:
+    # Given a push whose last trace carries an unknown code but names its milestone in the text
+    world = World()
+    world.shipment("73100000000001")
+    form = json.loads((FIXTURES / "kdniao" / "pushes" / "102_reference.json").read_text("utf-8"))
+    data = json.loads(form["RequestData"])
+    data["Data"][0]["Traces"][-1]["Action"] = "299"
+    form["RequestData"] = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    form["DataSign"] = data_sign(form["RequestData"], KDNIAO_KEY)
+    envelope = json.loads(kdniao_fixture_body("102_reference.json"))
+    envelope["body_b64"] = base64.b64encode(urllib.parse.urlencode(form).encode()).decode()
+    # When ingested
+    world.ingest([json.dumps(envelope)])
+    # Then the code is counted as inferred (the tables can catch up), not as unmapped
+    assert [dims for name, _, dims in world.metrics.seen if name == "InferredCarrierCode"] == [
+        {"provider": "kdniao", "code": "299"}
+    ]
+    assert world.metrics.total("UnmappedCarrierCode") == 0

@@ -119,6 +119,8 @@ class _Group:
     sources: dict[str, _Source] = field(default_factory=dict)
     #: other carriers the same push named for this number (Kuaidi100 auto-corrected company)
     alternates: set[Carrier] = field(default_factory=set)
+    #: the order reference the provider echoed back (Kdniao CallBack, SF orderid), when it did
+    order_ref: str | None = None
 
     @property
     def redelivered(self) -> bool:
@@ -132,6 +134,7 @@ class _Read:
     numbers: list[tuple[Carrier, str]]
     unmapped: list[str]
     received_at: datetime
+    inferred: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------ the use case
@@ -205,6 +208,8 @@ class Ingestor:
                 continue
             for code in read.unmapped:
                 self.metric("UnmappedCarrierCode", 1, provider=read.provider.value, code=code)
+            for code in read.inferred:
+                self.metric("InferredCarrierCode", 1, provider=read.provider.value, code=code)
             ref = self._payload_ref(message.body, key, line)
             source = _Source(message.message_id, ref, read.received_at, message.receive_count > 1)
             numbers_by_tn: dict[str, set[Carrier]] = {}
@@ -215,6 +220,7 @@ class Ingestor:
                     (event.carrier, event.tracking_number), _Group(event.carrier, event.tracking_number)
                 )
                 group.events.append(event)
+                group.order_ref = group.order_ref or event.order_ref
                 group.sources.setdefault(message.message_id, source)
                 group.alternates |= numbers_by_tn.get(event.tracking_number, set()) - {event.carrier}
 
@@ -253,6 +259,7 @@ class Ingestor:
             list(parsed.tracking_numbers),
             list(parsed.unmapped_codes),
             envelope.received_at,
+            list(parsed.inferred_codes),
         )
 
     @staticmethod
@@ -268,6 +275,8 @@ class Ingestor:
             if claim is not None:
                 break
             claim = self.store.find_by_tracking(alternate.value, group.tracking_number)
+        if claim is None and group.order_ref:
+            claim = self._claim_by_order_ref(group)
         if claim is None:
             self._park(group, now, result)
             return []
@@ -283,6 +292,39 @@ class Ingestor:
         except Exception:
             self._repark(taken, now)
             raise
+
+    def _claim_by_order_ref(self, group: _Group) -> TrackingClaim | None:
+        """No claim for the number, but the provider echoed our order reference: find the shipment by it
+        (``get_by_order``; our own references are shipment ids, so ``get`` next) and, when its waybill is
+        this very number and carrier, claim it. Idempotent: the waybill workflow's own claim of the same
+        shipment is then a no-op; a number claimed by another shipment is left alone (parked)."""
+        from parcelhub.ports.errors import ShipmentNotFound, TrackingClaimConflict
+
+        ref = group.order_ref or ""
+        shipment = None
+        for lookup in (self.store.get_by_order, self.store.get):
+            try:
+                shipment = lookup(ref)
+                break
+            except ShipmentNotFound:
+                continue
+        waybill = shipment.waybill if shipment is not None else None
+        if shipment is None or waybill is None or waybill.tracking_number != group.tracking_number:
+            return None
+        if waybill.carrier not in group.alternates | {group.carrier}:
+            return None
+        try:
+            self.store.claim_tracking(
+                waybill.carrier.value, group.tracking_number, shipment.shipment_id, shipment.order_id
+            )
+        except TrackingClaimConflict:
+            return None
+        self.metric("PushMatchedByOrderRef", 1)
+        self.log.info(
+            "push matched to its shipment by the echoed order reference",
+            extra={"carrier": waybill.carrier.value, "tracking_number": group.tracking_number},
+        )
+        return TrackingClaim(shipment.shipment_id, shipment.order_id, waybill.carrier.value, group.tracking_number)
 
     def _park(self, group: _Group, now: datetime, result: BatchResult) -> None:
         expires_at = now + timedelta(hours=self.config.parked_push_ttl_hours)

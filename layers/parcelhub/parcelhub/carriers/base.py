@@ -163,8 +163,11 @@ class ParsedPush:
     events: Sequence[TrackingEvent]
     #: tracking numbers the push or answer was about (also those with no traces yet)
     tracking_numbers: Sequence[tuple[Carrier, str]] = ()
-    #: codes it carried that have no mapping (for the ``UnmappedCarrierCode`` metric)
+    #: codes nothing explained: their events are UNMAPPED (the ``UnmappedCarrierCode`` metric)
     unmapped_codes: Sequence[str] = ()
+    #: codes our tables do not know but another signal explained (the provider's normalised status or
+    #: the scan text; the ``InferredCarrierCode`` metric), so the tables can catch up
+    inferred_codes: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,4 +223,7 @@ class ProviderPlugin(Protocol):
         """Verify, then parse a push into canonical events."""
         ...
 
-    def push_ack(self, ok: bool, reason: str = "") -> HttpReply: ...
+    def push_ack(self, ok: bool, reason: str = "", request: HttpRequest | None = None) -> HttpReply:
+        """The provider's reply to a push; given the ``request``, in the shape the push came in (SF
+        answers an XML push in XML, a JSON one in JSON)."""
+        ...

@@ -54,3 +54,20 @@ def decode_form(provider: str, body: bytes, reason: str = "body is not UTF-8") -
 def encode_form(form: Mapping[str, str]) -> str:
     """The on-wire form body ``key=UrlEncode(value)&...`` (each value encoded exactly once)."""
     return urllib.parse.urlencode(list(form.items()), encoding="utf-8")
+
+
+def lat_lng(text: str, *, lng_first: bool = False) -> tuple[float, float] | None:
+    """``(latitude, longitude)`` of a ``"lat,lng"`` pair (Kdniao ``LatAndLng``), or of a ``"lng,lat"``
+    pair with ``lng_first`` (Kuaidi100 ``areaCenter``); ``None`` when missing, unreadable or out of range
+    (a bad coordinate never fails a push)."""
+    parts = [part.strip() for part in (text or "").split(",")]
+    if len(parts) != 2:
+        return None
+    try:
+        first, second = float(parts[0]), float(parts[1])
+    except ValueError:
+        return None
+    latitude, longitude = (second, first) if lng_first else (first, second)
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return latitude, longitude

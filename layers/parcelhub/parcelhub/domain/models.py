@@ -141,12 +141,26 @@ class TrackingEvent(_Model):
     location: str | None = None
     source: EventSource = EventSource.PUSH
     content_hash: str = ""
+    #: the status was read from the scan text (keyword classifier), not from a carrier code
+    inferred: bool = False
+    #: coordinates of the scan or of the parcel's current city, when the carrier sends them
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    #: the carrier's own exception reason (SF ``reasonCode`` / ``reasonName``)
+    exception_code: str | None = None
+    exception_text: str | None = None
+    #: the order reference the provider echoes back (Kdniao ``CallBack``/``OrderCode``, SF ``orderid``)
+    order_ref: str | None = None
+    #: waybill-level facts as of this snapshot, carried by its newest event: the carrier's estimated
+    #: delivery time and its signed flag (Kuaidi100 ``ischeck``, Kdniao ``State`` 3)
+    estimated_delivery_at: datetime | None = None
+    signed: bool | None = None
 
-    @field_validator("occurred_at")
+    @field_validator("occurred_at", "estimated_delivery_at")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("occurred_at must carry a timezone (carriers send Asia/Shanghai time)")
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("carrier times must carry a timezone (carriers send Asia/Shanghai time)")
         return value
 
     def model_post_init(self, __context: object) -> None:
@@ -158,10 +172,26 @@ class TrackingEvent(_Model):
             )
 
 
+#: the time layouts carriers send (Kdniao's documented answers use ``yyyy/MM/dd``; Kuaidi100's arrival
+#: estimate comes to the hour; estimated delivery dates come without a time)
+_CHINA_TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H-%M-%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+)
+
+
 def parse_china_time(value: str) -> datetime:
-    """Parse a carrier's ``yyyy-MM-dd HH:mm:ss`` (also ``HH-mm-ss``) as Asia/Shanghai time."""
+    """Parse a carrier's ``yyyy-MM-dd HH:mm:ss`` (also ``HH-mm-ss``, ``yyyy/MM/dd``, a date alone) as
+    Asia/Shanghai time."""
     text = value.strip()
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H-%M-%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
+    for fmt in _CHINA_TIME_FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=CHINA_TZ)
         except ValueError:

@@ -77,11 +77,6 @@ TRACKING_CODES = CodeTable(
     },
 )
 
-#: Status of a trace that carries no code of its own (standard-edition 101 pushes have no
-#: ``Action``; only the latest trace is described by the top-level ``State``). Not "unmapped":
-#: the provider simply doesn't classify earlier scans.
-UNCLASSIFIED_SCAN = m(S.IN_TRANSIT)
-
 #: ResultCode 100 = success
 OK_RESULT_CODES: frozenset[str] = frozenset({"100"})
 #: 104 用户问题 (account problem). How Kdniao answers a bad DataSign is [U]: we expect 104.

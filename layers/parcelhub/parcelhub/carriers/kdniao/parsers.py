@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from parcelhub.carriers.base import (
     CarrierDuplicateOrder,
     CarrierUnavailable,
-    CodeMapping,
     HttpReply,
     HttpRequest,
     ParsedPush,
@@ -28,11 +28,11 @@ from parcelhub.carriers.base import (
     TrackingQuery,
     WaybillOrder,
 )
-from parcelhub.carriers.codes import CodeTable
-from parcelhub.carriers.kdniao.codes import PROVIDER, TRACKING_CODES, UNCLASSIFIED_SCAN, classify_result
+from parcelhub.carriers.codes import MISSING_CODE, CodeTable, Resolution, resolve
+from parcelhub.carriers.kdniao.codes import PROVIDER, TRACKING_CODES, classify_result
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
 from parcelhub.carriers.kdniao.signing import verify_data_sign
-from parcelhub.carriers.wire import compact_json, decode_form, field, field_text
+from parcelhub.carriers.wire import compact_json, decode_form, field, field_text, lat_lng
 from parcelhub.domain.models import (
     CHINA_TZ,
     Carrier,
@@ -42,6 +42,7 @@ from parcelhub.domain.models import (
     Waybill,
     parse_china_time,
 )
+from parcelhub.domain.status import Status
 
 REPLY_CONTENT_TYPE = "application/json;charset=utf-8"
 
@@ -60,6 +61,19 @@ def check_result(body: Mapping[str, Any], settings: KdniaoSettings) -> None:
     error = classify_result(code, reason, settings, success=_success(body))
     if error is not None:
         raise error
+
+
+def _no_trace_yet(body: Mapping[str, Any]) -> bool:
+    """The documented 1002 answer for a number with no scan yet: ``Success: false`` with the number, no
+    ``ResultCode``, no traces and no reason (or 暂无轨迹) - an empty timeline, not a rejection."""
+    reason = field_text(body, "Reason").strip()
+    return (
+        not _success(body)
+        and bool(field_text(body, "LogisticCode").strip())
+        and not field_text(body, "ResultCode").strip()
+        and not field(body, "Traces")
+        and (not reason or "暂无轨迹" in reason)
+    )
 
 
 def parse_create_response(body: Mapping[str, Any], order: WaybillOrder, settings: KdniaoSettings) -> Waybill:
@@ -100,44 +114,89 @@ def parse_subscribe_response(body: Mapping[str, Any], settings: KdniaoSettings) 
     check_result(body, settings)
 
 
-def parse_query_response(body: Mapping[str, Any], query: TrackingQuery, settings: KdniaoSettings) -> ParsedPush:
+def parse_query_response(
+    body: Mapping[str, Any], query: TrackingQuery, settings: KdniaoSettings, received_at: datetime | None = None
+) -> ParsedPush:
     """An 8001/1002 answer (one ``Data[]`` element without PushTime/Count) -> poll events, parsed like
-    a push (unknown codes in ``unmapped_codes``)."""
+    a push (unknown codes in ``unmapped_codes``). ``received_at`` stamps a waybill-level ``StateEx``
+    that comes without any trace. A standard answer without traces says ``Success: false``: an empty
+    timeline, not an error."""
+    if _no_trace_yet(body):
+        return ParsedPush(events=[], tracking_numbers=[], unmapped_codes=[])
     check_result(body, settings)
     try:
-        events, number, unmapped = element_events(body, EventSource.POLL)
+        read = element_events(body, EventSource.POLL, received_at)
     except ValueError as exc:
         raise CarrierUnavailable(PROVIDER, f"unreadable query answer: {exc}", "BAD_RESPONSE") from exc
     return ParsedPush(
-        events=events,
-        tracking_numbers=[number] if number is not None else [],
-        unmapped_codes=list(dict.fromkeys(unmapped)),
+        events=read.events,
+        tracking_numbers=[read.number] if read.number is not None else [],
+        unmapped_codes=list(dict.fromkeys(read.unmapped)),
+        inferred_codes=list(dict.fromkeys(read.inferred)),
     )
 
 
 # ------------------------------------------------------------------------------------ traces -> events
 
 
+@dataclass(frozen=True, slots=True)
+class ElementRead:
+    """What one ``Data[]`` element (or an 8001/1002 answer) yields."""
+
+    events: list[TrackingEvent]
+    number: tuple[Carrier, str] | None
+    unmapped: list[str]
+    inferred: list[str]
+
+
+def _optional_time(value: str) -> datetime | None:
+    """A waybill-level time (``EstimatedDeliveryTime``): never fails a push when it is unreadable."""
+    try:
+        return parse_china_time(value) if value.strip() else None
+    except ValueError:
+        return None
+
+
+def _coordinates(element: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The current city's ``LatAndLng`` (map editions: ``Coordinates[-1]``, ``"lat,lng"``)."""
+    found = field(element, "Coordinates")
+    if not isinstance(found, list) or not found or not isinstance(found[-1], Mapping):
+        return None
+    return lat_lng(field_text(found[-1], "LatAndLng"))
+
+
+def _adds_to_trace(state_ex: str, action: str) -> bool:
+    """Does the waybill-level ``StateEx`` say more than the latest trace's ``Action``? Not when it is
+    the same code or the family the action refines (``2`` for ``202``): the more specific wins."""
+    return bool(state_ex) and state_ex != action and not (len(state_ex) == 1 and action.startswith(state_ex))
+
+
 def element_events(
     element: Mapping[str, Any],
     source: EventSource,
+    at: datetime | None = None,
     table: CodeTable = TRACKING_CODES,
-) -> tuple[list[TrackingEvent], tuple[Carrier, str] | None, list[str]]:
-    """One ``Data[]`` element (or an 8001/1002 answer) -> ``(events, (carrier, number), unmapped)``.
+) -> ElementRead:
+    """One ``Data[]`` element (or an 8001/1002 answer) -> events, ``(carrier, number)`` and codes.
 
-    Each trace's ``Action`` decides its status. A trace without ``Action`` (standard edition) is
-    described by the element's ``StateEx``/``State`` only if it is the latest one; earlier ones are
-    plain scans. ``raw_code`` is the trace's own ``Action`` (empty when it has none), so the content
-    hash of a scan is the same in every full snapshot that repeats it."""
+    * A trace's ``Action`` decides its status (value-added edition). A trace without one (standard
+      edition) is described by the element's ``StateEx``/``State`` if it is the latest, else by the
+      keyword classifier over its text (inferred). ``raw_code`` is the trace's own ``Action`` (empty
+      when it has none), so a scan hashes the same in every full snapshot that repeats it.
+    * The waybill-level ``StateEx`` is a signal of its own: when it says more than the latest trace
+      (signed by proxy while the latest scan is a pickup, a carrier timeout 401/402/403/412), it becomes
+      an event one second after the latest trace, so the order-independent fold lets the more specific
+      and later signal win and a later scan still supersede it. Without traces it is stamped ``at``.
+    * The waybill-level facts (``EstimatedDeliveryTime``, ``State`` 3 as the signed flag, the current
+      city's coordinates) ride on the newest event; ``CallBack`` (else ``OrderCode``) on every event."""
     shipper = field_text(element, "ShipperCode").strip()
     number = field_text(element, "LogisticCode").strip()
-    unmapped: list[str] = []
     try:
         carrier = Carrier(shipper)
     except ValueError:
-        return [], None, [f"ShipperCode:{shipper}"] if shipper else []
+        return ElementRead([], None, [f"ShipperCode:{shipper}"] if shipper else [], [])
     if not number:
-        return [], None, []
+        return ElementRead([], None, [], [])
     raw_traces = field(element, "Traces") or []
     if not isinstance(raw_traces, list):
         raise ValueError("Traces is not a list")
@@ -150,39 +209,64 @@ def element_events(
             continue
         traces.append((parse_china_time(accept_time), index, trace))
     traces.sort(key=lambda item: (item[0], item[1]))
-    state_code = field_text(element, "StateEx").strip() or field_text(element, "State").strip()
+    state = field_text(element, "State").strip()
+    state_ex = field_text(element, "StateEx").strip()
     element_location = field_text(element, "Location").strip() or None
-    events: list[TrackingEvent] = []
-    for position, (occurred_at, _, trace) in enumerate(traces):
-        action = field_text(trace, "Action").strip()
-        latest = position == len(traces) - 1
-        mapping: CodeMapping
-        if action:
-            mapping, known = table.lookup(action)
-            if not known:
-                unmapped.append(action)
-        elif latest and state_code:
-            mapping, known = table.lookup(state_code)
-            if not known:
-                unmapped.append(state_code)
-        else:
-            mapping = UNCLASSIFIED_SCAN
-        location = field_text(trace, "Location").strip() or (element_location if latest else None) or None
+    order_ref = field_text(element, "CallBack").strip() or field_text(element, "OrderCode").strip() or None
+    unmapped: list[str] = []
+    inferred: list[str] = []
+
+    def event(occurred_at: datetime, resolution: Resolution, raw_code: str, text: str, location: str | None) -> None:
+        if resolution.unmapped:
+            unmapped.append(raw_code or MISSING_CODE)
+        elif resolution.unknown_code:
+            inferred.append(resolution.unknown_code)
         events.append(
             TrackingEvent(
                 carrier=carrier,
                 provider=Provider.KDNIAO,
                 tracking_number=number,
                 occurred_at=occurred_at,
-                status=mapping.status,
-                sub_status=mapping.sub_status,
-                raw_code=action,
-                raw_text=field_text(trace, "AcceptStation").strip(),
+                status=resolution.mapping.status,
+                sub_status=resolution.mapping.sub_status,
+                raw_code=raw_code,
+                raw_text=text,
                 location=location,
                 source=source,
+                inferred=resolution.inferred,
+                order_ref=order_ref,
             )
         )
-    return events, (carrier, number), unmapped
+
+    events: list[TrackingEvent] = []
+    waybill_code = state_ex or state
+    for position, (occurred_at, _, trace) in enumerate(traces):
+        action = field_text(trace, "Action").strip()
+        text = field_text(trace, "AcceptStation").strip()
+        latest = position == len(traces) - 1
+        code = action or (waybill_code if latest else "")
+        location = field_text(trace, "Location").strip() or (element_location if latest else None) or None
+        event(occurred_at, resolve(code, text, table), action, text, location)
+    latest_action = field_text(traces[-1][2], "Action").strip() if traces else ""
+    if state_ex and (latest_action or not traces) and _adds_to_trace(state_ex, latest_action):
+        mapping, known = table.lookup(state_ex)
+        moment = traces[-1][0] + timedelta(seconds=1) if traces else at
+        if not known:
+            unmapped.append(state_ex)
+        elif moment is not None and mapping.status not in (Status.WAYBILL_CREATED, Status.PENDING):
+            event(moment, Resolution(mapping), state_ex, "", element_location)
+    if events:
+        newest = max(range(len(events)), key=lambda i: (events[i].occurred_at, i))
+        coordinates = _coordinates(element)
+        events[newest] = events[newest].model_copy(
+            update={
+                "estimated_delivery_at": _optional_time(field_text(element, "EstimatedDeliveryTime")),
+                "signed": (state == "3") if state else None,
+                "latitude": coordinates[0] if coordinates else None,
+                "longitude": coordinates[1] if coordinates else None,
+            }
+        )
+    return ElementRead(events, (carrier, number), unmapped, inferred)
 
 
 # ------------------------------------------------------------------------------------------ pushes (§1.6)
@@ -207,7 +291,8 @@ def verify_push(request: HttpRequest, settings: KdniaoSettings) -> None:
 def parse_push(request: HttpRequest, settings: KdniaoSettings, received_at: datetime) -> ParsedPush:
     """Verify, then parse a 101/102 snapshot push (several waybills) or acknowledge a 107 COD push.
 
-    ``received_at`` is not needed: every Kdniao trace carries its own time."""
+    Every trace carries its own time; ``PushTime`` (else ``received_at``) stamps a waybill-level
+    ``StateEx`` that comes without any trace."""
     form = decode_form(PROVIDER, request.body)
     _verify_form(form, settings)
     request_type = form.get("RequestType", "").strip()
@@ -225,19 +310,27 @@ def parse_push(request: HttpRequest, settings: KdniaoSettings, received_at: date
         return ParsedPush(events=(), tracking_numbers=tuple(numbers))
     if request_type not in settings.tracking_push_types:
         raise PushUnreadable(PROVIDER, f"unsupported RequestType {request_type!r}")
+    pushed_at = _optional_time(field_text(data, "PushTime")) or received_at
     events: list[TrackingEvent] = []
     numbers_seen: list[tuple[Carrier, str]] = []
     unmapped: list[str] = []
+    inferred: list[str] = []
     for element in elements:
         try:
-            found, number, codes = element_events(element, EventSource.PUSH)
+            read = element_events(element, EventSource.PUSH, pushed_at)
         except ValueError as exc:
             raise PushUnreadable(PROVIDER, f"unreadable trace: {exc}") from exc
-        events.extend(found)
-        if number is not None and number not in numbers_seen:
-            numbers_seen.append(number)
-        unmapped.extend(code for code in codes if code not in unmapped)
-    return ParsedPush(events=tuple(events), tracking_numbers=tuple(numbers_seen), unmapped_codes=tuple(unmapped))
+        events.extend(read.events)
+        if read.number is not None and read.number not in numbers_seen:
+            numbers_seen.append(read.number)
+        unmapped.extend(code for code in read.unmapped if code not in unmapped)
+        inferred.extend(code for code in read.inferred if code not in inferred)
+    return ParsedPush(
+        events=tuple(events),
+        tracking_numbers=tuple(numbers_seen),
+        unmapped_codes=tuple(unmapped),
+        inferred_codes=tuple(inferred),
+    )
 
 
 def _numbers(elements: Iterable[Mapping[str, Any]]) -> list[tuple[Carrier, str]]:

@@ -72,7 +72,7 @@ class KdniaoPlugin:
     def query_tracking(self, carrier: Carrier, tracking_number: str, phone_last4: str | None = None) -> ParsedPush:
         query = TrackingQuery(carrier, tracking_number, phone_last4)
         body = self.client.query(builders.build_query_request(query, self.settings))
-        return parsers.parse_query_response(body, query, self.settings)
+        return parsers.parse_query_response(body, query, self.settings, self._clock())
 
     # ------------------------------------------------------------------------------------ pushes
     def verify_push(self, request: HttpRequest) -> None:
@@ -81,7 +81,7 @@ class KdniaoPlugin:
     def parse_push(self, request: HttpRequest) -> ParsedPush:
         return parsers.parse_push(request, self.settings, self._clock())
 
-    def push_ack(self, ok: bool, reason: str = "") -> HttpReply:
+    def push_ack(self, ok: bool, reason: str = "", request: HttpRequest | None = None) -> HttpReply:
         return parsers.push_reply(ok, reason, self.settings, self._clock())
 
     def close(self) -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from typing import Any
 
 from parcelhub.carriers.base import (
     CarrierUnavailable,
-    CodeMapping,
     HttpReply,
     HttpRequest,
     ParsedPush,
@@ -27,6 +28,7 @@ from parcelhub.carriers.base import (
     PushUnreadable,
     TrackingQuery,
 )
+from parcelhub.carriers.codes import MISSING_CODE, Resolution, resolve
 from parcelhub.carriers.kuaidi100.codes import (
     ABORT_CODE,
     PROVIDER,
@@ -37,7 +39,7 @@ from parcelhub.carriers.kuaidi100.codes import (
 )
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
 from parcelhub.carriers.kuaidi100.signing import push_sign_matches
-from parcelhub.carriers.wire import compact_json, decode_form
+from parcelhub.carriers.wire import compact_json, decode_form, field_text, lat_lng
 from parcelhub.domain.models import Carrier, EventSource, Provider, TrackingEvent, parse_china_time
 
 REPLY_CONTENT_TYPE = "application/json;charset=UTF-8"
@@ -69,109 +71,146 @@ def parse_subscribe_response(body: Mapping[str, Any], settings: Kuaidi100Setting
 
 def parse_query_response(body: Mapping[str, Any], query: TrackingQuery, settings: Kuaidi100Settings) -> ParsedPush:
     """A real-time query reply -> poll events, parsed like a push (unknown codes in ``unmapped_codes``);
-    raises the typed error for a failure."""
-    if body.get("result") is False or ("returnCode" in body and "data" not in body):
+    raises the typed error for a failure. A reply carrying ``data[]`` is an answer whatever its
+    ``result`` says (the map-track answer says ``"result": false, "returnCode": null`` with a timeline)."""
+    data = body.get("data")
+    if not isinstance(data, list) and (body.get("result") is False or "returnCode" in body):
         code = str(body.get("returnCode") or "").strip()
         error = classify_result(code, str(body.get("message") or f"returnCode {code}"), operation="query")
         if error is None:  # nothing tracked yet: an empty timeline
             return ParsedPush(events=[], unmapped_codes=[])
         raise error
-    data = body.get("data")
     if not isinstance(data, list):
         raise CarrierUnavailable(PROVIDER, "query reply has no data[]", "BAD_RESPONSE")
     number = str(body.get("nu") or query.tracking_number)
     try:
-        events, unmapped = traces_to_events(query.carrier, number, data, str(body.get("state") or ""), EventSource.POLL)
+        timeline = traces_to_events(query.carrier, number, data, body, EventSource.POLL)
     except (ValueError, TypeError) as exc:
         raise CarrierUnavailable(PROVIDER, f"unreadable query reply: {exc}", "BAD_RESPONSE") from exc
-    return ParsedPush(events=events, tracking_numbers=[(query.carrier, number)], unmapped_codes=unmapped)
+    return ParsedPush(
+        events=timeline.events,
+        tracking_numbers=[(query.carrier, number)],
+        unmapped_codes=timeline.unmapped,
+        inferred_codes=timeline.inferred,
+    )
 
 
 # ------------------------------------------------------------------------------------------ traces
-
-#: what ``unmapped_codes`` says for a trace that carries no code at all (metric dimensions can't be empty)
-MISSING_CODE = "(none)"
 
 _BRACKET_CITY = re.compile(r"^\s*[【\[]([^】\]]{1,20})[】\]]")
 
 
 def _location(entry: Mapping[str, Any]) -> str | None:
-    area = str(entry.get("areaName") or "").strip()
+    area = field_text(entry, "areaName").strip()
     if area:
         return area
-    found = _BRACKET_CITY.match(str(entry.get("context") or ""))
+    found = _BRACKET_CITY.match(field_text(entry, "context").strip())
     return found.group(1).strip() if found else None
 
 
 def _trace_time(entry: Mapping[str, Any]) -> datetime:
-    stamp = str(entry.get("ftime") or entry.get("time") or "").strip()
+    stamp = field_text(entry, "ftime").strip() or field_text(entry, "time").strip()
     if not stamp:
         raise ValueError("trace without time/ftime")
     return parse_china_time(stamp)
 
 
+def _optional_time(value: str) -> datetime | None:
+    """A waybill-level estimate (``arrivalTime``, to the hour): never fails a push when unreadable."""
+    try:
+        return parse_china_time(value) if value else None
+    except ValueError:
+        return None
+
+
 def trace_code(entry: Mapping[str, Any], fallback_state: str = "") -> str:
     """The code that decides a trace's status: ``statusCode`` (advanced, resultv2=4), else the Chinese
-    ``status`` name, else (newest trace only) ``lastResult.state``; else the raw name (unmapped)."""
-    code = str(entry.get("statusCode") or "").strip()
+    ``status`` name, else (newest trace only) ``lastResult.state``; else the raw name (unknown)."""
+    code = field_text(entry, "statusCode").strip()
     if code:
         return code
-    name = str(entry.get("status") or "").strip()
+    name = field_text(entry, "status").strip()
     if name in STATE_NAMES:
         return STATE_NAMES[name]
     return fallback_state.strip() or name
+
+
+@dataclass(slots=True)
+class Timeline:
+    """``data[]`` as canonical events, and the codes they reported."""
+
+    events: list[TrackingEvent] = dataclass_field(default_factory=list)
+    unmapped: list[str] = dataclass_field(default_factory=list)
+    inferred: list[str] = dataclass_field(default_factory=list)
 
 
 def traces_to_events(
     carrier: Carrier,
     tracking_number: str,
     data: Sequence[Any],
-    state: str,
+    result: Mapping[str, Any],
     source: EventSource,
-) -> tuple[list[TrackingEvent], list[str]]:
-    """Map ``data[]`` (any order; Kuaidi100 sends newest first) to events, and the unmapped codes."""
+) -> Timeline:
+    """Map ``data[]`` (any order; Kuaidi100 sends newest first) of a ``lastResult`` or a query answer
+    (``result``) to events. A trace's code decides its status; a trace without any code is read by the
+    keyword classifier (inferred); an unknown code nothing explains stays UNMAPPED. The waybill-level
+    facts ride on the newest event: ``ischeck`` (signed) and ``arrivalTime`` (the estimate)."""
     entries = [entry for entry in data if isinstance(entry, Mapping)]
     if len(entries) != len(data):
         raise ValueError("data[] holds a non-object")
     times = [_trace_time(entry) for entry in entries]
     newest = max(times, default=None)
-    events: list[TrackingEvent] = []
-    unmapped: list[str] = []
+    state = field_text(result, "state").strip()
+    timeline = Timeline()
     seen: set[str] = set()
     for entry, moment in zip(entries, times, strict=True):
         code = trace_code(entry, state if moment == newest else "")
-        mapping, known = TRACKING_CODES.lookup(code)
-        reported = code or MISSING_CODE
-        if not known and reported not in unmapped:
-            unmapped.append(reported)
-        event = _event(carrier, tracking_number, moment, mapping, code=code, entry=entry, source=source)
+        resolution = resolve(code, field_text(entry, "context").strip(), TRACKING_CODES)
+        if resolution.unmapped and (code or MISSING_CODE) not in timeline.unmapped:
+            timeline.unmapped.append(code or MISSING_CODE)
+        elif resolution.unknown_code and resolution.unknown_code not in timeline.inferred:
+            timeline.inferred.append(resolution.unknown_code)
+        event = _event(carrier, tracking_number, moment, resolution, code=code, entry=entry, source=source)
         if event.content_hash not in seen:  # a snapshot can repeat a trace; one event per content
             seen.add(event.content_hash)
-            events.append(event)
-    return events, unmapped
+            timeline.events.append(event)
+    if timeline.events:
+        last = max(range(len(timeline.events)), key=lambda i: (timeline.events[i].occurred_at, -i))
+        ischeck = field_text(result, "ischeck").strip()
+        timeline.events[last] = timeline.events[last].model_copy(
+            update={
+                "signed": (ischeck == "1") if ischeck in ("0", "1") else None,
+                "estimated_delivery_at": _optional_time(field_text(result, "arrivalTime").strip()),
+            }
+        )
+    return timeline
 
 
 def _event(
     carrier: Carrier,
     tracking_number: str,
     moment: datetime,
-    mapping: CodeMapping,
+    resolution: Resolution,
     *,
     code: str,
     entry: Mapping[str, Any],
     source: EventSource,
 ) -> TrackingEvent:
+    coordinates = lat_lng(field_text(entry, "areaCenter").strip(), lng_first=True)
     return TrackingEvent(
         carrier=carrier,
         provider=Provider.KUAIDI100,
         tracking_number=tracking_number,
         occurred_at=moment,
-        status=mapping.status,
-        sub_status=mapping.sub_status,
+        status=resolution.mapping.status,
+        sub_status=resolution.mapping.sub_status,
         raw_code=code,
-        raw_text=str(entry.get("context") or "").strip(),
+        raw_text=field_text(entry, "context").strip(),
         location=_location(entry),
         source=source,
+        inferred=resolution.inferred,
+        latitude=coordinates[0] if coordinates else None,
+        longitude=coordinates[1] if coordinates else None,
     )
 
 
@@ -231,7 +270,8 @@ def parse_push(request: HttpRequest, settings: Kuaidi100Settings, received_at: d
     if carrier is None:
         carrier = old_carrier
     if carrier is None:
-        raise PushUnreadable(PROVIDER, f"unknown company code {com!r}")
+        # kept, never refused: acknowledged, archived raw by the ingest, counted under the raw code
+        return ParsedPush(events=[], tracking_numbers=[], unmapped_codes=[f"com:{com.strip().lower() or MISSING_CODE}"])
     numbers: list[tuple[Carrier, str]] = [(carrier, number)]
     if corrected and old_carrier is not None and old_carrier != carrier:
         numbers.append((old_carrier, number))
@@ -240,9 +280,10 @@ def parse_push(request: HttpRequest, settings: Kuaidi100Settings, received_at: d
     if not isinstance(data, list):
         raise PushUnreadable(PROVIDER, "lastResult.data is not a list")
     try:
-        events, unmapped = traces_to_events(carrier, number, data, str(last.get("state") or ""), EventSource.PUSH)
+        timeline = traces_to_events(carrier, number, data, last, EventSource.PUSH)
     except (ValueError, TypeError) as exc:
         raise PushUnreadable(PROVIDER, f"unreadable trace: {exc}") from exc
+    events = timeline.events
 
     if str(push.get("status") or "").strip().lower() == "abort":
         newest = max((event.occurred_at for event in events), default=None)
@@ -252,13 +293,18 @@ def parse_push(request: HttpRequest, settings: Kuaidi100Settings, received_at: d
                 carrier,
                 number,
                 moment,
-                PUSH_ABORTED,
+                Resolution(PUSH_ABORTED),
                 code=ABORT_CODE,
                 entry={"context": str(push.get("message") or "") or "快递100已停止监控"},
                 source=EventSource.PUSH,
             )
         )
-    return ParsedPush(events=events, tracking_numbers=numbers, unmapped_codes=unmapped)
+    return ParsedPush(
+        events=events,
+        tracking_numbers=numbers,
+        unmapped_codes=timeline.unmapped,
+        inferred_codes=timeline.inferred,
+    )
 
 
 def push_reply(ok: bool, reason: str, settings: Kuaidi100Settings, now: datetime) -> HttpReply:

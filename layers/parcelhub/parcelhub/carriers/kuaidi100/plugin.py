@@ -82,7 +82,7 @@ class Kuaidi100Plugin:
     def parse_push(self, request: HttpRequest) -> ParsedPush:
         return parsers.parse_push(request, self.settings, self._clock())
 
-    def push_ack(self, ok: bool, reason: str = "") -> HttpReply:
+    def push_ack(self, ok: bool, reason: str = "", request: HttpRequest | None = None) -> HttpReply:
         return parsers.push_reply(ok, reason, self.settings, self._clock())
 
     def close(self) -> None:

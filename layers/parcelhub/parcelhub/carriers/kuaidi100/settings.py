@@ -27,6 +27,8 @@ from parcelhub.domain.models import Carrier
 PRODUCTION_URL = "https://poll.kuaidi100.com"
 
 Flag = Literal["0", "1"]
+#: a salt shorter than this is accepted with a warning
+STRONG_SALT_LENGTH = 16
 
 
 class Kuaidi100Settings(ProviderSettings):
@@ -37,9 +39,10 @@ class Kuaidi100Settings(ProviderSettings):
     key: SecretStr = Field(min_length=1)
     #: customer id (query only)
     customer: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
-    #: the push signing salt we choose and send with every subscription. Kuaidi100 signs even with an
-    #: empty salt, but then anybody can forge a push, so we insist on one.
-    salt: SecretStr = Field(min_length=8)
+    #: the push signing salt we send with every subscription. Kuaidi100 signs even with an empty salt,
+    #: but then anybody can forge a push, so an empty one is refused; a short one (the doc's example is
+    #: ``*``) is accepted with a warning.
+    salt: SecretStr = Field(min_length=1)
 
     # endpoint ------------------------------------------------------------------------------------
     base_url: str = PRODUCTION_URL
@@ -64,6 +67,17 @@ class Kuaidi100Settings(ProviderSettings):
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
     read_timeout: float = Field(default=10.0, gt=0, le=60)
     pool_size: int = Field(default=10, ge=1, le=100)
+
+    def weaknesses(self) -> list[str]:
+        found = super().weaknesses()
+        length = len(self.salt.get_secret_value())
+        if length < STRONG_SALT_LENGTH:
+            found.append(
+                f"salt is {length} characters: the push sign is MD5(param + salt) and nothing else authenticates "
+                f"a push, so a short salt can be guessed offline from one push; use {STRONG_SALT_LENGTH}+ random "
+                "characters (re-subscribe to change it)"
+            )
+        return found
 
     @field_validator("callback_url")
     @classmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from parcelhub.carriers.base import CarrierError
+from parcelhub.carriers.base import CarrierError, CodeMapping
 from parcelhub.carriers.codes import CodeTable, ResultKind, ResultRule, carrier_error, m
 from parcelhub.domain.models import Provider
 from parcelhub.domain.status import Status, SubStatus
@@ -49,6 +49,43 @@ TRACKING_CODES = CodeTable(
     },
     unknown_status=Status.IN_TRANSIT,
 )
+
+#: SF's own normalised route status (``secondaryStatusCode``, then ``firstStatusCode``), sent next to the
+#: opCode by newer accounts (RoutePushService fields 10-13 [V]; the code/name pairs [C] from route nodes
+#: a public integration stored: eagle1-sys/whereis-api-v0 ``config/create-whereis-db.sql``). Used when
+#: the opCode is not in ``TRACKING_CODES``, so an unknown opCode with a status is never UNMAPPED.
+STATUS_CODES = CodeTable(
+    provider=PROVIDER,
+    codes={
+        # secondaryStatusCode
+        "101": m(Status.PICKED_UP),  # 已揽收
+        "201": m(Status.IN_TRANSIT),  # 运送中
+        "204": m(Status.IN_TRANSIT, SubStatus.CUSTOMS),  # 清关中
+        "205": m(Status.IN_TRANSIT, SubStatus.CUSTOMS_CLEARED),  # 已清关
+        "301": m(Status.OUT_FOR_DELIVERY),  # 派送中
+        "401": m(Status.DELIVERED),  # 已签收
+    },
+    unknown_status=Status.IN_TRANSIT,
+)
+FIRST_STATUS_CODES = CodeTable(
+    provider=PROVIDER,
+    codes={
+        "1": m(Status.PICKED_UP),  # 已揽收
+        "2": m(Status.IN_TRANSIT),  # 运送中
+        "3": m(Status.OUT_FOR_DELIVERY),  # 派送中
+        "4": m(Status.DELIVERED),  # 已签收
+    },
+    unknown_status=Status.IN_TRANSIT,
+)
+
+
+def normalised_status(secondary: str, first: str) -> CodeMapping | None:
+    """SF's normalised status of a route node (secondary code first, it is the finer one), or ``None``."""
+    for code, table in ((secondary, STATUS_CODES), (first, FIRST_STATUS_CODES)):
+        mapping, known = table.lookup(code)
+        if code.strip() and known:
+            return mapping
+    return None
 
 
 GATEWAY_OK = "A1000"

@@ -5,18 +5,21 @@
 * ``parse_create_response`` / ``parse_fetch_response`` (-> ``Waybill``), ``parse_cancel_response``
   (idempotent: 已消单 is done), ``parse_query_response`` (routes -> ``ParsedPush``); no
   ``parse_subscribe_response`` (there is no subscribe call, see ``builders``);
-* pushes (§2.6): ``verify_push`` (the URL token), ``parse_push`` (JSON, or the form variant with
-  URL-encoded XML) and ``push_reply`` (the ACK SF expects).
+* pushes (§2.6): ``verify_push`` (the URL token), ``parse_push`` (JSON, the form variant with
+  URL-encoded XML, or the XML as the raw body) and ``push_reply`` (the ACK SF expects, in the shape of
+  the push).
 """
 
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
 from parcelhub.carriers.base import (
     CarrierRejected,
@@ -29,7 +32,15 @@ from parcelhub.carriers.base import (
     TrackingQuery,
     WaybillOrder,
 )
-from parcelhub.carriers.sf.codes import BUSINESS_OK, PROVIDER, TRACKING_CODES, already_cancelled, classify_result
+from parcelhub.carriers.codes import MISSING_CODE, Resolution, resolve
+from parcelhub.carriers.sf.codes import (
+    BUSINESS_OK,
+    PROVIDER,
+    TRACKING_CODES,
+    already_cancelled,
+    classify_result,
+    normalised_status,
+)
 from parcelhub.carriers.sf.settings import SfSettings
 from parcelhub.carriers.sf.signing import push_token_matches
 from parcelhub.carriers.wire import compact_json, decode_form, field, field_text
@@ -122,52 +133,67 @@ def parse_query_response(body: Mapping[str, Any], query: TrackingQuery, settings
 # ------------------------------------------------------------------------------------------ routes
 
 
-def route_event(tracking_number: str, route: Mapping[str, Any], source: EventSource) -> tuple[TrackingEvent, bool]:
-    """One route node -> a canonical event, and whether its opCode is known. Field names' case varies
-    between push and query (``mailno`` / ``mailNo``): they are matched ignoring case."""
+def route_event(
+    tracking_number: str, route: Mapping[str, Any], source: EventSource
+) -> tuple[TrackingEvent, Resolution]:
+    """One route node -> a canonical event, and how its status was decided. Field names' case varies
+    between push and query (``mailno`` / ``mailNo``): they are matched ignoring case.
+
+    The status comes from the opCode; an opCode outside the table falls back on SF's own normalised
+    status (``secondaryStatusCode`` / ``firstStatusCode``), then on the remark text (inferred)."""
     op_code = field_text(route, "opCode").strip()
-    mapping, known = TRACKING_CODES.lookup(op_code)
+    remark = field_text(route, "remark").strip()
+    normalised = normalised_status(field_text(route, "secondaryStatusCode"), field_text(route, "firstStatusCode"))
+    resolution = resolve(op_code, remark, TRACKING_CODES, normalised)
     location = field_text(route, "acceptAddress").strip()
     event = TrackingEvent(
         carrier=Carrier.SF,
         provider=Provider.SF,
         tracking_number=tracking_number,
         occurred_at=parse_china_time(field_text(route, "acceptTime")),
-        status=mapping.status,
-        sub_status=mapping.sub_status,
+        status=resolution.mapping.status,
+        sub_status=resolution.mapping.sub_status,
         raw_code=op_code,
-        raw_text=field_text(route, "remark").strip(),
+        raw_text=remark,
         location=location or None,
         source=source,
+        inferred=resolution.inferred,
+        exception_code=field_text(route, "reasonCode").strip() or None,
+        exception_text=field_text(route, "reasonName").strip() or None,
+        order_ref=field_text(route, "orderid").strip() or None,
     )
-    return event, known
+    return event, resolution
 
 
 def _events(nodes: Iterable[tuple[str, Mapping[str, Any]]], source: EventSource) -> ParsedPush:
     events: list[TrackingEvent] = []
     numbers: dict[str, None] = {}
     unmapped: dict[str, None] = {}
+    inferred: dict[str, None] = {}
     for tracking_number, route in nodes:
         numbers[tracking_number] = None
-        event, known = route_event(tracking_number, route, source)
+        event, resolution = route_event(tracking_number, route, source)
         events.append(event)
-        if not known:
-            unmapped[event.raw_code] = None
+        if resolution.unmapped:
+            unmapped[event.raw_code or MISSING_CODE] = None
+        elif resolution.unknown_code:
+            inferred[resolution.unknown_code] = None
     return ParsedPush(
         events=events,
         tracking_numbers=[(Carrier.SF, n) for n in numbers],
         unmapped_codes=list(unmapped),
+        inferred_codes=list(inferred),
     )
 
 
 def events_from_routes(msg_data: Mapping[str, Any]) -> ParsedPush:
     """EXP_RECE_SEARCH_ROUTES ``msgData.routeResps[{mailNo, routes[...]}]`` -> polled events."""
     nodes: list[tuple[str, Mapping[str, Any]]] = []
-    for resp in msg_data.get("routeResps") or []:
+    for resp in field(msg_data, "routeResps") or []:
         if not isinstance(resp, dict):
             continue
-        mail_no = field_text(resp, "mailNo")
-        nodes.extend((mail_no, r) for r in resp.get("routes") or [] if isinstance(r, dict))
+        mail_no = field_text(resp, "mailNo").strip()
+        nodes.extend((mail_no, r) for r in field(resp, "routes") or [] if isinstance(r, dict))
     try:
         return _events(nodes, EventSource.POLL)
     except ValueError as exc:
@@ -175,6 +201,8 @@ def events_from_routes(msg_data: Mapping[str, Any]) -> ParsedPush:
 
 
 # ------------------------------------------------------------------------------------------ pushes
+
+PushShape = Literal["json", "form", "xml"]
 
 
 def verify_push(request: HttpRequest, settings: SfSettings) -> None:
@@ -184,12 +212,28 @@ def verify_push(request: HttpRequest, settings: SfSettings) -> None:
         raise PushRejected(PROVIDER, "bad or missing URL token")
 
 
+#: what a push's first bytes say about its shape when the content type does not
+_SHAPE_BY_HEAD: tuple[tuple[bytes, PushShape], ...] = ((b"{", "json"), (b"<", "xml"), (b"content=", "form"))
+
+
+def push_shape(request: HttpRequest) -> PushShape | None:
+    """How a push is written: ``json`` (the "json" method), ``form`` (the "form" method: ``content=``
+    URL-encoded XML) or ``xml`` (the XML as the raw body, ``application/xml`` or ``text/xml``, as SF's
+    own examples and test scripts post it). The content type decides, else the first bytes."""
+    kind = (request.header("Content-Type") or "").lower()
+    for marker, shape in (("json", "json"), ("form", "form"), ("xml", "xml")):
+        if marker in kind:
+            return shape  # type: ignore[return-value]
+    head = request.body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return next((shape for prefix, shape in _SHAPE_BY_HEAD if head.startswith(prefix)), None)
+
+
 def _push_routes_json(body: bytes) -> list[Mapping[str, Any]]:
     try:
-        document = json.loads(body.decode("utf-8"))
+        document = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise PushUnreadable(PROVIDER, "body is not JSON") from exc
-    routes = document.get("Body", {}).get("WaybillRoute") if isinstance(document, dict) else None
+    routes = field(field(document, "Body") or {}, "WaybillRoute") if isinstance(document, dict) else None
     if isinstance(routes, dict):
         routes = [routes]
     if not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes):
@@ -197,38 +241,47 @@ def _push_routes_json(body: bytes) -> list[Mapping[str, Any]]:
     return routes
 
 
-def _push_routes_xml(body: bytes) -> list[Mapping[str, Any]]:
-    content = decode_form(PROVIDER, body, "form body is not UTF-8").get("content", "")
-    if not content.strip():
-        raise PushUnreadable(PROVIDER, "form push without content")
-    if "<!DOCTYPE" in content.upper() or "<!ENTITY" in content.upper():
-        raise PushUnreadable(PROVIDER, "DTDs are not accepted")
+def _push_routes_xml(xml: bytes) -> list[Mapping[str, Any]]:
+    """The ``WaybillRoute`` elements of an XML push: their attributes (SF's documented form) and, for
+    a route written with child elements, their texts. DTDs, entities and external references are
+    refused (defusedxml), so the parser cannot be made to expand or fetch anything."""
+    if not xml.strip():
+        raise PushUnreadable(PROVIDER, "empty XML push")
     try:
-        # DTDs are refused above; expat (>= 2.4) also caps entity amplification.
-        root = ET.fromstring(content)  # noqa: S314
-    except ET.ParseError as exc:
+        root = SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden) as exc:
+        raise PushUnreadable(PROVIDER, "DTDs and entities are not accepted") from exc
+    except SafeET.ParseError as exc:
         raise PushUnreadable(PROVIDER, "content is not XML") from exc
-    return [dict(node.attrib) for node in root.iter("WaybillRoute")]
+    routes: list[Mapping[str, Any]] = []
+    for node in root.iter("WaybillRoute"):
+        route: dict[str, str] = {child.tag: (child.text or "") for child in node if isinstance(child.tag, str)}
+        route.update(node.attrib)
+        routes.append(route)
+    return routes
+
+
+def _push_routes(request: HttpRequest) -> list[Mapping[str, Any]]:
+    shape = push_shape(request)
+    if shape == "json":
+        return _push_routes_json(request.body)
+    if shape == "form":
+        content = decode_form(PROVIDER, request.body, "form body is not UTF-8").get("content", "")
+        if not content.strip():
+            raise PushUnreadable(PROVIDER, "form push without content")
+        return _push_routes_xml(content.encode("utf-8"))
+    if shape == "xml":
+        return _push_routes_xml(request.body)
+    raise PushUnreadable(PROVIDER, f"unsupported push content type {request.header('Content-Type')!r}")
 
 
 def parse_push(request: HttpRequest, settings: SfSettings, received_at: datetime) -> ParsedPush:
-    """Verify, then parse a route push (§2.6) into canonical events. JSON (``{"Body":{"WaybillRoute":
-    [...]}}``) or the form variant (``content=`` URL-encoded XML), told apart by content type, then by
-    the first byte. ``received_at`` is not needed: every route carries its own time."""
+    """Verify, then parse a route push (§2.6) into canonical events, whatever its shape (``push_shape``:
+    JSON ``{"Body":{"WaybillRoute":[...]}}``, the form's ``content=`` URL-encoded XML, or raw XML).
+    ``received_at`` is not needed: every route carries its own time."""
     verify_push(request, settings)
-    body, content_type = request.body, request.header("Content-Type")
-    kind = (content_type or "").lower()
-    stripped = body.lstrip()
-    if "json" in kind or (not kind and stripped.startswith(b"{")):
-        routes = _push_routes_json(body)
-    elif "form" in kind or stripped.startswith(b"content="):
-        routes = _push_routes_xml(body)
-    elif stripped.startswith(b"{"):
-        routes = _push_routes_json(body)
-    else:
-        raise PushUnreadable(PROVIDER, f"unsupported push content type {content_type!r}")
     nodes: list[tuple[str, Mapping[str, Any]]] = []
-    for route in routes:
+    for route in _push_routes(request):
         mail_no = field_text(route, "mailno").strip()
         if not mail_no:
             raise PushUnreadable(PROVIDER, "WaybillRoute without mailno")
@@ -239,12 +292,16 @@ def parse_push(request: HttpRequest, settings: SfSettings, received_at: datetime
         raise PushUnreadable(PROVIDER, f"unreadable route: {exc}") from exc
 
 
-def push_reply(ok: bool, reason: str, settings: SfSettings, now: datetime) -> HttpReply:
-    """The reply SF expects (``settings.push_format``): JSON ``return_code`` 0000/1000 [V], or the XML
-    ``OK``/``ERR`` head [U].
+def push_reply(
+    ok: bool, reason: str, settings: SfSettings, now: datetime, request: HttpRequest | None = None
+) -> HttpReply:
+    """The reply SF expects: JSON ``return_code`` 0000/1000 [V] to a JSON push, the XML ``OK``/``ERR``
+    head [V] to an XML one (form or raw). Without the request, ``settings.push_format`` decides.
 
     Always HTTP 200: SF reads the body; a failure body makes SF push the transaction again."""
-    if settings.push_format == "xml":
+    shape = push_shape(request) if request is not None else None
+    as_xml = shape in ("form", "xml") if shape is not None else settings.push_format == "xml"
+    if as_xml:
         if ok:
             body = f'<Response service="{PUSH_SERVICE}"><Head>OK</Head></Response>'
         else:

@@ -106,8 +106,8 @@ class SfPlugin:
     def parse_push(self, request: HttpRequest) -> ParsedPush:
         return parsers.parse_push(request, self.settings, self._clock())
 
-    def push_ack(self, ok: bool, reason: str = "") -> HttpReply:
-        return parsers.push_reply(ok, reason, self.settings, self._clock())
+    def push_ack(self, ok: bool, reason: str = "", request: HttpRequest | None = None) -> HttpReply:
+        return parsers.push_reply(ok, reason, self.settings, self._clock(), request)
 
     def close(self) -> None:
         self.client.close()

@@ -26,6 +26,9 @@ from parcelhub.domain.models import ServiceLevel
 
 PRODUCTION_URL = "https://sfapi.sf-express.com"
 
+#: a push token shorter than this is accepted with a warning
+STRONG_TOKEN_LENGTH = 16
+
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
@@ -47,8 +50,9 @@ class SfSettings(ProviderSettings):
     partner_id: Code  # partnerID = 顾客编码
     checkword: SecretStr = Field(min_length=1)  # 校验码 (sandbox and production differ)
     monthly_card: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,20}$")]  # 月结卡号
-    #: the secret path segment of our webhook URL (SF does not sign pushes)
-    push_token: SecretStr = Field(min_length=16)
+    #: the secret path segment of our webhook URL (SF does not sign pushes); a short one is accepted
+    #: with a warning (an account may already have a push URL registered in the console)
+    push_token: SecretStr = Field(min_length=1)
 
     # endpoint ------------------------------------------------------------------------------------
     base_url: str = PRODUCTION_URL
@@ -75,6 +79,16 @@ class SfSettings(ProviderSettings):
     # timeouts (seconds) -----------------------------------------------------------------------------
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
     read_timeout: float = Field(default=10.0, gt=0, le=60)
+
+    def weaknesses(self) -> list[str]:
+        found = super().weaknesses()
+        length = len(self.push_token.get_secret_value())
+        if length < STRONG_TOKEN_LENGTH:
+            found.append(
+                f"push_token is {length} characters: SF does not sign route pushes, the URL token is all that "
+                f"authenticates them, so a short one can be guessed; use {STRONG_TOKEN_LENGTH}+ random characters"
+            )
+        return found
 
     @field_validator("path")
     @classmethod
