@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from functions.carrier_webhook.handler import receive
-from parcelhub.app.ingest import poll_envelope_json
+from parcelhub.app.envelopes import poll_envelope_json
 from parcelhub.carriers.kdniao import parsers as kdniao_parsers
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
 from parcelhub.carriers.kuaidi100 import parsers as kuaidi100_parsers
