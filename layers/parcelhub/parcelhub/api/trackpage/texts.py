@@ -187,7 +187,7 @@ UI: dict[str, Text] = {
     "find_another": Text("查询其他包裹", "Track another parcel"),
     "order_id": Text("订单号", "Order number"),
     "digits": Text("收件人手机号后四位", "Last 4 digits of the receiver's phone"),
-    "digits_hint": Text("例如 6057", "For example 6057"),
+    "digits_hint": Text("例如 1234", "For example 1234"),
     "submit": Text("查询", "Track"),
     "lookup_intro": Text(
         "输入订单号和收件人手机号的后四位，查看包裹到哪儿了。",
