@@ -451,6 +451,7 @@ def tracking_page(pages: int = 200) -> dict[str, Any]:
         "p50_ms": round(statistics.median(wall), 2),
         "p95_ms": round(wall[int(0.95 * (n - 1))], 2),
         "cpu_ms_mean": round(statistics.mean(cpu), 2),
+        "cpu_p95_ms": round(sorted(cpu)[int(0.95 * (n - 1))], 2),
         "html_bytes_mean": round(statistics.mean(sizes)),
         "dynamodb_reads_per_page": round(sum(calls.get(k, 0) for k in DYNAMODB_READS) / n, 3),
         "aws_requests_per_page": {k: round(v / n, 3) for k, v in calls.items()},
