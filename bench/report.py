@@ -276,6 +276,8 @@ def markdown(results: dict[str, Any]) -> str:
             hot_path.tables(results["hot_path"]),
             "",
         ]
+        if "tracking_page" in commands:  # measured alone (``--part tracking_page``) after the full run
+            out += [f"Tracking page measured alone: `{commands['tracking_page']}`.", ""]
     if "stall_sweep" in results:
         out += [
             "## Stall sweep scaling",
