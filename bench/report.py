@@ -37,11 +37,12 @@ class Settings:
     batch: int = 100
     batches: int = 20
     webhook_pushes: int = 200
+    tracking_pages: int = 200
 
     def commands(self) -> dict[str, str]:
         return {
             "cold_start": cold_start.command(self.repetitions),
-            "hot_path": hot_path.command(self.batch, self.batches, self.webhook_pushes),
+            "hot_path": hot_path.command(self.batch, self.batches, self.webhook_pushes, self.tracking_pages),
             "stall_sweep": stall_sweep.command(list(self.sweep_sizes), self.due, self.api_items),
             "cost": cost.command(self.shipments, self.updates),
         }
@@ -109,7 +110,7 @@ def collect(settings: Settings, echo: Callable[[str], None] = print) -> dict[str
     hot, seconds, error = _part(
         "hot_path",
         commands["hot_path"],
-        lambda: hot_path.run(settings.batch, settings.batches, settings.webhook_pushes),
+        lambda: hot_path.run(settings.batch, settings.batches, settings.webhook_pushes, settings.tracking_pages),
         echo,
     )
     results["durations_s"]["hot_path"] = round(seconds, 1)
@@ -267,12 +268,16 @@ def markdown(results: dict[str, Any]) -> str:
                 "Normalizer CPU per tracking update (queue envelope -> verify + parse + map -> fold), no I/O, at "
                 "batch size 100 of the recorded fixture pushes (each re-numbered and re-signed); then the webhook "
                 "handler in-process against moto: verify, ONE SendMessage, the provider's ACK (the first call builds "
-                "the clients and reads the provider secret)."
+                "the clients and reads the provider secret); then the customer tracking page `GET /t/{token}` "
+                "in-process against moto, round-robin over a shipment in every canonical status (HTML, zh-CN and "
+                "en): handler time, DynamoDB reads per page (target <= 2; issue 20 asks p95 < 50 ms)."
             ),
             "",
             hot_path.tables(results["hot_path"]),
             "",
         ]
+        if "tracking_page" in commands:  # measured alone (``--part tracking_page``) after the full run
+            out += [f"Tracking page measured alone: `{commands['tracking_page']}`.", ""]
     if "stall_sweep" in results:
         out += [
             "## Stall sweep scaling",

@@ -36,6 +36,9 @@ def _dynamodb_requests_are_atomic() -> None:
 
 REGION = "us-east-1"
 LOCAL_API_KEY = "test-api-key"
+#: signs tracking-page links in tests (a test value, >= 32 bytes)
+TRACKING_LINK_SECRET = "test-tracking-link-secret-0123456789abcdef"
+PUBLIC_BASE_URL = "https://api.example.com"
 
 
 def load_template() -> dict[str, Any]:
@@ -141,6 +144,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
                 {
                     "providers": {},
                     "api_keys": [{"name": "test", "sha256": hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()}],
+                    "tracking_link_secret": TRACKING_LINK_SECRET,
                 }
             ),
         )["ARN"]
@@ -166,6 +170,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             "PROVIDER_SECRET_ARN": secret_arn,
             "CONFIG_PARAMETER": hub.config_parameter,
             "STALL_SHARDS": "8",
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             "WAYBILL_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:parcelhub-test-waybill",
         }
         for name, value in hub.env.items():

@@ -87,7 +87,13 @@ _EXAMPLES: dict[str, Callable[[], Event]] = {
         emitted_at=_T0,
     ),
     "WaybillCreated": lambda: WaybillCreated(
-        **_ZTO, created_at=_at(0.01), attempt_count=2, failed_over=True, has_label=True, emitted_at=_at(0.01)
+        **_ZTO,
+        created_at=_at(0.01),
+        attempt_count=2,
+        failed_over=True,
+        has_label=True,
+        tracking_url="https://track.brand.example/t/shp_01HX3Z9K7Q4M2N8P5R6S.q3Vb0mY4rT8wXe2Lk9NpZA",
+        emitted_at=_at(0.01),
     ),
     "WaybillFailed": lambda: WaybillFailed(
         **_SHIPMENT, attempts=_example_attempts(), failed_at=_at(0.02), emitted_at=_at(0.02)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -435,5 +435,29 @@ def summarize(record: Mapping[str, Any]) -> Summary:
             "sweeps": len(record.get("sweeps") or []),
             "alert_titles": [a["title"] for a in alerts],
             "push_failures": push_failures(sandboxes),
+            "tracking_links": tracking_links(shipments, stalled),
         },
     )
+
+
+#: the statuses whose tracking page the summary links first (one parcel each, in this order)
+SHOWCASE = ("DELIVERED", "OUT_FOR_DELIVERY", "IN_TRANSIT", "EXCEPTION", "AVAILABLE_FOR_PICKUP", "WAYBILL_CREATED")
+
+
+def tracking_links(
+    shipments: Mapping[str, Mapping[str, Any]], stalled: Iterable[str], count: int = 4
+) -> list[dict[str, str]]:
+    """A few parcels' customer tracking pages: a stalled one, then one per showcase status (when the
+    shipment views carry ``tracking_url``: a record from before the tracking page has none)."""
+    linked = {sid: v for sid, v in sorted(shipments.items()) if v.get("tracking_url")}
+    chosen = [sid for sid in stalled if sid in linked][:1]
+    for status in SHOWCASE:
+        chosen += [sid for sid, v in linked.items() if v.get("status") == status and sid not in chosen][:1]
+    return [
+        {
+            "order_id": str(linked[sid].get("order_id")),
+            "status": str(linked[sid].get("status")),
+            "url": str(linked[sid]["tracking_url"]),
+        }
+        for sid in chosen[:count]
+    ]

@@ -128,6 +128,15 @@ def terminal_summary(summary: Summary, report_path: str | None = None) -> Group:
         + (f"\nHTML report: {report_path}" if report_path else ""),
         style="bold",
     )
+    links = Text()
+    for link in summary.extra.get("tracking_links") or []:
+        links.append(f"  {link['status']:<22} {link['order_id']:<22} ", style="dim")
+        links.append(f"{link['url']}\n")
+    if links:
+        links = Text(f"customer tracking pages ({TRACKING_LINKS_NOTE}):\n", style="bold") + links
+        return Group(
+            *tables, Panel(verdict, title="invariants", border_style="green" if summary.ok else "red"), links, footer
+        )
     return Group(*tables, Panel(verdict, title="invariants", border_style="green" if summary.ok else "red"), footer)
 
 
@@ -177,6 +186,8 @@ _SCRIPT = """
 })();
 """
 
+
+TRACKING_LINKS_NOTE = "served by the run's local stack: they answer while it runs"
 
 TIMELINE_INTRO = (
     "<h2>Failover timeline</h2><p class='sub'>Waybills issued per provider in each time slice; failed and "
@@ -272,6 +283,18 @@ def html_report(summary: Summary, *, generated_at: datetime | None = None) -> st
     ]
     for key in TABLE_ORDER:
         parts.append(_table(key, rows[key]))
+    links = summary.extra.get("tracking_links") or []
+    if links:
+        parts.append(
+            f"<h2>Customer tracking pages</h2><p class='sub'>What the brand sends its customers; {TRACKING_LINKS_NOTE}."
+            "</p><ul data-section='tracking-links'>"
+            + "".join(
+                f"<li>{escape(link['status'])} · order {escape(link['order_id'])}: "
+                f"<a href='{escape(link['url'])}'>{escape(link['url'])}</a></li>"
+                for link in links
+            )
+            + "</ul>"
+        )
     alerts = summary.extra.get("alert_titles") or []
     parts.append("<h2>Ops alerts raised</h2><ul>" + "".join(f"<li>{escape(t)}</li>" for t in alerts[:100]) + "</ul>")
     parts.append(f"<script>{_SCRIPT}</script></main></body></html>")

@@ -451,6 +451,7 @@ def _trim(view: dict[str, Any]) -> dict[str, Any]:
         "created_at",
         "updated_at",
         "last_event_at",
+        "tracking_url",
     )
     trimmed = {k: view.get(k) for k in keep}
     trimmed["waybill_attempts"] = view.get("waybill_attempts") or []

@@ -26,6 +26,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "PARCELHUB_KUAIDI100_KEY": ("local-kuaidi100-key", "Kuaidi100 authorization key"),
     "PARCELHUB_KUAIDI100_CUSTOMER": ("LOCALCUSTOMER01", "Kuaidi100 customer id"),
     "PARCELHUB_KUAIDI100_SALT": ("local-kuaidi100-salt", "Kuaidi100 push signing salt (>= 8 chars)"),
+    "PARCELHUB_TRACKING_LINK_SECRET": (
+        "",
+        "signs tracking-page links (the secret's `tracking_link_secret`, >= 32 chars); unset: random per start",
+    ),
     "PARCELHUB_LOCAL_DIR": ("var/", "where local-stack.json, alerts.jsonl and oms-callbacks.jsonl are written"),
     "PARCELHUB_TIME_SCALE": ("0.05", "SQS VisibilityTimeout multiplier (min 1 s): failed records reappear quickly"),
     "PARCELHUB_SCHEDULE_SCALE": ("0.01", "schedule interval multiplier: rate(15 minutes) fires every 9 s"),
@@ -78,6 +82,8 @@ class LocalSettings:
     template_path: Path
     parameter_overrides: dict[str, str]
     with_sandboxes: bool = True
+    #: empty: the stack draws a random one when it starts (links then live as long as that stack)
+    tracking_link_secret: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> LocalSettings:
@@ -93,6 +99,7 @@ class LocalSettings:
         values: dict[str, Any] = {
             "port": int(_get(env, "PARCELHUB_PORT")),
             "api_key": _get(env, "PARCELHUB_API_KEY"),
+            "tracking_link_secret": _get(env, "PARCELHUB_TRACKING_LINK_SECRET"),
             "credentials": Credentials(
                 kdniao_ebusiness_id=_get(env, "PARCELHUB_KDNIAO_EBUSINESS_ID"),
                 kdniao_app_key=_get(env, "PARCELHUB_KDNIAO_APP_KEY"),

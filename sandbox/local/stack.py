@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -100,6 +101,8 @@ class LocalStack:
         self._sink_lock = threading.Lock()
         self.moto_url = ""
         self.api_url = ""
+        #: signs this stack's tracking-page links: configured, or drawn once per stack (never a fixed default)
+        self.tracking_link_secret = self.settings.tracking_link_secret or secrets.token_urlsafe(32)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -349,7 +352,11 @@ class LocalStack:
                 entry["callback_url"] = self.api_url + SANDBOXES["kuaidi100"][2]
             providers[provider] = entry
         api_key_hash = hashlib.sha256(self.settings.api_key.encode("utf-8")).hexdigest()
-        return {"providers": providers, "api_keys": [{"name": "local", "sha256": api_key_hash}]}
+        return {
+            "providers": providers,
+            "api_keys": [{"name": "local", "sha256": api_key_hash}],
+            "tracking_link_secret": self.tracking_link_secret,
+        }
 
     def _localize_api_urls(self, plan: Plan) -> None:
         """``https://<api id>.execute-api.<region>.amazonaws.com`` -> this runner's HTTP server."""

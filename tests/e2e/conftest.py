@@ -9,7 +9,12 @@ would talk to AWS).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,3 +49,54 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[..., LocalStackClient]]:
     yield start
     for stack in started:
         stack.stop()
+
+
+# ------------------------------------------------------------------------------------ the browser
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium; ``apt-get install -y chromium`` when it is missing (skip only if that cannot work)."""
+    found = _chromium()
+    if found:
+        return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip("chromium is not installed and cannot be installed here (no apt-get or not root)")
+    # pytest-xdist workers ask at the same time: one installs, the others wait for it (dpkg takes one at a time)
+    with (Path(tempfile.gettempdir()) / "parcelhub-chromium-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _chromium() or _install_chromium()
+
+
+def _install_chromium() -> str:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    if install.returncode != 0:
+        subprocess.run(["apt-get", "update"], capture_output=True, env=env, timeout=600, check=False)
+        install = subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+            check=False,
+        )
+    found = _chromium()
+    if not found:
+        pytest.skip(f"chromium could not be installed: {install.stderr.strip()[-300:]}")
+    return found

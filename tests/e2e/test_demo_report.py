@@ -3,15 +3,14 @@
 The report is rendered by the demo's own CLI (``python -m sandbox.demo --render``) from a recorded
 small run (``tests/fixtures/demo/run-12-orders.json``: 12 orders through the local stack, with the SF
 outage, a failover, a rejected order and a stalled parcel), then loaded by headless Chromium from
-Debian's packages. Chromium is installed by the set-up when missing; the test skips only where it
-cannot be installed (no root, no package index).
+Debian's packages. Chromium is installed by the set-up when missing (the ``chromium`` fixture of
+``tests/e2e/conftest.py``); the test skips only where it cannot be installed (no root, no package index).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,47 +34,6 @@ FLAGS = (
     "--enable-logging=stderr",
     "--v=0",
 )
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
-        if found:
-            return found
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's Chromium; ``apt-get install -y chromium`` when it is missing (skip only if that cannot work)."""
-    found = _chromium()
-    if found:
-        return found
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        pytest.skip("chromium is not installed and cannot be installed here (no apt-get or not root)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
-    if install.returncode != 0:
-        subprocess.run(["apt-get", "update"], capture_output=True, env=env, timeout=600, check=False)
-        install = subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-            check=False,
-        )
-    found = _chromium()
-    if not found:
-        pytest.skip(f"chromium could not be installed: {install.stderr.strip()[-300:]}")
-    return found
 
 
 @pytest.fixture

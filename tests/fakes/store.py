@@ -34,6 +34,7 @@ from parcelhub.ports.store import (
     DuePoll,
     DueStall,
     Lease,
+    OrderLookup,
     ParkedPush,
     QueryStats,
     StallMark,
@@ -78,6 +79,7 @@ class InMemoryShipmentStore:
         self._parked: dict[tuple[str, str], dict[str, ParkedPush]] = {}
         self._health: dict[str, tuple[dict[str, Any], int]] = {}
         self._leases: dict[str, Lease] = {}
+        self._attempts: dict[tuple[str, int], int] = {}
 
     def _row(self, shipment_id: str) -> _Row:
         row = self._rows.get(shipment_id)
@@ -434,6 +436,29 @@ class InMemoryShipmentStore:
             if held is not None and held.owner == owner:
                 del self._leases[name]
                 self.item_writes += 1
+
+    # ------------------------------------------------------------------------------- tracking page
+
+    def shipment_with_timeline(self, shipment_id: str, limit: int = 200) -> tuple[Shipment, list[TrackingEvent]]:
+        with self._lock:
+            return self.get(shipment_id), self.list_events(shipment_id, limit)
+
+    def find_order(self, order_id: str) -> OrderLookup | None:
+        with self._lock:
+            if order_id not in self._orders:
+                return None
+            shipment_id = self._orders[order_id][0]
+            return OrderLookup(order_id, shipment_id, self._rows[shipment_id].shipment.lookup_digest)
+
+    def count_attempt(self, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
+        with self._lock:
+            stamp = int(now.timestamp())
+            window = (key, stamp - stamp % window_seconds)
+            if self._attempts.get(window, 0) >= limit:
+                return False
+            self._attempts[window] = self._attempts.get(window, 0) + 1
+            self.item_writes += 1
+            return True
 
 
 if TYPE_CHECKING:  # static proof that the fake implements the port

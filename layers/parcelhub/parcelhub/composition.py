@@ -26,10 +26,12 @@ if TYPE_CHECKING:
     from parcelhub.app.poller import Poller
     from parcelhub.app.shipments import ShipmentService
     from parcelhub.app.stalls import StallSweeper
+    from parcelhub.app.tracking_page import TrackingPageService
     from parcelhub.app.waybill import WaybillService
     from parcelhub.carriers.base import ProviderPlugin
     from parcelhub.config import HubConfig, Secrets
     from parcelhub.domain.models import Carrier, Provider
+    from parcelhub.security.links import TrackingLinks
 
 
 # ----------------------------------------------------------------------------------------- settings
@@ -150,6 +152,28 @@ def callback_url(provider: Provider) -> str:
     return f"{base}/v1/webhooks/{provider.value}"
 
 
+def tracking_links() -> TrackingLinks | None:
+    """The tracking-page link signer (``None`` while the secret has no ``tracking_link_secret``); links
+    live under ``tracking_page.link_base_url`` (the brand's domain) or else ``PUBLIC_BASE_URL``."""
+    secret = secrets().tracking_link_secret
+    if secret is None:
+        return None
+    base = hub_config().tracking_page.link_base_url or environment().public_base_url
+    return _tracking_links(secret.get_secret_value(), base)
+
+
+@functools.lru_cache(maxsize=4)
+def _tracking_links(secret: str, base_url: str) -> TrackingLinks:
+    from parcelhub.security.links import TrackingLinks
+
+    return TrackingLinks(secret, base_url)
+
+
+def tracking_url(shipment_id: str) -> str | None:
+    links = tracking_links()
+    return links.url(shipment_id) if links is not None and links.base_url else None
+
+
 def configured_issuers() -> Mapping[Provider, frozenset[Carrier]] | None:
     """Providers with credentials that issue waybills, and their carriers (no I/O: plugins are lazy)."""
     from parcelhub.carriers.base import Capability
@@ -190,7 +214,18 @@ def shipment_service() -> ShipmentService:
             publisher=publisher(),
             plugin=plugin,
             config=hub_config,
+            links=tracking_links,
         )
+    )
+
+
+@functools.cache
+def tracking_page_service() -> TrackingPageService:
+    from parcelhub.app.tracking_page import TrackingPagePorts, TrackingPageService
+
+    shipments = store()
+    return TrackingPageService(
+        TrackingPagePorts(pages=shipments, counters=shipments, links=tracking_links, config=hub_config)
     )
 
 
@@ -209,6 +244,7 @@ def waybill_service() -> WaybillService:
             callback_url=callback_url,
             issuers=configured_issuers,
             apply_parked=lambda carrier, number: ingestor().apply_parked(carrier, number).replayed,
+            tracking_url=tracking_url,
         )
     )
 
@@ -259,7 +295,9 @@ def reset() -> None:
         labels,
         raw_archive,
         _plugin,
+        _tracking_links,
         shipment_service,
+        tracking_page_service,
         aws.client,
     ):
         factory.cache_clear()

@@ -7,8 +7,8 @@ Three sources, each validated by a pydantic model:
 * :class:`HubConfig` - non-secret behaviour (warehouse, carrier-selection policy, stall rules, circuit
   breaker, poller), a JSON document in SSM Parameter Store (``CONFIG_PARAMETER``); absent keys take
   the defaults below, so ``{}`` is a working configuration;
-* :class:`Secrets` - provider credentials and OMS API keys, a JSON document in Secrets Manager
-  (``PROVIDER_SECRET_ARN``).
+* :class:`Secrets` - provider credentials, OMS API keys and the tracking-link secret, a JSON document in
+  Secrets Manager (``PROVIDER_SECRET_ARN``).
 
 The models live here; loading the two documents from AWS is the parameters adapter's job
 (:mod:`parcelhub.adapters.parameters`, through Powertools parameters, cached for ``max_age`` seconds).
@@ -20,8 +20,9 @@ import functools
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from parcelhub.domain.branding import TrackingPageSettings
 from parcelhub.domain.models import Carrier, Party, Provider
 from parcelhub.domain.policy import SelectionPolicy, StallRules
 
@@ -49,6 +50,8 @@ class Environment(_Config):
     pii_key_id: str = Field("", alias="PII_KEY_ID")
     data_bucket: str = Field("", alias="DATA_BUCKET")
     webhook_base_url: str = Field("", alias="WEBHOOK_BASE_URL")
+    #: the public URL of the HTTP API (tracking links: ``<PUBLIC_BASE_URL>/t/<token>``)
+    public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
 
     def require(self, *names: str) -> None:
         missing = [name for name in names if not getattr(self, name)]
@@ -103,6 +106,8 @@ class HubConfig(_Config):
     parked_push_ttl_hours: float = 72
     #: label links expire after this many seconds
     label_link_seconds: int = 900
+    #: the customer tracking page: branding, returns link, cache, lookup rate limits
+    tracking_page: TrackingPageSettings = Field(default_factory=TrackingPageSettings)
 
 
 # ------------------------------------------------------------------------------------- secrets
@@ -119,3 +124,5 @@ class Secrets(_Config):
 
     providers: dict[Provider, dict[str, Any]] = Field(default_factory=dict)
     api_keys: list[ApiKey] = Field(default_factory=list)
+    #: signs tracking-page links and the lookup digests (HMAC-SHA256); the page is off while it is unset
+    tracking_link_secret: SecretStr | None = Field(default=None, min_length=32)

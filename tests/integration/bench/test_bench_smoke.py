@@ -23,6 +23,7 @@ SMOKE = report.Settings(
     batch=10,
     batches=2,
     webhook_pushes=5,
+    tracking_pages=5,
 )
 
 
@@ -88,6 +89,11 @@ def test_the_smoke_bench_writes_results_with_the_documented_shape(tmp_path: Path
     assert set(hot["normalizer"]) == {"kdniao", "sf", "kuaidi100"}
     assert all(_positive(r["cpu_us_per_update"]) and r["events_per_update"] >= 1 for r in hot["normalizer"].values())
     assert all(r["aws_requests_per_push"] == {"sqs.SendMessage": 1.0} for r in hot["webhook"].values())
+    # the tracking page: every view answered from one DynamoDB read
+    page = hot["tracking_page"]
+    assert page["pages"] == SMOKE.tracking_pages
+    assert page["dynamodb_reads_per_page"] == 1.0
+    assert _positive(page["p95_ms"])
 
     # and the page quotes the figures with the command that produced them
     page = markdown_path.read_text("utf-8")

@@ -868,6 +868,71 @@ def test_a_long_timeline_pages_through_list_events(moto_backend: Backend):
     assert listed == list(reversed(events))
 
 
+# -------------------------------------------------------------------------------- tracking page
+
+
+def test_a_tracking_page_reads_the_shipment_and_its_newest_events_in_one_request(backend: Backend):
+    # Given a shipment with ten scans
+    store = backend.store
+    shipment_id = shipped(store)
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    events = [a_trace(i) for i in range(10)]
+    store.append_events(claim, events)
+    stored = store.get(shipment_id)
+    backend.calls.clear()
+    # When the page reads it, asking for the newest four
+    shipment, newest = store.shipment_with_timeline(shipment_id, limit=4)
+    # Then it gets the shipment and those four, newest first, from one Query
+    if backend.name == "moto":
+        assert backend.calls == Counter({"Query": 1})
+    assert shipment == stored
+    assert newest == list(reversed(events))[:4]
+    with pytest.raises(ShipmentNotFound):
+        store.shipment_with_timeline("shp_missing")
+
+
+def test_the_order_claim_answers_the_lookup_form_with_the_digest(store: ShipmentStore):
+    store.create(a_shipment(1, lookup_digest="ab" * 16))
+    store.create(a_shipment(2))
+    found = store.find_order("SO-20251111-000001")
+    assert found is not None
+    assert (found.shipment_id, found.lookup_digest) == ("shp_01JCZ00000000001", "ab" * 16)
+    without = store.find_order("SO-20251111-000002")
+    assert without is not None
+    assert without.lookup_digest is None
+    assert store.find_order("SO-missing") is None
+
+
+def test_attempt_counters_stop_at_the_limit_per_key_and_window(store: ShipmentStore):
+    window = 3600
+    start = datetime(2025, 11, 11, 8, 0, tzinfo=UTC)
+    # three attempts fit, the fourth in the same window does not (and is not counted)
+    assert [store.count_attempt("ip:a", limit=3, window_seconds=window, now=start) for _ in range(4)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    # another key has its own count; the next window starts afresh
+    assert store.count_attempt("ip:b", limit=3, window_seconds=window, now=start)
+    assert store.count_attempt("ip:a", limit=3, window_seconds=window, now=start + timedelta(seconds=window))
+
+
+def test_concurrent_attempts_never_exceed_the_limit(store: ShipmentStore):
+    results = together(12, lambda _: store.count_attempt("order:SO-1", limit=5, window_seconds=3600, now=NOW))
+    assert sum(results) == 5
+
+
+def test_attempt_counters_expire_and_store_no_key_in_the_clear(moto_backend: Backend, dynamodb: Any):
+    moto_backend.store.count_attempt("ip:203.0.113.7", limit=5, window_seconds=600, now=NOW)
+    items = dynamodb.scan(TableName=TABLE)["Items"]
+    assert len(items) == 1
+    assert "203.0.113.7" not in str(items)
+    assert int(items[0]["expires_at"]["N"]) == int(NOW.timestamp()) + 1200
+    assert int(items[0]["attempts"]["N"]) == 1
+
+
 @pytest.mark.parametrize(
     ("code", "error"),
     [

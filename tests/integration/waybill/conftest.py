@@ -44,6 +44,7 @@ KDNIAO_ID, KDNIAO_KEY = "1234567", "00000000-1111-2222-3333-444444444444"
 SF_PARTNER, SF_CHECKWORD, SF_CARD = "TESTPARTNER", "TESTCHECKWORD0000000000000000000", "7551234567"
 SF_TOKEN = "tok-0123456789abcdef0123456789"
 WEBHOOK_BASE = "https://hub.example.test/dev"
+TRACKING_LINK_SECRET = "waybill-test-tracking-link-secret-0123456789"
 
 
 def order_request(**overrides: Any) -> ShipmentRequest:
@@ -233,7 +234,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                             "base_url": sf.url,
                             "read_timeout": 2.0,
                         },
-                    }
+                    },
+                    "tracking_link_secret": TRACKING_LINK_SECRET,
                 }
             ),
         )["ARN"]
@@ -257,6 +259,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "PII_KEY_ID": key_id,
             "DATA_BUCKET": bucket,
             "WEBHOOK_BASE_URL": WEBHOOK_BASE,
+            "PUBLIC_BASE_URL": WEBHOOK_BASE,
             "CONFIG_PARAMETER": "/parcelhub/test/config",
             "PROVIDER_SECRET_ARN": secret_arn,
             "WAYBILL_STATE_MACHINE_ARN": machine_arn,

@@ -19,8 +19,9 @@ from parcelhub.carriers.base import WaybillOrder
 from parcelhub.carriers.sf.plugin import SfPlugin
 from parcelhub.domain.models import Carrier, CustomerTier, Provider
 from parcelhub.domain.status import Status
+from parcelhub.security.links import TrackingLinks
 
-from .conftest import REGION, WEBHOOK_BASE, World, order_request
+from .conftest import REGION, TRACKING_LINK_SECRET, WEBHOOK_BASE, World, order_request
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +74,10 @@ def test_regular_order_gets_a_zto_waybill_through_kdniao_with_label_claim_stall_
     assert detail_types(events) == ["WaybillCreated"]
     assert events[0]["detail"]["failed_over"] is False
     assert events[0]["detail"]["tracking_number"] == stored.tracking_number
+    # with the customer tracking page's link, authentic for this shipment
+    url = events[0]["detail"]["tracking_url"]
+    assert url.startswith(f"{WEBHOOK_BASE}/t/")
+    assert TrackingLinks(TRACKING_LINK_SECRET).verify(url.rsplit("/", 1)[1]) == shipment.shipment_id
 
 
 def test_vip_order_goes_to_sf_first_and_stores_the_route_label_json(world: World) -> None:

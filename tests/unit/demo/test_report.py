@@ -129,3 +129,28 @@ def test_histogram_marks_p50_and_p95() -> None:
     svg = histogram([float(v) for v in range(1, 101)], chart="lat", title="latency")
     assert "p50 50.00s" in svg
     assert "p95 95.00s" in svg
+
+
+def test_the_summary_and_the_report_link_a_few_tracking_pages(record: dict[str, Any]) -> None:
+    # Given shipment views that carry their customer tracking page (as the API gives them)
+    for sid, view in record["shipments"].items():
+        view["tracking_url"] = f"http://127.0.0.1:3000/dev/t/{sid}.mac"
+    summary = summarize(record)
+    links = summary.extra["tracking_links"]
+    # Then a few parcels, in different statuses, are linked from the terminal summary and the HTML report
+    assert 1 <= len(links) <= 4
+    assert len({link["status"] for link in links}) == len(links)
+    console = Console(record=True, width=200)
+    console.print(terminal_summary(summary))
+    text = console.export_text()
+    html = html_report(summary)
+    for link in links:
+        assert link["url"] in text
+        assert f"<a href='{link['url']}'>" in html
+    assert "they answer while it runs" in text
+
+
+def test_a_record_without_tracking_links_renders_as_before(record: dict[str, Any]) -> None:
+    summary = summarize(record)
+    assert summary.extra["tracking_links"] == []
+    assert "data-section='tracking-links'" not in html_report(summary)

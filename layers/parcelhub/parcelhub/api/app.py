@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from parcelhub.api.auth import PUBLIC_PREFIXES, Unauthorized, authenticate
+from parcelhub.api.auth import Unauthorized, authenticate, is_public
 from parcelhub.api.views import ErrorBody, FieldError
 from parcelhub.app.shipments import InvalidTransition, OrderConflict
 from parcelhub.carriers.base import CarrierAuthError, CarrierRejected, CarrierUnavailable
@@ -28,7 +28,7 @@ def _require_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     stage = app.current_event.request_context.stage
     if stage and stage != "$default" and path.startswith(f"/{stage}/"):
         path = path[len(stage) + 1 :]
-    if not path.startswith(PUBLIC_PREFIXES):
+    if not is_public(path):
         authenticate(app.current_event.headers.get("x-api-key"))
     return next_middleware(app)
 
@@ -46,13 +46,14 @@ def resolver() -> APIGatewayHttpResolver:
 
 
 def _build_resolver() -> APIGatewayHttpResolver:
-    from parcelhub.api.routers import health, shipments, tracking
+    from parcelhub.api.routers import health, shipments, tracking, trackpage
 
     app = APIGatewayHttpResolver(enable_validation=True)
     app.use(middlewares=[_require_key])
     app.include_router(shipments.router, prefix="/v1")
     app.include_router(tracking.router, prefix="/v1")
     app.include_router(health.router, prefix="/v1")
+    app.include_router(trackpage.router)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[ErrorBody]:

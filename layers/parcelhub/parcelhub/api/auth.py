@@ -12,8 +12,13 @@ import hmac
 from parcelhub.composition import secrets
 from parcelhub.observability import add_metric
 
-#: routes that need no key
-PUBLIC_PREFIXES = ("/v1/health",)
+#: routes that need no key: liveness, and the customer tracking page (``/t/<token>``) and its lookup form
+PUBLIC_PREFIXES = ("/v1/health", "/t/")
+PUBLIC_PATHS = frozenset({"/track"})
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
 class Unauthorized(Exception):

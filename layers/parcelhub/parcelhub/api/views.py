@@ -17,6 +17,7 @@ from parcelhub.domain.models import (
     TrackingEvent,
     WaybillAttempt,
 )
+from parcelhub.domain.progress import Milestone
 from parcelhub.domain.status import Status, SubStatus
 
 
@@ -71,6 +72,11 @@ class ShipmentView(BaseModel):
     service: ServiceLevel
     declared_value: Money
     receiver: dict[str, str] = Field(description="Masked receiver")
+    tracking_url: str | None = Field(
+        default=None,
+        description="The customer tracking page: an unguessable link for the brand's SMS, WeChat message or "
+        "e-mail (null while no tracking-link secret is configured)",
+    )
     destination_province: str
     destination_city: str
     waybill_attempts: list[AttemptView]
@@ -80,7 +86,13 @@ class ShipmentView(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, shipment: Shipment, events: list[TrackingEvent], label_url: str | None) -> ShipmentView:
+    def of(
+        cls,
+        shipment: Shipment,
+        events: list[TrackingEvent],
+        label_url: str | None,
+        tracking_url: str | None = None,
+    ) -> ShipmentView:
         return cls(
             shipment_id=shipment.shipment_id,
             order_id=shipment.order_id,
@@ -95,6 +107,7 @@ class ShipmentView(BaseModel):
             service=shipment.service,
             declared_value=shipment.declared_value,
             receiver=shipment.receiver_masked,
+            tracking_url=tracking_url,
             destination_province=shipment.destination_province,
             destination_city=shipment.destination_city,
             waybill_attempts=[AttemptView.of(a) for a in shipment.waybill_attempts],
@@ -148,3 +161,88 @@ class ErrorBody(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+# ------------------------------------------------------------------------------- tracking page (JSON twin)
+
+
+class MilestoneView(BaseModel):
+    code: Milestone
+    text: str
+    state: Literal["done", "current", "upcoming"]
+
+
+class TimelineEntryView(BaseModel):
+    occurred_at: datetime = Field(description="China time (+08:00)")
+    status: Status
+    status_text: str
+    sub_status: SubStatus
+    sub_status_text: str | None = Field(description="Null when the scan has no sub-status")
+    text: str = Field(description="The carrier's scan text, phone numbers and signer names redacted")
+    location: str | None = None
+
+
+class DeliveryWindowView(BaseModel):
+    earliest: datetime
+    latest: datetime
+    text: str
+
+
+class CarrierView(BaseModel):
+    code: Carrier
+    name: str
+    tracking_number: str
+    service_phone: str | None = Field(description="The carrier's national customer-service number")
+
+
+class ProofOfDeliveryView(BaseModel):
+    delivered_at: datetime
+    received: str = Field(description="How it was received (signed by the recipient, a proxy, a locker …)")
+    location: str | None = None
+    text: str
+
+
+class BrandView(BaseModel):
+    name: str
+    logo_url: str | None = None
+    primary_color: str = Field(description="The colour the page uses (the brand's, or the default when the "
+                               "brand's lacks WCAG AA contrast against white)")  # fmt: skip
+    support_phone: str | None = None
+    support_email: str | None = None
+    support_url: str | None = None
+
+
+class TrackingPageView(BaseModel):
+    """The customer tracking page as data, for the brand's app: masked, in the language asked for."""
+
+    lang: Literal["zh-CN", "en"]
+    status: Status
+    status_text: str
+    sub_status: SubStatus
+    sub_status_text: str | None
+    headline: str
+    interrupted: bool = Field(description="An exception, failed delivery, return or cancellation stopped it")
+    estimated_delivery: DeliveryWindowView | None = Field(
+        description="Only while the parcel is on its way and an estimate exists"
+    )
+    milestones: list[MilestoneView]
+    timeline: list[TimelineEntryView] = Field(description="Newest first")
+    carrier: CarrierView | None
+    destination: str
+    proof_of_delivery: ProofOfDeliveryView | None
+    returns_url: str | None = Field(description="Where to start a return (delivered, and the brand enables returns)")
+    brand: BrandView
+    last_event_at: datetime | None
+    updated_at: datetime
+
+
+class LookupRequest(BaseModel):
+    """The lookup form: order id and the last 4 digits of the receiver's phone."""
+
+    order_id: str = Field(min_length=1, max_length=64)
+    digits: str = Field(min_length=1, max_length=8)
+
+
+class LookupMatch(BaseModel):
+    token: str
+    tracking_url: str | None = Field(description="Absolute link (null when no public base URL is configured)")

@@ -16,6 +16,7 @@ from parcelhub.domain.models import Party, Provider, Shipment, ShipmentRequest, 
 from parcelhub.domain.status import Status
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.errors import OrderAlreadyExists, ShipmentNotFound, StatusConflict
+from parcelhub.security.links import TrackingLinks, last_digits
 from parcelhub.security.masking import mask_party
 
 if TYPE_CHECKING:  # annotations only: the API's cold start does not pay for the event contracts
@@ -60,11 +61,20 @@ def new_shipment_id(now: datetime) -> str:
 
 
 def new_shipment(
-    shipment_id: str, request: ShipmentRequest, *, now: datetime, cipher: PartyCipher, warehouse: Party
+    shipment_id: str,
+    request: ShipmentRequest,
+    *,
+    now: datetime,
+    cipher: PartyCipher,
+    warehouse: Party,
+    links: TrackingLinks | None = None,
 ) -> Shipment:
-    """The PENDING shipment for an order: personal data encrypted, a masked copy, the route."""
+    """The PENDING shipment for an order: personal data encrypted, a masked copy, the route, and (when
+    tracking links are configured) the digest the tracking lookup form checks the phone's last digits on."""
     sender = request.sender or warehouse
     pii = {"receiver": cipher.encrypt_party(request.receiver, shipment_id)}
+    digits = last_digits(request.receiver.phone)
+    digest = links.lookup_digest(shipment_id, digits) if links is not None and digits else None
     if request.sender is not None:
         pii["sender"] = cipher.encrypt_party(request.sender, shipment_id)
     return Shipment(
@@ -84,6 +94,7 @@ def new_shipment(
         destination_city=request.receiver.city,
         pii=pii,
         request_fingerprint=request.fingerprint(),
+        lookup_digest=digest,
         created_at=now,
         updated_at=now,
     )
@@ -105,6 +116,8 @@ class ShipmentPorts:
     publisher: EventPublisher
     plugin: Callable[[Provider], ProviderPlugin]
     config: Callable[[], HubConfig]
+    #: tracking-page links (``None`` while no tracking-link secret is configured)
+    links: Callable[[], TrackingLinks | None]
 
 
 class ShipmentService:
@@ -122,7 +135,12 @@ class ShipmentService:
         store = self.ports.shipments
         shipment_id = new_shipment_id(now)
         shipment = new_shipment(
-            shipment_id, request, now=now, cipher=self.ports.cipher, warehouse=self.ports.config().warehouse
+            shipment_id,
+            request,
+            now=now,
+            cipher=self.ports.cipher,
+            warehouse=self.ports.config().warehouse,
+            links=self.ports.links(),
         )
         try:
             store.create(shipment)

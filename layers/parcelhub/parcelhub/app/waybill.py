@@ -150,6 +150,8 @@ class WaybillDeps:
     issuers: Callable[[], Mapping[Provider, frozenset[Carrier]] | None] = lambda: None
     #: replays the pushes parked for (carrier, tracking number) once its claim exists; returns how many
     apply_parked: Callable[[str, str], int] = lambda carrier, number: 0
+    #: the customer tracking page of a shipment (announced in WaybillCreated); None = not configured
+    tracking_url: Callable[[str], str | None] = lambda shipment_id: None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     epoch: Callable[[], float] = time.time
 
@@ -449,6 +451,7 @@ class WaybillService:
                 attempt_count=max(1, len(attempts)),
                 failed_over=bool(moves),
                 has_label=bool(waybill.label_ref),
+                tracking_url=self.deps.tracking_url(shipment_id),
             ),
             *moves,
         ]

@@ -203,6 +203,24 @@ def parse_china_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)
 
 
+class DeliveryWindow(_Model):
+    """When the parcel is expected at the receiver (a carrier's or a promise's estimate)."""
+
+    earliest: datetime
+    latest: datetime
+
+    @field_validator("earliest", "latest")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("a delivery window must carry a timezone")
+        return value
+
+    def model_post_init(self, __context: object) -> None:
+        if self.latest < self.earliest:
+            raise ValueError("a delivery window ends after it starts")
+
+
 class WaybillAttempt(_Model):
     provider: Provider
     carrier: Carrier
@@ -265,6 +283,10 @@ class Shipment(_Model):
     status_key: str | None = None  # precedence key of the winning tracking event (see domain.status)
     last_event_at: datetime | None = None
     last_event_text: str | None = None
+    #: the expected delivery window, when a carrier or a promise gave one (shown on the tracking page)
+    estimated_delivery: DeliveryWindow | None = None
+    #: HMAC of the receiver phone's last four digits (the tracking lookup form; see security.links)
+    lookup_digest: str | None = Field(default=None, repr=False)
     created_at: datetime
     updated_at: datetime
     version: int = 0

@@ -160,6 +160,12 @@ class WaybillCreated(TrackedShipmentEvent):
     attempt_count: int = Field(ge=1, description="Create attempts across candidates, including the winning one")
     failed_over: bool = Field(description="True when the waybill came from a backup candidate")
     has_label: bool = False
+    tracking_url: str | None = Field(
+        default=None,
+        max_length=300,
+        description="The customer tracking page (an unguessable link for the brand's SMS, WeChat message or "
+        "e-mail); null while no tracking-link secret is configured",
+    )
 
     def identity(self) -> tuple[object, ...]:
         return (self.shipment_id, self.carrier, self.tracking_number)

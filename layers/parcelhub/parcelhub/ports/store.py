@@ -1,10 +1,10 @@
 """The store ports: one narrow Protocol per concern, and the value types they speak.
 
 A use case asks for the ports it needs (``Shipments``, ``TrackingClaims``, ``Timeline``, ``StallIndex``,
-``PollIndex``, ``ParkedPushes``, ``Leases``, ``CircuitHealth``). One adapter implements them all on the
-single table of ARCHITECTURE §3 (:class:`parcelhub.adapters.dynamodb.DynamoShipmentStore`); an in-memory
-fake with the same conditions (``tests/fakes/store.py``) serves unit tests. The same contract suite runs
-against both.
+``PollIndex``, ``ParkedPushes``, ``Leases``, ``CircuitHealth``, ``TrackingPages``, ``AttemptCounters``).
+One adapter implements them all on the single table of ARCHITECTURE §3
+(:class:`parcelhub.adapters.dynamodb.DynamoShipmentStore`); an in-memory fake with the same conditions
+(``tests/fakes/store.py``) serves unit tests. The same contract suite runs against both.
 """
 
 from __future__ import annotations
@@ -108,6 +108,15 @@ class Lease:
     name: str
     owner: str
     until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLookup:
+    """An order claim as the tracking lookup form reads it."""
+
+    order_id: str
+    shipment_id: str
+    lookup_digest: str | None = None
 
 
 @dataclass(slots=True)
@@ -258,6 +267,26 @@ class CircuitHealth(Protocol):
         """Optimistic lock: False when someone else wrote since ``expected_version``."""
 
 
+@runtime_checkable
+class TrackingPages(Protocol):
+    """What the customer tracking page reads: one request per page, one per lookup."""
+
+    def shipment_with_timeline(self, shipment_id: str, limit: int = 200) -> tuple[Shipment, list[TrackingEvent]]:
+        """The shipment and its newest ``limit`` events (newest first) in one Query; ``ShipmentNotFound``."""
+
+    def find_order(self, order_id: str) -> OrderLookup | None:
+        """The order claim, exactly one GetItem; ``None`` when the order id is not claimed."""
+
+
+@runtime_checkable
+class AttemptCounters(Protocol):
+    """Fixed-window attempt counters (rate limits), each attempt one conditional write."""
+
+    def count_attempt(self, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
+        """Count one attempt against ``key`` in the window holding ``now``; False (nothing counted) once
+        ``limit`` attempts were counted in that window."""
+
+
 class IngestStore(Shipments, TrackingClaims, Timeline, ParkedPushes, Protocol):
     """What the tracking ingest writes and reads (it never touches indexes or leases directly)."""
 
@@ -268,7 +297,17 @@ class WaybillStore(Shipments, TrackingClaims, StallIndex, PollIndex, Leases, Cir
 
 @runtime_checkable
 class ShipmentStore(
-    Shipments, TrackingClaims, Timeline, StallIndex, PollIndex, ParkedPushes, Leases, CircuitHealth, Protocol
+    Shipments,
+    TrackingClaims,
+    Timeline,
+    StallIndex,
+    PollIndex,
+    ParkedPushes,
+    Leases,
+    CircuitHealth,
+    TrackingPages,
+    AttemptCounters,
+    Protocol,
 ):
     """Every port at once: what the single-table adapter and the fake implement (the contract suite's
     subject). Use cases ask for the narrow ports instead."""

@@ -30,6 +30,8 @@ class ShipmentRecords(Table):
             "fingerprint": shipment.request_fingerprint,
             "created_at": ser.iso(shipment.created_at),
         }
+        if shipment.lookup_digest:  # the tracking lookup form reads the claim alone (one GetItem)
+            order_item["lookup_digest"] = shipment.lookup_digest
         put = {"ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         try:
             self._call(

@@ -35,7 +35,12 @@ def _now() -> datetime:
 
 def _view(shipment: Shipment, events: list[TrackingEvent]) -> ShipmentView:
     label = shipment.waybill.label_ref if shipment.waybill else None
-    return ShipmentView.of(shipment, events, composition.shipment_service().label_link(label))
+    return ShipmentView.of(
+        shipment,
+        events,
+        composition.shipment_service().label_link(label),
+        composition.tracking_url(shipment.shipment_id),
+    )
 
 
 def _json(status: int, view: ShipmentView) -> Response[ShipmentView]:
