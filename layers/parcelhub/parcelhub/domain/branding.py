@@ -10,7 +10,6 @@ text) is not refused — the page falls back to :data:`DEFAULT_PRIMARY` and says
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -147,9 +146,14 @@ def check_inline_svg(markup: str) -> str:
         raise ValueError(f"inline SVG logo is larger than {SVG_MAX_BYTES} bytes")
     if re.search(r"<!|<\?", text):
         raise ValueError("inline SVG logo must not contain a DTD, entity, comment or processing instruction")
+    import defusedxml.ElementTree as SafeET  # only when a brand configures an inline logo
+    from defusedxml import DefusedXmlException
+
     try:
-        root = ET.fromstring(text)  # noqa: S314 - no DTD/entities (refused above); operator-supplied config
-    except ET.ParseError as exc:
+        root = SafeET.fromstring(text, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise ValueError(f"inline SVG logo must not contain a DTD or entities: {exc}") from None
+    except SafeET.ParseError as exc:
         raise ValueError(f"inline SVG logo is not well-formed XML: {exc}") from None
     if _local(root.tag) != "svg" or (root.tag.startswith("{") and not root.tag.startswith("{" + _SVG_NS)):
         raise ValueError("inline SVG logo must be one <svg> element")
