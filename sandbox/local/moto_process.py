@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from sandbox.local.fidelity import serialize_dynamodb
+from sandbox.local.fidelity import serialize_dynamodb, serialize_sqs_receives
 
 INVOKE_TIMEOUT = (5, 900)
 
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
     serialize_dynamodb()
+    serialize_sqs_receives()
     direct_step_functions_lambda_tasks(args.callback.rstrip("/"))
     patch_lambda_invocation(args.callback.rstrip("/"))
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

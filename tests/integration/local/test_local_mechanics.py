@@ -45,6 +45,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             "PARCELHUB_LOCAL_DIR": str(tmp_path_factory.mktemp("local")),
             "PARCELHUB_TEMPLATE": str(FIXTURE),
             "PARCELHUB_CONFIG": json.dumps({"stall": {"time_scale": 0.0003}}),
+            # the work queue's 20 s visibility becomes 3 s: on a loaded machine a good batch's invoke + delete
+            # can take longer than 1 s, and SQS then rightly redelivers it
+            "PARCELHUB_TIME_SCALE": "0.15",
         },
         with_sandboxes=False,
     )
@@ -81,7 +84,7 @@ def test_provisions_every_declared_resource_with_local_adjustments(
     sqs = aws("sqs")
     url = sqs.get_queue_url(QueueName="fixture-fx-work")["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert attributes["VisibilityTimeout"] == "1"  # 20 s x 0.05
+    assert attributes["VisibilityTimeout"] == "3"  # 20 s x 0.15
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"].endswith(":fixture-fx-work-dlq")
     assert int(redrive["maxReceiveCount"]) == 2
@@ -195,7 +198,7 @@ def test_partial_batch_failure_retries_then_dead_letters(stack: LocalStack, aws:
     assert poison is not None
     assert int(poison["attempts"]["N"]) == 2
     assert [v["S"] for v in poison["receive_counts"]["L"]] == ["1", "2"]
-    time.sleep(2)  # longer than the visibility timeout: a wrongly kept record would be seen again
+    time.sleep(4)  # longer than the visibility timeout: a wrongly kept record would be seen again
     for ident in good:
         processed = item(aws, stack, f"processed#{ident}", "count")
         assert processed is not None, ident
