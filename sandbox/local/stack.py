@@ -29,8 +29,10 @@ import requests
 from botocore.config import Config
 
 from sandbox.local.http_api import HttpApiServer, json_response
+from sandbox.local.iam_stack import StackIam
 from sandbox.local.lambdas import FunctionError, Functions, environment_union
 from sandbox.local.metrics import Metrics
+from sandbox.local.moto_process import ROLE_HEADER
 from sandbox.local.pollers import SqsPoller
 from sandbox.local.provision import Provisioner
 from sandbox.local.rules import TargetDeliverer, TopicRecorder
@@ -86,6 +88,7 @@ class LocalStack:
         self.deliverers: list[TargetDeliverer] = []
         self.recorder: TopicRecorder | None = None
         self.scheduler: Scheduler | None = None
+        self.iam: StackIam | None = None
         self.http: HttpApiServer | None = None
         self._moto: Any = None
         self._saved_env: dict[str, str] | None = None
@@ -196,6 +199,8 @@ class LocalStack:
 
         # 4. every resource of the template, then the plan with the real ids
         self.resolver = Resolver(template, overrides)
+        # the roles as `sam deploy` makes them (every function's AWS call is checked against its role)
+        self.iam = iam = StackIam.translate(template, overrides)
         provisioner = Provisioner(
             template,
             self.resolver,
@@ -204,14 +209,18 @@ class LocalStack:
             config_overrides=settings.config_overrides,
             secret_document=self.secret_document,
             base_dir=base_dir,
+            state_machine_roles=iam.state_machine_role_arns(),
         )
         provisioner.provision_resources()
         self.plan = plan = build_plan(template, self.resolver, base_dir)
         self._localize_api_urls(plan)
         provisioner.provision_rules(plan)
+        iam.build(self.resolver, plan)
+        api_ids = {logical: str(self.resolver.ids(logical)["Ref"]) for logical in plan.http_apis}
+        iam.check_deployment(api_ids)
 
         # 5. functions in-process: shared environment, moto's Lambda invocation -> real handlers
-        self.metrics.install()
+        self.metrics.install(iam.enforcer.register)
         self.functions = functions = Functions(plan.functions, self.metrics, base_dir, settings.concurrency)
         os.environ.update(environment_union(plan.functions))
         self._reset_parcelhub_caches()
@@ -220,14 +229,13 @@ class LocalStack:
             log.warning("function %s is not runnable yet: %s", logical, problem)
 
         # 6. HTTP API + runner routes
-        api_ids = {logical: str(self.resolver.ids(logical)["Ref"]) for logical in plan.http_apis}
         self.http.configure(plan.routes, functions.invoke, api_ids)
         self.http.on_request = self.metrics.record_http
         self.http.local_routes = {
             ("POST", "/_local/invoke/"): self._route_invoke,
             ("POST", f"{LAMBDA_CALLBACK}/"): self._route_lambda_callback,
             ("POST", "/_local/oms-callbacks"): self._route_oms_callback,
-            ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics.snapshot()),
+            ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics_snapshot()),
             ("POST", "/_local/metrics/reset"): self._route_metrics_reset,
             ("GET", "/_local/stack"): lambda *_: json_response(200, self.handle()),
         }
@@ -257,6 +265,7 @@ class LocalStack:
                         connections=provisioner.out.connections,
                         stop=self.stop_event,
                         http=self._http_session,
+                        authorize=iam.authorize_target,
                     )
                 )
         self._connections = provisioner.out.connections
@@ -374,6 +383,9 @@ class LocalStack:
         assert self.functions is not None
         event = scheduled_event(schedule)
         if schedule.function is not None:
+            if self.iam is not None and not self.iam.schedule_may_invoke(schedule):
+                log.error("schedule %s may not invoke %s (see iam_denials)", schedule.name, schedule.function)
+                return None
             try:
                 return self.functions.invoke(schedule.function, event)
             except FunctionError as exc:
@@ -388,9 +400,16 @@ class LocalStack:
     def _route_lambda_callback(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        """moto's Lambda invocation point (in the moto process) calling a handler of ours."""
+        """moto's Lambda invocation point (in the moto process) calling a handler of ours; a Step Functions
+        task names the state machine's role, which must allow ``lambda:InvokeFunction``."""
         assert self.functions is not None
-        payload, error = self.functions.invoke_for_moto(path.rsplit("/", 1)[-1], body)
+        function_name = path.rsplit("/", 1)[-1]
+        role_arn = {k.lower(): v for k, v in headers.items()}.get(ROLE_HEADER.lower())
+        refused = self.iam.state_machine_may_invoke(role_arn, function_name) if self.iam and role_arn else None
+        if refused:
+            denied = {"errorType": "Lambda.AWSLambdaException", "errorMessage": refused}
+            return json_response(200, {"payload": json.dumps(denied), "error": True})
+        payload, error = self.functions.invoke_for_moto(function_name, body)
         return json_response(200, {"payload": payload, "error": error})
 
     def _route_invoke(
@@ -443,8 +462,14 @@ class LocalStack:
             return json_response(401, {"message": "missing or wrong API key"})
         return json_response(200, {"ok": True})
 
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """The metrics, with the IAM checks and denials (``iam_checked``, ``iam_denials_total``, ``iam_denials``)."""
+        return {**self.metrics.snapshot(), **(self.iam.snapshot() if self.iam else {})}
+
     def _route_metrics_reset(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
         self.metrics.reset()
+        if self.iam is not None:
+            self.iam.enforcer.reset()
         return json_response(200, {"reset": True})
 
     # ------------------------------------------------------------------ the handle
