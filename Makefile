@@ -29,7 +29,8 @@ $(STAMP): requirements/dev.lock pyproject.toml layers/parcelhub/pyproject.toml
 	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip $(QUIET_PIP)
-	$(BIN)/python -m pip install --quiet -r requirements/dev.lock $(QUIET_PIP)
+	# the lock is the whole tree (pip freeze): installed as it is, without re-resolving (see requirements/dev.in)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/dev.lock $(QUIET_PIP)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e layers/parcelhub -e . $(QUIET_PIP)
 	@touch $@
 
@@ -86,7 +87,9 @@ format: $(STAMP)
 .PHONY: lock
 lock:
 	rm -rf /tmp/parcelhub-lock && $(PYTHON) -m venv /tmp/parcelhub-lock
-	/tmp/parcelhub-lock/bin/pip install --quiet -r requirements/dev.in
+	grep -v '^aws-sam-translator' requirements/dev.in > /tmp/parcelhub-lock/dev.in
+	/tmp/parcelhub-lock/bin/pip install --quiet -r /tmp/parcelhub-lock/dev.in
+	/tmp/parcelhub-lock/bin/pip install --quiet --no-deps $$(grep '^aws-sam-translator' requirements/dev.in)
 	/tmp/parcelhub-lock/bin/pip freeze --exclude-editable > requirements/dev.lock
 
 .PHONY: clean
