@@ -431,9 +431,13 @@ class CarrierSandbox:
             return 404, b"Not Found", "text/plain"
         short_circuit = self.inject()
         if short_circuit is not None:
-            self.record(request.path, None, fault="unavailable")
+            self.record(request.path, None, fault="unavailable", **self.describe(request))
             return short_circuit
         return route(request)
+
+    def describe(self, request: SandboxRequest) -> dict[str, Any]:
+        """What a request asks for, for the request log of calls a fault refused (provider hook)."""
+        return {}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         sandbox = self

@@ -128,6 +128,9 @@ class KdniaoSandbox(CarrierSandbox):
             QUERY: self._query,
         }
 
+    def describe(self, request: SandboxRequest) -> dict[str, Any]:
+        return {"request_type": request.form().get("RequestType")}
+
     def _now_text(self) -> str:
         return datetime.now(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 

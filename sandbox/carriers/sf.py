@@ -175,6 +175,14 @@ class SfSandbox(CarrierSandbox):
         self.record(service, True, order_id=msg.get("orderId"), **details)
         return handler(msg)
 
+    def describe(self, request: SandboxRequest) -> dict[str, Any]:
+        form = request.form()
+        try:
+            order_id = json.loads(form.get("msgData") or "{}").get("orderId")
+        except (ValueError, AttributeError):
+            order_id = None
+        return {"service": form.get("serviceCode"), "order_id": order_id}
+
     def _fresh(self, timestamp: str) -> bool:
         if not timestamp.isdigit():
             return False

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from parcelhub.adapters.stepfunctions import StepFunctionsStarter
     from parcelhub.app.ingest import Ingestor
     from parcelhub.app.poller import Poller
+    from parcelhub.app.recovery import RecoverySweeper
     from parcelhub.app.shipments import ShipmentService
     from parcelhub.app.stalls import StallSweeper
     from parcelhub.app.waybill import WaybillService
@@ -190,6 +191,8 @@ def shipment_service() -> ShipmentService:
             publisher=publisher(),
             plugin=plugin,
             config=hub_config,
+            orders=shipments,
+            recovery=shipments,
         )
     )
 
@@ -211,6 +214,12 @@ def waybill_service() -> WaybillService:
             apply_parked=lambda carrier, number: ingestor().apply_parked(carrier, number).replayed,
         )
     )
+
+
+def recovery_sweeper() -> RecoverySweeper:
+    from parcelhub.app.recovery import RecoverySweeper
+
+    return RecoverySweeper(store=store(), waybills=waybill_service(), workflow=workflow(), config=hub_config)
 
 
 def ingestor() -> Ingestor:
