@@ -28,6 +28,7 @@ import boto3
 import requests
 from botocore.config import Config
 
+from sandbox.local.faults import FaultInjector
 from sandbox.local.http_api import HttpApiServer, json_response
 from sandbox.local.iam_stack import StackIam
 from sandbox.local.lambdas import FunctionError, Functions, environment_union
@@ -89,6 +90,7 @@ class LocalStack:
         self.recorder: TopicRecorder | None = None
         self.scheduler: Scheduler | None = None
         self.iam: StackIam | None = None
+        self.faults = FaultInjector()
         self.http: HttpApiServer | None = None
         self._moto: Any = None
         self._saved_env: dict[str, str] | None = None
@@ -220,7 +222,7 @@ class LocalStack:
         iam.check_deployment(api_ids)
 
         # 5. functions in-process: shared environment, moto's Lambda invocation -> real handlers
-        self.metrics.install(iam.enforcer.register)
+        self.metrics.install(self._register_hooks)
         self.functions = functions = Functions(plan.functions, self.metrics, base_dir, settings.concurrency)
         os.environ.update(environment_union(plan.functions))
         self._reset_parcelhub_caches()
@@ -237,6 +239,8 @@ class LocalStack:
             ("POST", "/_local/oms-callbacks"): self._route_oms_callback,
             ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics_snapshot()),
             ("POST", "/_local/metrics/reset"): self._route_metrics_reset,
+            ("POST", "/_local/faults"): self._route_faults,
+            ("GET", "/_local/faults"): lambda *_: json_response(200, self.faults.describe()),
             ("GET", "/_local/stack"): lambda *_: json_response(200, self.handle()),
         }
         self.http.start()
@@ -354,6 +358,8 @@ class LocalStack:
         for provider, sandbox in self.sandboxes.items():
             entry: dict[str, Any] = dict(self.settings.credentials.for_provider(provider))
             entry["base_url"] = sandbox.url
+            if self.settings.carrier_read_timeout is not None:
+                entry["read_timeout"] = self.settings.carrier_read_timeout
             if provider == "kuaidi100":
                 entry["callback_url"] = self.api_url + SANDBOXES["kuaidi100"][2]
             providers[provider] = entry
@@ -462,9 +468,25 @@ class LocalStack:
             return json_response(401, {"message": "missing or wrong API key"})
         return json_response(200, {"ok": True})
 
+    def _register_hooks(self, events: Any) -> None:
+        """The botocore hooks of every client the functions create: IAM checks, then injected faults."""
+        if self.iam is not None:
+            self.iam.enforcer.register(events)
+        self.faults.register(events)
+
     def metrics_snapshot(self) -> dict[str, Any]:
-        """The metrics, with the IAM checks and denials (``iam_checked``, ``iam_denials_total``, ``iam_denials``)."""
-        return {**self.metrics.snapshot(), **(self.iam.snapshot() if self.iam else {})}
+        """The metrics, with the IAM checks and denials (``iam_checked``, ``iam_denials_total``, ``iam_denials``)
+        and the injected faults that struck (``faults_hit``)."""
+        iam = self.iam.snapshot() if self.iam else {}
+        return {**self.metrics.snapshot(), **iam, "faults_hit": self.faults.describe()["faults_hit"]}
+
+    def _route_faults(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        try:
+            return json_response(200, self.faults.configure(json.loads(body or b"{}")))
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response(400, {"message": f"bad faults: {exc}"})
 
     def _route_metrics_reset(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
         self.metrics.reset()

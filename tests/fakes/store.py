@@ -501,9 +501,11 @@ class InMemoryShipmentStore:
 
     # ---------------------------------------------------------------------------------- recovery index
 
-    def set_recovery(self, shipment_id: str, due_at: datetime) -> None:
+    def postpone_recovery(self, shipment_id: str, due_at: datetime) -> None:
         with self._lock:
-            self._write(self._row(shipment_id), recovery_due=due_at)
+            row = self._row(shipment_id)
+            if row.shipment.recovery_due is not None:
+                self._write(row, recovery_due=due_at)
 
     def clear_recovery(self, shipment_id: str) -> None:
         with self._lock:
@@ -519,12 +521,19 @@ class InMemoryShipmentStore:
         return sorted(due, key=lambda d: d.due_at)[:limit]
 
     def begin_run(
-        self, shipment_id: str, kind: str, *, expected: set[Status], recovery_due: datetime, now: datetime
+        self,
+        shipment_id: str,
+        kind: str,
+        *,
+        expected: set[Status],
+        recovery_due: datetime,
+        now: datetime,
+        if_due: datetime | None = None,
     ) -> tuple[Shipment, str]:
         with self._lock:
             row = self._row(shipment_id)
             current = row.shipment
-            if current.status not in expected:
+            if current.status not in expected or (if_due is not None and current.recovery_due != if_due):
                 raise StatusConflict(shipment_id, current.status)
             changes: dict[str, Any] = {"recovery_due": recovery_due, "updated_at": now}
             if kind == "retry":

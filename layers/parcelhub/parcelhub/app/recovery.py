@@ -94,6 +94,10 @@ class RecoverySweeper:
     def _recover(self, shipment_id: str) -> str:
         store, config = self.store, self.config().recovery
         shipment = store.get(shipment_id)
+        if shipment.recovery_due is None:
+            return "settled"  # its workflow settled it after the sweep read the index
+        if shipment.recovery_due > self.now():
+            return "not_due"  # a new run (a /retry) started after the sweep read the index
         wanted = wants_waybill(shipment) and shipment.waybill is None
         self.waybills.orders.settle_unkept(shipment, include_open=not wanted)
         shipment = store.get(shipment_id)
@@ -121,7 +125,12 @@ class RecoverySweeper:
             return "unannounced"
         try:
             _, name = self.store.begin_run(
-                shipment_id, "redrive", expected={shipment.status}, recovery_due=self.now() + limit, now=self.now()
+                shipment_id,
+                "redrive",
+                expected={shipment.status},
+                recovery_due=self.now() + limit,
+                now=self.now(),
+                if_due=shipment.recovery_due,
             )
         except StatusConflict:
             return "moved"
@@ -131,4 +140,4 @@ class RecoverySweeper:
         return "redriven"
 
     def _later(self, shipment_id: str, seconds: float) -> None:
-        self.store.set_recovery(shipment_id, self.now() + timedelta(seconds=seconds))
+        self.store.postpone_recovery(shipment_id, self.now() + timedelta(seconds=seconds))

@@ -219,7 +219,7 @@ class WaybillService(CreateStep):
 
     # ------------------------------------------------------------------------------------- record
 
-    def record_waybill(self, shipment_id: str, result: WaybillResult) -> dict[str, Any]:
+    def record_waybill(self, shipment_id: str, result: WaybillResult, execution: str | None = None) -> dict[str, Any]:
         store, now = self.deps.store, self.deps.now()
         waybill = result.waybill()
         key = order_key(waybill.provider, waybill.provider_order_id or shipment_id)
@@ -230,6 +230,7 @@ class WaybillService(CreateStep):
             # cancelled while the provider was creating it: the cancel wins, the waybill is cancelled
             self._not_kept(store.get(shipment_id), key, waybill)
             add_metric("WaybillCancelledAfterCreate", provider=waybill.provider.value)
+            self._settled(store.get(shipment_id), execution)
             raise ShipmentNotPending(shipment_id, conflict.current) from None
         except WaybillAlreadyRecorded as taken:
             # another run recorded a different waybill first: ours is not kept
@@ -335,7 +336,7 @@ class WaybillService(CreateStep):
 
     # ---------------------------------------------------------------------------------------- emit
 
-    def emit_waybill_created(self, shipment_id: str, plan: Plan | None) -> dict[str, Any]:
+    def emit_waybill_created(self, shipment_id: str, plan: Plan | None, execution: str | None = None) -> dict[str, Any]:
         shipment = self.deps.store.get(shipment_id)
         waybill = shipment.waybill
         if waybill is None:
@@ -361,13 +362,17 @@ class WaybillService(CreateStep):
         self.deps.publisher.publish(events)
         if moves:
             add_metric("WaybillFailover", value=len(moves))
-        self._settled(shipment)
+        self._settled(shipment, execution)
         return {"published": [e.detail_type() for e in events], "failed_over": bool(moves)}
 
-    def _settled(self, shipment: Shipment) -> None:
-        """The workflow is done with the shipment: out of the recovery index unless an order not kept is
-        still to be cancelled (then the sweep comes back for it)."""
-        if not any(o.state in UNSETTLED_ORDER_STATES for o in shipment.carrier_orders.values()):
+    def _settled(self, shipment: Shipment, execution: str | None = None) -> None:
+        """The workflow is done with the shipment: its claim is free, and it is out of the recovery index
+        unless an order not kept is still to be cancelled (then the sweep comes back for it)."""
+        if execution:
+            self.claims.release(shipment.shipment_id, execution)
+        if any(o.state in UNSETTLED_ORDER_STATES for o in shipment.carrier_orders.values()):
+            self.deps.store.postpone_recovery(shipment.shipment_id, self.deps.now())  # the sweep: cancel them now
+        else:
             self.deps.store.clear_recovery(shipment.shipment_id)
 
     def mark_failed(

@@ -13,6 +13,7 @@ from parcelhub.carriers.base import (
     Capability,
     CarrierAuthError,
     CarrierDuplicateOrder,
+    CarrierError,
     CarrierRejected,
     CarrierUnavailable,
     ProviderPlugin,
@@ -97,12 +98,17 @@ class CreateStep:
             circuit.record_failure(provider, unknown)
             raise CarrierUnavailable(unknown.provider, unknown.message, unknown.code) from None
         except CarrierUnavailable as failure:
-            circuit.record_failure(provider, failure)
             add_metric("WaybillCreateFailed", provider=provider)
             if failure.code == CONNECT_FAILED:  # it never reached the provider
+                circuit.record_failure(provider, failure)
                 self.orders.absent(shipment.shipment_id, order)
                 raise exact(failure) from None
-            return self._after_unclear(shipment, order, failure)
+            try:
+                # a lost answer from a provider that then answers the question is healthy (no failure)
+                return self._after_unclear(shipment, order, failure)
+            except CarrierError:
+                circuit.record_failure(provider, failure)
+                raise
         except CarrierAuthError as failure:
             circuit.record_failure(provider, failure)
             self.orders.absent(shipment.shipment_id, order)
@@ -169,7 +175,10 @@ class CreateStep:
             self.claims.acquire(shipment.shipment_id, execution)
         except WaybillInProgress:
             return
-        self.orders.cancel(shipment, order)
+        try:
+            self.orders.cancel(shipment, order)
+        finally:
+            self.claims.release(shipment.shipment_id, execution)
 
     def _order(self, shipment: Shipment, carrier: Carrier, order_id: str) -> WaybillOrder:
         """Decrypt the parties (the only place) and rebuild the OMS request for the provider; ``order_id``

@@ -296,17 +296,19 @@ class CarrierOrders(Protocol):
 class RecoveryIndex(Protocol):
     """The sparse recovery index: shipments whose workflow has not settled them yet."""
 
-    def set_recovery(self, shipment_id: str, due_at: datetime) -> None: ...
+    def postpone_recovery(self, shipment_id: str, due_at: datetime) -> None:
+        """Move the shipment's due time; a no-op when it has left the index meanwhile (never re-adds it)."""
 
     def clear_recovery(self, shipment_id: str) -> None: ...
 
     def query_due_recoveries(self, now: datetime, limit: int = 100) -> list[DueRecovery]: ...
 
     def begin_run(self, shipment_id: str, kind: str, *, expected: set[Status], recovery_due: datetime,
-                  now: datetime) -> tuple[Shipment, str]:  # fmt: skip
+                  now: datetime, if_due: datetime | None = None) -> tuple[Shipment, str]:  # fmt: skip
         """Count a new workflow run (``kind`` ``"retry"``: WAYBILL_FAILED -> PENDING; ``"redrive"``: the
         status stays) in one conditional write and return its execution name, unique per shipment
-        (``<id>-r<n>`` / ``<id>-d<n>``); ``StatusConflict`` when the status is not in ``expected``."""
+        (``<id>-r<n>`` / ``<id>-d<n>``); ``StatusConflict`` when the status is not in ``expected`` (or the
+        recovery due time is no longer ``if_due``: another run started meanwhile)."""
 
 
 @runtime_checkable

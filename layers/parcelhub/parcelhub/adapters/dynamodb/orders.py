@@ -117,11 +117,14 @@ class OrderRecords(Table):
 class RecoveryRecords(Table):
     """The :class:`~parcelhub.ports.store.RecoveryIndex` port."""
 
-    def set_recovery(self, shipment_id: str, due_at: datetime) -> None:
+    def postpone_recovery(self, shipment_id: str, due_at: datetime) -> None:
         expr = Expr()
         for name, value in ser.recovery_attributes(shipment_id, due_at, self.shards).items():
             expr.set(name, value)
-        self._must_exist(shipment_id, expr)
+        try:
+            self._update(ser.shipment_pk(shipment_id), ser.META, expr, f"attribute_exists({expr.n('recovery_pk')})")
+        except ConditionFailed:
+            return  # settled meanwhile: out of the index, and it stays out
 
     def clear_recovery(self, shipment_id: str) -> None:
         self._must_exist(shipment_id, Expr().remove(*ser.RECOVERY_ATTRS))
@@ -144,7 +147,14 @@ class RecoveryRecords(Table):
         return sorted(found, key=lambda due: due.due_at)[:limit]
 
     def begin_run(
-        self, shipment_id: str, kind: str, *, expected: set[Status], recovery_due: datetime, now: datetime
+        self,
+        shipment_id: str,
+        kind: str,
+        *,
+        expected: set[Status],
+        recovery_due: datetime,
+        now: datetime,
+        if_due: datetime | None = None,
     ) -> tuple[Shipment, str]:
         counter, letter = RUN_COUNTERS[kind]
         current = self._get_item(ser.shipment_pk(shipment_id), ser.META)
@@ -164,6 +174,8 @@ class RecoveryRecords(Table):
             f" OR attribute_not_exists({counted}))" if count == 1 else ")"
         )
         condition = f"attribute_exists({expr.n('pk')}) AND {expr.n('status')} IN ({allowed}) AND {previous}"
+        if if_due is not None:
+            condition += f" AND {expr.n('recovery_due')} = {expr.v(ser.iso(if_due))}"
         try:
             item = self._update(ser.shipment_pk(shipment_id), ser.META, expr, condition, return_values="ALL_NEW")
         except ConditionFailed as failed:
