@@ -20,7 +20,7 @@ help:
 	@echo "make demo   - run the whole system locally and watch a day of shipping (sets itself up)"
 	@echo "make test   - lint + every test tier (sets itself up)"
 	@echo "make local  - the local stack in the foreground (moto + functions + carrier sandboxes)"
-	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint"
+	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint, drift of OpenAPI, event schemas, docs/security.md"
 	@echo "make bench  - cost, cold start, hot path and stall-sweep benchmarks"
 	@echo "make build  - sam build (finds python3.13 through pyenv)"
 
@@ -53,6 +53,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
 	$(BIN)/python -m parcelhub.api.openapi --check infra/openapi.json
 	$(BIN)/python -m tools.event_schemas --check infra/events --docs docs/events.md
+	$(BIN)/python -m tools.security_doc --check docs/security.md
 
 .PHONY: test
 test: lint
