@@ -511,6 +511,10 @@ class InMemoryShipmentStore:
         with self._lock:
             self._write(self._row(shipment_id), recovery_due=None)
 
+    def finish_run(self, shipment_id: str, due_at: datetime | None) -> None:
+        with self._lock:
+            self._write(self._row(shipment_id), recovery_due=due_at, workflow_done=True)
+
     def query_due_recoveries(self, now: datetime, limit: int = 100) -> list[DueRecovery]:
         with self._lock:
             due = [
@@ -535,7 +539,7 @@ class InMemoryShipmentStore:
             current = row.shipment
             if current.status not in expected or (if_due is not None and current.recovery_due != if_due):
                 raise StatusConflict(shipment_id, current.status)
-            changes: dict[str, Any] = {"recovery_due": recovery_due, "updated_at": now}
+            changes: dict[str, Any] = {"recovery_due": recovery_due, "updated_at": now, "workflow_done": False}
             if kind == "retry":
                 name = f"{shipment_id}-r{current.retries + 1}"
                 changes |= {"retries": current.retries + 1, "status": Status.PENDING, "retry_execution": name}

@@ -102,7 +102,7 @@ class RecoverySweeper:
         self.waybills.orders.settle_unkept(shipment, include_open=not wanted)
         shipment = store.get(shipment_id)
         stopped = shipment.status is Status.PENDING or (
-            shipment.status is Status.WAYBILL_CREATED and shipment.status_key is None
+            shipment.status is Status.WAYBILL_CREATED and shipment.status_key is None and not shipment.workflow_done
         )
         if stopped:
             return self._redrive(shipment, max_redrives=config.max_redrives)

@@ -370,10 +370,9 @@ class WaybillService(CreateStep):
         unless an order not kept is still to be cancelled (then the sweep comes back for it)."""
         if execution:
             self.claims.release(shipment.shipment_id, execution)
-        if any(o.state in UNSETTLED_ORDER_STATES for o in shipment.carrier_orders.values()):
-            self.deps.store.postpone_recovery(shipment.shipment_id, self.deps.now())  # the sweep: cancel them now
-        else:
-            self.deps.store.clear_recovery(shipment.shipment_id)
+        unsettled = any(o.state in UNSETTLED_ORDER_STATES for o in shipment.carrier_orders.values())
+        # orders not kept: the sweep cancels them now; else out of the recovery index
+        self.deps.store.finish_run(shipment.shipment_id, self.deps.now() if unsettled else None)
 
     def mark_failed(
         self, shipment_id: str, plan: Plan | None, execution: str | None, error: TaskError | None = None

@@ -279,6 +279,7 @@ class Shipment(_Model):
     #: when the recovery sweep looks at the shipment if its workflow has not settled it by then
     recovery_due: datetime | None = None
     redrives: int = 0  # executions started by the recovery sweep
+    workflow_done: bool = False  # the latest waybill run ended (announced its waybill, or failed)
     retries: int = 0  # executions started by /retry
     retry_execution: str | None = None  # the name of the latest /retry execution
     status_key: str | None = None  # precedence key of the winning tracking event (see domain.status)

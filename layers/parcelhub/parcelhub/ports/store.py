@@ -301,6 +301,10 @@ class RecoveryIndex(Protocol):
 
     def clear_recovery(self, shipment_id: str) -> None: ...
 
+    def finish_run(self, shipment_id: str, due_at: datetime | None) -> None:
+        """The waybill run ended: ``workflow_done``, and out of the index (``due_at`` None) or still in it
+        until ``due_at`` (orders not kept are left to cancel)."""
+
     def query_due_recoveries(self, now: datetime, limit: int = 100) -> list[DueRecovery]: ...
 
     def begin_run(self, shipment_id: str, kind: str, *, expected: set[Status], recovery_due: datetime,

@@ -129,6 +129,15 @@ class RecoveryRecords(Table):
     def clear_recovery(self, shipment_id: str) -> None:
         self._must_exist(shipment_id, Expr().remove(*ser.RECOVERY_ATTRS))
 
+    def finish_run(self, shipment_id: str, due_at: datetime | None) -> None:
+        expr = Expr().set("workflow_done", True)
+        if due_at is None:
+            expr.remove(*ser.RECOVERY_ATTRS)
+        else:
+            for name, value in ser.recovery_attributes(shipment_id, due_at, self.shards).items():
+                expr.set(name, value)
+        self._must_exist(shipment_id, expr)
+
     def query_due_recoveries(self, now: datetime, limit: int = 100) -> list[DueRecovery]:
         share = max(1, math.ceil(limit / self.shards))
         found: list[DueRecovery] = []
@@ -163,7 +172,7 @@ class RecoveryRecords(Table):
         count = int(current.get(counter, 0)) + 1
         name = f"{shipment_id}-{letter}{count}"
         expr = Expr()
-        expr.set(counter, count).set("updated_at", ser.iso(now))
+        expr.set(counter, count).set("updated_at", ser.iso(now)).set("workflow_done", False)
         for attribute, value in ser.recovery_attributes(shipment_id, recovery_due, self.shards).items():
             expr.set(attribute, value)
         if kind == "retry":
