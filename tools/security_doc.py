@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 
 
-def symbolic(value: Any) -> Any:
+def symbolic(value: Any) -> Any:  # noqa: PLR0911 - one branch per intrinsic
     """An intrinsic as readable text: ``!Ref X`` -> ``${X}``, ``!GetAtt X.Arn`` -> ``${X.Arn}``, ``!Sub`` filled."""
     if isinstance(value, list):
         return [symbolic(item) for item in value]
@@ -150,11 +150,11 @@ def render(template_path: Path = TEMPLATE) -> str:
         if resource["Type"] in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"):
             document = resource["Properties"]["PolicyDocument"]
             out += [f"### {logical}", "", "| actions | resources | condition |", "|---|---|---|"]
-            out += _statement_rows(_listed(document.get("Statement", []))) + [""]
+            out += [*_statement_rows(_listed(document.get("Statement", []))), ""]
         if resource["Type"] == "AWS::KMS::Key":
             document = resource["Properties"]["KeyPolicy"]
             out += [f"### {logical} (key policy)", "", "| actions | resources | condition |", "|---|---|---|"]
-            out += _statement_rows(_listed(document.get("Statement", []))) + [""]
+            out += [*_statement_rows(_listed(document.get("Statement", []))), ""]
     permissions = sorted(
         (symbolic(r["Properties"]["FunctionName"]), str(r["Properties"]["Principal"]))
         for r in resources.values()
