@@ -20,7 +20,7 @@ help:
 	@echo "make demo   - run the whole system locally and watch a day of shipping (sets itself up)"
 	@echo "make test   - lint + every test tier (sets itself up)"
 	@echo "make local  - the local stack in the foreground (moto + functions + carrier sandboxes)"
-	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint"
+	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint, drift of OpenAPI, event schemas, docs/security.md"
 	@echo "make bench  - cost, cold start, hot path and stall-sweep benchmarks"
 	@echo "make build  - sam build (finds python3.13 through pyenv)"
 
@@ -29,7 +29,8 @@ $(STAMP): requirements/dev.lock pyproject.toml layers/parcelhub/pyproject.toml
 	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip $(QUIET_PIP)
-	$(BIN)/python -m pip install --quiet -r requirements/dev.lock $(QUIET_PIP)
+	# the lock is the whole tree (pip freeze): installed as it is, without re-resolving (see requirements/dev.in)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/dev.lock $(QUIET_PIP)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e layers/parcelhub -e . $(QUIET_PIP)
 	@touch $@
 
@@ -52,6 +53,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
 	$(BIN)/python -m parcelhub.api.openapi --check infra/openapi.json
 	$(BIN)/python -m tools.event_schemas --check infra/events --docs docs/events.md
+	$(BIN)/python -m tools.security_doc --check docs/security.md
 
 .PHONY: test
 test: lint
@@ -86,7 +88,9 @@ format: $(STAMP)
 .PHONY: lock
 lock:
 	rm -rf /tmp/parcelhub-lock && $(PYTHON) -m venv /tmp/parcelhub-lock
-	/tmp/parcelhub-lock/bin/pip install --quiet -r requirements/dev.in
+	grep -v '^aws-sam-translator' requirements/dev.in > /tmp/parcelhub-lock/dev.in
+	/tmp/parcelhub-lock/bin/pip install --quiet -r /tmp/parcelhub-lock/dev.in
+	/tmp/parcelhub-lock/bin/pip install --quiet --no-deps $$(grep '^aws-sam-translator' requirements/dev.in)
 	/tmp/parcelhub-lock/bin/pip freeze --exclude-editable > requirements/dev.lock
 
 .PHONY: clean

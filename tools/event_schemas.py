@@ -34,6 +34,7 @@ from parcelhub.events import (
     ShipmentStalled,
     ShipmentStatusChanged,
     StallResolved,
+    WaybillCancelFailed,
     WaybillCreated,
     WaybillFailed,
 )
@@ -97,6 +98,18 @@ _EXAMPLES: dict[str, Callable[[], Event]] = {
     ),
     "WaybillFailed": lambda: WaybillFailed(
         **_SHIPMENT, attempts=_example_attempts(), failed_at=_at(0.02), emitted_at=_at(0.02)
+    ),
+    "WaybillCancelFailed": lambda: WaybillCancelFailed(
+        **_SHIPMENT,
+        provider=Provider.SF,
+        carrier=Carrier.SF,
+        provider_order_id="shp_0193a7c2e4f1a2b3c4d5e6f7",
+        tracking_number="SF1234567890123",
+        cancel_attempts=5,
+        error_code="HTTP_503",
+        error_message="HTTP 503",
+        failed_at=_at(0.5),
+        emitted_at=_at(0.5),
     ),
     "CarrierFailover": lambda: CarrierFailover(
         **_SHIPMENT,
@@ -243,7 +256,8 @@ def render_docs() -> str:
         "- `emitted_at` is the publish time (UTC); business times are in each event's own fields.",
         "- No personal data: no names, phones or street addresses; carrier texts are redacted.",
         (
-            "- `ShipmentStalled`, `WaybillFailed` and `CarrierCircuitOpened` carry `alert.subject` (ASCII, SNS"
+            "- `ShipmentStalled`, `WaybillFailed`, `WaybillCancelFailed` and `CarrierCircuitOpened` carry"
+            " `alert.subject` (ASCII, SNS"
             " subject rules) and `alert.message` (Chinese, then English). The ops rule forwards"
             " `$.detail.alert.message` to the ops SNS topic."
         ),

@@ -48,6 +48,7 @@ class RecordFailure(_Task):
 class RecordWaybill(_Task):
     action: Literal["record_waybill"]
     waybill: WaybillResult
+    execution: str | None = Field(default=None, min_length=1, max_length=80)
 
 
 class SubscribeTracking(_Task):
@@ -62,6 +63,7 @@ class SchedulePoll(_Task):
 class EmitWaybillCreated(_Task):
     action: Literal["emit_waybill_created"]
     plan: Plan | None = None
+    execution: str | None = Field(default=None, min_length=1, max_length=80)
 
 
 class MarkFailed(_Task):
@@ -98,13 +100,13 @@ def run(task: Task, service: WaybillService) -> dict[str, Any]:  # noqa: PLR0911
         case RecordFailure():
             return service.record_failure(task.shipment_id, task.candidate, task.error)
         case RecordWaybill():
-            return service.record_waybill(task.shipment_id, task.waybill)
+            return service.record_waybill(task.shipment_id, task.waybill, task.execution)
         case SubscribeTracking():
             return service.subscribe_tracking(task.shipment_id, task.waybill)
         case SchedulePoll():
             return service.schedule_poll(task.shipment_id)
         case EmitWaybillCreated():
-            return service.emit_waybill_created(task.shipment_id, task.plan)
+            return service.emit_waybill_created(task.shipment_id, task.plan, task.execution)
         case MarkFailed():
             return service.mark_failed(task.shipment_id, task.plan, task.execution, task.error)
 

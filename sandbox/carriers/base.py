@@ -9,7 +9,9 @@ A provider sandbox subclasses :class:`CarrierSandbox` and implements:
   push format, validly signed;
 * ``scan(stage, parcel)`` — the provider's code and text for a lifecycle stage.
 
-Control API (JSON): ``POST /_sandbox/faults``, ``POST /_sandbox/push-mode``, ``GET /_sandbox/requests``,
+Control API (JSON): ``POST /_sandbox/faults`` (also the ``after_create`` faults: latency past the client's
+timeout, a lost answer or a 503 once the order exists), ``GET /_sandbox/orders`` (the order book: every
+order, cancelled or live), ``POST /_sandbox/push-mode``, ``GET /_sandbox/requests``,
 ``POST /_sandbox/push`` (manual mode: push what is due now, or ``{"tracking_number": ..., "stages": [...]}``
 to push chosen stages), ``POST /_sandbox/webhook`` (``{"url": ...}``), ``GET /_sandbox/parcels``,
 ``GET /_sandbox/pushes`` (every push sent: time, tracking number, the scans it carried, whether it was a
@@ -124,6 +126,16 @@ class Faults:
     error_rate: float = 0.0
     latency_ms: int = 0
     reject: str | None = None  # "address" | "duplicate" | provider-specific
+    #: what goes wrong AFTER a new order was created (the provider has it; the client does not learn it):
+    #: "latency" (the answer comes ``after_create_latency_ms`` late - past the client's read timeout, or not),
+    #: "lost" (the connection is closed without an answer), "5xx" (HTTP 503 instead of the answer)
+    after_create: str | None = None
+    after_create_rate: float = 1.0
+    after_create_latency_ms: int = 0
+
+
+class DropConnection(Exception):
+    """Close the client's connection without answering (a lost response)."""
 
 
 @dataclass
@@ -331,6 +343,25 @@ class CarrierSandbox:
         return status
 
     # ----------------------------------------------------------------------------- faults
+    def after_create(self, order_id: str) -> Reply | None:
+        """Called once a NEW order exists: the ``after_create`` fault, if it strikes (a reply to send instead,
+        or :class:`DropConnection`; ``None`` = answer normally, perhaps late)."""
+        faults = self.faults
+        if faults.after_create is None or self.random.random() >= faults.after_create_rate:
+            return None
+        self.record("after_create_fault", None, order_id=order_id, fault=faults.after_create)
+        if faults.after_create == "latency":
+            time.sleep(faults.after_create_latency_ms / 1000)
+            return None
+        if faults.after_create == "lost":
+            raise DropConnection(order_id)
+        return 503, b"Service Unavailable", "text/plain"
+
+    def order_book(self) -> list[dict[str, Any]]:
+        """Every order the sandbox holds: ``order_id``, ``tracking_number``, ``carrier``, ``cancelled``
+        (a provider hook)."""
+        return []
+
     def inject(self) -> Reply | None:
         """Apply latency / outage / error-rate faults. Returns a reply to short-circuit with, if any."""
         if self.faults.latency_ms:
@@ -340,16 +371,22 @@ class CarrierSandbox:
         return None
 
     # ----------------------------------------------------------------------------- control API
-    def _control(self, request: SandboxRequest) -> Reply:  # noqa: PLR0911 - one branch per control route
+    def _control(self, request: SandboxRequest) -> Reply:  # noqa: PLR0911, PLR0912 - one branch per control route
         path = request.path
         if path == "/_sandbox/faults" and request.method == "POST":
             body = request.json()
             with self.lock:
+                after = body.get("after_create")
+                if after not in (None, "latency", "lost", "5xx"):
+                    return _json_reply(400, {"error": f"after_create {after!r}: latency, lost or 5xx"})
                 self.faults = Faults(
                     outage=bool(body.get("outage", False)),
                     error_rate=float(body.get("error_rate", 0.0)),
                     latency_ms=int(body.get("latency_ms", 0)),
                     reject=body.get("reject"),
+                    after_create=after,
+                    after_create_rate=float(body.get("after_create_rate", 1.0)),
+                    after_create_latency_ms=int(body.get("after_create_latency_ms", 0)),
                 )
             return _json_reply(200, self.faults.__dict__)
         if path == "/_sandbox/push-mode" and request.method == "POST":
@@ -361,6 +398,9 @@ class CarrierSandbox:
                     shuffle=bool(body.get("shuffle", False)),
                 )
             return _json_reply(200, self.push_mode.__dict__)
+        if path == "/_sandbox/orders" and request.method == "GET":
+            with self.lock:
+                return _json_reply(200, self.order_book())
         if path == "/_sandbox/requests" and request.method == "GET":
             with self.lock:
                 return _json_reply(200, list(self.request_log))
@@ -431,9 +471,13 @@ class CarrierSandbox:
             return 404, b"Not Found", "text/plain"
         short_circuit = self.inject()
         if short_circuit is not None:
-            self.record(request.path, None, fault="unavailable")
+            self.record(request.path, None, fault="unavailable", **self.describe(request))
             return short_circuit
         return route(request)
+
+    def describe(self, request: SandboxRequest) -> dict[str, Any]:
+        """What a request asks for, for the request log of calls a fault refused (provider hook)."""
+        return {}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         sandbox = self
@@ -454,6 +498,9 @@ class CarrierSandbox:
                 )
                 try:
                     status, payload, content_type = sandbox._dispatch(request)
+                except DropConnection:
+                    self.close_connection = True  # no answer at all: the client sees the connection closed
+                    return
                 except Exception as exc:  # a sandbox bug must be visible, not a hang
                     status, payload, content_type = 500, f"sandbox error: {exc!r}", "text/plain"
                 data = payload.encode("utf-8") if isinstance(payload, str) else payload

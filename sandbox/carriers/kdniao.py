@@ -128,6 +128,9 @@ class KdniaoSandbox(CarrierSandbox):
             QUERY: self._query,
         }
 
+    def describe(self, request: SandboxRequest) -> dict[str, Any]:
+        return {"request_type": request.form().get("RequestType")}
+
     def _now_text(self) -> str:
         return datetime.now(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -194,7 +197,25 @@ class KdniaoSandbox(CarrierSandbox):
         receiver = data.get("Receiver") or {}
         sender = data.get("Sender") or {}
         with self.lock:  # one lock from the duplicate check to tracking: numbers stay unique
-            return self._issue(data, order_code, shipper, receiver, sender)
+            new = order_code not in self.orders
+            reply = self._issue(data, order_code, shipper, receiver, sender)
+        faulted = self.after_create(order_code) if new else None  # outside the lock: a late answer blocks no one
+        return faulted or reply
+
+    def order_book(self) -> list[dict[str, Any]]:
+        book = []
+        for order_code, answer in self.orders.items():
+            number = str(answer["Order"]["LogisticCode"])
+            parcel = self.parcels.get(number)
+            book.append(
+                {
+                    "order_id": order_code,
+                    "tracking_number": number,
+                    "carrier": str(answer["Order"]["ShipperCode"]),
+                    "cancelled": bool(parcel and parcel.cancelled),
+                }
+            )
+        return book
 
     def _issue(
         self, data: dict[str, Any], order_code: str, shipper: str, receiver: dict[str, Any], sender: dict[str, Any]

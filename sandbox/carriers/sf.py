@@ -175,6 +175,14 @@ class SfSandbox(CarrierSandbox):
         self.record(service, True, order_id=msg.get("orderId"), **details)
         return handler(msg)
 
+    def describe(self, request: SandboxRequest) -> dict[str, Any]:
+        form = request.form()
+        try:
+            order_id = json.loads(form.get("msgData") or "{}").get("orderId")
+        except (ValueError, AttributeError):
+            order_id = None
+        return {"service": form.get("serviceCode"), "order_id": order_id}
+
     def _fresh(self, timestamp: str) -> bool:
         if not timestamp.isdigit():
             return False
@@ -245,7 +253,19 @@ class SfSandbox(CarrierSandbox):
             )
             self.orders[order_id] = {"result": result, "parcel": parcel, "cancelled": False}
             self.track(parcel)
-        return self._result(True, result)
+        faulted = self.after_create(order_id)  # outside the lock: a late answer must not block other calls
+        return faulted or self._result(True, result)
+
+    def order_book(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "order_id": order_id,
+                "tracking_number": order["parcel"].tracking_number,
+                "carrier": "SF",
+                "cancelled": bool(order["cancelled"]),
+            }
+            for order_id, order in self.orders.items()
+        ]
 
     def _new_waybill_no(self) -> str:
         while True:

@@ -142,12 +142,13 @@ class Summary:
 
 
 def issued_waybills(sandboxes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Provider order id (our shipment id) -> tracking numbers the carriers issued for it."""
+    """Shipment id -> tracking numbers the carriers issued for it that are still live (an order not kept
+    and cancelled with its provider does not count; provider order ids are ``<shipment id>[-<n>]``)."""
     issued: dict[str, set[str]] = defaultdict(set)
     for provider in WAYBILL_PROVIDERS:
         for parcel in (sandboxes.get(provider) or {}).get("parcels", []):
-            if parcel.get("order_id"):
-                issued[parcel["order_id"]].add(parcel["tracking_number"])
+            if parcel.get("order_id") and not parcel.get("cancelled"):
+                issued[str(parcel["order_id"]).split("-")[0]].add(parcel["tracking_number"])
     return {order: sorted(numbers) for order, numbers in issued.items()}
 
 
@@ -388,7 +389,14 @@ def summarize(record: Mapping[str, Any]) -> Summary:
     pushes, acks = push_figures(sandboxes, shipments)
     aws, invocations = aws_figures(record.get("metrics") or {}, len(shipments))
     observations = record.get("observations") or {}
-    invariant_results = check_all(shipments, issued_waybills(sandboxes), observations, stalled, alerts)
+    invariant_results = check_all(
+        shipments,
+        issued_waybills(sandboxes),
+        observations,
+        stalled,
+        alerts,
+        iam_denials=(record.get("metrics") or {}).get("iam_denials", []),
+    )
     outage = {
         e["kind"]: e["at"] - float(record.get("orders_started_at") or 0)
         for e in record.get("chaos") or []

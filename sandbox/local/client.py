@@ -262,6 +262,14 @@ class LocalStackClient:
     def reset_metrics(self) -> None:
         self.http.post(f"{self.root}/_local/metrics/reset", timeout=30).raise_for_status()
 
+    def local_faults(
+        self, failures: list[dict[str, Any]] | None = None, kills: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Faults inside the stack (``sandbox/local/faults.py``): failing AWS calls, killed invocations;
+        what is not given is switched off."""
+        body = {"failures": failures or [], "kills": kills or []}
+        self.http.post(f"{self.root}/_local/faults", json=body, timeout=30).raise_for_status()
+
     def invoke(self, logical_id: str, timeout: float = 120) -> Any:
         """Run a function now (a scheduled one gets its scheduled event); returns the handler's result."""
         reply = self.http.post(f"{self.root}/_local/invoke/{logical_id}", timeout=timeout)
@@ -302,8 +310,14 @@ class LocalStackClient:
         return reply.json()
 
     def fault(self, provider: str, **faults: Any) -> None:
-        """``outage``, ``error_rate``, ``latency_ms``, ``reject``: what is not given is switched off."""
+        """``outage``, ``error_rate``, ``latency_ms``, ``reject``, ``after_create`` (``latency``/``lost``/``5xx``
+        once the order exists) with ``after_create_rate`` and ``after_create_latency_ms``: what is not given
+        is switched off."""
         self.sandbox_post(provider, "/_sandbox/faults", faults)
+
+    def order_book(self, provider: str) -> list[dict[str, Any]]:
+        """Every order the provider's sandbox holds (``order_id``, ``tracking_number``, ``carrier``, ``cancelled``)."""
+        return list(self.sandbox_get(provider, "/_sandbox/orders"))
 
     def push_mode(self, provider: str, **mode: Any) -> None:
         """``mode`` (auto/manual), ``duplicate_rate``, ``shuffle``."""

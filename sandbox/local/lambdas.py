@@ -28,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sandbox.local.faults import KILLED_ERROR, TaskKilled
 from sandbox.local.metrics import Metrics, invocation
 from sandbox.local.template import Function
 
@@ -146,6 +147,16 @@ class Functions:
                 try:
                     handler = self.handler(logical)
                     return handler(event, context)
+                except TaskKilled as killed:  # the runner stopped it mid-step (an injected fault)
+                    errored = True
+                    raise FunctionError(
+                        {
+                            "errorType": KILLED_ERROR,
+                            "errorMessage": f"{request_id} Task timed out ({killed})",
+                            "requestId": request_id,
+                            "stackTrace": [],
+                        }
+                    ) from None
                 except Exception as exc:
                     errored = True
                     raise FunctionError(

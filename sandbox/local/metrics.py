@@ -14,7 +14,7 @@ import contextlib
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import botocore.session
@@ -57,7 +57,9 @@ class Metrics:
             self.http_requests: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ botocore hooks
-    def install(self) -> None:
+    def install(self, register: Callable[[Any], None] | None = None) -> None:
+        """Count the calls of every client created from now on; ``register(events)`` adds more hooks
+        (the IAM enforcer)."""
         if self._original_create_client is not None:
             return
         original = botocore.session.Session.create_client
@@ -66,6 +68,8 @@ class Metrics:
         def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
             client = original(session, *args, **kwargs)
             client.meta.events.register("after-call", metrics._after_call)
+            if register is not None:
+                register(client.meta.events)
             return client
 
         self._original_create_client = original

@@ -25,6 +25,8 @@ import requests
 from sandbox.local.fidelity import serialize_dynamodb, serialize_sqs_receives
 
 INVOKE_TIMEOUT = (5, 900)
+#: the header naming the role a Step Functions task invokes its function with (the state machine's)
+ROLE_HEADER = "X-Parcelhub-Role-Arn"
 
 
 def patch_lambda_invocation(callback: str) -> None:
@@ -49,15 +51,22 @@ class DirectLambdaClient:
     """What moto's Step Functions interpreter uses as its Lambda client: ``invoke`` goes straight to the
     runner (one loopback hop) instead of through moto's own Lambda API and a new boto3 client per task."""
 
-    def __init__(self, callback: str) -> None:
+    def __init__(self, callback: str, session: requests.Session | None = None, role_arn: str | None = None) -> None:
         self.callback = callback
-        self.session = requests.Session()
+        self.session = session or requests.Session()
+        self.role_arn = role_arn
+
+    def as_role(self, role_arn: str | None) -> DirectLambdaClient:
+        """The same client, invoking with the state machine's role (the runner checks it)."""
+        return DirectLambdaClient(self.callback, self.session, role_arn)
 
     def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:
         name = FunctionName.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
         body = Payload if isinstance(Payload, str | bytes) else json.dumps(Payload if Payload is not None else {})
+        headers = {ROLE_HEADER: self.role_arn} if self.role_arn else {}
         try:
-            answer = self.session.post(f"{self.callback}/{name}", data=body, timeout=INVOKE_TIMEOUT).json()
+            reply = self.session.post(f"{self.callback}/{name}", data=body, headers=headers, timeout=INVOKE_TIMEOUT)
+            answer = reply.json()
             payload, error = str(answer["payload"]), bool(answer["error"])
         except (requests.RequestException, ValueError) as exc:
             payload = json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": f"runner unreachable: {exc}"})
@@ -76,7 +85,9 @@ def direct_step_functions_lambda_tasks(callback: str) -> None:
     direct = DirectLambdaClient(callback)
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        return direct if service == "lambda" else build(region, service, state_credentials)
+        if service == "lambda":
+            return direct.as_role(getattr(state_credentials, "role_arn", None))
+        return build(region, service, state_credentials)
 
     setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010 - not re-exported by moto
 

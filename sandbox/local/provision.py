@@ -134,6 +134,7 @@ class Provisioner:
         config_overrides: Mapping[str, Any],
         secret_document: Callable[[], dict[str, Any]],
         base_dir: Any,
+        state_machine_roles: Mapping[str, str] | None = None,
     ) -> None:
         self.template = template
         self.resolver = resolver
@@ -142,6 +143,8 @@ class Provisioner:
         self.config_overrides = dict(config_overrides)
         self.secret_document = secret_document
         self.base_dir = base_dir
+        #: state machine logical id -> its role's ARN as deployed (Step Functions passes it to each task)
+        self.state_machine_roles = dict(state_machine_roles or {})
         self.out = Provisioned()
 
     # ------------------------------------------------------------------ entry points
@@ -458,7 +461,10 @@ class Provisioner:
         if machine.type not in ("STANDARD", "EXPRESS"):
             raise UnsupportedTemplate(f"{logical}: state machine type {machine.type}")
         arn = self.client("stepfunctions").create_state_machine(
-            name=machine.name, definition=machine.definition, roleArn=self.role_arn(STATES_ROLE), type=machine.type
+            name=machine.name,
+            definition=machine.definition,
+            roleArn=self.state_machine_roles.get(logical) or self.role_arn(STATES_ROLE),
+            type=machine.type,
         )["stateMachineArn"]
         self._record(logical, Ref=arn, Arn=arn, Name=machine.name)
 

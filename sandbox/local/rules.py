@@ -130,8 +130,11 @@ class TargetDeliverer:
         connections: dict[str, dict[str, Any]],
         stop: threading.Event,
         http: requests.Session,
+        authorize: Callable[[Rule, RuleTarget, str], str | None] | None = None,
     ) -> None:
         self.rule = rule
+        #: ``authorize(rule, target, arn)``: why EventBridge may not deliver to ``arn`` (None: it may)
+        self.authorize = authorize
         self.target = target
         self.queue_url = queue_url
         self.client = client
@@ -182,6 +185,10 @@ class TargetDeliverer:
         if not self.target.dead_letter_arn:
             log.error("rule %s -> %s: event %s dropped", self.rule.name, self.target.id, event.get("id"))
             return
+        refused = self.authorize(self.rule, self.target, self.target.dead_letter_arn) if self.authorize else None
+        if refused:
+            log.error("rule %s -> %s: event %s dropped, %s", self.rule.name, self.target.id, event.get("id"), refused)
+            return
         queue_name = self.target.dead_letter_arn.rsplit(":", 1)[-1]
         url = self.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{self.rule.bus}/{self.rule.name}"
@@ -198,6 +205,9 @@ class TargetDeliverer:
         )
 
     def deliver(self, event: dict[str, Any]) -> None:
+        refused = self.authorize(self.rule, self.target, self.target.arn) if self.authorize else None
+        if refused:
+            raise DeliveryError("NO_PERMISSIONS", refused)
         payload = transform(event, self.target, self.rule.name)
         kind = self.target.kind
         if kind == "sns":

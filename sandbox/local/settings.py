@@ -38,6 +38,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "4",
         "concurrent invocations per function (capped by its ReservedConcurrentExecutions), like Lambda's environments",
     ),
+    "PARCELHUB_CARRIER_READ_TIMEOUT": (
+        "",
+        "read timeout (s) of the plugins' calls to the sandboxes, in the provider secret (unset: the plugins' own)",
+    ),
     "PARCELHUB_CONFIG": ("", "JSON deep-merged over the template's SSM config parameter value"),
     "PARCELHUB_CONFIG_FILE": ("", "a file holding that JSON (applied before PARCELHUB_CONFIG)"),
     "PARCELHUB_TEMPLATE": ("template.yaml", "the SAM template to run (tests use a fixture template)"),
@@ -84,6 +88,7 @@ class LocalSettings:
     with_sandboxes: bool = True
     #: empty: the stack draws a random one when it starts (links then live as long as that stack)
     tracking_link_secret: str = ""
+    carrier_read_timeout: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> LocalSettings:
@@ -119,6 +124,9 @@ class LocalSettings:
             "config_overrides": config,
             "template_path": Path(_get(env, "PARCELHUB_TEMPLATE")),
             "parameter_overrides": {str(k): str(v) for k, v in json.loads(parameters_json or "{}").items()},
+            "carrier_read_timeout": float(env["PARCELHUB_CARRIER_READ_TIMEOUT"])
+            if env.get("PARCELHUB_CARRIER_READ_TIMEOUT")
+            else None,
         }
         values.update(overrides)
         return cls(**values)

@@ -29,9 +29,12 @@ import boto3
 import requests
 from botocore.config import Config
 
+from sandbox.local.faults import FaultInjector
 from sandbox.local.http_api import HttpApiServer, json_response
+from sandbox.local.iam_stack import StackIam
 from sandbox.local.lambdas import FunctionError, Functions, environment_union
 from sandbox.local.metrics import Metrics
+from sandbox.local.moto_process import ROLE_HEADER
 from sandbox.local.pollers import SqsPoller
 from sandbox.local.provision import Provisioner
 from sandbox.local.rules import TargetDeliverer, TopicRecorder
@@ -87,6 +90,8 @@ class LocalStack:
         self.deliverers: list[TargetDeliverer] = []
         self.recorder: TopicRecorder | None = None
         self.scheduler: Scheduler | None = None
+        self.iam: StackIam | None = None
+        self.faults = FaultInjector()
         self.http: HttpApiServer | None = None
         self._moto: Any = None
         self._saved_env: dict[str, str] | None = None
@@ -199,6 +204,8 @@ class LocalStack:
 
         # 4. every resource of the template, then the plan with the real ids
         self.resolver = Resolver(template, overrides)
+        # the roles as `sam deploy` makes them (every function's AWS call is checked against its role)
+        self.iam = iam = StackIam.translate(template, overrides)
         provisioner = Provisioner(
             template,
             self.resolver,
@@ -207,14 +214,18 @@ class LocalStack:
             config_overrides=settings.config_overrides,
             secret_document=self.secret_document,
             base_dir=base_dir,
+            state_machine_roles=iam.state_machine_role_arns(),
         )
         provisioner.provision_resources()
         self.plan = plan = build_plan(template, self.resolver, base_dir)
         self._localize_api_urls(plan)
         provisioner.provision_rules(plan)
+        iam.build(self.resolver, plan)
+        api_ids = {logical: str(self.resolver.ids(logical)["Ref"]) for logical in plan.http_apis}
+        iam.check_deployment(api_ids)
 
         # 5. functions in-process: shared environment, moto's Lambda invocation -> real handlers
-        self.metrics.install()
+        self.metrics.install(self._register_hooks)
         self.functions = functions = Functions(plan.functions, self.metrics, base_dir, settings.concurrency)
         os.environ.update(environment_union(plan.functions))
         self._reset_parcelhub_caches()
@@ -223,15 +234,16 @@ class LocalStack:
             log.warning("function %s is not runnable yet: %s", logical, problem)
 
         # 6. HTTP API + runner routes
-        api_ids = {logical: str(self.resolver.ids(logical)["Ref"]) for logical in plan.http_apis}
         self.http.configure(plan.routes, functions.invoke, api_ids)
         self.http.on_request = self.metrics.record_http
         self.http.local_routes = {
             ("POST", "/_local/invoke/"): self._route_invoke,
             ("POST", f"{LAMBDA_CALLBACK}/"): self._route_lambda_callback,
             ("POST", "/_local/oms-callbacks"): self._route_oms_callback,
-            ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics.snapshot()),
+            ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics_snapshot()),
             ("POST", "/_local/metrics/reset"): self._route_metrics_reset,
+            ("POST", "/_local/faults"): self._route_faults,
+            ("GET", "/_local/faults"): lambda *_: json_response(200, self.faults.describe()),
             ("GET", "/_local/stack"): lambda *_: json_response(200, self.handle()),
         }
         self.http.start()
@@ -260,6 +272,7 @@ class LocalStack:
                         connections=provisioner.out.connections,
                         stop=self.stop_event,
                         http=self._http_session,
+                        authorize=iam.authorize_target,
                     )
                 )
         self._connections = provisioner.out.connections
@@ -348,6 +361,8 @@ class LocalStack:
         for provider, sandbox in self.sandboxes.items():
             entry: dict[str, Any] = dict(self.settings.credentials.for_provider(provider))
             entry["base_url"] = sandbox.url
+            if self.settings.carrier_read_timeout is not None:
+                entry["read_timeout"] = self.settings.carrier_read_timeout
             if provider == "kuaidi100":
                 entry["callback_url"] = self.api_url + SANDBOXES["kuaidi100"][2]
             providers[provider] = entry
@@ -381,6 +396,9 @@ class LocalStack:
         assert self.functions is not None
         event = scheduled_event(schedule)
         if schedule.function is not None:
+            if self.iam is not None and not self.iam.schedule_may_invoke(schedule):
+                log.error("schedule %s may not invoke %s (see iam_denials)", schedule.name, schedule.function)
+                return None
             try:
                 return self.functions.invoke(schedule.function, event)
             except FunctionError as exc:
@@ -395,9 +413,16 @@ class LocalStack:
     def _route_lambda_callback(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        """moto's Lambda invocation point (in the moto process) calling a handler of ours."""
+        """moto's Lambda invocation point (in the moto process) calling a handler of ours; a Step Functions
+        task names the state machine's role, which must allow ``lambda:InvokeFunction``."""
         assert self.functions is not None
-        payload, error = self.functions.invoke_for_moto(path.rsplit("/", 1)[-1], body)
+        function_name = path.rsplit("/", 1)[-1]
+        role_arn = {k.lower(): v for k, v in headers.items()}.get(ROLE_HEADER.lower())
+        refused = self.iam.state_machine_may_invoke(role_arn, function_name) if self.iam and role_arn else None
+        if refused:
+            denied = {"errorType": "Lambda.AWSLambdaException", "errorMessage": refused}
+            return json_response(200, {"payload": json.dumps(denied), "error": True})
+        payload, error = self.functions.invoke_for_moto(function_name, body)
         return json_response(200, {"payload": payload, "error": error})
 
     def _route_invoke(
@@ -450,8 +475,30 @@ class LocalStack:
             return json_response(401, {"message": "missing or wrong API key"})
         return json_response(200, {"ok": True})
 
+    def _register_hooks(self, events: Any) -> None:
+        """The botocore hooks of every client the functions create: IAM checks, then injected faults."""
+        if self.iam is not None:
+            self.iam.enforcer.register(events)
+        self.faults.register(events)
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """The metrics, with the IAM checks and denials (``iam_checked``, ``iam_denials_total``, ``iam_denials``)
+        and the injected faults that struck (``faults_hit``)."""
+        iam = self.iam.snapshot() if self.iam else {}
+        return {**self.metrics.snapshot(), **iam, "faults_hit": self.faults.describe()["faults_hit"]}
+
+    def _route_faults(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        try:
+            return json_response(200, self.faults.configure(json.loads(body or b"{}")))
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response(400, {"message": f"bad faults: {exc}"})
+
     def _route_metrics_reset(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
         self.metrics.reset()
+        if self.iam is not None:
+            self.iam.enforcer.reset()
         return json_response(200, {"reset": True})
 
     # ------------------------------------------------------------------ the handle

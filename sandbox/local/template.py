@@ -394,6 +394,7 @@ class RuleTarget:
     max_event_age_seconds: int = 86400
     dead_letter_arn: str | None = None
     http_parameters: dict[str, Any] | None = None
+    role_arn: str | None = None  # the role EventBridge assumes to reach the target (API destinations)
 
 
 @dataclass(frozen=True)
@@ -654,6 +655,7 @@ def _rule_target(raw: Mapping[str, Any], resolver: Resolver) -> RuleTarget:
         max_event_age_seconds=int(retry.get("MaximumEventAgeInSeconds", 86400)),
         dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
         http_parameters=target.get("HttpParameters"),
+        role_arn=target.get("RoleArn"),
     )
 
 

@@ -24,10 +24,18 @@ import pytest
 from sandbox.local.client import STOP_TIMEOUT, LocalStackClient
 
 
+def assert_no_denials(stack: LocalStackClient) -> None:
+    """The committed template gives every function what it calls: not one call was denied."""
+    metrics = stack.metrics()
+    denied = sorted({(d["principal"], d["action"], d["resource"]) for d in metrics.get("iam_denials", [])})
+    assert metrics.get("iam_denials_total", 0) == 0, f"IAM denied calls on the local stack: {denied}"
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackClient]:
     stack = LocalStackClient.start(tmp_path_factory.mktemp("local-stack"))
     yield stack
+    assert_no_denials(stack)
     stopped = stack.stop()
     assert stopped.code == 0, f"runner did not exit cleanly on SIGTERM (code {stopped.code})"
     assert not stopped.left_behind, "runner left a process behind"
@@ -36,19 +44,25 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 
 @pytest.fixture
 def stack_factory(tmp_path: Path) -> Iterator[Callable[..., LocalStackClient]]:
-    """Start a private local stack with its own configuration: ``stack_factory(config, **env)``."""
-    started: list[LocalStackClient] = []
+    """Start a private local stack with its own configuration: ``stack_factory(config, **env)``; at the end
+    each is checked for IAM denials (none expected with the committed template) and stopped."""
+    started: list[tuple[LocalStackClient, bool]] = []
 
     def start(config: dict[str, Any] | None = None, **env: str) -> LocalStackClient:
         stack = LocalStackClient.start(
             tmp_path / f"stack-{len(started)}", {"PARCELHUB_CONFIG": json.dumps(config or {}), **env}
         )
-        started.append(stack)
+        started.append((stack, "PARCELHUB_TEMPLATE" not in env))  # a test's own template may be meant to deny
         return stack
 
     yield start
-    for stack in started:
-        stack.stop()
+    try:
+        for stack, committed_template in started:
+            if committed_template and stack.process.poll() is None:
+                assert_no_denials(stack)
+    finally:
+        for stack, _ in started:
+            stack.stop()
 
 
 # ------------------------------------------------------------------------------------ the browser

@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from parcelhub.adapters.dynamodb import serialization as ser
-from parcelhub.domain.models import Shipment, TrackingEvent, Waybill, WaybillAttempt
+from parcelhub.domain.models import CarrierOrder, OrderState, Shipment, TrackingEvent, Waybill, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal, precedence_key
 from parcelhub.ports.errors import (
     LeaseHeld,
     OrderAlreadyExists,
+    OrderInFlight,
     ShipmentAlreadyExists,
     ShipmentNotFound,
     StatusConflict,
@@ -32,6 +33,7 @@ from parcelhub.ports.errors import (
 from parcelhub.ports.store import (
     DEFAULT_SHARDS,
     DuePoll,
+    DueRecovery,
     DueStall,
     Lease,
     OrderLookup,
@@ -116,7 +118,13 @@ class InMemoryShipmentStore:
             return self.get(self._orders[order_id][0])
 
     def save_waybill(
-        self, shipment_id: str, waybill: Waybill, attempts: list[WaybillAttempt], now: datetime
+        self,
+        shipment_id: str,
+        waybill: Waybill,
+        attempts: list[WaybillAttempt],
+        now: datetime,
+        *,
+        order_key: str | None = None,
     ) -> Shipment:
         with self._lock:
             row = self._row(shipment_id)
@@ -128,6 +136,8 @@ class InMemoryShipmentStore:
                 ):
                     return current
                 raise WaybillAlreadyRecorded(shipment_id, current.waybill)
+            if current.status is Status.CANCELLED:
+                raise StatusConflict(shipment_id, current.status)
             changes: dict[str, Any] = {
                 "waybill": waybill,
                 "carrier": waybill.carrier,
@@ -139,6 +149,10 @@ class InMemoryShipmentStore:
             }
             if current.status_key is None and current.status in (Status.PENDING, Status.WAYBILL_FAILED):
                 changes |= {"status": Status.WAYBILL_CREATED, "sub_status": SubStatus.NONE}
+            if order_key is not None and order_key in current.carrier_orders:
+                orders = dict(current.carrier_orders)
+                orders[order_key] = orders[order_key].model_copy(update={"state": "kept"})
+                changes |= {"carrier_orders": orders, "open_order": None}
             return self._write(row, **changes)
 
     def set_status(
@@ -177,12 +191,14 @@ class InMemoryShipmentStore:
 
     # -------------------------------------------------------------------------------------- tracking
 
-    def claim_tracking(self, carrier: str, tracking_number: str, shipment_id: str, order_id: str) -> None:
+    def claim_tracking(
+        self, carrier: str, tracking_number: str, shipment_id: str, order_id: str, *, replacing: str | None = None
+    ) -> None:
         with self._lock:
             claim = self._claims.get((carrier, tracking_number))
-            if claim is not None and claim.shipment_id != shipment_id:
+            if claim is not None and claim.shipment_id not in (shipment_id, replacing):
                 raise TrackingClaimConflict(carrier, tracking_number, claim.shipment_id)
-            if claim is None:
+            if claim is None or (replacing is not None and claim.shipment_id == replacing):
                 self._claims[(carrier, tracking_number)] = _Claim(shipment_id, order_id)
             else:
                 claim.order_id = order_id
@@ -459,6 +475,103 @@ class InMemoryShipmentStore:
             self._attempts[window] = self._attempts.get(window, 0) + 1
             self.item_writes += 1
             return True
+
+    # ---------------------------------------------------------------------------------- carrier orders
+
+    def open_order(self, shipment_id: str, order: CarrierOrder, now: datetime) -> Shipment:
+        with self._lock:
+            row = self._row(shipment_id)
+            current = row.shipment
+            if current.open_order == order.key:
+                return current
+            if current.open_order is not None:
+                raise OrderInFlight(shipment_id, current.open_order)
+            wants = current.status in (Status.PENDING, Status.WAYBILL_FAILED) and current.status_key is None
+            if current.waybill is not None or not wants:
+                raise StatusConflict(shipment_id, current.status)
+            orders = {**current.carrier_orders, order.key: order}
+            return self._write(row, carrier_orders=orders, open_order=order.key, updated_at=now)
+
+    def settle_order(
+        self,
+        shipment_id: str,
+        key: str,
+        state: OrderState,
+        now: datetime,
+        *,
+        tracking_number: str | None = None,
+        attempt: WaybillAttempt | None = None,
+        cancel_attempts: int | None = None,
+        recovery_due: datetime | None = None,
+    ) -> None:
+        with self._lock:
+            row = self._row(shipment_id)
+            current = row.shipment
+            if key not in current.carrier_orders:
+                raise StatusConflict(shipment_id, current.status)
+            update: dict[str, Any] = {"state": state}
+            if tracking_number:
+                update["tracking_number"] = tracking_number
+            if cancel_attempts is not None:
+                update["cancel_attempts"] = cancel_attempts
+            orders = {**current.carrier_orders, key: current.carrier_orders[key].model_copy(update=update)}
+            changes: dict[str, Any] = {"carrier_orders": orders, "updated_at": now}
+            if state != "open" and current.open_order == key:
+                changes["open_order"] = None
+            if attempt is not None:
+                changes["waybill_attempts"] = [*current.waybill_attempts, attempt]
+            if recovery_due is not None:
+                changes["recovery_due"] = recovery_due
+            self._write(row, **changes)
+
+    # ---------------------------------------------------------------------------------- recovery index
+
+    def postpone_recovery(self, shipment_id: str, due_at: datetime) -> None:
+        with self._lock:
+            row = self._row(shipment_id)
+            if row.shipment.recovery_due is not None:
+                self._write(row, recovery_due=due_at)
+
+    def clear_recovery(self, shipment_id: str) -> None:
+        with self._lock:
+            self._write(self._row(shipment_id), recovery_due=None)
+
+    def finish_run(self, shipment_id: str, due_at: datetime | None) -> None:
+        with self._lock:
+            self._write(self._row(shipment_id), recovery_due=due_at, workflow_done=True)
+
+    def query_due_recoveries(self, now: datetime, limit: int = 100) -> list[DueRecovery]:
+        with self._lock:
+            due = [
+                DueRecovery(row.shipment.shipment_id, row.shipment.recovery_due)
+                for row in self._rows.values()
+                if row.shipment.recovery_due is not None and row.shipment.recovery_due <= now
+            ]
+        return sorted(due, key=lambda d: d.due_at)[:limit]
+
+    def begin_run(
+        self,
+        shipment_id: str,
+        kind: str,
+        *,
+        expected: set[Status],
+        recovery_due: datetime,
+        now: datetime,
+        if_due: datetime | None = None,
+    ) -> tuple[Shipment, str]:
+        with self._lock:
+            row = self._row(shipment_id)
+            current = row.shipment
+            if current.status not in expected or (if_due is not None and current.recovery_due != if_due):
+                raise StatusConflict(shipment_id, current.status)
+            changes: dict[str, Any] = {"recovery_due": recovery_due, "updated_at": now, "workflow_done": False}
+            if kind == "retry":
+                name = f"{shipment_id}-r{current.retries + 1}"
+                changes |= {"retries": current.retries + 1, "status": Status.PENDING, "retry_execution": name}
+            else:
+                name = f"{shipment_id}-d{current.redrives + 1}"
+                changes["redrives"] = current.redrives + 1
+            return self._write(row, **changes), name
 
 
 if TYPE_CHECKING:  # static proof that the fake implements the port

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from parcelhub.adapters.stepfunctions import StepFunctionsStarter
     from parcelhub.app.ingest import Ingestor
     from parcelhub.app.poller import Poller
+    from parcelhub.app.recovery import RecoverySweeper
     from parcelhub.app.shipments import ShipmentService
     from parcelhub.app.stalls import StallSweeper
     from parcelhub.app.tracking_page import TrackingPageService
@@ -215,6 +216,8 @@ def shipment_service() -> ShipmentService:
             plugin=plugin,
             config=hub_config,
             links=tracking_links,
+            orders=shipments,
+            recovery=shipments,
         )
     )
 
@@ -247,6 +250,12 @@ def waybill_service() -> WaybillService:
             tracking_url=tracking_url,
         )
     )
+
+
+def recovery_sweeper() -> RecoverySweeper:
+    from parcelhub.app.recovery import RecoverySweeper
+
+    return RecoverySweeper(store=store(), waybills=waybill_service(), workflow=workflow(), config=hub_config)
 
 
 def ingestor() -> Ingestor:

@@ -74,6 +74,23 @@ class CircuitBreakerConfig(_Config):
     cool_down_seconds: float = Field(30, gt=0)
 
 
+class RecoveryConfig(_Config):
+    """The recovery sweep (``functions/waybill_recovery``): nothing stays PENDING or mid-workflow."""
+
+    #: a shipment whose workflow has not settled it this long after it was accepted (or re-driven) is recovered
+    pending_limit_seconds: float = Field(900, gt=0)
+    #: re-driven executions before the shipment is failed (WAYBILL_FAILED, with its ops alert)
+    max_redrives: int = Field(2, ge=0)
+    #: cancel attempts (across sweeps) for an order not kept before an ops alert and ``cancel_failed``
+    max_cancel_attempts: int = Field(5, ge=1)
+    #: seconds before a sweep tries again to cancel an order whose provider could not be reached
+    cancel_retry_seconds: float = Field(60, gt=0)
+    #: tries of one cancel inside a task or a sweep (with a short backoff) before it is left to the next sweep
+    cancel_tries: int = Field(3, ge=1)
+    #: a tracking number claimed by a shipment not updated for this long may be re-issued to another (days)
+    tracking_reuse_days: float = Field(30, gt=0)
+
+
 class PollerConfig(_Config):
     #: poll a shipment when it has had no update for this long
     quiet_hours: float = 6
@@ -102,6 +119,7 @@ class HubConfig(_Config):
     stall: StallRules = Field(default_factory=StallRules)
     circuit: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     poller: PollerConfig = Field(default_factory=PollerConfig)
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
     #: how long a push for an unknown tracking number stays parked before it expires (with a metric)
     parked_push_ttl_hours: float = 72
     #: label links expire after this many seconds

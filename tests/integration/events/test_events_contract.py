@@ -40,7 +40,8 @@ pytestmark = pytest.mark.integration
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "infra" / "events"
 BUS = "parcelhub-contract"
-ALERTING = ["ShipmentStalled", "WaybillFailed", "CarrierCircuitOpened"]
+#: the detail-types of the template's ops rule
+ALERTING = ["ShipmentStalled", "WaybillFailed", "WaybillCancelFailed", "CarrierCircuitOpened"]
 T0 = datetime(2024, 11, 11, 0, 0, tzinfo=UTC)
 
 
@@ -174,9 +175,10 @@ def test_the_ops_rule_delivers_the_bilingual_alert_text(aws: dict[str, Any]) -> 
     # When published
     EventBridgePublisher(BUS, client_factory=lambda: aws["events"]).publish(emitted)
     bodies = drain(aws["sqs"], aws["queues"]["ops-alerts"][0])
-    # Then the ops target received exactly the three alert messages, as text a person can read
+    # Then the ops target received exactly the four alert messages (WaybillCancelFailed since issue 13), as text
+    # a person can read
     expected = sorted(e.alert.message for e in emitted if isinstance(getattr(e, "alert", None), Alert))
-    assert len(expected) == 3
+    assert len(expected) == 4
     assert sorted(json.loads(b)["message"] for b in bodies) == expected
     for body in bodies:
         text = json.loads(body)["message"]

@@ -283,12 +283,15 @@ def test_a_waybill_recorded_after_tracking_already_won_keeps_the_tracking_status
     assert (saved.status, saved.status_key) == (Status.PICKED_UP, picked_up.key)
 
 
-def test_a_waybill_for_a_cancelled_shipment_is_recorded_without_reviving_it(store: ShipmentStore):
+def test_a_cancelled_shipment_never_records_a_waybill(store: ShipmentStore):
+    # issue 13: a cancel that races a create wins - the waybill is refused (and cancelled by the workflow)
     shipment = a_shipment()
     store.create(shipment)
     store.set_status(shipment.shipment_id, Status.CANCELLED, expected=None, now=NOW)
-    saved = store.save_waybill(shipment.shipment_id, a_waybill(), [], NOW)
-    assert (saved.status, saved.tracking_number) == (Status.CANCELLED, "78912345678901")
+    with pytest.raises(StatusConflict):
+        store.save_waybill(shipment.shipment_id, a_waybill(), [], NOW)
+    stored = store.get(shipment.shipment_id)
+    assert (stored.status, stored.waybill, stored.tracking_number) == (Status.CANCELLED, None, None)
 
 
 def test_a_late_carrier_scan_never_undoes_a_cancellation(store: ShipmentStore):

@@ -159,9 +159,21 @@ class World:
 
     def create_calls(self, sandbox: SfSandbox | KdniaoSandbox) -> list[dict[str, Any]]:
         """The sandbox's request log entries that asked for a waybill (incl. ones refused by a fault)."""
-        names = {"EXP_RECE_CREATE_ORDER", "create_waybill", "/std/service", "/api/EOrderService"}
         with sandbox.lock:
-            return [dict(entry) for entry in sandbox.request_log if entry["operation"] in names]
+            return [dict(entry) for entry in sandbox.request_log if _asks(entry, CREATES)]
+
+    def fetch_calls(self, sandbox: SfSandbox | KdniaoSandbox) -> list[dict[str, Any]]:
+        """The request log entries that asked about an order already placed (SF's order-result query)."""
+        with sandbox.lock:
+            return [dict(entry) for entry in sandbox.request_log if _asks(entry, {"EXP_RECE_SEARCH_ORDER_RESP"})]
+
+
+#: what a create call is called in the sandboxes' request logs (operation, or SF service / Kdniao type)
+CREATES = {"EXP_RECE_CREATE_ORDER", "create_waybill", "1007"}
+
+
+def _asks(entry: dict[str, Any], names: set[str]) -> bool:
+    return bool({entry["operation"], entry.get("service"), entry.get("request_type")} & names)
 
 
 def _create_table(client: Any, name: str) -> None:

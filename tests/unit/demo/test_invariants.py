@@ -210,7 +210,7 @@ def test_check_all_on_a_recorded_run(record: dict[str, Any]) -> None:
         alerts,
     )
     # Then all four hold
-    assert [r.ok for r in results] == [True, True, True, True], [r.line() for r in results]
+    assert [r.ok for r in results] == [True, True, True, True, True], [r.line() for r in results]
 
 
 def test_check_all_names_a_double_stall_alert(

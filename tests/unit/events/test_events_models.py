@@ -38,6 +38,7 @@ EXPECTED = {
     "ShipmentAccepted",
     "WaybillCreated",
     "WaybillFailed",
+    "WaybillCancelFailed",
     "CarrierFailover",
     "ShipmentStatusChanged",
     "ShipmentDelivered",

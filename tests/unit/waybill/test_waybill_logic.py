@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from functions.waybill_tasks.handler import TASK, CreateWaybill, MarkFailed, NextCandidate
 from parcelhub.adapters.s3 import label_format, label_key
 from parcelhub.app.circuit import CircuitOpen
-from parcelhub.app.waybill import CLAIM_LEASE_SECONDS, WaybillClaims, WaybillInProgress, failovers
+from parcelhub.app.waybill import failovers
+from parcelhub.app.waybill_claims import CLAIM_LEASE_SECONDS, WaybillClaims, WaybillInProgress
 from parcelhub.app.waybill_payloads import TaskError, describe_error, exact
 from parcelhub.carriers.base import (
     CarrierAuthError,

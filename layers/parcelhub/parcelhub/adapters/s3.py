@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from parcelhub.adapters import aws
+from parcelhub.ports.messaging import LabelNotStored
 
 LABEL_PREFIX = "labels"
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -59,16 +60,22 @@ class S3LabelStore(_Bucket):
     """Puts labels into the data bucket and presigns links to them."""
 
     def put(self, shipment_id: str, tracking_number: str, label: str) -> str:
-        """Store the label (idempotent: the same key is overwritten with the same bytes); returns the key."""
+        """Store the label (idempotent: the same key is overwritten with the same bytes); returns the key.
+        Any failure is ``LabelNotStored`` (the workflow retries: the waybill is fetched again)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         extension, content_type = label_format(label)
         key = label_key(shipment_id, tracking_number, extension)
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=label.encode("utf-8"),
-            ContentType=content_type,
-            Metadata={"shipment-id": shipment_id, "tracking-number": tracking_number},
-        )
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=label.encode("utf-8"),
+                ContentType=content_type,
+                Metadata={"shipment-id": shipment_id, "tracking-number": tracking_number},
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise LabelNotStored(f"label {key} not stored: {aws.error_code(error) or error}") from error
         return key
 
     def link(self, key: str, expires_in: int) -> str:

@@ -8,11 +8,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from secrets import token_hex
 from typing import TYPE_CHECKING
 
-from parcelhub.domain.models import Party, Provider, Shipment, ShipmentRequest, TrackingEvent
+from parcelhub.carriers.base import CarrierError
+from parcelhub.domain.models import (
+    Party,
+    Provider,
+    Shipment,
+    ShipmentRequest,
+    TrackingEvent,
+    Waybill,
+    WaybillAttempt,
+    order_key,
+)
 from parcelhub.domain.status import Status
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.errors import OrderAlreadyExists, ShipmentNotFound, StatusConflict
@@ -24,10 +34,23 @@ if TYPE_CHECKING:  # annotations only: the API's cold start does not pay for the
     from parcelhub.config import HubConfig
     from parcelhub.events import EventPublisher
     from parcelhub.ports.messaging import LabelStore, MessageSink, PartyCipher, WorkflowStarter
-    from parcelhub.ports.store import PollIndex, Shipments, StallIndex, Timeline, TrackingClaims
+    from parcelhub.ports.store import (
+        CarrierOrders,
+        PollIndex,
+        RecoveryIndex,
+        Shipments,
+        StallIndex,
+        Timeline,
+        TrackingClaims,
+    )
 
 #: statuses from which a shipment can still be cancelled (nothing picked up yet)
 CANCELLABLE: frozenset[Status] = frozenset({Status.PENDING, Status.WAYBILL_CREATED, Status.WAYBILL_FAILED})
+
+
+def raced_orders(shipment: Shipment) -> bool:
+    """Orders of the shipment still to be cancelled with their providers."""
+    return any(o.state == "abandoned" for o in shipment.carrier_orders.values())
 
 
 class OrderConflict(Exception):
@@ -68,9 +91,11 @@ def new_shipment(
     cipher: PartyCipher,
     warehouse: Party,
     links: TrackingLinks | None = None,
+    pending_limit: timedelta | None = None,
 ) -> Shipment:
-    """The PENDING shipment for an order: personal data encrypted, a masked copy, the route, and (when
-    tracking links are configured) the digest the tracking lookup form checks the phone's last digits on."""
+    """The PENDING shipment for an order: personal data encrypted, a masked copy, the route, (when tracking
+    links are configured) the digest the lookup form checks the phone's last digits on, and when the
+    recovery sweep looks at it if its waybill workflow has not settled it by then."""
     sender = request.sender or warehouse
     pii = {"receiver": cipher.encrypt_party(request.receiver, shipment_id)}
     digits = last_digits(request.receiver.phone)
@@ -97,6 +122,7 @@ def new_shipment(
         lookup_digest=digest,
         created_at=now,
         updated_at=now,
+        recovery_due=now + pending_limit if pending_limit is not None else None,
     )
 
 
@@ -118,6 +144,8 @@ class ShipmentPorts:
     config: Callable[[], HubConfig]
     #: tracking-page links (``None`` while no tracking-link secret is configured)
     links: Callable[[], TrackingLinks | None]
+    orders: CarrierOrders
+    recovery: RecoveryIndex
 
 
 class ShipmentService:
@@ -134,13 +162,15 @@ class ShipmentService:
         """
         store = self.ports.shipments
         shipment_id = new_shipment_id(now)
+        config = self.ports.config()
         shipment = new_shipment(
             shipment_id,
             request,
             now=now,
             cipher=self.ports.cipher,
-            warehouse=self.ports.config().warehouse,
+            warehouse=config.warehouse,
             links=self.ports.links(),
+            pending_limit=timedelta(seconds=config.recovery.pending_limit_seconds),
         )
         try:
             store.create(shipment)
@@ -199,7 +229,11 @@ class ShipmentService:
         return self.ports.shipments.get(claim.shipment_id), self.ports.timeline.list_events(claim.shipment_id)
 
     def cancel(self, shipment_id: str, *, now: datetime) -> Shipment:
-        """Cancel the waybill with its provider while nothing is picked up; idempotent once cancelled."""
+        """Cancel the waybill with its provider while nothing is picked up; idempotent once cancelled.
+
+        A cancel that races the waybill workflow wins whichever comes first: once CANCELLED, no waybill
+        is recorded (the workflow cancels what its provider created); a waybill recorded between our read
+        and our write is cancelled here."""
         store = self.ports.shipments
         shipment = store.get(shipment_id)
         if shipment.status is Status.CANCELLED:
@@ -214,19 +248,56 @@ class ShipmentService:
             raise InvalidTransition(shipment_id, "cancel", conflict.current) from None
         self.ports.stalls.clear_stall(shipment_id)
         self.ports.polls.clear_poll(shipment_id)
-        return cancelled
+        waybill = cancelled.waybill
+        if waybill is not None:
+            raced = shipment.waybill is None  # recorded after our read: not cancelled with its provider yet
+            self._waybill_cancelled(cancelled, waybill, now, cancel_now=raced)
+        if cancelled.open_order is None and not raced_orders(cancelled):
+            self.ports.recovery.clear_recovery(shipment_id)
+        return store.get(shipment_id) if waybill is not None else cancelled
+
+    def _waybill_cancelled(self, shipment: Shipment, waybill: Waybill, now: datetime, *, cancel_now: bool) -> None:
+        """The order behind a cancelled shipment's waybill is no longer kept: cancelled with its provider
+        (here when it was not yet), else left to the recovery sweep; the waybill log says which."""
+        key = order_key(waybill.provider, waybill.provider_order_id or shipment.shipment_id)
+        if key not in shipment.carrier_orders:
+            if cancel_now:
+                self.ports.plugin(waybill.provider).cancel_waybill(waybill)
+            return
+        line = WaybillAttempt(provider=waybill.provider, carrier=waybill.carrier, outcome="cancelled", at=now,
+                              error_message="shipment cancelled")  # fmt: skip
+        if cancel_now:
+            try:
+                self.ports.plugin(waybill.provider).cancel_waybill(waybill)
+            except CarrierError:
+                logger().warning("cancel raced the waybill: left to the recovery sweep")
+                self.ports.orders.settle_order(shipment.shipment_id, key, "abandoned", now, recovery_due=now)
+                return
+        self.ports.orders.settle_order(shipment.shipment_id, key, "cancelled", now, attempt=line)
 
     def retry(self, shipment_id: str, *, now: datetime) -> Shipment:
-        """Re-run the waybill workflow for a WAYBILL_FAILED shipment (a new, uniquely named execution)."""
+        """Re-run the waybill workflow for a WAYBILL_FAILED shipment: a fresh execution ``<id>-r<n>`` (the
+        run is counted in the same write that moves it back to PENDING, so a name is never used twice).
+        Idempotent: a repeated ``/retry`` while that run is pending starts the same execution again (a
+        no-op when it is running), so a lost answer or a failed start never strands the shipment."""
         store = self.ports.shipments
         shipment = store.get(shipment_id)
+        if shipment.status is Status.PENDING and shipment.retry_execution:
+            self.ports.workflow.start(shipment.retry_execution, shipment_id)
+            return shipment
         if shipment.status is not Status.WAYBILL_FAILED:
             raise InvalidTransition(shipment_id, "retry", shipment.status)
+        limit = timedelta(seconds=self.ports.config().recovery.pending_limit_seconds)
         try:
-            pending = store.set_status(shipment_id, Status.PENDING, expected={Status.WAYBILL_FAILED}, now=now)
+            pending, name = self.ports.recovery.begin_run(
+                shipment_id, "retry", expected={Status.WAYBILL_FAILED}, recovery_due=now + limit, now=now
+            )
         except StatusConflict as conflict:
+            if conflict.current is Status.PENDING:
+                return self.retry(shipment_id, now=now)  # a concurrent /retry won: same run
             raise InvalidTransition(shipment_id, "retry", conflict.current) from None
-        self.ports.workflow.start(f"{shipment_id}-r{len(shipment.waybill_attempts)}", shipment_id)
+        self.ports.workflow.start(name, shipment_id)
+        add_metric("WaybillRetried")
         return pending
 
     def label_link(self, label_ref: str | None) -> str | None:

@@ -16,6 +16,13 @@ execution does not block a retry); the provider order id is the shipment id, so 
 same provider answers "duplicate order" and the existing waybill is fetched; ``save_waybill`` refuses a
 second, different waybill (and the loser's waybill is cancelled at its provider).
 
+At most one live carrier order (issue 13, :mod:`parcelhub.app.orders`): each create is recorded as the
+shipment's one order in flight before it is sent; an unclear outcome is settled by asking the provider
+before any other provider is tried (a waybill found is kept, even on the next candidate's turn); an order
+not kept - a cancel that raced the create, a second waybill, an order its provider could not be asked
+about when the workflow moved on - is cancelled with its provider (by the recovery sweep when it cannot be
+done at once), with an ops alert only when cancelling finally fails.
+
 Personal data: the parties are decrypted only inside ``create_waybill``, only to build the
 ``WaybillOrder`` for the provider. The label (which prints them) goes straight to S3 there; nothing
 personal enters Step Functions state, events or logs.
@@ -30,36 +37,32 @@ import itertools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from parcelhub.app.circuit import CircuitBreaker
-from parcelhub.app.waybill_payloads import (
-    MESSAGE_LIMIT,
-    Outcome,
-    Plan,
-    TaskError,
-    WaybillResult,
-    describe_error,
-    exact,
-)
-from parcelhub.carriers.base import (
-    Capability,
-    CarrierAuthError,
-    CarrierDuplicateOrder,
-    CarrierError,
-    CarrierRejected,
-    CarrierUnavailable,
-    ProviderPlugin,
-    TrackingSubscription,
-    WaybillOrder,
-)
+from parcelhub.app.orders import OrderDesk, OrderPorts, attempt
+from parcelhub.app.waybill_claims import ShipmentNotPending, WaybillClaims
+from parcelhub.app.waybill_create import CreateStep
+from parcelhub.app.waybill_payloads import Plan, TaskError, WaybillResult, describe_error, exact
+from parcelhub.carriers.base import Capability, CarrierError, ProviderPlugin, TrackingSubscription
 from parcelhub.config import HubConfig
-from parcelhub.domain.models import Carrier, Party, Provider, Shipment, ShipmentRequest, Waybill, WaybillAttempt
+from parcelhub.domain.models import (
+    CREATE_OUTCOMES,
+    UNSETTLED_ORDER_STATES,
+    Carrier,
+    CarrierOrder,
+    Party,
+    Provider,
+    Shipment,
+    Waybill,
+    WaybillAttempt,
+    order_key,
+)
 from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.domain.selection import SelectionRequest, select_carriers
 from parcelhub.domain.stall import stall_due
-from parcelhub.domain.status import Status
+from parcelhub.domain.status import Status, is_terminal
 from parcelhub.events import (
     AttemptSummary,
     CarrierFailover,
@@ -69,67 +72,17 @@ from parcelhub.events import (
     WaybillFailed,
 )
 from parcelhub.observability import add_metric, logger
-from parcelhub.ports.errors import LeaseHeld, StatusConflict, WaybillAlreadyRecorded
+from parcelhub.ports.errors import (
+    ShipmentNotFound,
+    StatusConflict,
+    TrackingClaimConflict,
+    WaybillAlreadyRecorded,
+)
 from parcelhub.ports.messaging import LabelStore
-from parcelhub.ports.store import Leases, StallMark, WaybillStore
+from parcelhub.ports.store import StallMark, WaybillStore
 
-#: How long an execution's claim on a shipment keeps others out if it never finishes (crashed Lambda).
-CLAIM_LEASE_SECONDS = 300.0
-#: Lease name prefix of the per-shipment waybill claim (see ``WaybillClaims``).
-CLAIM_LEASE_PREFIX = "waybill#"
 #: Error code of the synthetic attempt recorded when no candidate could even be tried.
 NO_CANDIDATE = "NO_CANDIDATE"
-
-# ------------------------------------------------------------------------------------------ errors
-
-
-class ShipmentNotPending(Exception):
-    """The shipment no longer wants a waybill (cancelled, or a tracking status already won)."""
-
-    def __init__(self, shipment_id: str, status: Status) -> None:
-        super().__init__(f"shipment {shipment_id} is {status.value}: no waybill needed")
-        self.shipment_id = shipment_id
-        self.status = status
-
-
-class WaybillInProgress(Exception):
-    """Another execution holds the shipment's waybill claim (its lease has not expired)."""
-
-    def __init__(self, shipment_id: str, owner: str, until: float) -> None:
-        super().__init__(f"shipment {shipment_id}: waybill being created by execution {owner}")
-        self.shipment_id = shipment_id
-        self.owner = owner
-        self.until = until
-
-
-# -------------------------------------------------------------------------------------- the claim
-
-
-class WaybillClaims:
-    """One execution at a time may ask providers for a shipment's waybill.
-
-    A named lease (``waybill#<shipment_id>``) taken by one conditional write, so two concurrent executions
-    cannot both win. The same owner (execution name) renews freely (task retries); an expired lease lets a
-    retry take over from a crashed execution; ``release`` frees it when a run ends without a waybill.
-    """
-
-    def __init__(self, leases: Leases, clock: Callable[[], float] = time.time) -> None:
-        self.leases = leases
-        self.clock = clock
-
-    @staticmethod
-    def name(shipment_id: str) -> str:
-        return f"{CLAIM_LEASE_PREFIX}{shipment_id}"
-
-    def acquire(self, shipment_id: str, owner: str) -> None:
-        now = datetime.fromtimestamp(self.clock(), tz=UTC)
-        try:
-            self.leases.acquire_lease(self.name(shipment_id), owner, now=now, seconds=CLAIM_LEASE_SECONDS)
-        except LeaseHeld as held:
-            raise WaybillInProgress(shipment_id, held.owner, held.until.timestamp()) from None
-
-    def release(self, shipment_id: str, owner: str) -> None:
-        self.leases.release_lease(self.name(shipment_id), owner)
 
 
 # ---------------------------------------------------------------------------------------- service
@@ -154,27 +107,14 @@ class WaybillDeps:
     tracking_url: Callable[[str], str | None] = lambda shipment_id: None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     epoch: Callable[[], float] = time.time
-
-
-def _attempt(candidate: CarrierCandidate, outcome: Outcome, at: datetime, code: str | None = None,
-             message: str | None = None) -> WaybillAttempt:  # fmt: skip
-    return WaybillAttempt(
-        provider=candidate.provider,
-        carrier=candidate.carrier,
-        outcome=outcome,
-        error_code=code,
-        error_message=message[:MESSAGE_LIMIT] if message else None,
-        at=at,
-    )
+    sleep: Callable[[float], None] = time.sleep
 
 
 def run_attempts(shipment: Shipment, started_at: datetime | None) -> list[tuple[int, WaybillAttempt]]:
-    """The attempts of this run (at or after ``started_at``), with their 1-based position overall."""
-    return [
-        (index, attempt)
-        for index, attempt in enumerate(shipment.waybill_attempts, 1)
-        if started_at is None or attempt.at >= started_at
-    ]
+    """The create attempts of this run (at or after ``started_at``), with their 1-based position among
+    the create attempts (the log's cancel lines are not attempts)."""
+    creates = [a for a in shipment.waybill_attempts if a.outcome in CREATE_OUTCOMES]
+    return [(index, a) for index, a in enumerate(creates, 1) if started_at is None or a.at >= started_at]
 
 
 def failovers(shipment: Shipment, started_at: datetime | None, now: datetime) -> list[CarrierFailover]:
@@ -202,12 +142,23 @@ def failovers(shipment: Shipment, started_at: datetime | None, now: datetime) ->
     return events
 
 
-class WaybillService:
+class WaybillService(CreateStep):
     """The use cases behind the waybill workflow's tasks."""
 
     def __init__(self, deps: WaybillDeps) -> None:
         self.deps = deps
         self.claims = WaybillClaims(deps.store, deps.epoch)
+        self.orders = OrderDesk(
+            OrderPorts(
+                store=deps.store,
+                plugin=deps.plugin,
+                publisher=deps.publisher,
+                config=deps.config,
+                build_order=self._order,
+                now=deps.now,
+                sleep=deps.sleep,
+            )
+        )
 
     def circuit(self) -> CircuitBreaker:
         return CircuitBreaker(self.deps.store, self.deps.config().circuit, self.deps.publisher, clock=self.deps.epoch)
@@ -247,7 +198,7 @@ class WaybillService:
             if circuit.blocked(candidate.provider):
                 self.deps.store.add_waybill_attempt(
                     shipment_id,
-                    _attempt(candidate, "skipped_circuit_open", self.deps.now(), "CIRCUIT_OPEN", "circuit open"),
+                    attempt(candidate, "skipped_circuit_open", self.deps.now(), "CIRCUIT_OPEN", "circuit open"),
                 )
                 add_metric("CandidateSkipped", provider=candidate.provider.value)
                 continue
@@ -256,84 +207,11 @@ class WaybillService:
 
     # ------------------------------------------------------------------------------------- create
 
-    def create_waybill(self, shipment_id: str, candidate: CarrierCandidate, execution: str) -> WaybillResult:
-        store = self.deps.store
-        shipment = store.get(shipment_id)
-        if shipment.waybill is not None:
-            add_metric("WaybillReused")
-            return WaybillResult.of(shipment.waybill, reused=True)
-        if shipment.status not in (Status.PENDING, Status.WAYBILL_FAILED) or shipment.status_key is not None:
-            raise ShipmentNotPending(shipment_id, shipment.status)
-        self.claims.acquire(shipment_id, execution)
-        try:
-            plugin = self.deps.plugin(candidate.provider)
-        except LookupError as missing:
-            raise CarrierAuthError(candidate.provider.value, str(missing), "NOT_CONFIGURED") from None
-        if Capability.ISSUE_WAYBILLS not in plugin.capabilities:
-            raise CarrierRejected(candidate.provider.value, "provider does not issue waybills", "UNSUPPORTED")
-        circuit = self.circuit()
-        circuit.acquire(candidate.provider.value)
-        order = self._order(shipment, candidate)
-        try:
-            try:
-                waybill = plugin.create_waybill(order)
-            except CarrierDuplicateOrder as duplicate:
-                waybill = self._existing(plugin, shipment_id, duplicate)
-        except (CarrierUnavailable, CarrierAuthError) as failure:
-            circuit.record_failure(candidate.provider.value, failure)
-            add_metric("WaybillCreateFailed", provider=candidate.provider.value)
-            raise exact(failure) from None
-        except CarrierRejected as rejected:
-            circuit.record_success(candidate.provider.value)  # the provider answered: it is healthy
-            add_metric("WaybillRejected", provider=candidate.provider.value)
-            raise exact(rejected) from None
-        circuit.record_success(candidate.provider.value)
-        if waybill.label and self.deps.labels is not None:
-            key = self.deps.labels.put(shipment_id, waybill.tracking_number, waybill.label)
-            waybill = waybill.model_copy(update={"label_ref": key, "label": None})
-        if not waybill.provider_order_id:
-            waybill = waybill.model_copy(update={"provider_order_id": shipment_id})
-        add_metric("WaybillIssued", provider=candidate.provider.value)
-        return WaybillResult.of(waybill)
-
-    def _order(self, shipment: Shipment, candidate: CarrierCandidate) -> WaybillOrder:
-        """Decrypt the parties (the only place) and rebuild the OMS request for the provider."""
-        decrypt = self.deps.decrypt_party
-        receiver = decrypt(shipment.pii["receiver"], shipment.shipment_id)
-        sender_envelope = shipment.pii.get("sender")
-        sender = decrypt(sender_envelope, shipment.shipment_id) if sender_envelope else None
-        request = ShipmentRequest(
-            order_id=shipment.order_id,
-            receiver=receiver,
-            sender=sender,
-            parcels=shipment.parcels,
-            items=shipment.items,
-            declared_value=shipment.declared_value,
-            customer_tier=shipment.customer_tier,
-            carrier=shipment.pinned_carrier,
-            service=shipment.service,
-        )
-        return WaybillOrder(
-            shipment_id=shipment.shipment_id,
-            carrier=candidate.carrier,
-            request=request,
-            sender=sender or self.deps.config().warehouse,
-        )
-
-    @staticmethod
-    def _existing(plugin: ProviderPlugin, shipment_id: str, duplicate: CarrierDuplicateOrder) -> Waybill:
-        """The provider already has this order (we sent the shipment id as its order id): fetch it."""
-        if Capability.FETCH_WAYBILLS not in plugin.capabilities:
-            raise CarrierRejected(duplicate.provider, f"duplicate order, cannot fetch it: {duplicate.message}",
-                                  duplicate.code)  # fmt: skip
-        add_metric("WaybillDuplicateFetched", provider=duplicate.provider)
-        return plugin.fetch_waybill(shipment_id)
-
     # ------------------------------------------------------------------------------------- failure
 
     def record_failure(self, shipment_id: str, candidate: CarrierCandidate, error: TaskError) -> dict[str, Any]:
         outcome, code, message = describe_error(error)
-        self.deps.store.add_waybill_attempt(shipment_id, _attempt(candidate, outcome, self.deps.now(), code, message))
+        self.deps.store.add_waybill_attempt(shipment_id, attempt(candidate, outcome, self.deps.now(), code, message))
         logger().warning(
             "waybill attempt failed",
             extra={"provider": candidate.provider.value, "carrier": candidate.carrier.value, "outcome": outcome,
@@ -343,18 +221,27 @@ class WaybillService:
 
     # ------------------------------------------------------------------------------------- record
 
-    def record_waybill(self, shipment_id: str, result: WaybillResult) -> dict[str, Any]:
+    def record_waybill(self, shipment_id: str, result: WaybillResult, execution: str | None = None) -> dict[str, Any]:
         store, now = self.deps.store, self.deps.now()
         waybill = result.waybill()
-        created = _attempt(CarrierCandidate(provider=waybill.provider, carrier=waybill.carrier), "created", now)
+        key = order_key(waybill.provider, waybill.provider_order_id or shipment_id)
+        created = attempt(CarrierCandidate(provider=waybill.provider, carrier=waybill.carrier), "created", now)
         try:
-            shipment = store.save_waybill(shipment_id, waybill, [created], now)
+            shipment = store.save_waybill(shipment_id, waybill, [created], now, order_key=key)
+        except StatusConflict as conflict:
+            # cancelled while the provider was creating it: the cancel wins, the waybill is cancelled
+            self._not_kept(store.get(shipment_id), key, waybill)
+            add_metric("WaybillCancelledAfterCreate", provider=waybill.provider.value)
+            self._settled(store.get(shipment_id), execution)
+            raise ShipmentNotPending(shipment_id, conflict.current) from None
         except WaybillAlreadyRecorded as taken:
-            # Another run recorded a different waybill first: ours is an orphan at its provider.
-            self._cancel_orphan(waybill)
+            # another run recorded a different waybill first: ours is not kept
+            add_metric("WaybillOrphaned", provider=waybill.provider.value)
+            shipment = store.get(shipment_id)
+            self._not_kept(shipment, key, waybill)
             shipment = store.get(shipment_id)
             waybill = taken.existing
-        store.claim_tracking(waybill.carrier.value, waybill.tracking_number, shipment_id, shipment.order_id)
+        self._claim_tracking(shipment, waybill, now)
         if shipment.status is Status.WAYBILL_CREATED and shipment.status_key is None:
             # since = when the waybill was first recorded, so a re-run computes the same deadline and episode
             since = next((a.at for a in shipment.waybill_attempts if a.outcome == "created"), now)
@@ -378,6 +265,36 @@ class WaybillService:
             "status": shipment.status.value,
         }
 
+    def _not_kept(self, shipment: Shipment, key: str, waybill: Waybill) -> None:
+        order = shipment.carrier_orders.get(key)
+        if order is None:  # an order from before carrier orders were recorded
+            order = CarrierOrder(provider=waybill.provider, carrier=waybill.carrier, order_id=key.split("#", 1)[1],
+                                 state="open", at=self.deps.now())  # fmt: skip
+        if order.state in ("open", "abandoned"):
+            self.orders.cancel(shipment, order, waybill)
+
+    def _claim_tracking(self, shipment: Shipment, waybill: Waybill, now: datetime) -> None:
+        """Claim the tracking number; one a carrier issued again after the shipment that had it went quiet
+        (delivered, returned, cancelled, or not updated for ``tracking_reuse_days``) moves to this shipment."""
+        store, carrier, number = self.deps.store, waybill.carrier.value, waybill.tracking_number
+        try:
+            store.claim_tracking(carrier, number, shipment.shipment_id, shipment.order_id)
+            return
+        except TrackingClaimConflict as taken:
+            previous = taken.shipment_id
+        try:
+            old = store.get(previous)
+            idle = now - old.updated_at > timedelta(days=self.deps.config().recovery.tracking_reuse_days)
+            reusable = is_terminal(old.status) or old.status is Status.CANCELLED or idle
+        except ShipmentNotFound:
+            reusable = True
+        if not reusable:
+            add_metric("TrackingClaimConflict", provider=waybill.provider.value)
+            logger().error("tracking number held by a live shipment", extra={"holder": previous})
+            return
+        store.claim_tracking(carrier, number, shipment.shipment_id, shipment.order_id, replacing=previous)
+        add_metric("TrackingNumberReissued", provider=waybill.provider.value)
+
     def _apply_parked(self, waybill: Waybill) -> None:
         """Pushes that arrived before the waybill was recorded were parked: apply them now. A failure
         leaves them parked (the normalizer re-checks); it must not fail a recorded waybill."""
@@ -386,16 +303,6 @@ class WaybillService:
         except Exception:
             add_metric("ParkedReplayFailed", provider=waybill.provider.value)
             logger().exception("parked pushes not applied yet", extra={"tracking_number": waybill.tracking_number})
-
-    def _cancel_orphan(self, waybill: Waybill) -> None:
-        add_metric("WaybillOrphaned", provider=waybill.provider.value)
-        try:
-            self.deps.plugin(waybill.provider).cancel_waybill(waybill)
-        except (CarrierError, LookupError):
-            logger().exception(
-                "orphan waybill not cancelled: cancel it by hand",
-                extra={"provider": waybill.provider.value, "tracking_number": waybill.tracking_number},
-            )
 
     # ---------------------------------------------------------------------------------- tracking
 
@@ -431,7 +338,7 @@ class WaybillService:
 
     # ---------------------------------------------------------------------------------------- emit
 
-    def emit_waybill_created(self, shipment_id: str, plan: Plan | None) -> dict[str, Any]:
+    def emit_waybill_created(self, shipment_id: str, plan: Plan | None, execution: str | None = None) -> dict[str, Any]:
         shipment = self.deps.store.get(shipment_id)
         waybill = shipment.waybill
         if waybill is None:
@@ -458,7 +365,17 @@ class WaybillService:
         self.deps.publisher.publish(events)
         if moves:
             add_metric("WaybillFailover", value=len(moves))
+        self._settled(shipment, execution)
         return {"published": [e.detail_type() for e in events], "failed_over": bool(moves)}
+
+    def _settled(self, shipment: Shipment, execution: str | None = None) -> None:
+        """The workflow is done with the shipment: its claim is free, and it is out of the recovery index
+        unless an order not kept is still to be cancelled (then the sweep comes back for it)."""
+        if execution:
+            self.claims.release(shipment.shipment_id, execution)
+        unsettled = any(o.state in UNSETTLED_ORDER_STATES for o in shipment.carrier_orders.values())
+        # orders not kept: the sweep cancels them now; else out of the recovery index
+        self.deps.store.finish_run(shipment.shipment_id, self.deps.now() if unsettled else None)
 
     def mark_failed(
         self, shipment_id: str, plan: Plan | None, execution: str | None, error: TaskError | None = None
@@ -474,6 +391,10 @@ class WaybillService:
             logger().info("not marking failed", extra={"status": conflict.current.value})
             return {"marked": False, "status": conflict.current.value}
         store.clear_stall(shipment_id)
+        in_flight = shipment.carrier_orders.get(shipment.open_order) if shipment.open_order else None
+        if in_flight is not None:  # no waybill will be kept: whatever that attempt created is cancelled
+            self.orders.cancel(shipment, in_flight)
+            shipment = store.get(shipment_id)
         attempts = [a for _, a in run_attempts(shipment, plan.started_at if plan else None)]
         if not attempts:
             attempts = [self._no_candidate(shipment, error)]
@@ -490,6 +411,7 @@ class WaybillService:
             ]
         )
         add_metric("WaybillFailed")
+        self._settled(store.get(shipment_id))
         return {"marked": True, "status": Status.WAYBILL_FAILED.value, "attempts": len(attempts)}
 
     def _no_candidate(self, shipment: Shipment, error: TaskError | None) -> WaybillAttempt:
@@ -504,4 +426,4 @@ class WaybillService:
         if error is not None:
             _, err_code, err_message = describe_error(error)
             code, message = err_code or error.Error, err_message or error.Error
-        return _attempt(first, "rejected", self.deps.now(), code, message)
+        return attempt(first, "rejected", self.deps.now(), code, message)

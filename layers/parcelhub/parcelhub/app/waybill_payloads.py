@@ -15,7 +15,9 @@ from parcelhub.carriers.base import CarrierAuthError, CarrierError, CarrierRejec
 from parcelhub.domain.models import Carrier, Provider, Waybill
 from parcelhub.domain.policy import CarrierCandidate
 
-Outcome = Literal["created", "rejected", "unavailable", "auth_error", "skipped_circuit_open"]
+Outcome = Literal[
+    "created", "rejected", "unavailable", "auth_error", "skipped_circuit_open", "cancelled", "cancel_failed"
+]
 #: error messages kept in an attempt are cut to this length
 MESSAGE_LIMIT = 300
 

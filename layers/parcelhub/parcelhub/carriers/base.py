@@ -61,6 +61,10 @@ class CarrierDuplicateOrder(CarrierRejected):
     """The provider already has an order with this id (e.g. SF 8016): fetch it, don't fail."""
 
 
+class CarrierOrderNotFound(CarrierRejected):
+    """The provider has no order with this id (asked after an unclear create: it was never placed)."""
+
+
 class CapabilityNotSupported(CarrierRejected):
     """The provider lacks the capability the call needs (Kuaidi100 issues no waybills, ...)."""
 
@@ -203,7 +207,8 @@ class ProviderPlugin(Protocol):
         ...
 
     def fetch_waybill(self, order_id: str) -> Waybill:
-        """The waybill of an order the provider already has, after ``CarrierDuplicateOrder``
+        """The waybill of an order the provider already has (after ``CarrierDuplicateOrder``, or to settle
+        a create whose answer was lost); ``CarrierOrderNotFound`` when it has none
         (``Capability.FETCH_WAYBILLS``)."""
         ...
 

@@ -19,6 +19,22 @@ from parcelhub.carriers.base import CarrierAuthError, CarrierUnavailable
 from parcelhub.carriers.wire import FORM_CONTENT_TYPE
 
 DEFAULT_TIMEOUT = (3.05, 10.0)
+#: the error code of a call that never reached the provider (no connection): its outcome is certain.
+#: Every other ``CarrierUnavailable`` of a create (read timeout, connection lost, 5xx) may have created the order.
+CONNECT_FAILED = "CONNECT"
+
+
+def _never_sent(error: requests.ConnectionError) -> bool:
+    """The connection was never made (refused, no route, DNS): nothing reached the provider."""
+    from urllib3.exceptions import NewConnectionError
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, NewConnectionError | ConnectionRefusedError):
+            return True
+        reason = getattr(cause, "reason", None)
+        cause = reason if isinstance(reason, BaseException) else cause.__context__
+    return False
 
 
 def new_session(pool_size: int = 10) -> requests.Session:
@@ -49,10 +65,14 @@ def post_form(
             headers={"Content-Type": FORM_CONTENT_TYPE},
             timeout=timeout,
         )
+    except requests.ConnectTimeout as exc:
+        raise CarrierUnavailable(provider, f"cannot connect to {url} (timeout)", CONNECT_FAILED) from exc
     except requests.Timeout as exc:
         raise CarrierUnavailable(provider, f"timeout calling {url}: {exc.__class__.__name__}", "TIMEOUT") from exc
     except requests.ConnectionError as exc:
-        raise CarrierUnavailable(provider, f"cannot connect to {url}", "CONNECTION") from exc
+        if _never_sent(exc):
+            raise CarrierUnavailable(provider, f"cannot connect to {url}", CONNECT_FAILED) from exc
+        raise CarrierUnavailable(provider, f"connection lost calling {url}", "CONNECTION") from exc
     if response.status_code == 429:
         raise CarrierUnavailable(provider, "rate limited (HTTP 429)", "HTTP_429")
     if response.status_code >= 500:

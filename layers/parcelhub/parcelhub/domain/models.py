@@ -120,6 +120,37 @@ class Waybill(_Model):
     label: str | None = Field(default=None, exclude=True)  # raw label data, stored in S3, not in the table
 
 
+OrderState = Literal["open", "kept", "abandoned", "cancelled", "absent", "cancel_failed"]
+#: order states in which the provider may hold a live order the hub does not keep
+UNSETTLED_ORDER_STATES: frozenset[str] = frozenset({"open", "abandoned"})
+
+
+def order_key(provider: Provider | str, order_id: str) -> str:
+    """The key of a carrier order in ``Shipment.carrier_orders``: ``<provider>#<provider order id>``."""
+    return f"{Provider(provider).value}#{order_id}"
+
+
+class CarrierOrder(_Model):
+    """An order the hub placed, or may have placed, with a provider for a shipment.
+
+    ``open``: the create was (being) sent and its outcome is not settled yet - the one in-flight attempt;
+    ``kept``: it is the shipment's waybill; ``abandoned``: it must not be kept and is to be cancelled;
+    ``cancelled``: cancelled with the provider; ``absent``: the provider has no such order;
+    ``cancel_failed``: cancelling it finally failed (an ops alert went out)."""
+
+    provider: Provider
+    carrier: Carrier
+    order_id: str
+    state: OrderState
+    tracking_number: str | None = None
+    at: datetime
+    cancel_attempts: int = 0
+
+    @property
+    def key(self) -> str:
+        return order_key(self.provider, self.order_id)
+
+
 def content_hash(carrier: str, tracking_number: str, occurred_at: datetime, raw_code: str, text: str) -> str:
     """Content hash of an event: the dedupe key. Two pushes of the same scan hash the same."""
     stamp = occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -203,6 +234,10 @@ def parse_china_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)
 
 
+#: outcomes of a create attempt (what events summarize)
+CREATE_OUTCOMES = frozenset({"created", "rejected", "unavailable", "auth_error", "skipped_circuit_open"})
+
+
 class DeliveryWindow(_Model):
     """When the parcel is expected at the receiver (a carrier's or a promise's estimate)."""
 
@@ -222,9 +257,14 @@ class DeliveryWindow(_Model):
 
 
 class WaybillAttempt(_Model):
+    """One line of a shipment's waybill log: a create attempt, or the fate of an order not kept
+    (``cancelled`` with its provider, or ``cancel_failed``: still live, ops alerted)."""
+
     provider: Provider
     carrier: Carrier
-    outcome: Literal["created", "rejected", "unavailable", "auth_error", "skipped_circuit_open"]
+    outcome: Literal[
+        "created", "rejected", "unavailable", "auth_error", "skipped_circuit_open", "cancelled", "cancel_failed"
+    ]
     error_code: str | None = None
     error_message: str | None = None
     at: datetime
@@ -280,6 +320,16 @@ class Shipment(_Model):
     tracking_number: str | None = None
     waybill: Waybill | None = None
     waybill_attempts: list[WaybillAttempt] = Field(default_factory=list)
+    #: every order placed with a provider for this shipment, by ``order_key`` (see ``CarrierOrder``)
+    carrier_orders: dict[str, CarrierOrder] = Field(default_factory=dict)
+    #: the key of the one carrier attempt in flight (taken by a conditional write)
+    open_order: str | None = None
+    #: when the recovery sweep looks at the shipment if its workflow has not settled it by then
+    recovery_due: datetime | None = None
+    redrives: int = 0  # executions started by the recovery sweep
+    workflow_done: bool = False  # the latest waybill run ended (announced its waybill, or failed)
+    retries: int = 0  # executions started by /retry
+    retry_execution: str | None = None  # the name of the latest /retry execution
     status_key: str | None = None  # precedence key of the winning tracking event (see domain.status)
     last_event_at: datetime | None = None
     last_event_text: str | None = None

@@ -271,6 +271,45 @@ def waybill_failed_alert(shipment_id: str, order_id: str, attempts: Sequence[Att
     return Alert(subject=subject, message=message)
 
 
+def cancel_failed_alert(
+    *,
+    shipment_id: str,
+    order_id: str,
+    provider: str,
+    carrier: str,
+    provider_order_id: str,
+    tracking_number: str | None,
+    attempts: int,
+    reason: str | None,
+) -> Alert:
+    """The ops alert for a carrier order the hub does not keep and could not cancel (pure)."""
+    name = PROVIDER_NAMES.get(str(provider), str(provider))
+    number = tracking_number or "-"
+    why = reason or "-"
+    message = "\n".join(
+        [
+            (
+                f"【取消运单失败】订单 {order_id} 在 {name} 有一张未使用的运单（{_carrier_zh(carrier)} {number}），"
+                f"自动取消 {attempts} 次均未成功"
+            ),
+            f"服务商订单号：{provider_order_id}；最后错误：{why}",
+            "影响：该运单仍在服务商处有效，可能被计费或被误用。",
+            "建议操作：在服务商后台手工取消该运单（按服务商订单号或运单号查找）。",
+            "",
+            (
+                f"[Cancel failed] Order {order_id}: an unused waybill at {provider} ({carrier} {number}) could not be"
+                f" cancelled after {attempts} attempts"
+            ),
+            f"Provider order id: {provider_order_id}; last error: {why}",
+            "Impact: the waybill is still live at the provider and may be billed or misused.",
+            "Suggested action: cancel it by hand in the provider's portal (find it by the order id or number).",
+            f"Shipment: {shipment_id}",
+        ]
+    )
+    subject = _ascii(f"[parcelhub] Cancel failed: unused {carrier} waybill at {provider} for order {order_id}")
+    return Alert(subject=subject, message=message)
+
+
 def circuit_opened_alert(
     *,
     provider: str,

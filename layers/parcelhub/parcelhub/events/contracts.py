@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from parcelhub.domain.models import Carrier, CustomerTier, Provider, ServiceLevel, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus
-from parcelhub.events.alerts import Alert, circuit_opened_alert, stall_alert, waybill_failed_alert
+from parcelhub.events.alerts import Alert, cancel_failed_alert, circuit_opened_alert, stall_alert, waybill_failed_alert
 from parcelhub.security.masking import redact_text
 
 SOURCE = "parcelhub"
@@ -217,6 +217,46 @@ class WaybillFailed(ShipmentEvent, AlertingEvent):
         return _with_alert(self)
 
 
+class WaybillCancelFailed(ShipmentEvent, AlertingEvent):
+    """An order placed with a provider that the hub does not keep could not be cancelled: ops must act."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("ops SNS topic (alert.message)",)
+    fires_when: ClassVar[str] = (
+        "Cancelling a carrier order that is not the shipment's waybill (a failover after an unclear outcome, a"
+        " cancel that raced the create, a second waybill) failed on every automatic attempt."
+    )
+
+    provider: Provider
+    carrier: Carrier
+    provider_order_id: Identifier
+    tracking_number: TrackingNumber | None = None
+    cancel_attempts: int = Field(ge=1)
+    error_code: str | None = None
+    error_message: CarrierText | None = None
+    failed_at: datetime
+    alert: Alert = Field(default_factory=_pending_alert)
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.provider, self.provider_order_id)
+
+    def build_alert(self) -> Alert:
+        reason = " ".join(x for x in (self.error_code, self.error_message) if x) or None
+        return cancel_failed_alert(
+            shipment_id=self.shipment_id,
+            order_id=self.order_id,
+            provider=self.provider.value,
+            carrier=self.carrier.value,
+            provider_order_id=self.provider_order_id,
+            tracking_number=self.tracking_number,
+            attempts=self.cancel_attempts,
+            reason=reason,
+        )
+
+    @model_validator(mode="after")
+    def _fill_alert(self) -> WaybillCancelFailed:
+        return _with_alert(self)
+
+
 class CarrierFailover(Event):
     """A waybill candidate failed and the workflow moved to the next one."""
 
@@ -408,7 +448,7 @@ class CarrierCircuitClosed(Event):
         return (self.provider, self.opened_at)
 
 
-A = TypeVar("A", "WaybillFailed", "ShipmentStalled", "CarrierCircuitOpened")
+A = TypeVar("A", "WaybillFailed", "ShipmentStalled", "CarrierCircuitOpened", "WaybillCancelFailed")
 
 
 def _with_alert(event: A) -> A:
@@ -422,6 +462,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ShipmentAccepted,
     WaybillCreated,
     WaybillFailed,
+    WaybillCancelFailed,
     CarrierFailover,
     ShipmentStatusChanged,
     ShipmentDelivered,

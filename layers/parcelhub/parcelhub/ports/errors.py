@@ -103,3 +103,12 @@ class LeaseHeld(StoreConflict):
         self.name = name
         self.owner = owner
         self.until = until
+
+
+class OrderInFlight(StoreConflict):
+    """Another carrier attempt of the shipment is in flight (``open_order``): it must be settled first."""
+
+    def __init__(self, shipment_id: str, key: str) -> None:
+        super().__init__(f"shipment {shipment_id}: carrier order {key} is in flight")
+        self.shipment_id = shipment_id
+        self.key = key

@@ -37,12 +37,16 @@ class RawArchive(Protocol):
     def get_lines(self, key: str) -> list[str]: ...
 
 
+class LabelNotStored(Exception):
+    """The label store refused or could not be reached (retryable: the waybill is fetched again)."""
+
+
 @runtime_checkable
 class LabelStore(Protocol):
     """Waybill labels (they hold personal data) and short-lived links to them."""
 
     def put(self, shipment_id: str, tracking_number: str, label: str) -> str:
-        """Store the label; returns its key."""
+        """Store the label; returns its key (``LabelNotStored`` when it cannot)."""
 
     def link(self, key: str, expires_in: int) -> str:
         """A time-limited link to a stored label (computed locally: no request)."""

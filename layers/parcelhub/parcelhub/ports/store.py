@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from parcelhub.domain.models import Shipment, TrackingEvent, Waybill, WaybillAttempt
+from parcelhub.domain.models import CarrierOrder, OrderState, Shipment, TrackingEvent, Waybill, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus, TrackingState
 
 #: Default number of write shards of the stall and poll indexes (``STALL#0`` … ``STALL#7``). Writers and
@@ -144,10 +144,18 @@ class Shipments(Protocol):
         """``ShipmentNotFound`` when the order id is not claimed."""
 
     def save_waybill(
-        self, shipment_id: str, waybill: Waybill, attempts: list[WaybillAttempt], now: datetime
+        self,
+        shipment_id: str,
+        waybill: Waybill,
+        attempts: list[WaybillAttempt],
+        now: datetime,
+        *,
+        order_key: str | None = None,
     ) -> Shipment:
         """Record the waybill (and append ``attempts``); the same tracking number again is a no-op,
-        a different one raises ``WaybillAlreadyRecorded``."""
+        a different one raises ``WaybillAlreadyRecorded``, a CANCELLED shipment ``StatusConflict``.
+        ``order_key`` names the carrier order it came from: marked ``kept`` (and no longer in flight)
+        in the same write."""
 
     def set_status(
         self,
@@ -167,8 +175,12 @@ class Shipments(Protocol):
 class TrackingClaims(Protocol):
     """Which shipment owns a (carrier, tracking number): uniqueness and the webhook's one-read lookup."""
 
-    def claim_tracking(self, carrier: str, tracking_number: str, shipment_id: str, order_id: str) -> None:
-        """``TrackingClaimConflict`` when another shipment holds it; the same shipment again is a no-op."""
+    def claim_tracking(
+        self, carrier: str, tracking_number: str, shipment_id: str, order_id: str, *, replacing: str | None = None
+    ) -> None:
+        """``TrackingClaimConflict`` when another shipment holds it; the same shipment again is a no-op.
+        ``replacing``: take the claim over from that shipment (a number the carrier issued again: the old
+        shipment keeps its own timeline, new pushes go to the new one)."""
 
     def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
         """Exactly one GetItem."""
@@ -256,6 +268,62 @@ class Leases(Protocol):
         """Free the lease if ``owner`` holds it; otherwise nothing happens."""
 
 
+@dataclass(frozen=True, slots=True)
+class DueRecovery:
+    """A shipment the recovery sweep must look at (its workflow has not settled it in time)."""
+
+    shipment_id: str
+    due_at: datetime
+
+
+@runtime_checkable
+class CarrierOrders(Protocol):
+    """The carrier orders of a shipment: one attempt in flight at a time, every order accounted for."""
+
+    def open_order(self, shipment_id: str, order: CarrierOrder, now: datetime) -> Shipment:
+        """Record ``order`` as the attempt in flight (before the create is sent), conditionally: the
+        shipment must still want a waybill (``StatusConflict`` otherwise) and have no other attempt in
+        flight (``OrderInFlight``); the same order again is a no-op."""
+
+    def settle_order(
+        self,
+        shipment_id: str,
+        key: str,
+        state: OrderState,
+        now: datetime,
+        *,
+        tracking_number: str | None = None,
+        attempt: WaybillAttempt | None = None,
+        cancel_attempts: int | None = None,
+        recovery_due: datetime | None = None,
+    ) -> None:
+        """Move an order to ``state`` (no longer in flight unless ``open``), optionally with its tracking
+        number, a waybill-log line, its cancel count and a recovery time."""
+
+
+@runtime_checkable
+class RecoveryIndex(Protocol):
+    """The sparse recovery index: shipments whose workflow has not settled them yet."""
+
+    def postpone_recovery(self, shipment_id: str, due_at: datetime) -> None:
+        """Move the shipment's due time; a no-op when it has left the index meanwhile (never re-adds it)."""
+
+    def clear_recovery(self, shipment_id: str) -> None: ...
+
+    def finish_run(self, shipment_id: str, due_at: datetime | None) -> None:
+        """The waybill run ended: ``workflow_done``, and out of the index (``due_at`` None) or still in it
+        until ``due_at`` (orders not kept are left to cancel)."""
+
+    def query_due_recoveries(self, now: datetime, limit: int = 100) -> list[DueRecovery]: ...
+
+    def begin_run(self, shipment_id: str, kind: str, *, expected: set[Status], recovery_due: datetime,
+                  now: datetime, if_due: datetime | None = None) -> tuple[Shipment, str]:  # fmt: skip
+        """Count a new workflow run (``kind`` ``"retry"``: WAYBILL_FAILED -> PENDING; ``"redrive"``: the
+        status stays) in one conditional write and return its execution name, unique per shipment
+        (``<id>-r<n>`` / ``<id>-d<n>``); ``StatusConflict`` when the status is not in ``expected`` (or the
+        recovery due time is no longer ``if_due``: another run started meanwhile)."""
+
+
 @runtime_checkable
 class CircuitHealth(Protocol):
     """The circuit breaker's versioned state per provider (optimistic lock)."""
@@ -291,8 +359,10 @@ class IngestStore(Shipments, TrackingClaims, Timeline, ParkedPushes, Protocol):
     """What the tracking ingest writes and reads (it never touches indexes or leases directly)."""
 
 
-class WaybillStore(Shipments, TrackingClaims, StallIndex, PollIndex, Leases, CircuitHealth, Protocol):
-    """What the waybill workflow's tasks use."""
+class WaybillStore(
+    Shipments, TrackingClaims, StallIndex, PollIndex, Leases, CircuitHealth, CarrierOrders, RecoveryIndex, Protocol
+):
+    """What the waybill workflow's tasks (and the recovery sweep) use."""
 
 
 @runtime_checkable
@@ -307,6 +377,8 @@ class ShipmentStore(
     CircuitHealth,
     TrackingPages,
     AttemptCounters,
+    CarrierOrders,
+    RecoveryIndex,
     Protocol,
 ):
     """Every port at once: what the single-table adapter and the fake implement (the contract suite's

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from parcelhub.adapters.dynamodb.health import HealthRecords
 from parcelhub.adapters.dynamodb.indexes import PollIndexRecords, StallIndexRecords
 from parcelhub.adapters.dynamodb.leases import LeaseRecords
+from parcelhub.adapters.dynamodb.orders import OrderRecords, RecoveryRecords
 from parcelhub.adapters.dynamodb.pages import TrackingPageRecords
 from parcelhub.adapters.dynamodb.parked import ParkedRecords
 from parcelhub.adapters.dynamodb.shipments import ShipmentRecords
@@ -24,6 +25,8 @@ class DynamoShipmentStore(
     LeaseRecords,
     HealthRecords,
     TrackingPageRecords,
+    OrderRecords,
+    RecoveryRecords,
 ):
     """Every store port on one DynamoDB table."""
 

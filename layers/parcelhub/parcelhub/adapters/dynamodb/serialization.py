@@ -16,6 +16,8 @@ Sparse indexes (attributes present only while the shipment is in them):
   :data:`STALL_INDEX_ATTRIBUTES`, so a sweep needs no follow-up reads.
 * ``poll``: ``poll_pk = POLL#<shard>``, ``poll_sk = <due_at UTC ISO>``; INCLUDE projection of
   :data:`POLL_INDEX_ATTRIBUTES`.
+* ``recovery``: ``recovery_pk = RECOVER#<shard>``, ``recovery_sk = <due UTC ISO>`` while the shipment's
+  waybill workflow has not settled it (INCLUDE ``shipment_id``).
 
 Every time stamp used in a key or a condition is UTC with a fixed width
 (``2025-11-11T08:00:00.000000Z``) so that DynamoDB's string order is time order.
@@ -48,6 +50,8 @@ PUSH_PREFIX = "PUSH#"
 
 STALL_INDEX = "stall"
 POLL_INDEX = "poll"
+RECOVERY_INDEX = "recovery"
+RECOVERY_ATTRS = ("recovery_pk", "recovery_sk", "recovery_due")
 STALL_ATTRS = ("stall_pk", "stall_sk", "stall_rule", "stall_episode")
 #: Set by ``mark_stall_alerted``: the alerted episode, when, and the due time it had in the index.
 STALL_ALERT_ATTRS = ("stall_alerted", "stall_alerted_at", "stall_alerted_due")
@@ -70,7 +74,7 @@ POLL_INDEX_ATTRIBUTES = ("shipment_id", "carrier", "provider", "tracking_number"
 
 _SHIPMENT_FIELDS = frozenset(Shipment.model_fields)
 _EVENT_FIELDS = frozenset(TrackingEvent.model_fields)
-_TIME_FIELDS = ("created_at", "updated_at", "last_event_at")
+_TIME_FIELDS = ("created_at", "updated_at", "last_event_at", "recovery_due")
 
 # ------------------------------------------------------------------------------------------ time & keys
 
@@ -136,6 +140,19 @@ def stall_pk(shard: int) -> str:
 
 def poll_pk(shard: int) -> str:
     return f"POLL#{shard}"
+
+
+def recovery_pk(shard: int) -> str:
+    return f"RECOVER#{shard}"
+
+
+def recovery_attributes(shipment_id: str, due_at: datetime, shards: int) -> dict[str, str]:
+    """The attributes that put a shipment item into the sparse ``recovery`` index (and say when)."""
+    return {
+        "recovery_pk": recovery_pk(shard_of(shipment_id, shards)),
+        "recovery_sk": iso(due_at),
+        "recovery_due": iso(due_at),
+    }
 
 
 def stall_attributes(shipment_id: str, due_at: datetime, rule: str, episode: str, shards: int) -> dict[str, str]:

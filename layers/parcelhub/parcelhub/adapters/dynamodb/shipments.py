@@ -33,11 +33,14 @@ class ShipmentRecords(Table):
         if shipment.lookup_digest:  # the tracking lookup form reads the claim alone (one GetItem)
             order_item["lookup_digest"] = shipment.lookup_digest
         put = {"ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        item = ser.shipment_to_item(shipment)
+        if shipment.recovery_due is not None:
+            item.update(ser.recovery_attributes(shipment.shipment_id, shipment.recovery_due, self.shards))
         try:
             self._call(
                 "transact_write_items",
                 TransactItems=[
-                    {"Put": {"TableName": self.table_name, "Item": ser.to_wire(ser.shipment_to_item(shipment)), **put}},
+                    {"Put": {"TableName": self.table_name, "Item": ser.to_wire(item), **put}},
                     {"Put": {"TableName": self.table_name, "Item": ser.to_wire(order_item), **put}},
                 ],
             )
@@ -67,11 +70,23 @@ class ShipmentRecords(Table):
         return self.get(str(claim["shipment_id"]))
 
     def save_waybill(
-        self, shipment_id: str, waybill: Waybill, attempts: list[WaybillAttempt], now: datetime
+        self,
+        shipment_id: str,
+        waybill: Waybill,
+        attempts: list[WaybillAttempt],
+        now: datetime,
+        *,
+        order_key: str | None = None,
     ) -> Shipment:
         pk = ser.shipment_pk(shipment_id)
-        for set_status in (True, False):
+        passes = [True, False]  # first with the status change, then (a tracking status won) without
+        while passes:
+            set_status = passes[0]
             expr = Expr()
+            if order_key is not None:
+                # the order it came from is kept, and no longer in flight (a map entry only when it exists)
+                expr.set_raw(f"{expr.n('carrier_orders')}.{expr.n(order_key)}.{expr.n('state')} = {expr.v('kept')}")
+                expr.remove("open_order")
             expr.set("waybill", waybill.model_dump(mode="json", exclude_none=True))
             expr.set("carrier", waybill.carrier.value).set("provider", waybill.provider.value)
             expr.set("tracking_number", waybill.tracking_number).set("updated_at", ser.iso(now))
@@ -82,6 +97,10 @@ class ShipmentRecords(Table):
                     f"{expr.v([])}), {expr.v([a.model_dump(mode='json') for a in attempts])})"
                 )
             condition = f"attribute_exists({expr.n('pk')}) AND attribute_not_exists({expr.n('waybill')})"
+            # a cancelled shipment never gets a waybill: cancel wins, whichever arrives first
+            condition += f" AND {expr.n('status')} <> {expr.v(Status.CANCELLED.value)}"
+            if order_key is not None:
+                condition += f" AND attribute_exists({expr.n('carrier_orders')}.{expr.n(order_key)})"
             if set_status:
                 expr.set("status", Status.WAYBILL_CREATED.value).set("sub_status", SubStatus.NONE.value)
                 condition += (
@@ -102,7 +121,13 @@ class ShipmentRecords(Table):
                     ):
                         return current
                     raise WaybillAlreadyRecorded(shipment_id, current.waybill) from None
-                # no waybill yet: the status must not change (a tracking status won, or CANCELLED …)
+                if current.status is Status.CANCELLED:
+                    raise StatusConflict(shipment_id, current.status) from None
+                if order_key is not None and order_key not in current.carrier_orders:
+                    order_key = None  # an order from before carrier orders were recorded: same pass again
+                    continue
+                # no waybill yet: the status must not change (a tracking status won …)
+                passes.pop(0)
         raise StoreConflict(f"shipment {shipment_id}: waybill could not be recorded")  # pragma: no cover
 
     def set_status(

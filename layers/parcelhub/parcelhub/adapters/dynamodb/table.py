@@ -8,6 +8,7 @@ Every ``ClientError`` leaves this package as a port error (:mod:`parcelhub.ports
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ MISCONFIGURED_CODES = frozenset(
     }
 )
 BATCH_WRITE_MAX = 25
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
 BATCH_WRITE_ATTEMPTS = 8
 
 
@@ -73,9 +75,17 @@ class Expr:
         self.adds: list[str] = []
 
     def n(self, name: str) -> str:
-        placeholder = f"#{name}"
+        """The placeholder of an attribute name (names that are not ``[A-Za-z0-9_]+``, such as map keys
+        like ``sf#shp_…``, get a numbered placeholder)."""
+        placeholder = f"#{name}" if _PLAIN_NAME.fullmatch(name) else self._numbered(name)
         self.names[placeholder] = name
         return placeholder
+
+    def _numbered(self, name: str) -> str:
+        for placeholder, known in self.names.items():
+            if known == name:
+                return placeholder
+        return f"#k{len(self.names)}"
 
     def v(self, value: Any) -> str:
         placeholder = f":v{len(self.values)}"

@@ -21,11 +21,18 @@ from parcelhub.ports.store import StallMark, StatusChange, TrackingClaim
 class TrackingRecords(Table):
     """The :class:`~parcelhub.ports.store.TrackingClaims` and :class:`~parcelhub.ports.store.Timeline` ports."""
 
-    def claim_tracking(self, carrier: str, tracking_number: str, shipment_id: str, order_id: str) -> None:
+    def claim_tracking(
+        self, carrier: str, tracking_number: str, shipment_id: str, order_id: str, *, replacing: str | None = None
+    ) -> None:
         expr = Expr()
         expr.set("shipment_id", shipment_id).set("order_id", order_id)
         expr.set("carrier", carrier).set("tracking_number", tracking_number)
         condition = f"attribute_not_exists({expr.n('pk')}) OR {expr.n('shipment_id')} = {expr.v(shipment_id)}"
+        if replacing is not None:
+            # a re-issued number: the claim moves to the new shipment and its dedupe hashes start afresh
+            # (the old shipment's events stay in its own partition: its history is untouched)
+            expr.remove("known_hashes")
+            condition += f" OR {expr.n('shipment_id')} = {expr.v(replacing)}"
         try:
             self._update(ser.tracking_pk(carrier, tracking_number), ser.TRK, expr, condition)
         except ConditionFailed as failed:

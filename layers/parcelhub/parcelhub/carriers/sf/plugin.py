@@ -20,6 +20,7 @@ import requests
 
 from parcelhub.carriers.base import (
     Capability,
+    CarrierOrderNotFound,
     CarrierRejected,
     HttpReply,
     HttpRequest,
@@ -36,6 +37,8 @@ from parcelhub.carriers.sf.settings import SfSettings
 from parcelhub.domain.models import Carrier, Provider, Waybill
 
 SUPPORTED: frozenset[Carrier] = frozenset({Carrier.SF})
+#: EXP_RECE_SEARCH_ORDER_RESP codes meaning SF has no such order (8018 未获取到订单信息)
+ORDER_NOT_FOUND = frozenset({"8018"})
 
 
 class SfPlugin:
@@ -84,9 +87,14 @@ class SfPlugin:
         parsers.parse_cancel_response(body, self.settings)
 
     def fetch_waybill(self, order_id: str) -> Waybill:
-        """The waybill of an order SF already has (after ``CarrierDuplicateOrder``)."""
+        """The waybill of an order SF already has; 8018 (no such order) is ``CarrierOrderNotFound``."""
         body = self.client.fetch(builders.build_fetch_request(order_id, self.settings, self._stamp()))
-        return parsers.parse_fetch_response(body, self.settings)
+        try:
+            return parsers.parse_fetch_response(body, self.settings)
+        except CarrierRejected as rejected:
+            if rejected.code in ORDER_NOT_FOUND:
+                raise CarrierOrderNotFound(PROVIDER, rejected.message, rejected.code) from None
+            raise
 
     # ------------------------------------------------------------------------------------ tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
