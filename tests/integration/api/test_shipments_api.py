@@ -192,3 +192,35 @@ def test_a_create_the_sdk_retried_after_a_lost_response_is_still_a_new_shipment(
     assert status == 202
     assert hub_aws.queued(hub_aws.waybill_queue_url) == [{"shipment_id": body["shipment_id"]}]
     assert [e["detail-type"] for e in hub_aws.captured_events()] == ["ShipmentAccepted"]
+
+
+def test_concurrent_invocations_on_fresh_threads_each_answer_their_own_order(hub_aws: Any) -> None:
+    """The local stack (and any host that serves invocations on threads) starts a thread per request.
+    Powertools keeps request state on the resolver and its routers, so each invocation must see only
+    its own event: no order may be answered with another's body."""
+    import threading
+    import time
+
+    for wave in range(3):
+        # Given 24 different orders
+        bodies = []
+        for n in range(24):
+            body = copy.deepcopy(ORDER)
+            body["order_id"] = f"DTC-CONC-{wave}-{n:04d}"
+            bodies.append(body)
+        replies: dict[str, tuple[int, Any]] = {}
+
+        def post(body: dict[str, Any], replies: dict[str, tuple[int, Any]] = replies) -> None:
+            replies[body["order_id"]] = call(http_event("POST", "/v1/shipments", body))
+
+        # When each is posted from its own new thread, overlapping one another
+        threads = [threading.Thread(target=post, args=(body,)) for body in bodies]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.005)
+        for thread in threads:
+            thread.join(timeout=60)
+        # Then every order is accepted as new and answered about itself
+        assert {order: status for order, (status, _) in replies.items()} == {b["order_id"]: 202 for b in bodies}
+        assert all(reply["order_id"] == order for order, (_, reply) in replies.items())
+        assert len({reply["shipment_id"] for _, reply in replies.values()}) == len(bodies)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -33,16 +34,20 @@ def _require_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     return next_middleware(app)
 
 
-_per_thread = threading.local()
+_one_at_a_time = threading.Lock()
 
 
+@functools.cache
 def resolver() -> APIGatewayHttpResolver:
-    """The resolver keeps the current request on itself: one per thread (Lambda uses one thread; the
-    local stack runs several invocations at once)."""
-    app: APIGatewayHttpResolver | None = getattr(_per_thread, "app", None)
-    if app is None:
-        app = _per_thread.app = _build_resolver()
-    return app
+    """The one resolver of this process, built on first use.
+
+    Powertools keeps the current request on the resolver, and ``include_router`` points every module-level
+    router at the resolver that included it last and copies that resolver's request context: two resolvers
+    in one process would read each other's requests. Lambda runs one invocation per environment at a time;
+    :func:`handle` holds a lock so a process that runs invocations on threads (the local stack) gets the
+    same semantics.
+    """
+    return _build_resolver()
 
 
 def _build_resolver() -> APIGatewayHttpResolver:
@@ -103,4 +108,5 @@ def _build_resolver() -> APIGatewayHttpResolver:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return resolver().resolve(event, context)
+    with _one_at_a_time:  # uncontended on Lambda; see resolver()
+        return resolver().resolve(event, context)

@@ -31,13 +31,13 @@ import collections
 import json
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
 from parcelhub.app.envelopes import PollEnvelope, batch_id, parse_envelope, raw_key
+from parcelhub.app.ingest_batch import BatchResult, InboundMessage, IngestFailed, _Group, _Read, _Source
 from parcelhub.carriers.base import ProviderPlugin, PushRejected, PushUnreadable
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
 from parcelhub.domain.stall import StallRule, stall_due
@@ -70,71 +70,6 @@ def utc_now() -> datetime:
 
 class MetricSink(Protocol):
     def __call__(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None: ...
-
-
-# ------------------------------------------------------------------------------------------ values
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """One queue message as the use case sees it (the handler maps the SQS record to this)."""
-
-    message_id: str
-    body: str
-    receive_count: int = 1
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """What a batch did. ``failures`` (message id -> reason) are reported as batch item failures."""
-
-    archive_key: str | None = None
-    failures: dict[str, str] = field(default_factory=dict)
-    events_new: int = 0
-    events_duplicate: int = 0
-    parked: int = 0
-    replayed: int = 0
-    expired: int = 0
-    changes: list[StatusChange] = field(default_factory=list)
-    published: list[Event] = field(default_factory=list)
-
-
-class IngestFailed(Exception):
-    """A message could not be ingested (the batch handler reports it; SQS redrives it to the DLQ)."""
-
-
-@dataclass(slots=True)
-class _Source:
-    message_id: str
-    payload_ref: str
-    received_at: datetime
-    redelivered: bool
-
-
-@dataclass(slots=True)
-class _Group:
-    carrier: Carrier
-    tracking_number: str
-    events: list[TrackingEvent] = field(default_factory=list)
-    sources: dict[str, _Source] = field(default_factory=dict)
-    #: other carriers the same push named for this number (Kuaidi100 auto-corrected company)
-    alternates: set[Carrier] = field(default_factory=set)
-    #: the order reference the provider echoed back (Kdniao CallBack, SF orderid), when it did
-    order_ref: str | None = None
-
-    @property
-    def redelivered(self) -> bool:
-        return any(source.redelivered for source in self.sources.values())
-
-
-@dataclass(slots=True)
-class _Read:
-    provider: Provider
-    events: list[TrackingEvent]
-    numbers: list[tuple[Carrier, str]]
-    unmapped: list[str]
-    received_at: datetime
-    inferred: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------ the use case
