@@ -165,7 +165,8 @@ def test_retry_starts_a_fresh_execution_and_is_idempotent(stack_factory: StackFa
     assert done["status"] == "WAYBILL_CREATED"
     executions = stack.aws("stepfunctions").list_executions(stateMachineArn=stack.resource("WaybillStateMachine"))
     names = sorted(e["name"] for e in executions["executions"] if e["name"].startswith(shipment_id))
-    assert names == [shipment_id, f"{shipment_id}-r1"], names
+    # (on a slow machine the recovery sweep may also have re-driven the first run past its 20 s limit: -d<n>)
+    assert [n for n in names if "-d" not in n] == [shipment_id, f"{shipment_id}-r1"], names
     # And a retry of a retry after another failure gets a new name (never a collision)
     sweep(stack, rounds=1)
     check_invariants(stack, [accepted])
