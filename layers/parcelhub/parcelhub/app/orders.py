@@ -80,6 +80,8 @@ class OrderPorts:
     build_order: Callable[[Shipment, Carrier, str], WaybillOrder]
     now: Callable[[], datetime]
     sleep: Callable[[float], None] = time.sleep
+    #: whether the provider's circuit is open (it is not called then: a cancel waits, uncounted)
+    blocked: Callable[[Provider], bool] = lambda provider: False
 
 
 class OrderDesk:
@@ -144,6 +146,12 @@ class OrderDesk:
         """Make sure an order that is not kept is not live at its provider. True when it is settled
         (cancelled, or never there); False when it is left for a later sweep or finally failed (alerted)."""
         store, now, config = self.ports.store, self.ports.now, self.ports.config().recovery
+        if self.ports.blocked(order.provider):  # known down: not called; tried again later, not counted
+            later = now() + timedelta(seconds=config.cancel_retry_seconds)
+            number = waybill.tracking_number if waybill else order.tracking_number
+            store.settle_order(shipment.shipment_id, order.key, "abandoned", now(), tracking_number=number,
+                               recovery_due=later)  # fmt: skip
+            return False
         candidate = CarrierCandidate(provider=order.provider, carrier=order.carrier)
         error: CarrierError | None = None
         for attempt_no in range(config.cancel_tries):

@@ -157,6 +157,7 @@ class WaybillService(CreateStep):
                 build_order=self._order,
                 now=deps.now,
                 sleep=deps.sleep,
+                blocked=lambda provider: self.circuit().blocked(provider.value),
             )
         )
 

@@ -103,6 +103,9 @@ class CreateStep:
                 circuit.record_failure(provider, failure)
                 self.orders.absent(shipment.shipment_id, order)
                 raise exact(failure) from None
+            if circuit.blocked(provider):  # opened meanwhile (other shipments): not asked now, the retry decides
+                circuit.record_failure(provider, failure)
+                raise exact(failure) from None
             try:
                 # a lost answer from a provider that then answers the question is healthy (no failure)
                 return self._after_unclear(shipment, order, failure)
