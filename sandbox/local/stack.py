@@ -36,6 +36,7 @@ from sandbox.local.provision import Provisioner
 from sandbox.local.rules import TargetDeliverer, TopicRecorder
 from sandbox.local.schedules import Scheduler, scheduled_event
 from sandbox.local.settings import LocalSettings
+from sandbox.local.streams import StreamPoller
 from sandbox.local.template import (
     REGION,
     URL_SUFFIX,
@@ -83,6 +84,7 @@ class LocalStack:
         self.unavailable: dict[str, str] = {}
         self.sandboxes: dict[str, Any] = {}
         self.pollers: list[SqsPoller] = []
+        self.stream_pollers: list[StreamPoller] = []
         self.deliverers: list[TargetDeliverer] = []
         self.recorder: TopicRecorder | None = None
         self.scheduler: Scheduler | None = None
@@ -243,6 +245,20 @@ class LocalStack:
                     self.pollers.append(
                         SqsPoller(source, url, self.client("sqs"), functions.invoke, self.stop_event, index=index)
                     )
+        for stream in plan.stream_sources:
+            if stream.enabled:
+                dlq = self.resolver.ids(stream.on_failure_queue)["QueueUrl"] if stream.on_failure_queue else None
+                self.stream_pollers.append(
+                    StreamPoller(
+                        stream,
+                        self.client("dynamodbstreams"),
+                        self.client("sqs"),
+                        functions.invoke,
+                        self.stop_event,
+                        function_arn=plan.functions[stream.function].arn,
+                        on_failure_url=dlq,
+                    )
+                )
         for rule in plan.rules:
             for target in rule.targets:
                 url = provisioner.out.rule_shadow_queues.get((rule.logical, target.id), "")
@@ -263,7 +279,7 @@ class LocalStack:
         topic_queues = {plan.topics[logical]: url for logical, url in provisioner.out.topic_shadow_queues.items()}
         self.recorder = TopicRecorder(topic_queues, self.client("sqs"), self.alerts_file, self.stop_event, self.echo)
         self.scheduler = Scheduler(plan.schedules, settings.schedule_scale, self._fire)
-        for poller in self.pollers:
+        for poller in [*self.pollers, *self.stream_pollers]:
             poller.start()
         for deliverer in self.deliverers:
             if deliverer.queue_url:
@@ -278,7 +294,7 @@ class LocalStack:
         self.stop_event.set()
         if self.scheduler is not None:
             self.scheduler.stop()
-        threads = [p.thread for p in self.pollers] + [d.thread for d in self.deliverers]
+        threads = [p.thread for p in [*self.pollers, *self.stream_pollers]] + [d.thread for d in self.deliverers]
         threads += self.recorder.threads if self.recorder else []
         for thread in threads:
             if thread.is_alive():

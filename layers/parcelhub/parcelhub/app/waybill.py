@@ -208,7 +208,7 @@ class WaybillService:
         self.claims = WaybillClaims(deps.store, deps.epoch)
 
     def circuit(self) -> CircuitBreaker:
-        return CircuitBreaker(self.deps.store, self.deps.config().circuit, self.deps.publisher, clock=self.deps.epoch)
+        return CircuitBreaker(self.deps.store, self.deps.config().circuit, clock=self.deps.epoch)
 
     # ------------------------------------------------------------------------------ select / next
 
