@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from parcelhub.domain.models import Carrier, Party, Provider
 from parcelhub.domain.policy import SelectionPolicy, StallRules
+from parcelhub.domain.status import Status, SubStatus
 
 
 class _Config(BaseModel):
@@ -49,6 +50,7 @@ class Environment(_Config):
     pii_key_id: str = Field("", alias="PII_KEY_ID")
     data_bucket: str = Field("", alias="DATA_BUCKET")
     webhook_base_url: str = Field("", alias="WEBHOOK_BASE_URL")
+    event_relay_dlq_url: str = Field("", alias="EVENT_RELAY_DLQ_URL")
 
     def require(self, *names: str) -> None:
         missing = [name for name in names if not getattr(self, name)]
@@ -84,6 +86,22 @@ class PollerConfig(_Config):
     time_scale: float = 1.0
 
 
+class ScanTimeConfig(_Config):
+    """Scan-time sanity (``parcelhub.domain.scan_time``): how far a carrier's clock may be off."""
+
+    #: a scan stamped more than this after its push was received is flagged ``future``
+    future_tolerance_seconds: float = Field(900, ge=0)
+    #: a scan stamped more than this before the shipment was created is flagged ``before_shipment``
+    before_shipment_tolerance_seconds: float = Field(900, ge=0)
+
+
+class CodeOverride(_Config):
+    """A provider status code mapped by configuration (a mapping fix without a deployment)."""
+
+    status: Status
+    sub_status: SubStatus = SubStatus.NONE
+
+
 class HubConfig(_Config):
     warehouse: Party = Party(
         name="示例品牌仓库",
@@ -103,6 +121,10 @@ class HubConfig(_Config):
     parked_push_ttl_hours: float = 72
     #: label links expire after this many seconds
     label_link_seconds: int = 900
+    scan_time: ScanTimeConfig = Field(default_factory=ScanTimeConfig)
+    #: provider -> raw status code -> the status it means; wins over the provider's code table. After a
+    #: fix, replay the archive (``python -m tools.recover replay``) to correct the parcels already seen.
+    code_overrides: dict[Provider, dict[str, CodeOverride]] = Field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------- secrets

@@ -1,6 +1,7 @@
-"""The ingest use case (parcelhub.app.ingest) over the in-memory store and publisher.
+"""The ingest use case (parcelhub.app.ingest) over the in-memory store.
 
-Real plugins parse real-shaped pushes (REFERENCE fixtures); poll envelopes carry canonical events.
+Real plugins parse real-shaped pushes (REFERENCE fixtures); poll envelopes carry canonical events. The
+events asserted are those the outbox relay derives from the store's committed changes.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from parcelhub.events import (
     ShipmentStatusChanged,
     StallResolved,
 )
-from tests.fakes.events import InMemoryPublisher
+from tests.fakes.relay import Announced
 from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit
@@ -114,14 +115,13 @@ class World:
 
     def __init__(self, config: HubConfig | None = None) -> None:
         self.store = InMemoryShipmentStore()
-        self.publisher = InMemoryPublisher()
+        self.publisher = Announced(self.store, config)
         self.archive = MemoryArchive()
         self.metrics = Metrics()
         self.clock = Clock()
         plugins: dict[Provider, ProviderPlugin] = {Provider.KDNIAO: kdniao_plugin()}
         self.ingestor = Ingestor(
             store=self.store,
-            publisher=self.publisher,
             archive=self.archive,
             plugins=plugins.__getitem__,
             config=config or HubConfig(),
@@ -345,7 +345,9 @@ def test_delivered_and_exception_changes_publish_their_own_events() -> None:
         (shipment_id, Status.DELIVERY_FAILED, SubStatus.RECIPIENT_UNREACHABLE)
     ]
     assert "13800001111" not in (exception[0].description or "")  # carrier text redacted in events
-    delivered = lifecycle_events("73100000000003")[-1].model_copy(update={"occurred_at": T0 + timedelta(days=2)})
+    # (scanned before it is received: a scan stamped after its receive time would be flagged, issue 14)
+    later = T0 + timedelta(days=1, minutes=30)
+    delivered = lifecycle_events("73100000000003")[-1].model_copy(update={"occurred_at": later})
     delivered = TrackingEvent.model_validate(delivered.model_dump() | {"content_hash": ""})
     world.ingest([poll_body([delivered])])
     assert [e.shipment_id for e in world.publisher.of_type(ShipmentDelivered)] == [shipment_id]
