@@ -268,6 +268,22 @@ class LocalStackClient:
         reply.raise_for_status()
         return reply.json()["result"]
 
+    def faults(self, rules: list[dict[str, Any]] | None = None, **options: Any) -> dict[str, Any]:
+        """Replace the injected faults (``sandbox/local/faults.py``: rules, ``sqs_redelivery``, ``seed``);
+        no argument switches them all off. Returns what is injected and how often so far."""
+        reply = self.http.post(f"{self.root}/_local/faults", json={"rules": rules or [], **options}, timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def fault_stats(self) -> dict[str, Any]:
+        reply = self.http.get(f"{self.root}/_local/faults", timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def reset_caches(self) -> None:
+        """Every function forgets its cached configuration (as after a deployment)."""
+        self.http.post(f"{self.root}/_local/reset-caches", timeout=30).raise_for_status()
+
     # ------------------------------------------------------------------ files
     def jsonl(self, name: str) -> list[dict[str, Any]]:
         """Every line of a JSONL file in the stack's directory (``alerts.jsonl``, ``oms-callbacks.jsonl``)."""

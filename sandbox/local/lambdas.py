@@ -28,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sandbox.local.faults import FunctionKilled
 from sandbox.local.metrics import Metrics, invocation
 from sandbox.local.template import Function
 
@@ -128,6 +129,7 @@ class Functions:
         function = self.functions[logical]
         slot = self._slots[logical]
         slot.acquire()
+        self.metrics.begin(logical)
         started = time.monotonic()
         errored = False
         try:
@@ -146,7 +148,7 @@ class Functions:
                 try:
                     handler = self.handler(logical)
                     return handler(event, context)
-                except Exception as exc:
+                except (Exception, FunctionKilled) as exc:  # a killed invocation fails like a timed-out one
                     errored = True
                     raise FunctionError(
                         {

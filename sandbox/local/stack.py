@@ -28,6 +28,7 @@ import boto3
 import requests
 from botocore.config import Config
 
+from sandbox.local.faults import Faults
 from sandbox.local.http_api import HttpApiServer, json_response
 from sandbox.local.lambdas import FunctionError, Functions, environment_union
 from sandbox.local.metrics import Metrics
@@ -75,6 +76,8 @@ class LocalStack:
         self.settings = settings or LocalSettings.from_env()
         self.echo = echo or (lambda text: print(text, flush=True))
         self.metrics = Metrics()
+        self.faults = Faults()
+        self.metrics.client_hooks.append(self.faults.register)
         self.stop_event = threading.Event()
         self.started = False
         self.ready_seconds: float | None = None
@@ -231,6 +234,9 @@ class LocalStack:
             ("POST", "/_local/oms-callbacks"): self._route_oms_callback,
             ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics.snapshot()),
             ("POST", "/_local/metrics/reset"): self._route_metrics_reset,
+            ("POST", "/_local/faults"): self._route_faults,
+            ("GET", "/_local/faults"): lambda *_: json_response(200, self.faults.snapshot()),
+            ("POST", "/_local/reset-caches"): self._route_reset_caches,
             ("GET", "/_local/stack"): lambda *_: json_response(200, self.handle()),
         }
         self.http.start()
@@ -243,7 +249,15 @@ class LocalStack:
                 reserved = plan.functions[source.function].reserved_concurrency or settings.concurrency
                 for index in range(min(settings.concurrency, reserved)):
                     self.pollers.append(
-                        SqsPoller(source, url, self.client("sqs"), functions.invoke, self.stop_event, index=index)
+                        SqsPoller(
+                            source,
+                            url,
+                            self.client("sqs"),
+                            functions.invoke,
+                            self.stop_event,
+                            index=index,
+                            redeliver=self.faults.redeliver,
+                        )
                     )
         for stream in plan.stream_sources:
             if stream.enabled:
@@ -279,8 +293,10 @@ class LocalStack:
         topic_queues = {plan.topics[logical]: url for logical, url in provisioner.out.topic_shadow_queues.items()}
         self.recorder = TopicRecorder(topic_queues, self.client("sqs"), self.alerts_file, self.stop_event, self.echo)
         self.scheduler = Scheduler(plan.schedules, settings.schedule_scale, self._fire)
-        for poller in [*self.pollers, *self.stream_pollers]:
+        for poller in self.pollers:
             poller.start()
+        for stream_poller in self.stream_pollers:
+            stream_poller.start()
         for deliverer in self.deliverers:
             if deliverer.queue_url:
                 deliverer.start()
@@ -294,7 +310,8 @@ class LocalStack:
         self.stop_event.set()
         if self.scheduler is not None:
             self.scheduler.stop()
-        threads = [p.thread for p in [*self.pollers, *self.stream_pollers]] + [d.thread for d in self.deliverers]
+        threads = [p.thread for p in self.pollers] + [p.thread for p in self.stream_pollers]
+        threads += [d.thread for d in self.deliverers]
         threads += self.recorder.threads if self.recorder else []
         for thread in threads:
             if thread.is_alive():
@@ -458,6 +475,22 @@ class LocalStack:
         if not authorized:
             return json_response(401, {"message": "missing or wrong API key"})
         return json_response(200, {"ok": True})
+
+    def _route_faults(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Replace the injected faults (see ``sandbox/local/faults.py``); ``{}`` switches them all off."""
+        if self.faults.racer is None:
+            self.faults.racer = self.client("dynamodb")
+        try:
+            return json_response(200, self.faults.configure(json.loads(body or b"{}")))
+        except (ValueError, TypeError) as exc:
+            return json_response(400, {"message": str(exc)})
+
+    def _route_reset_caches(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
+        """Forget every function's cached configuration and clients, like a new deployment's cold start."""
+        self._reset_parcelhub_caches()
+        return json_response(200, {"reset": True})
 
     def _route_metrics_reset(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
         self.metrics.reset()
