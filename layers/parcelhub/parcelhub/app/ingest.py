@@ -14,7 +14,7 @@ The use case behind ``tracking_normalizer`` (ARCHITECTURE §1, §3, §4; issues 
    against the push's receive time and the shipment's creation (``domain.scan_time``: implausible scans
    are stored flagged and left out of the fold), ``append_events`` (only new hashes are written),
    ``fold`` into a :class:`TrackingState`, ``apply_tracking_state`` (one conditional UpdateItem carrying
-   the stall mark and the poll due time).
+   the stall mark and the poll due time) — that part is :mod:`parcelhub.app.tracking_state`.
 
 Nothing is published here: the committed write is the announcement. The stream relay
 (``parcelhub.app.outbox``) derives ``ShipmentStatusChanged``, ``ShipmentDelivered``,
@@ -38,22 +38,18 @@ Parked pushes are replayed by :meth:`Ingestor.apply_parked` (called by the waybi
 
 from __future__ import annotations
 
-import collections
 import json
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from parcelhub.app.envelopes import PollEnvelope, batch_id, parse_envelope, raw_key
+from parcelhub.app.tracking_state import TrackingWriter
 from parcelhub.carriers.base import ProviderPlugin, PushUnreadable
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
-from parcelhub.domain.scan_time import scan_time_flag
-from parcelhub.domain.stall import StallRule, stall_due
-from parcelhub.domain.status import Status, TrackingState, fold, is_terminal
 from parcelhub.ports.messaging import RawArchive
-from parcelhub.ports.store import StallMark, StatusChange, TrackingClaim
+from parcelhub.ports.store import StatusChange, TrackingClaim
 
 if TYPE_CHECKING:
     from parcelhub.config import HubConfig
@@ -63,13 +59,8 @@ if TYPE_CHECKING:
 PARK_INLINE_MAX_BYTES = 4096
 INLINE_PREFIX = "inline:"
 ARCHIVE_PREFIX = "s3:"
-#: store -> shipment id -> (destination province, created at), per warm process (bounded)
-_FACTS: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, tuple[str, datetime]]] = weakref.WeakKeyDictionary()
-_FACTS_CACHE_SIZE = 4096
 #: passed to ``take_parked`` as "now" so the store hands back expired items too: we count them
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: how many stored scans a replay folds (a parcel's whole life is far fewer)
-REPLAY_TIMELINE_LIMIT = 1000
 
 
 def utc_now() -> datetime:
@@ -346,9 +337,8 @@ class Ingestor:
         try:
             scans += self._replay(claim, taken, now, result)
             events = self._checked(claim, scans, result)
-            result.events_duplicate += len(scans) - len(events)  # the same scan twice in this batch
             if group.replay:
-                self._correct(claim, events, now, result)
+                self._changed(result, self.writer.correct(claim, events, now), corrected=True)
             else:
                 self._apply(claim, events, now, result, force=force or group.redelivered)
         except Exception:
@@ -416,132 +406,32 @@ class Ingestor:
         record = json.loads(cache[key][int(line)])
         return str(record["body"])
 
+    @property
+    def writer(self) -> TrackingWriter:
+        """Scans -> the stored tracking state (built per use: it reads the current store and config)."""
+        return TrackingWriter(self.store, self.config, metric=self.metric, log=lambda: self.log)
+
     def _checked(
         self, claim: TrackingClaim, scans: Sequence[tuple[TrackingEvent, datetime]], result: BatchResult
     ) -> list[TrackingEvent]:
-        """The scans, one per content hash, flagged when their time is implausible (a plausible copy of a
-        scan wins over a flagged one)."""
-        _, created_at = self._facts(claim.shipment_id)
-        settings = self.config.scan_time
-        unique: dict[str, TrackingEvent] = {}
-        for event, received_at in scans:
-            flag = scan_time_flag(
-                event.occurred_at,
-                received_at=received_at,
-                created_at=created_at,
-                future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
-                before_shipment_tolerance=timedelta(seconds=settings.before_shipment_tolerance_seconds),
-            )
-            checked = event.model_copy(update={"time_flag": flag}) if flag != event.time_flag else event
-            kept = unique.get(checked.content_hash)
-            if kept is None or (kept.time_flag is not None and checked.time_flag is None):
-                unique[checked.content_hash] = checked
-        flagged = [e for e in unique.values() if e.time_flag is not None]
-        for event in flagged:
-            result.flagged += 1
-            self.metric("ScanTimeFlagged", 1, flag=str(event.time_flag))
-            self.log.warning(
-                "scan time implausible: kept in the timeline, ignored by the status",
-                extra={
-                    "shipment_id": claim.shipment_id,
-                    "flag": str(event.time_flag),
-                    "occurred_at": event.occurred_at.isoformat(),
-                    "raw_code": event.raw_code[:40],
-                },
-            )
-        return list(unique.values())
+        events = self.writer.checked(claim, scans)
+        result.flagged += sum(1 for e in events if e.time_flag is not None)
+        result.events_duplicate += len(scans) - len(events)  # the same scan twice in this batch
+        return events
 
     def _apply(
         self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, result: BatchResult, *, force: bool
     ) -> None:
-        new = self.store.append_events(claim, events)
+        new, change = self.writer.apply(claim, events, now, force=force)
         result.events_new += len(new)
         result.events_duplicate += len(events) - len(new)
-        # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a
-        # crash between append and apply): then re-apply; the conditional update makes it idempotent.
-        if not new and not force:
-            return
-        state = fold(e for e in events if e.time_flag is None)
-        if state is None:
-            return
-        change = self._write_state(claim, state, events, now)
+        self._changed(result, change)
+
+    @staticmethod
+    def _changed(result: BatchResult, change: StatusChange | None, *, corrected: bool = False) -> None:
         if change is not None:
             result.changes.append(change)
-
-    def _correct(self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, result: BatchResult) -> None:
-        """A replay: store the scans as mapped now, then re-decide the status from the whole timeline."""
-        self.store.rewrite_events(claim, events)
-        timeline = self.store.list_events(claim.shipment_id, limit=REPLAY_TIMELINE_LIMIT)
-        state = fold(e for e in timeline if e.time_flag is None)
-        current = self.store.get(claim.shipment_id)
-        if state is None or state.key == current.status_key or current.status is Status.CANCELLED:
-            return
-        change = self._write_state(claim, state, timeline, now, replace=True, expected_key=current.status_key)
-        if change is not None:
-            result.corrected += 1
-            result.changes.append(change)
-            self.metric("TrackingStateCorrected", 1)
-
-    def _write_state(
-        self,
-        claim: TrackingClaim,
-        state: TrackingState,
-        events: Sequence[TrackingEvent],
-        now: datetime,
-        *,
-        replace: bool = False,
-        expected_key: str | None = None,
-    ) -> StatusChange | None:
-        winner = next(e for e in events if e.content_hash == state.event_hash)
-        quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
-        common: dict[str, Any] = {
-            "last_event_text": winner.raw_text or None,
-            "stall": self._stall_mark(claim.shipment_id, state),
-            "now": now,
-            "poll_due": None if is_terminal(state.status) else now + quiet,  # same write: no extra UpdateItem
-            "location": winner.location,
-            "provider": winner.provider.value,
-        }
-        if not replace:
-            return self.store.apply_tracking_state(claim.shipment_id, state, **common)
-        return self.store.replace_tracking_state(claim.shipment_id, state, expected_key=expected_key, **common)
-
-    def _stall_mark(self, shipment_id: str, state: TrackingState) -> StallMark | None:
-        rules = self.config.stall
-
-        def due(province: str) -> Any:
-            return stall_due(
-                shipment_id=shipment_id,
-                status=state.status,
-                sub_status=state.sub_status,
-                since=state.occurred_at,
-                state_key=state.key,
-                destination_province=province,
-                rules=rules,
-            )
-
-        mark = due("")
-        if mark is not None and mark.rule is StallRule.NO_UPDATE_IN_TRANSIT and rules.in_transit_hours_by_province:
-            mark = due(self._facts(shipment_id)[0])
-        if mark is None:
-            return None
-        return StallMark(due_at=mark.due_at, rule=mark.rule.value, episode=mark.episode)
-
-    def _facts(self, shipment_id: str) -> tuple[str, datetime]:
-        """The destination province and creation time: one GetItem per shipment and warm process (they never
-        change; the tracking claim does not carry them)."""
-        try:
-            cache = _FACTS.setdefault(self.store, collections.OrderedDict())
-        except TypeError:  # a store that cannot be weakly referenced: no cache
-            cache = collections.OrderedDict()
-        facts = cache.get(shipment_id)
-        if facts is None:
-            shipment = self.store.get(shipment_id)
-            facts = (shipment.destination_province, shipment.created_at)
-            cache[shipment_id] = facts
-            while len(cache) > _FACTS_CACHE_SIZE:
-                cache.popitem(last=False)
-        return facts
+            result.corrected += int(corrected)
 
     # ------------------------------------------------------------------------------ parked replay
     def apply_parked(self, carrier: str, tracking_number: str) -> BatchResult:
@@ -557,9 +447,7 @@ class Ingestor:
         try:
             scans = self._replay(claim, taken, now, result)
             if scans:
-                events = self._checked(claim, scans, result)
-                result.events_duplicate += len(scans) - len(events)
-                self._apply(claim, events, now, result, force=True)
+                self._apply(claim, self._checked(claim, scans, result), now, result, force=True)
         except Exception:
             self._repark(taken, now)
             self.log.exception("parked replay failed", extra={"carrier": carrier, "tracking_number": tracking_number})
