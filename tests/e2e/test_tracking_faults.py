@@ -63,7 +63,7 @@ CONFIG = {
     "poller": {"quiet_hours": 24},
 }
 ENV = {
-    "PARCELHUB_TIME_SCALE": "0.03",  # SQS visibility 180 s -> 5.4 s: redeliveries and DLQ moves within seconds
+    "PARCELHUB_TIME_SCALE": "0.03",  # queues scaled for speed; the tracking queue is set per case (visibility())
     "PARCELHUB_SCHEDULE_SCALE": "1000",  # no automatic sweeps: the test sweeps itself
     "PARCELHUB_SANDBOX_STAGE_SECONDS": "600",
 }
@@ -351,6 +351,13 @@ def push_of_dlq_message(message: dict[str, Any]) -> bytes:
     return base64.b64decode(json.loads(message["Body"])["body_b64"])
 
 
+def visibility(stack: LocalStackClient, seconds: int) -> None:
+    """Set the tracking queue's visibility timeout (SQS uses it for the next receives)."""
+    moto(stack, "sqs").set_queue_attributes(
+        QueueUrl=stack.resource("TrackingUpdatesQueue"), Attributes={"VisibilityTimeout": str(seconds)}
+    )
+
+
 def queue_idle(stack: LocalStackClient) -> bool:
     """No tracking message queued or in flight, and no normalizer running (an invocation that outlived its
     messages' visibility timeout may still be applying them), twice a second apart."""
@@ -513,6 +520,9 @@ class Case:
     window: float | None = None  # seconds the faults stay on after the pushes (None: until the end)
     then: tuple[dict[str, Any], ...] = ()  # the faults after the window
     hostile: bool = False
+    #: the tracking queue's visibility timeout (seconds): short where messages must come back (the
+    #: visibility fault, the DLQ); long enough elsewhere that a slow local batch is not redelivered
+    visibility: int = 30
 
 
 NORMALIZER = "TrackingNormalizerFunction"
@@ -544,10 +554,11 @@ CASES = [
                 "operation": "PutObject",
                 "function": NORMALIZER,
                 "rate": 0.15,
-                "seconds": 6.0,
+                "seconds": 8.0,
             },
         ),
         sqs_redelivery=0.3,
+        visibility=5,
     ),
     Case(
         "killed-mid-batch",
@@ -602,7 +613,7 @@ CASES = [
             },
         ),
     ),
-    Case("hostile-signed-pushes", hostile=True),
+    Case("hostile-signed-pushes", hostile=True, visibility=4),
 ]
 
 
@@ -618,6 +629,7 @@ def run_case(stack: LocalStackClient, case: Case) -> tuple[Figures, Fleet, list[
     extra = hostile_pushes(fleet) + future_pushes(fleet) if case.hostile else []
     for push in extra:
         pushes.insert(rng.randrange(len(pushes)), push)
+    visibility(stack, case.visibility)
     stack.faults(list(case.rules), sqs_redelivery=case.sqs_redelivery, seed=7)
     before: Counter[str] = Counter()
     try:
@@ -753,6 +765,7 @@ def test_a_dead_lettered_push_is_redriven_and_a_mapping_fix_is_replayed_both_ide
     for provider in ("kdniao", "sf", "kuaidi100"):
         stack.push_mode(provider, mode="manual")
     fleet = seed(stack, "recovery", count=10, stalled=0)
+    visibility(stack, 3)  # the refused pushes reach the DLQ after 5 deliveries, in seconds
     numbers = list(fleet.shipments)
     start = datetime.now(CHINA_TZ) - timedelta(hours=1)
     capture = stack.capture_events("capture-recovery")

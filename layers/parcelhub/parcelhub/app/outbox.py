@@ -298,7 +298,7 @@ class OutboxRelay:
             self.publisher.publish(events)
         except PublishFailed as exc:
             failed = {f.event.event_id for f in exc.failed}
-            first = next(item for item in chunk if any(e.event_id in failed for e in item.events))
+            first = next((item for item in chunk if any(e.event_id in failed for e in item.events)), chunk[0])
             result.failed_record, result.reason = first.record_id, str(exc)
             result.published += sum(1 for e in events if e.event_id not in failed)
             self.metric("RelayPublishFailed", len(failed))
