@@ -16,6 +16,11 @@ exactly like Lambda's. Then, as on AWS:
 
 Records of one shard are never processed out of order, and a failing batch blocks its shard until it
 succeeds or is given up — the property the outbox relay relies on. Retries back off from 0.2 s to 2 s.
+
+moto fidelity: a failed ``TransactWriteItems`` (an order id taken) makes moto put back a copy of the
+table, stream shard included, so an iterator taken earlier reads the old copy and never sees another
+record. The poller therefore takes a fresh iterator after its last sequence number whenever a read comes
+back empty (AWS iterators need no such care; it costs one ``GetShardIterator`` per idle poll).
 """
 
 from __future__ import annotations
@@ -114,6 +119,7 @@ class StreamPoller:
 
     def _run(self) -> None:
         iterators: dict[str, str] = {}
+        last: dict[str, str] = {}  # shard -> the last sequence number read
         buffers: dict[str, list[dict[str, Any]]] = {}
         first_seen: dict[str, float] = {}
         while not self.stop.is_set():
@@ -128,6 +134,15 @@ class StreamPoller:
                     reply = self.streams.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
                     iterators[shard] = reply["NextShardIterator"]
                     fresh = [lambda_stream_record(r, self.source.stream_arn) for r in reply.get("Records", [])]
+                    if fresh:
+                        last[shard] = str(fresh[-1]["dynamodb"]["SequenceNumber"])
+                    elif shard in last:  # see "moto fidelity" above
+                        iterators[shard] = self.streams.get_shard_iterator(
+                            StreamArn=self.source.stream_arn,
+                            ShardId=shard,
+                            ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                            SequenceNumber=last[shard],
+                        )["ShardIterator"]
                     buffer = buffers.setdefault(shard, [])
                     buffer += [r for r in fresh if self._wanted(r)]
                     if buffer and shard not in first_seen:
