@@ -3,16 +3,21 @@
 
 The ACK path is deliberately short, because carriers time out after a few seconds and re-push:
 
-1. the raw body (base64-decoded when ``isBase64Encoded``) -> :class:`HttpRequest`;
-2. ``plugin.verify_push`` — signature or URL token, no I/O, no database;
-3. ONE ``SendMessage`` of the raw payload envelope to the tracking-updates queue — *before* the success
+1. the raw body (base64-decoded when ``isBase64Encoded``) -> :class:`HttpRequest`; a missing or empty
+   body is a 400, a body over :data:`MAX_BODY_BYTES` a 413 — before anything reads it;
+2. ``plugin.verify_push`` — signature or URL token over the raw bytes, no I/O, no database;
+3. a bounded readability check (UTF-8, nesting at most :data:`MAX_NESTING` levels counted in one linear
+   pass, then valid JSON for JSON bodies) — the only parsing here, after the signature;
+4. ONE ``SendMessage`` of the raw payload envelope to the tracking-updates queue — *before* the success
    reply, so an acknowledged push is never lost;
-4. the provider's exact success reply (``push_ack(True)``).
+5. the provider's exact success reply (``push_ack(True)``).
 
 Bad signature/token: the provider's failure reply with 401 (403 for the SF URL token), nothing enqueued,
-a ``WebhookRejected`` metric (dimension ``provider``) and a log line without the payload. Unreadable
-body: 400. Queue unavailable: the provider's failure reply with 503, so the carrier pushes again.
-Parsing the push into events is the normalizer's job (no pydantic parse of the push here).
+a ``WebhookRejected`` metric (dimension ``provider``) and a log line without the payload. Every
+unreadable or hostile body (null, bad base64 or encoding, too deep, not JSON, anything a plugin raises on
+it) gets the provider's failure reply with a 4xx and a ``WebhookUnreadable`` metric — never a 5xx. Queue
+unavailable: the failure reply with 503, so the carrier pushes again. Parsing the push into events is the
+normalizer's job (no pydantic parse of the push here).
 """
 
 from __future__ import annotations
@@ -20,18 +25,31 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import urllib.parse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from parcelhub.observability import add_metric, instrumented, logger
 
 if TYPE_CHECKING:
-    from parcelhub.carriers.base import HttpReply, ProviderPlugin
+    from parcelhub.carriers.base import HttpReply, HttpRequest, ProviderPlugin
     from parcelhub.domain.models import Provider
 
 WEBHOOK_PATH = "/v1/webhooks/"
 #: SQS's message size limit (the envelope, base64 included)
 MAX_MESSAGE_BYTES = 256 * 1024
+#: the largest push body read (a 200-scan snapshot is ~60 KiB; base64 in the envelope must fit SQS's limit)
+MAX_BODY_BYTES = 128 * 1024
+#: the deepest nesting of JSON objects/arrays accepted (real pushes nest 4-6 levels)
+MAX_NESTING = 32
+
+
+class Unreadable(ValueError):
+    """The body cannot be read (the provider gets its failure reply with a 4xx)."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 def _plugin(provider: Provider) -> ProviderPlugin:
@@ -63,16 +81,73 @@ def provider_of(event: dict[str, Any]) -> Provider | None:
         return None
 
 
-def _raw_body(event: dict[str, Any]) -> bytes | None:
+def _raw_body(event: dict[str, Any]) -> bytes:
+    """The request body as bytes; :class:`Unreadable` when absent, empty, too large or not decodable."""
     body = event.get("body")
-    if body is None:
-        return b""
-    if event.get("isBase64Encoded"):
+    if body is None or not isinstance(body, str) or not body.strip():
+        raise Unreadable("no body")
+    encoded = bool(event.get("isBase64Encoded"))
+    if len(body) > (MAX_BODY_BYTES * 4 // 3 + 4 if encoded else MAX_BODY_BYTES * 4):
+        raise Unreadable("body too large", 413)  # cheap bound before decoding anything
+    if encoded:
         try:
-            return base64.b64decode(str(body), validate=True)
+            raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            return None
-    return str(body).encode("utf-8")
+            raise Unreadable("body is not base64") from None
+    else:
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Unreadable("body is not UTF-8") from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise Unreadable("body too large", 413)
+    if not raw.strip():
+        raise Unreadable("empty body")
+    return raw
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of ``{``/``[`` outside JSON strings, in one linear pass (no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "}]":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _check_readable(body: bytes, content_type: str) -> None:
+    """Bounded readability: UTF-8, at most :data:`MAX_NESTING` levels (form values decoded first), and a
+    JSON body must parse. :class:`Unreadable` otherwise."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unreadable("body is not UTF-8") from None
+    lowered = content_type.lower()
+    if "form" in lowered:
+        try:
+            text = urllib.parse.unquote_to_bytes(text.replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Unreadable("form values are not UTF-8") from None
+    if nesting_depth(text) > MAX_NESTING:
+        raise Unreadable(f"nested deeper than {MAX_NESTING} levels")
+    if "json" in lowered:
+        try:
+            json.loads(text)
+        except ValueError:
+            raise Unreadable("body is not JSON") from None
 
 
 def _response(reply: HttpReply, status_code: int | None = None) -> dict[str, Any]:
@@ -109,22 +184,8 @@ def envelope_json(
     )
 
 
-def _readable(body: bytes, content_type: str) -> bool:
-    if not body.strip():
-        return False
-    if "json" in content_type.lower():
-        try:
-            json.loads(body)
-        except ValueError:
-            return False
-    return True
-
-
-def receive(event: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911 - one answer per outcome
+def receive(event: dict[str, Any]) -> dict[str, Any]:
     """Handle one webhook request (an API Gateway HTTP API v2.0 event) and return the HTTP response."""
-    from parcelhub.carriers.base import HttpRequest, PushRejected, PushUnreadable
-    from parcelhub.domain.models import Provider
-
     provider = provider_of(event)
     if provider is None:
         return _plain(404, "Not Found")
@@ -133,35 +194,57 @@ def receive(event: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911 - one ans
     except Exception:
         logger().exception("webhook provider not configured", extra={"provider": provider.value})
         return _plain(503, "provider not configured")
-
-    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
-    path_params = {str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()}
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    body = _raw_body(event)
-    if body is None or not _readable(body, content_type):
-        logger().warning("webhook body unreadable", extra={"provider": provider.value})
-        return _response(plugin.push_ack(False, "unreadable body"), 400)
-
-    request = HttpRequest(body=body, headers=headers, path_params=path_params)
+    request = _request(event)
     try:
-        plugin.verify_push(request)
+        return _receive(event, provider, plugin, request)
+    except Exception as exc:  # whatever a hostile body makes a plugin raise: a 4xx, never a 5xx
+        status = exc.status if isinstance(exc, Unreadable) else 400
+        add_metric("WebhookUnreadable", 1, provider=provider.value)
+        logger().warning(
+            "webhook body unreadable",
+            extra={"provider": provider.value, "error": type(exc).__name__, "reason": str(exc)[:200]},
+        )
+        reason = "payload too large" if status == 413 else "unreadable body"
+        return _response(plugin.push_ack(False, reason, request), status)
+
+
+def _request(event: dict[str, Any]) -> HttpRequest:
+    """The request's headers and path parameters, without its body (not read yet): enough for the
+    provider to shape its failure reply as the push came in."""
+    from parcelhub.carriers.base import HttpRequest
+
+    raw_headers = event.get("headers")
+    headers = {str(k): str(v) for k, v in (raw_headers if isinstance(raw_headers, dict) else {}).items()}
+    raw_params = event.get("pathParameters")
+    path_params = {str(k): str(v) for k, v in (raw_params if isinstance(raw_params, dict) else {}).items()}
+    return HttpRequest(body=b"", headers=headers, path_params=path_params)
+
+
+def _receive(event: dict[str, Any], provider: Provider, plugin: ProviderPlugin, shape: HttpRequest) -> dict[str, Any]:
+    from parcelhub.carriers.base import HttpRequest, PushRejected
+    from parcelhub.domain.models import Provider
+
+    content_type = shape.header("Content-Type") or ""
+    body = _raw_body(event)
+    request = HttpRequest(body=body, headers=shape.headers, path_params=shape.path_params)
+    try:
+        plugin.verify_push(request)  # over the raw bytes, before anything parses the body
     except PushRejected as exc:
         add_metric("WebhookRejected", 1, provider=provider.value)
-        source_ip = str(((event.get("requestContext") or {}).get("http") or {}).get("sourceIp", ""))
+        context = event.get("requestContext")
+        http = (context.get("http") if isinstance(context, dict) else None) or {}
+        source_ip = str(http.get("sourceIp", "")) if isinstance(http, dict) else ""
         logger().warning(
             "webhook push rejected", extra={"provider": provider.value, "reason": exc.reason, "source_ip": source_ip}
         )
         return _response(
             plugin.push_ack(False, "signature verification failed", request), 403 if provider is Provider.SF else 401
         )
-    except PushUnreadable as exc:
-        logger().warning("webhook body unreadable", extra={"provider": provider.value, "reason": exc.reason})
-        return _response(plugin.push_ack(False, "unreadable body", request), 400)
+    _check_readable(body, content_type)
 
-    message = envelope_json(provider, body, content_type, path_params, datetime.now(UTC))
+    message = envelope_json(provider, body, content_type, dict(shape.path_params), datetime.now(UTC))
     if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
-        logger().error("webhook push too large to enqueue", extra={"provider": provider.value, "bytes": len(body)})
-        return _response(plugin.push_ack(False, "payload too large", request), 413)
+        raise Unreadable("payload too large to enqueue", 413)
 
     from parcelhub.ports.messaging import NotEnqueued
 

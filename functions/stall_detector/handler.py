@@ -1,4 +1,5 @@
-"""Scheduled stall sweep: reads only the due part of the sparse stall index and alerts once per episode."""
+"""Scheduled stall sweep: reads only the due part of the sparse stall index and claims one alert per
+episode (the stream relay announces each claim), within the invocation's time budget."""
 
 from __future__ import annotations
 
@@ -11,4 +12,9 @@ from parcelhub.observability import instrumented
 
 @instrumented()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return composition.stall_sweeper().sweep(datetime.now(UTC)).as_dict()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+
+    def time_left() -> float:
+        return float(remaining()) / 1000 if callable(remaining) else 60.0
+
+    return composition.stall_sweeper().sweep(datetime.now(UTC), time_left=time_left).as_dict()

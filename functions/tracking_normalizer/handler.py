@@ -3,8 +3,8 @@
 The batch is one unit of work for the use case (one archive object, events grouped by tracking number
 across messages, one PutEvents pass), so the handler runs :meth:`Ingestor.process_batch` over the
 validated records first and then lets Powertools' ``BatchProcessor`` report the messages the use case
-could not ingest (``ReportBatchItemFailures``). An exception from the use case itself (the archive
-failed) fails the whole batch, which SQS redelivers.
+could not ingest (``ReportBatchItemFailures``), also when that is every message of the batch. An
+exception from the use case itself (the archive failed) fails the whole batch, which SQS redelivers.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def handle(event: dict[str, Any], context: Any, result: BatchResult) -> dict[str
         if reason is not None:
             raise IngestFailed(reason)
 
-    processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel)
+    # a batch whose every message failed is reported like any other (each message on its own, never an
+    # invocation error that would hide which ones failed)
+    processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel, raise_on_entire_batch_failure=False)
     response = process_partial_response(event=event, record_handler=settle, processor=processor, context=context)
     return dict(response)
 

@@ -262,19 +262,27 @@ class LocalStackClient:
     def reset_metrics(self) -> None:
         self.http.post(f"{self.root}/_local/metrics/reset", timeout=30).raise_for_status()
 
-    def local_faults(
-        self, failures: list[dict[str, Any]] | None = None, kills: list[dict[str, Any]] | None = None
-    ) -> None:
-        """Faults inside the stack (``sandbox/local/faults.py``): failing AWS calls, killed invocations;
-        what is not given is switched off."""
-        body = {"failures": failures or [], "kills": kills or []}
-        self.http.post(f"{self.root}/_local/faults", json=body, timeout=30).raise_for_status()
-
     def invoke(self, logical_id: str, timeout: float = 120) -> Any:
         """Run a function now (a scheduled one gets its scheduled event); returns the handler's result."""
         reply = self.http.post(f"{self.root}/_local/invoke/{logical_id}", timeout=timeout)
         reply.raise_for_status()
         return reply.json()["result"]
+
+    def faults(self, rules: list[dict[str, Any]] | None = None, **options: Any) -> dict[str, Any]:
+        """Replace the injected faults (``sandbox/local/faults.py``: rules, ``sqs_redelivery``, ``seed``);
+        no argument switches them all off. Returns what is injected and how often so far."""
+        reply = self.http.post(f"{self.root}/_local/faults", json={"rules": rules or [], **options}, timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def fault_stats(self) -> dict[str, Any]:
+        reply = self.http.get(f"{self.root}/_local/faults", timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def reset_caches(self) -> None:
+        """Every function forgets its cached configuration (as after a deployment)."""
+        self.http.post(f"{self.root}/_local/reset-caches", timeout=30).raise_for_status()
 
     # ------------------------------------------------------------------ files
     def jsonl(self, name: str) -> list[dict[str, Any]]:

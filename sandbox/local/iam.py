@@ -39,6 +39,14 @@ _XRAY = [
     "xray:GetSamplingStatisticSummaries",
 ]
 
+#: what Lambda's event source mapping calls to read a DynamoDB stream with the function's role
+STREAM_ESM_ACTIONS = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
+
 #: AWS managed policy name -> (its statements, where they are documented). Every one is ``Resource: *``.
 MANAGED_POLICIES: dict[str, tuple[list[Statement], str]] = {
     "AWSLambdaBasicExecutionRole": (
@@ -62,6 +70,16 @@ MANAGED_POLICIES: dict[str, tuple[list[Statement], str]] = {
             }
         ],
         _MANAGED_GUIDE + "AWSLambdaSQSQueueExecutionRole.html",
+    ),
+    "AWSLambdaDynamoDBExecutionRole": (
+        [
+            {
+                "Effect": "Allow",
+                "Action": [*STREAM_ESM_ACTIONS, *_LOGS],
+                "Resource": "*",
+            }
+        ],
+        _MANAGED_GUIDE + "AWSLambdaDynamoDBExecutionRole.html",
     ),
 }
 

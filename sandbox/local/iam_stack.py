@@ -1,7 +1,9 @@
 """The runner's side of IAM: what AWS's services check before they call a function or a target.
 
 * an SQS event source mapping needs ``sqs:ReceiveMessage``/``DeleteMessage``/``GetQueueAttributes`` in the
-  function's role (AWS refuses to create the mapping otherwise: so does the runner, at start);
+  function's role (AWS refuses to create the mapping otherwise: so does the runner, at start); a DynamoDB
+  stream mapping needs ``dynamodb:DescribeStream``/``GetRecords``/``GetShardIterator``/``ListStreams`` on
+  the stream and, with an ``OnFailure`` queue, ``sqs:SendMessage`` on it;
 * an HTTP API route needs a Lambda permission for ``apigateway.amazonaws.com`` matching its route ARN;
 * Step Functions invokes a task function with the state machine's role (``lambda:InvokeFunction``);
 * a ``ScheduleV2`` event invokes its function with the schedule's role;
@@ -20,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.local.iam import IamModel, Request, logical_of, role_name, translate
+from sandbox.local.iam import STREAM_ESM_ACTIONS, IamModel, Request, logical_of, role_name, translate
 from sandbox.local.iam_calls import Enforcer
 from sandbox.local.template import ACCOUNT_ID, REGION, Plan, Resolver, Rule, RuleTarget, Schedule
 
@@ -78,6 +80,18 @@ class StackIam:
                     problems.append(
                         f"{source.function}.{source.event}: the provided execution role does not have permissions"
                         f" to call {action.split(':')[1]} on SQS ({action} on {source.queue_arn})"
+                    )
+        for stream in self.plan.stream_sources:
+            wanted = [(action, stream.stream_arn) for action in STREAM_ESM_ACTIONS]
+            if stream.on_failure_queue and self.resolver is not None:
+                wanted.append(("sqs:SendMessage", str(self.resolver.ids(stream.on_failure_queue)["Arn"])))
+            role = self.model.role_of_function(stream.function)
+            for action, arn in wanted:
+                if role is None or self.model.identity_allows(role, Request(action, arn)) != "allow":
+                    self.enforcer.record(stream.function, action, arn, "event source mapping")
+                    problems.append(
+                        f"{stream.function}.{stream.event}: the provided execution role does not have permissions"
+                        f" to call {action.split(':')[1]} ({action} on {arn})"
                     )
         for route in self.plan.routes:
             method = "*" if route.method == "ANY" else route.method

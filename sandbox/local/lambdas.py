@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sandbox.local.faults import KILLED_ERROR, TaskKilled
+from sandbox.local.faults import KILLED_ERROR, FunctionKilled
 from sandbox.local.metrics import Metrics, invocation
 from sandbox.local.template import Function
 
@@ -129,6 +129,7 @@ class Functions:
         function = self.functions[logical]
         slot = self._slots[logical]
         slot.acquire()
+        self.metrics.begin(logical)
         started = time.monotonic()
         errored = False
         try:
@@ -147,7 +148,7 @@ class Functions:
                 try:
                     handler = self.handler(logical)
                     return handler(event, context)
-                except TaskKilled as killed:  # the runner stopped it mid-step (an injected fault)
+                except FunctionKilled as killed:  # the runner stopped it mid-step (an injected fault)
                     errored = True
                     raise FunctionError(
                         {

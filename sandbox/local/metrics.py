@@ -41,6 +41,7 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._original_create_client: Any = None
+        #: called with every client created while installed (the fault injector registers its hooks)
         self.reset()
 
     def reset(self) -> None:
@@ -55,6 +56,8 @@ class Metrics:
             self.duration_ms: defaultdict[str, float] = defaultdict(float)
             self.gb_seconds: defaultdict[str, float] = defaultdict(float)
             self.http_requests: Counter[str] = Counter()
+            if not hasattr(self, "in_flight"):  # running invocations survive a reset
+                self.in_flight: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ botocore hooks
     def install(self, register: Callable[[Any], None] | None = None) -> None:
@@ -99,8 +102,14 @@ class Metrics:
                 self.capacity[table]["write"] += float(entry.get("WriteCapacityUnits", 0) or 0)
 
     # ------------------------------------------------------------------ runner events
+    def begin(self, function: str) -> None:
+        """An invocation of ``function`` started (``record_invocation`` ends it)."""
+        with self._lock:
+            self.in_flight[function] += 1
+
     def record_invocation(self, function: str, seconds: float, memory_mb: int, errored: bool) -> None:
         with self._lock:
+            self.in_flight[function] -= 1
             self.invocations[function] += 1
             self.duration_ms[function] += round(seconds * 1000, 3)
             self.gb_seconds[function] += seconds * memory_mb / 1024
@@ -132,4 +141,5 @@ class Metrics:
                     for function in sorted(self.invocations)
                 },
                 "http_requests": dict(sorted(self.http_requests.items())),
+                "in_flight": {f: n for f, n in sorted(self.in_flight.items()) if n},
             }

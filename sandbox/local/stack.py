@@ -29,7 +29,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from sandbox.local.faults import FaultInjector
+from sandbox.local.faults import Faults
 from sandbox.local.http_api import HttpApiServer, json_response
 from sandbox.local.iam_stack import StackIam
 from sandbox.local.lambdas import FunctionError, Functions, environment_union
@@ -40,6 +40,7 @@ from sandbox.local.provision import Provisioner
 from sandbox.local.rules import TargetDeliverer, TopicRecorder
 from sandbox.local.schedules import Scheduler, scheduled_event
 from sandbox.local.settings import LocalSettings
+from sandbox.local.streams import StreamPoller
 from sandbox.local.template import (
     REGION,
     URL_SUFFIX,
@@ -78,6 +79,7 @@ class LocalStack:
         self.settings = settings or LocalSettings.from_env()
         self.echo = echo or (lambda text: print(text, flush=True))
         self.metrics = Metrics()
+        self.faults = Faults()
         self.stop_event = threading.Event()
         self.started = False
         self.ready_seconds: float | None = None
@@ -87,11 +89,11 @@ class LocalStack:
         self.unavailable: dict[str, str] = {}
         self.sandboxes: dict[str, Any] = {}
         self.pollers: list[SqsPoller] = []
+        self.stream_pollers: list[StreamPoller] = []
         self.deliverers: list[TargetDeliverer] = []
         self.recorder: TopicRecorder | None = None
         self.scheduler: Scheduler | None = None
         self.iam: StackIam | None = None
-        self.faults = FaultInjector()
         self.http: HttpApiServer | None = None
         self._moto: Any = None
         self._saved_env: dict[str, str] | None = None
@@ -243,7 +245,8 @@ class LocalStack:
             ("GET", "/_local/metrics"): lambda *_: json_response(200, self.metrics_snapshot()),
             ("POST", "/_local/metrics/reset"): self._route_metrics_reset,
             ("POST", "/_local/faults"): self._route_faults,
-            ("GET", "/_local/faults"): lambda *_: json_response(200, self.faults.describe()),
+            ("GET", "/_local/faults"): lambda *_: json_response(200, self.faults.snapshot()),
+            ("POST", "/_local/reset-caches"): self._route_reset_caches,
             ("GET", "/_local/stack"): lambda *_: json_response(200, self.handle()),
         }
         self.http.start()
@@ -256,8 +259,30 @@ class LocalStack:
                 reserved = plan.functions[source.function].reserved_concurrency or settings.concurrency
                 for index in range(min(settings.concurrency, reserved)):
                     self.pollers.append(
-                        SqsPoller(source, url, self.client("sqs"), functions.invoke, self.stop_event, index=index)
+                        SqsPoller(
+                            source,
+                            url,
+                            self.client("sqs"),
+                            functions.invoke,
+                            self.stop_event,
+                            index=index,
+                            redeliver=self.faults.redeliver,
+                        )
                     )
+        for stream in plan.stream_sources:
+            if stream.enabled:
+                dlq = self.resolver.ids(stream.on_failure_queue)["QueueUrl"] if stream.on_failure_queue else None
+                self.stream_pollers.append(
+                    StreamPoller(
+                        stream,
+                        self.client("dynamodbstreams"),
+                        self.client("sqs"),
+                        functions.invoke,
+                        self.stop_event,
+                        function_arn=plan.functions[stream.function].arn,
+                        on_failure_url=dlq,
+                    )
+                )
         for rule in plan.rules:
             for target in rule.targets:
                 url = provisioner.out.rule_shadow_queues.get((rule.logical, target.id), "")
@@ -281,6 +306,8 @@ class LocalStack:
         self.scheduler = Scheduler(plan.schedules, settings.schedule_scale, self._fire)
         for poller in self.pollers:
             poller.start()
+        for stream_poller in self.stream_pollers:
+            stream_poller.start()
         for deliverer in self.deliverers:
             if deliverer.queue_url:
                 deliverer.start()
@@ -294,7 +321,8 @@ class LocalStack:
         self.stop_event.set()
         if self.scheduler is not None:
             self.scheduler.stop()
-        threads = [p.thread for p in self.pollers] + [d.thread for d in self.deliverers]
+        threads = [p.thread for p in self.pollers] + [p.thread for p in self.stream_pollers]
+        threads += [d.thread for d in self.deliverers]
         threads += self.recorder.threads if self.recorder else []
         for thread in threads:
             if thread.is_alive():
@@ -485,15 +513,23 @@ class LocalStack:
         """The metrics, with the IAM checks and denials (``iam_checked``, ``iam_denials_total``, ``iam_denials``)
         and the injected faults that struck (``faults_hit``)."""
         iam = self.iam.snapshot() if self.iam else {}
-        return {**self.metrics.snapshot(), **iam, "faults_hit": self.faults.describe()["faults_hit"]}
+        return {**self.metrics.snapshot(), **iam, "faults_hit": self.faults.snapshot()["injected"]}
 
     def _route_faults(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        """Replace the injected faults (see ``sandbox/local/faults.py``); ``{}`` switches them all off."""
+        if self.faults.racer is None:
+            self.faults.racer = self.client("dynamodb")
         try:
             return json_response(200, self.faults.configure(json.loads(body or b"{}")))
         except (ValueError, KeyError, TypeError) as exc:
             return json_response(400, {"message": f"bad faults: {exc}"})
+
+    def _route_reset_caches(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
+        """Forget every function's cached configuration and clients, like a new deployment's cold start."""
+        self._reset_parcelhub_caches()
+        return json_response(200, {"reset": True})
 
     def _route_metrics_reset(self, *_: Any) -> tuple[int, dict[str, str], bytes]:
         self.metrics.reset()

@@ -108,7 +108,8 @@ def predict_physical(logical: str, rtype: str, name: str) -> dict[str, str]:  # 
     predicted deterministically; the provisioner overwrites them with moto's)."""
     arn = f"arn:{PARTITION}:{{service}}:{REGION}:{ACCOUNT_ID}:{{resource}}"
     if rtype == "AWS::DynamoDB::Table":
-        return {"Ref": name, "Arn": arn.format(service="dynamodb", resource=f"table/{name}")}
+        table_arn = arn.format(service="dynamodb", resource=f"table/{name}")
+        return {"Ref": name, "Arn": table_arn, "StreamArn": f"{table_arn}/stream/2000-01-01T00:00:00.000"}
     if rtype == "AWS::SQS::Queue":
         url = f"https://sqs.{REGION}.{URL_SUFFIX}/{ACCOUNT_ID}/{name}"
         return {"Ref": url, "QueueUrl": url, "QueueName": name, "Arn": arn.format(service="sqs", resource=name)}
@@ -370,6 +371,25 @@ class SqsSource:
 
 
 @dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream event source (``Type: DynamoDB``), polled like Lambda's event source mapping."""
+
+    function: str
+    event: str
+    table: str  # logical id
+    stream_arn: str
+    starting_position: str  # TRIM_HORIZON | LATEST
+    batch_size: int
+    batching_window_seconds: float
+    report_batch_item_failures: bool
+    bisect_on_error: bool
+    maximum_retry_attempts: int  # -1: until the record expires
+    on_failure_queue: str | None  # logical id of the OnFailure SQS destination
+    filters: tuple[dict[str, Any], ...] = ()
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Schedule:
     function: str | None  # None: a rule-level schedule with targets
     event: str
@@ -449,6 +469,7 @@ class Plan:
     functions: dict[str, Function] = field(default_factory=dict)
     routes: list[HttpRoute] = field(default_factory=list)
     sqs_sources: list[SqsSource] = field(default_factory=list)
+    stream_sources: list[StreamSource] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     queues: dict[str, Queue] = field(default_factory=dict)
@@ -493,7 +514,7 @@ SKIPPED_TYPES: dict[str, str] = {
     "AWS::Serverless::LayerVersion": "the layer is installed editable into the venv (same process)",
 }
 
-SUPPORTED_EVENT_TYPES = frozenset({"HttpApi", "SQS", "Schedule", "ScheduleV2", "EventBridgeRule"})
+SUPPORTED_EVENT_TYPES = frozenset({"HttpApi", "SQS", "DynamoDB", "Schedule", "ScheduleV2", "EventBridgeRule"})
 LAMBDA_DEFAULTS = {"Timeout": 3, "MemorySize": 128, "Runtime": "python3.13", "Handler": "handler.lambda_handler"}
 
 
@@ -766,6 +787,8 @@ def _function(template: Mapping[str, Any], logical: str, resolver: Resolver, pla
                     enabled=bool(props.get("Enabled", True)),
                 )
             )
+        elif etype == "DynamoDB":
+            plan.stream_sources.append(_stream_source(logical, event_name, raw, props, plan))
         elif etype in ("Schedule", "ScheduleV2"):
             enabled = bool(props.get("Enabled", True)) and str(props.get("State", "ENABLED")) == "ENABLED"
             plan.schedules.append(
@@ -802,6 +825,67 @@ def _function(template: Mapping[str, Any], logical: str, resolver: Resolver, pla
                     source="function-event",
                 )
             )
+
+
+def _stream_source(
+    logical: str, event_name: str, raw: Mapping[str, Any], props: Mapping[str, Any], plan: Plan
+) -> StreamSource:
+    table = _logical_of_arn_expression(raw.get("Stream"))
+    if table is None or table not in plan.tables:
+        raise UnsupportedTemplate(
+            f"{logical}.{event_name}: Stream must be a table of this template (!GetAtt T.StreamArn)"
+        )
+    on_failure = ((raw.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    queue = _logical_of_arn_expression(on_failure) if on_failure is not None else None
+    if on_failure is not None and (queue is None or queue not in plan.queues):
+        raise UnsupportedTemplate(f"{logical}.{event_name}: the OnFailure destination must be a queue of this template")
+    filters = tuple(
+        json.loads(entry["Pattern"]) if isinstance(entry["Pattern"], str) else dict(entry["Pattern"])
+        for entry in (props.get("FilterCriteria") or {}).get("Filters") or []
+    )
+    for pattern in filters:
+        check_pattern(pattern)
+    return StreamSource(
+        function=logical,
+        event=event_name,
+        table=table,
+        stream_arn=str(props["Stream"]),
+        starting_position=str(props.get("StartingPosition", "LATEST")),
+        batch_size=int(props.get("BatchSize", 100)),
+        batching_window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+        bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
+        maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+        on_failure_queue=queue,
+        filters=filters,
+        enabled=bool(props.get("Enabled", True)),
+    )
+
+
+def check_pattern(pattern: Any) -> None:
+    """The filter patterns the runner matches: nested objects whose leaves are lists of exact values."""
+    if not isinstance(pattern, dict):
+        raise UnsupportedTemplate(f"filter pattern {pattern!r} is not an object")
+    for value in pattern.values():
+        if isinstance(value, dict):
+            check_pattern(value)
+        elif not (isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value)):
+            raise UnsupportedTemplate(f"filter pattern value {value!r}: only lists of exact values are matched locally")
+
+
+def matches(pattern: Mapping[str, Any], document: Any) -> bool:
+    """Whether an event source filter pattern (of :func:`check_pattern`'s kind) matches a record."""
+    if not isinstance(document, Mapping):
+        return False
+    for key, expected in pattern.items():
+        if key not in document:
+            return False
+        if isinstance(expected, Mapping):
+            if not matches(expected, document[key]):
+                return False
+        elif document[key] not in expected:
+            return False
+    return True
 
 
 def iter_event_sources(template: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:

@@ -147,3 +147,24 @@ def test_scheduled_function_runs_on_demand(local_stack: LocalStackClient) -> Non
     assert reply.status_code == 200, reply.text
     assert reply.json()["function"] == "StallDetectorFunction"
     assert requests.post(f"{local_stack.root}/_local/invoke/NoSuchFunction", timeout=10).status_code == 404
+
+
+def test_the_table_stream_keeps_flowing_after_a_failed_transaction(local_stack: LocalStackClient) -> None:
+    """Given an order id reused with a different body (its TransactWriteItems fails: 409), when the next
+    order gets its waybill, then its WaybillCreated still comes out of the stream (the event relay)."""
+    capture = local_stack.capture_events(f"after-failed-tx-{uuid.uuid4().hex[:6]}")
+    body = json.loads(ORDER.read_text(encoding="utf-8"))
+    body["order_id"] = f"E2E-TX-{uuid.uuid4().hex[:12]}"
+    assert local_stack.post_order(body).status_code in (200, 201, 202)
+    body["parcels"] = [{"weight_kg": 9.9}]
+    assert local_stack.post_order(body).status_code == 409
+    body["order_id"] = f"E2E-TX-{uuid.uuid4().hex[:12]}"
+    shipment_id = local_stack.post_order(body).json()["shipment_id"]
+    local_stack.wait_for(shipment_id, {"WAYBILL_CREATED"}, timeout=120)
+    seen: list[dict[str, Any]] = []
+
+    def announced() -> bool:
+        seen.extend(capture.drain())
+        return any(e["detail-type"] == "WaybillCreated" and e["detail"]["shipment_id"] == shipment_id for e in seen)
+
+    assert eventually(announced, timeout=60)

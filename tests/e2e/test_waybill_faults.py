@@ -44,7 +44,7 @@ def run_batch(stack: LocalStackClient, name: str, count: int = ORDERS) -> dict[s
     seconds = time.monotonic() - started
     for provider in PROVIDERS:
         stack.fault(provider)  # faults off: the sweep's cancels reach the providers
-    stack.local_faults()
+    stack.faults()
     sweep(stack)
     figures = {**check_invariants(stack, accepted), **asked(stack, ids), "seconds": round(seconds, 1)}
     figures["local_faults_hit"] = stack.metrics().get("faults_hit", {})
@@ -78,16 +78,17 @@ def test_carrier_faults_after_the_order_was_created_leave_one_live_order_per_shi
 @pytest.mark.parametrize(
     ("fault", "local"),
     [
-        ("label-store", {"failures": [{"function": "WaybillTasksFunction", "call": "s3.PutObject", "rate": 0.5}]}),
-        ("task-killed", {"kills": [{"function": "WaybillTasksFunction", "call": "s3.PutObject", "rate": 0.5}]}),
+        ("label-store", {"kind": "fail", "code": "InternalError"}),  # the label write fails (after SDK retries)
+        ("task-killed", {"kind": "kill"}),  # the task dies right before it
     ],
 )
 def test_failures_after_the_provider_answered_keep_the_waybill_it_issued(
     stack_factory: StackFactory, fault: str, local: dict[str, Any]
 ) -> None:
+    rule = {"function": "WaybillTasksFunction", "service": "s3", "operation": "PutObject", "rate": 0.5, **local}
     # Given the label store fails (or the task is killed) right after the provider issued the waybill
     stack = stack_factory(None, **STACK_ENV)
-    stack.local_faults(**local)
+    stack.faults([rule])
     # When 30 orders arrive
     figures = run_batch(stack, fault)
     # Then the waybill the provider issued is the one kept (asked for again, never a second order)
@@ -101,8 +102,8 @@ def test_failures_after_the_provider_answered_keep_the_waybill_it_issued(
 def test_a_workflow_that_never_started_is_redriven_by_the_recovery_sweep(stack_factory: StackFactory) -> None:
     # Given the dispatcher cannot start executions (its message ends in the DLQ): the shipments strand PENDING
     stack = stack_factory(None, **STACK_ENV)
-    stack.local_faults(failures=[{"function": "WaybillDispatchFunction", "call": "stepfunctions.StartExecution",
-                                  "code": "ServiceUnavailable"}])  # fmt: skip
+    stack.faults([{"kind": "fail", "function": "WaybillDispatchFunction", "service": "stepfunctions",
+                   "operation": "StartExecution", "code": "ServiceUnavailable"}])  # fmt: skip
     accepted = post_batch(stack, "stranded", 10)
     ids = [a["shipment_id"] for a in accepted]
     time.sleep(5)

@@ -5,10 +5,14 @@ unique order ids, waybill idempotency, the precedence-key condition of ``apply_t
 ``expected`` statuses, first-alert-per-episode, optimistic locking of carrier health, exclusive take of
 parked pushes. One lock makes every method atomic, like a single conditional write.
 ``item_writes`` counts item writes the way DynamoDB bills them (a batch of n puts = n writes).
+``changes`` is the table's stream as the outbox relay reads it: one :class:`~parcelhub.ports.changes.Change`
+per write that changed a shipment or a carrier-health item (``parcelhub.app.outbox.derive`` turns them
+into the events the relay would publish).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.domain.models import CarrierOrder, OrderState, Shipment, TrackingEvent, Waybill, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal, precedence_key
+from parcelhub.ports.changes import TRACKING, WORKFLOW, Change, HealthImage, ShipmentImage
 from parcelhub.ports.errors import (
     LeaseHeld,
     OrderAlreadyExists,
@@ -53,6 +58,24 @@ class _Row:
     stall: StallMark | None = None
     poll_due: datetime | None = None
     alerted_episode: str | None = None
+    alerted_at: datetime | None = None
+    alerted_due: datetime | None = None
+    status_source: str | None = None
+    last_event_location: str | None = None
+    last_event_provider: str | None = None
+
+    def image(self) -> ShipmentImage:
+        return ShipmentImage(
+            shipment=self.shipment,
+            status_source=self.status_source,
+            last_event_location=self.last_event_location,
+            last_event_provider=self.last_event_provider,
+            stall_rule=self.stall.rule if self.stall else None,
+            stall_episode=self.stall.episode if self.stall else None,
+            alerted_episode=self.alerted_episode,
+            alerted_at=self.alerted_at,
+            alerted_due=self.alerted_due,
+        )
 
 
 @dataclass(slots=True)
@@ -82,6 +105,20 @@ class InMemoryShipmentStore:
         self._health: dict[str, tuple[dict[str, Any], int]] = {}
         self._leases: dict[str, Lease] = {}
         self._attempts: dict[tuple[str, int], int] = {}
+        self.changes: list[Change] = []
+
+    def _record(self, old: ShipmentImage | HealthImage | None, new: ShipmentImage | HealthImage | None) -> None:
+        if old != new:
+            self.changes.append(Change(record_id=str(len(self.changes) + 1), old=old, new=new))
+
+    @contextlib.contextmanager
+    def _changing(self, shipment_id: str) -> Iterator[None]:
+        """Record the shipment's change (the stream record) when the block changed it."""
+        row = self._rows.get(shipment_id)
+        before = row.image() if row is not None else None
+        yield
+        row = self._rows.get(shipment_id)
+        self._record(before, row.image() if row is not None else None)
 
     def _row(self, shipment_id: str) -> _Row:
         row = self._rows.get(shipment_id)
@@ -104,6 +141,7 @@ class InMemoryShipmentStore:
             if shipment.shipment_id in self._rows:
                 raise ShipmentAlreadyExists(shipment.shipment_id)
             self._rows[shipment.shipment_id] = _Row(_stored(shipment))
+            self._record(None, self._rows[shipment.shipment_id].image())
             self._orders[shipment.order_id] = (shipment.shipment_id, shipment.request_fingerprint)
             self.item_writes += 2
 
@@ -126,7 +164,7 @@ class InMemoryShipmentStore:
         *,
         order_key: str | None = None,
     ) -> Shipment:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
             current = row.shipment
             if current.waybill is not None:
@@ -149,6 +187,7 @@ class InMemoryShipmentStore:
             }
             if current.status_key is None and current.status in (Status.PENDING, Status.WAYBILL_FAILED):
                 changes |= {"status": Status.WAYBILL_CREATED, "sub_status": SubStatus.NONE}
+                row.status_source = WORKFLOW
             if order_key is not None and order_key in current.carrier_orders:
                 orders = dict(current.carrier_orders)
                 orders[order_key] = orders[order_key].model_copy(update={"state": "kept"})
@@ -166,10 +205,11 @@ class InMemoryShipmentStore:
     ) -> Shipment:
         if expected is not None and not expected:
             raise ValueError("expected must be None or a non-empty set")
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
             if expected is not None and row.shipment.status not in expected:
                 raise StatusConflict(shipment_id, row.shipment.status)
+            row.status_source = WORKFLOW
             if is_terminal(status):
                 row.stall, row.poll_due = None, None
             key = precedence_key(status, now, "cancelled") if status is Status.CANCELLED else row.shipment.status_key
@@ -183,7 +223,7 @@ class InMemoryShipmentStore:
             )
 
     def add_waybill_attempt(self, shipment_id: str, attempt: WaybillAttempt) -> None:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
             self._write(
                 row, waybill_attempts=[*row.shipment.waybill_attempts, attempt], version=row.shipment.version + 1
@@ -233,6 +273,17 @@ class InMemoryShipmentStore:
             self.item_writes += 1
             return [e for e in fresh if e.content_hash not in already]
 
+    def rewrite_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> None:
+        with self._lock:
+            stored = self._claims.get((claim.carrier, claim.tracking_number))
+            if stored is None:
+                raise ShipmentNotFound(f"tracking claim {claim.carrier}/{claim.tracking_number}")
+            timeline = self._events.setdefault(claim.shipment_id, {})
+            for event in events:
+                timeline[ser.event_sk(event)] = event
+            stored.known |= {e.content_hash for e in events}
+            self.item_writes += len(events) + 1
+
     def apply_tracking_state(
         self,
         shipment_id: str,
@@ -242,17 +293,53 @@ class InMemoryShipmentStore:
         stall: StallMark | None,
         now: datetime,
         poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
     ) -> StatusChange | None:
         with self._lock:
-            row = self._row(shipment_id)
-            old = row.shipment
+            old = self._row(shipment_id).shipment
             if old.status_key is not None and not old.status_key < state.key:
                 return None
-            previous_stall, alerted = row.stall, row.alerted_episode
-            if previous_stall is None or previous_stall.episode != alerted:
-                alerted = None
+            return self._write_state(shipment_id, state, last_event_text, stall, now, poll_due, location, provider)
+
+    def replace_tracking_state(
+        self,
+        shipment_id: str,
+        state: TrackingState,
+        *,
+        expected_key: str | None,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
+    ) -> StatusChange | None:
+        with self._lock:
+            old = self._row(shipment_id).shipment
+            if old.status_key != expected_key or old.status is Status.CANCELLED:
+                return None
+            return self._write_state(shipment_id, state, last_event_text, stall, now, poll_due, location, provider)
+
+    def _write_state(  # noqa: PLR0917 - the arguments of the write, as the port names them
+        self,
+        shipment_id: str,
+        state: TrackingState,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None,
+        location: str | None,
+        provider: str | None,
+    ) -> StatusChange:
+        with self._changing(shipment_id):
+            row = self._row(shipment_id)
+            old = row.shipment
             row.stall = stall
-            row.alerted_episode = None  # a new winning state ends the current stall episode
+            # a new winning state ends the current stall episode
+            row.alerted_episode, row.alerted_at, row.alerted_due = None, None, None
+            row.status_source, row.last_event_location = TRACKING, location
+            row.last_event_provider = provider or row.last_event_provider
             if is_terminal(state.status):
                 row.poll_due = None
             elif poll_due is not None:
@@ -267,20 +354,17 @@ class InMemoryShipmentStore:
                 updated_at=now,
                 version=old.version + 1,
             )
-            return StatusChange(
-                shipment_id=shipment_id,
-                order_id=old.order_id,
-                carrier=old.carrier,
-                tracking_number=old.tracking_number,
-                old_status=old.status,
-                new_status=state.status,
-                new_sub_status=state.sub_status,
-                occurred_at=state.occurred_at,
-                old_sub_status=old.sub_status,
-                stall_alerted_episode=alerted,
-                stall_rule=previous_stall.rule if alerted and previous_stall else None,
-                stall_due_at=previous_stall.due_at if alerted and previous_stall else None,
-            )
+        return StatusChange(
+            shipment_id=shipment_id,
+            order_id=old.order_id,
+            carrier=old.carrier,
+            tracking_number=old.tracking_number,
+            old_status=old.status,
+            new_status=state.status,
+            new_sub_status=state.sub_status,
+            occurred_at=state.occurred_at,
+            old_sub_status=old.sub_status,
+        )
 
     def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:
         with self._lock:
@@ -290,7 +374,7 @@ class InMemoryShipmentStore:
     # ----------------------------------------------------------------------------------------- stalls
 
     def set_stall(self, shipment_id: str, mark: StallMark) -> None:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
             if row.alerted_episode == mark.episode:
                 return  # this episode was alerted already
@@ -298,7 +382,7 @@ class InMemoryShipmentStore:
             self.item_writes += 1
 
     def clear_stall(self, shipment_id: str) -> None:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             self._row(shipment_id).stall = None
             self.item_writes += 1
 
@@ -346,17 +430,10 @@ class InMemoryShipmentStore:
             row = self._rows.get(shipment_id)
             if row is None or row.stall is None or row.stall.episode != episode or row.alerted_episode == episode:
                 return False
-            row.alerted_episode = episode
+            with self._changing(shipment_id):
+                row.alerted_episode, row.alerted_at, row.alerted_due = episode, now, row.stall.due_at
             self.item_writes += 1
             return True
-
-    def release_stall_alert(self, shipment_id: str, episode: str) -> None:
-        with self._lock:
-            row = self._rows.get(shipment_id)
-            if row is None or row.stall is None or row.stall.episode != episode or row.alerted_episode != episode:
-                return
-            row.alerted_episode = None
-            self.item_writes += 1
 
     # ------------------------------------------------------------------------------------------ polls
 
@@ -427,10 +504,12 @@ class InMemoryShipmentStore:
 
     def put_health(self, provider: str, state: dict[str, Any], expected_version: int) -> bool:
         with self._lock:
-            _, version = self._health.get(provider, ({}, 0))
+            previous, version = self._health.get(provider, ({}, 0))
             if version != expected_version:
                 return False
             self._health[provider] = (copy.deepcopy(state), expected_version + 1)
+            before = HealthImage(provider, copy.deepcopy(previous), version) if version else None
+            self._record(before, HealthImage(provider, copy.deepcopy(state), expected_version + 1))
             self.item_writes += 1
             return True
 

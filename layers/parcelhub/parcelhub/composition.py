@@ -17,12 +17,14 @@ from parcelhub.config import environment
 
 if TYPE_CHECKING:
     from parcelhub.adapters.dynamodb import DynamoShipmentStore
+    from parcelhub.adapters.dynamodb.outbox import DynamoOutbox
     from parcelhub.adapters.eventbridge import EventBridgePublisher
     from parcelhub.adapters.kms import PiiCipher
     from parcelhub.adapters.s3 import S3LabelStore, S3RawArchive
     from parcelhub.adapters.sqs import SqsMessageSink
     from parcelhub.adapters.stepfunctions import StepFunctionsStarter
     from parcelhub.app.ingest import Ingestor
+    from parcelhub.app.outbox import OutboxRelay
     from parcelhub.app.poller import Poller
     from parcelhub.app.recovery import RecoverySweeper
     from parcelhub.app.shipments import ShipmentService
@@ -73,6 +75,22 @@ def publisher() -> EventBridgePublisher:
     from parcelhub.adapters.eventbridge import EventBridgePublisher
 
     return EventBridgePublisher(_setting("event_bus_name"))
+
+
+@functools.cache
+def outbox() -> DynamoOutbox:
+    """The table's outbox: what a workflow step announces is committed there; the stream relay publishes it."""
+    from parcelhub.adapters.dynamodb.outbox import DynamoOutbox
+
+    return DynamoOutbox(_setting("table_name"))
+
+
+@functools.cache
+def relay_dead_letters() -> SqsMessageSink:
+    """Where the stream relay sets aside a record it cannot turn into events (with the reason)."""
+    from parcelhub.adapters.sqs import SqsMessageSink
+
+    return SqsMessageSink(_setting("event_relay_dlq_url"))
 
 
 @functools.cache
@@ -235,11 +253,11 @@ def tracking_page_service() -> TrackingPageService:
 def waybill_service() -> WaybillService:
     from parcelhub.app.waybill import WaybillDeps, WaybillService
 
-    environment().require("table_name", "event_bus_name", "pii_key_id", "data_bucket")
+    environment().require("table_name", "pii_key_id", "data_bucket")
     return WaybillService(
         WaybillDeps(
             store=store(),
-            publisher=publisher(),
+            publisher=outbox(),  # WaybillCreated/WaybillFailed/CarrierFailover: committed, then relayed
             decrypt_party=lambda envelope, shipment_id: cipher().decrypt_party(envelope, shipment_id),
             plugin=plugin,
             labels=labels(),
@@ -262,10 +280,9 @@ def ingestor() -> Ingestor:
     from parcelhub.app.ingest import Ingestor
 
     env = environment()
-    env.require("table_name", "event_bus_name", "data_bucket")
+    env.require("table_name", "data_bucket")
     return Ingestor(
         store=store(),
-        publisher=publisher(),
         archive=raw_archive(),
         plugins=plugin,
         config=hub_config(),
@@ -283,8 +300,16 @@ def poller() -> Poller:
 def stall_sweeper() -> StallSweeper:
     from parcelhub.app.stalls import StallSweeper
 
-    shipments = store()
-    return StallSweeper(stalls=shipments, publisher=publisher(), rules=hub_config().stall)
+    return StallSweeper(stalls=store(), rules=hub_config().stall)
+
+
+def outbox_relay() -> OutboxRelay:
+    """The stream consumer: committed changes -> events -> EventBridge."""
+    from parcelhub.adapters.dynamodb.stream import decode_record
+    from parcelhub.app.outbox import OutboxRelay
+
+    environment().require("event_bus_name", "event_relay_dlq_url")
+    return OutboxRelay(publisher=publisher(), decode=decode_record, quarantine=relay_dead_letters(), config=hub_config)
 
 
 # -------------------------------------------------------------------------------------------- reset
@@ -297,6 +322,8 @@ def reset() -> None:
     for factory in (
         store,
         publisher,
+        outbox,
+        relay_dead_letters,
         cipher,
         waybill_requests,
         tracking_updates,

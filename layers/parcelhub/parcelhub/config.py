@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from parcelhub.domain.branding import TrackingPageSettings
 from parcelhub.domain.models import Carrier, Party, Provider
 from parcelhub.domain.policy import SelectionPolicy, StallRules
+from parcelhub.domain.status import Status, SubStatus
 
 
 class _Config(BaseModel):
@@ -52,6 +53,7 @@ class Environment(_Config):
     webhook_base_url: str = Field("", alias="WEBHOOK_BASE_URL")
     #: the public URL of the HTTP API (tracking links: ``<PUBLIC_BASE_URL>/t/<token>``)
     public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
+    event_relay_dlq_url: str = Field("", alias="EVENT_RELAY_DLQ_URL")
 
     def require(self, *names: str) -> None:
         missing = [name for name in names if not getattr(self, name)]
@@ -104,6 +106,22 @@ class PollerConfig(_Config):
     time_scale: float = 1.0
 
 
+class ScanTimeConfig(_Config):
+    """Scan-time sanity (``parcelhub.domain.scan_time``): how far a carrier's clock may be off."""
+
+    #: a scan stamped more than this after its push was received is flagged ``future``
+    future_tolerance_seconds: float = Field(900, ge=0)
+    #: a scan stamped more than this before the shipment was created is flagged ``before_shipment``
+    before_shipment_tolerance_seconds: float = Field(900, ge=0)
+
+
+class CodeOverride(_Config):
+    """A provider status code mapped by configuration (a mapping fix without a deployment)."""
+
+    status: Status
+    sub_status: SubStatus = SubStatus.NONE
+
+
 class HubConfig(_Config):
     warehouse: Party = Party(
         name="示例品牌仓库",
@@ -126,6 +144,10 @@ class HubConfig(_Config):
     label_link_seconds: int = 900
     #: the customer tracking page: branding, returns link, cache, lookup rate limits
     tracking_page: TrackingPageSettings = Field(default_factory=TrackingPageSettings)
+    scan_time: ScanTimeConfig = Field(default_factory=ScanTimeConfig)
+    #: provider -> raw status code -> the status it means; wins over the provider's code table. After a
+    #: fix, replay the archive (``python -m tools.recover replay``) to correct the parcels already seen.
+    code_overrides: dict[Provider, dict[str, CodeOverride]] = Field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------- secrets

@@ -29,6 +29,7 @@ from sandbox.carriers.kuaidi100 import Kuaidi100Sandbox
 from sandbox.carriers.sf import SfSandbox
 from sandbox.local.provision import create_table_request
 from sandbox.local.template import load_template
+from tests.fakes.stream import StreamRelay
 
 REGION = "us-east-1"
 KDNIAO = {"ebusiness_id": "1234567", "app_key": "local-kdniao-app-key-0000"}
@@ -65,6 +66,7 @@ class Hub:
     events_queue_url: str
     secret_arn: str
     store: DynamoShipmentStore
+    stream: StreamRelay
     calls: list[str] = field(default_factory=list)
     _seq: int = 0
 
@@ -130,7 +132,9 @@ class Hub:
         return responses
 
     def published(self) -> list[dict[str, Any]]:
-        """Every event the hub put on its bus so far (captured by a rule -> SQS target)."""
+        """Every event the hub put on its bus so far (captured by a rule -> SQS target), after the outbox
+        relay ran over the table's stream."""
+        self.stream.relay()
         out: list[dict[str, Any]] = []
         while True:
             reply = self.sqs.receive_message(QueueUrl=self.events_queue_url, MaxNumberOfMessages=10)
@@ -202,6 +206,7 @@ def _create_resources(stage: str) -> dict[str, str]:
     events = boto3.client("events", region_name=REGION)
     bus = f"parcelhub-{stage}"
     events.create_event_bus(Name=bus)
+    relay_dlq_url = sqs.create_queue(QueueName=f"parcelhub-{stage}-event-relay-dlq")["QueueUrl"]
     capture_url = sqs.create_queue(QueueName=f"parcelhub-{stage}-events-capture")["QueueUrl"]
     capture_arn = sqs.get_queue_attributes(QueueUrl=capture_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name="capture", EventBusName=bus, EventPattern=json.dumps({"source": ["parcelhub"]}))
@@ -213,6 +218,7 @@ def _create_resources(stage: str) -> dict[str, str]:
         "dlq_url": dlq_url,
         "bus": bus,
         "events_queue_url": capture_url,
+        "relay_dlq_url": relay_dlq_url,
     }
 
 
@@ -362,6 +368,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, sandboxes: Sandboxes, bridge: WebhookBr
             "DATA_BUCKET": names["bucket"],
             "TRACKING_QUEUE_URL": names["queue_url"],
             "EVENT_BUS_NAME": names["bus"],
+            "EVENT_RELAY_DLQ_URL": names["relay_dlq_url"],
             "PROVIDER_SECRET_ARN": arn,
             "CONFIG_PARAMETER": "",
         }
@@ -378,5 +385,6 @@ def hub(monkeypatch: pytest.MonkeyPatch, sandboxes: Sandboxes, bridge: WebhookBr
             events_queue_url=names["events_queue_url"],
             secret_arn=arn,
             store=store,
+            stream=StreamRelay(names["table"]),
         )
         reset_caches()

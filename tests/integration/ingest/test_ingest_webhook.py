@@ -157,3 +157,56 @@ def test_when_the_queue_is_unavailable_the_provider_gets_its_failure_reply_with_
     # Then Kdniao is told to push again: its failure body, HTTP 503
     assert status == 503
     assert json.loads(box.push_log[-1]["reply"])["Success"] is False
+
+
+def kdniao_form(request_data: str, app_key: str = KDNIAO["app_key"]) -> bytes:
+    from sandbox.carriers.kdniao import data_sign
+
+    form = {"RequestData": request_data, "DataSign": data_sign(request_data, app_key), "RequestType": "102"}
+    import urllib.parse
+
+    return urllib.parse.urlencode(form).encode("ascii")
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"}
+DEEP = "[" * 5000 + "]" * 5000  # json.loads would raise RecursionError
+
+
+def hostile_events() -> dict[str, dict[str, Any]]:
+    sf = f"/v1/webhooks/sf/{SF_TOKEN}"
+    null = WebhookBridge.event(sf, {"Content-Type": "application/json"}, b"{}")
+    null["body"] = None
+    not_text = WebhookBridge.event(sf, {"Content-Type": "application/json"}, b"{}")
+    not_text["body"] = {"an": "object"}
+    bad_utf8 = WebhookBridge.event(sf, {"Content-Type": "application/octet-stream"}, b"\xff\xfe\x00garbage")
+    return {
+        "null body": null,
+        "body not a string": not_text,
+        "deep JSON (SF)": WebhookBridge.event(sf, {"Content-Type": "application/json"}, DEEP.encode()),
+        "deep JSON in a signed Kdniao form": WebhookBridge.event("/v1/webhooks/kdniao", FORM, kdniao_form(DEEP)),
+        "not UTF-8": bad_utf8,
+        "huge body": WebhookBridge.event("/v1/webhooks/kdniao", FORM, kdniao_form("x" * 200_000)),
+    }
+
+
+@pytest.mark.parametrize("name", list(hostile_events()))
+def test_an_unreadable_or_hostile_body_gets_the_providers_failure_reply_and_a_4xx_never_a_5xx(
+    hub: Hub, name: str
+) -> None:
+    event = hostile_events()[name]
+    response = receive(event)
+    assert 400 <= response["statusCode"] < 500, (name, response)
+    assert response["body"]  # the provider's failure reply
+    assert hub.queued() == 0
+
+
+def test_the_signature_is_checked_before_the_body_is_parsed(hub: Hub) -> None:
+    # Given a deeply nested body signed with the wrong key, and one sent to the wrong SF token
+    forged = WebhookBridge.event("/v1/webhooks/kdniao", FORM, kdniao_form(DEEP, app_key="not-the-key"))
+    wrong_token = WebhookBridge.event(
+        "/v1/webhooks/sf/" + "x" * 24, {"Content-Type": "application/json"}, DEEP.encode()
+    )
+    # Then they are refused as forged (401/403), not as unreadable: nothing of them was parsed first
+    assert receive(forged)["statusCode"] == 401
+    assert receive(wrong_token)["statusCode"] == 403
+    assert hub.queued() == 0

@@ -15,6 +15,8 @@ import pytest
 from moto import mock_aws
 
 from parcelhub.adapters.dynamodb import DynamoShipmentStore
+from parcelhub.adapters.dynamodb.stream import decode_record
+from parcelhub.ports.changes import Change
 from parcelhub.ports.store import ShipmentStore
 from tests.fakes.store import InMemoryShipmentStore
 
@@ -41,6 +43,8 @@ class Backend:
     store: ShipmentStore
     item_writes: Callable[[], int]
     calls: Counter[str]
+    #: the committed changes the outbox relay would read: the fake's log, or the table's stream decoded
+    changes: Callable[[], list[Change]]
 
 
 @pytest.fixture
@@ -92,14 +96,35 @@ def _moto_backend(client: Any) -> Backend:
             writes[0] += len(params["TransactItems"])
 
     client.meta.events.register("before-parameter-build.dynamodb", count)
-    return Backend("moto", DynamoShipmentStore(TABLE, client=client), lambda: writes[0], calls)
+    return Backend("moto", DynamoShipmentStore(TABLE, client=client), lambda: writes[0], calls, stream_changes)
+
+
+def stream_changes() -> list[Change]:
+    """Every record of the table's stream (DescribeStream, GetShardIterator, GetRecords), decoded."""
+    # moto (decorator mode) does not serve botocore's account-based stream endpoints: name the regional one
+    streams = boto3.client(
+        "dynamodbstreams", region_name=REGION, endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com"
+    )
+    arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    changes: list[Change] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while True:
+            reply = streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not reply["Records"]:
+                break
+            changes += [c for r in reply["Records"] if (c := decode_record(r)) is not None]
+            iterator = reply["NextShardIterator"]
+    return changes
 
 
 @pytest.fixture(params=["memory", "moto"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         fake = InMemoryShipmentStore()
-        return Backend("memory", fake, lambda: fake.item_writes, Counter())
+        return Backend("memory", fake, lambda: fake.item_writes, Counter(), lambda: list(fake.changes))
     return _moto_backend(request.getfixturevalue("dynamodb"))
 
 

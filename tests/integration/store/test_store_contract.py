@@ -590,22 +590,103 @@ def test_a_stall_episode_is_alerted_once_even_under_five_concurrent_sweeps(store
     assert store.mark_stall_alerted("shp_missing", "ep-1", NOW) is False
 
 
-def test_a_released_alert_claim_puts_the_entry_back_as_due_as_before(store: ShipmentStore):
-    # Given a due stall whose alert was claimed, but the event could not be published
+def test_a_correction_replaces_the_state_only_while_it_is_unchanged(store: ShipmentStore):
+    # Given a parcel whose newest scan was mapped DELIVERED (a wrong mapping)
     shipment_id = shipped(store)
-    due_at = NOW - timedelta(hours=2)
-    store.set_stall(shipment_id, StallMark(due_at, "no_scan_48h", "ep-1"))
-    assert store.mark_stall_alerted(shipment_id, "ep-1", NOW) is True
-    # When the sweep releases the claim
-    store.release_stall_alert(shipment_id, "ep-1")
-    # Then the next sweep finds it again, with its original due time, and may alert it
-    due = list(store.query_due_stalls(NOW))
-    assert [(d.shipment_id, d.due_at, d.episode, d.provider) for d in due] == [(shipment_id, due_at, "ep-1", "kdniao")]
-    assert store.mark_stall_alerted(shipment_id, "ep-1", NOW) is True
-    # And releasing an episode that is not the claimed one changes nothing
-    store.release_stall_alert(shipment_id, "ep-other")
-    assert list(store.query_due_stalls(NOW)) == []
-    store.release_stall_alert("shp_missing", "ep-1")
+    wrong = a_trace(3, code=("3", "已签收，签收人：本人", Status.DELIVERED, SubStatus.SIGNED_BY_RECIPIENT))
+    stored = state_of(wrong)
+    store.apply_tracking_state(shipment_id, stored, last_event_text=None, stall=None, now=NOW)
+    # When a replay corrects it to IN_TRANSIT (a lower key) expecting the stored key
+    fixed = state_of(wrong.model_copy(update={"status": Status.IN_TRANSIT, "sub_status": SubStatus.NONE}))
+    assert fixed.key < stored.key
+    change = store.replace_tracking_state(
+        shipment_id, fixed, expected_key=stored.key, last_event_text="corrected", stall=None, now=NOW
+    )
+    # Then the corrected state is stored, reported as a change
+    assert change is not None
+    assert (change.old_status, change.new_status) == (Status.DELIVERED, Status.IN_TRANSIT)
+    assert (store.get(shipment_id).status, store.get(shipment_id).status_key) == (Status.IN_TRANSIT, fixed.key)
+    # And a correction expecting a key that is no longer stored changes nothing
+    assert (
+        store.replace_tracking_state(
+            shipment_id, stored, expected_key=stored.key, last_event_text=None, stall=None, now=NOW
+        )
+        is None
+    )
+    assert store.get(shipment_id).status is Status.IN_TRANSIT
+
+
+def test_a_correction_never_replaces_a_cancellation(store: ShipmentStore):
+    shipment_id = shipped(store)
+    cancelled = store.set_status(shipment_id, Status.CANCELLED, expected=None, now=NOW)
+    state = state_of(a_trace(1))
+    assert (
+        store.replace_tracking_state(
+            shipment_id, state, expected_key=cancelled.status_key, last_event_text=None, stall=None, now=NOW
+        )
+        is None
+    )
+    assert store.get(shipment_id).status is Status.CANCELLED
+
+
+def test_rewritten_events_replace_the_stored_ones_under_the_same_key(store: ShipmentStore):
+    # Given a stored scan mapped as UNMAPPED
+    shipment_id = shipped(store)
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    unknown = a_trace(1, code=("999", "新代码", Status.IN_TRANSIT, SubStatus.UNMAPPED))
+    store.append_events(claim, [unknown])
+    # When the same scan is rewritten with its corrected mapping
+    fixed = unknown.model_copy(update={"status": Status.OUT_FOR_DELIVERY, "sub_status": SubStatus.NONE})
+    store.rewrite_events(claim, [fixed])
+    # Then the timeline holds the corrected scan once, and it is still known (a push of it is a duplicate)
+    assert [(e.content_hash, e.status) for e in store.list_events(shipment_id)] == [
+        (unknown.content_hash, Status.OUT_FOR_DELIVERY)
+    ]
+    again = store.find_by_tracking("ZTO", "78912345678901")
+    assert again is not None
+    assert store.append_events(again, [unknown]) == []
+
+
+def test_the_stream_carries_each_committed_change_for_the_relay(backend: Backend):
+    """The outbox contract: what the relay derives from the fake's change log and from the DynamoDB stream
+    is the same, one announcement per committed change, none for a write that lost its condition."""
+    from parcelhub.app.outbox import derive
+    from parcelhub.config import HubConfig
+
+    store = backend.store
+    shipment_id = shipped(store)
+    picked, delivered = a_trace(0), a_trace(7)
+    # Given a pickup, then a due stall claimed by a sweep
+    store.apply_tracking_state(
+        shipment_id, state_of(picked), last_event_text="揽收", stall=None, now=NOW, location="杭州市", provider="kdniao"
+    )
+    store.set_stall(shipment_id, StallMark(NOW - timedelta(hours=1), "in_transit", "in_transit:ep-1"))
+    assert store.mark_stall_alerted(shipment_id, "in_transit:ep-1", NOW)
+    # When the delivery wins, and a late pickup loses its condition
+    store.apply_tracking_state(
+        shipment_id, state_of(delivered), last_event_text="签收", stall=None, now=NOW, provider="kdniao"
+    )
+    assert store.apply_tracking_state(shipment_id, state_of(picked), last_event_text=None, stall=None, now=NOW) is None
+    # And a circuit opens
+    store.put_health("sf", {"state": "open", "failures": [1.0], "opened_at": 1.0, "open_until": 31.0}, 0)
+    events = [event for change in backend.changes() for event in derive(change, HubConfig())]
+    # Then: pickup and delivery status changes, the stall alert, its resolution, the circuit opening
+    assert [type(e).__name__ for e in events] == [
+        "ShipmentStatusChanged",
+        "ShipmentStalled",
+        "ShipmentStatusChanged",
+        "ShipmentDelivered",
+        "StallResolved",
+        "CarrierCircuitOpened",
+    ]
+    changed = [e for e in events if type(e).__name__ == "ShipmentStatusChanged"]
+    assert [(e.old_status, e.new_status, e.location) for e in changed] == [  # type: ignore[attr-defined]
+        (Status.WAYBILL_CREATED, Status.PICKED_UP, "杭州市"),
+        (Status.PICKED_UP, Status.DELIVERED, None),
+    ]
+    assert events[1].episode_id == events[4].episode_id == "in_transit:ep-1"  # type: ignore[attr-defined]
+    assert len({e.event_id for e in events}) == len(events)
 
 
 # -------------------------------------------------------------------------------------------- polls

@@ -34,6 +34,7 @@ from parcelhub.app.shipments import new_shipment
 from parcelhub.domain.models import Shipment, ShipmentRequest
 from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.sf import SfSandbox
+from tests.fakes.stream import StreamRelay
 
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,6 +96,7 @@ class World:
     table: str
     key_id: str
     monkeypatch: pytest.MonkeyPatch
+    stream: StreamRelay
 
     @property
     def sfn(self) -> Any:
@@ -145,7 +147,9 @@ class World:
         return composition.store().get(shipment_id)
 
     def events(self) -> list[dict[str, Any]]:
-        """Every event that reached the bus so far (drains the capture queue)."""
+        """Every event that reached the bus so far (drains the capture queue), after the outbox relay ran
+        over the table's stream."""
+        self.stream.relay()
         sqs = boto3.client("sqs", region_name=REGION)
         found: list[dict[str, Any]] = []
         while True:
@@ -222,6 +226,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         events.create_event_bus(Name=bus)
         sqs = boto3.client("sqs", region_name=REGION)
         queue_url = sqs.create_queue(QueueName="captured-events")["QueueUrl"]
+        relay_dlq_url = sqs.create_queue(QueueName="event-relay-dlq")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.put_rule(Name="capture", EventBusName=bus, EventPattern=json.dumps({"source": ["parcelhub"]}))
         events.put_targets(Rule="capture", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
@@ -268,6 +273,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         for name, value in {
             "TABLE_NAME": table,
             "EVENT_BUS_NAME": bus,
+            "EVENT_RELAY_DLQ_URL": relay_dlq_url,
             "PII_KEY_ID": key_id,
             "DATA_BUCKET": bucket,
             "WEBHOOK_BASE_URL": WEBHOOK_BASE,
@@ -279,7 +285,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             monkeypatch.setenv(name, value)
         composition.reset()
         try:
-            yield World(sf, kdniao, machine_arn, queue_url, bucket, table, key_id, monkeypatch)
+            yield World(sf, kdniao, machine_arn, queue_url, bucket, table, key_id, monkeypatch, StreamRelay(table))
         finally:
             sf.stop()
             kdniao.stop()

@@ -195,3 +195,63 @@ def test_polled_unknown_codes_are_counted_like_pushed_ones() -> None:
     # Then the events are enqueued and the code is counted with the ingest path's metric and dimensions
     assert report.events == 1
     assert metrics == [("UnmappedCarrierCode", 1, "Count", {"provider": "kdniao", "code": "499"})]
+
+
+class DyingSink(Sink):
+    """A queue that takes ``accepts`` messages, then the invocation dies (the Lambda timed out)."""
+
+    def __init__(self, accepts: int) -> None:
+        super().__init__()
+        self.accepts = accepts
+
+    def send(self, bodies: Sequence[str]) -> None:
+        if len(self.bodies) >= self.accepts:
+            raise TimeoutError("the invocation was killed")
+        super().send(bodies)
+
+
+def poller_for(store: InMemoryShipmentStore, provider: ScriptedProvider, sink: Sink, clock: VirtualTime) -> Poller:
+    return Poller(
+        store=store,
+        plugins=lambda _: provider,  # type: ignore[arg-type,return-value]
+        sink=sink,
+        config=HubConfig(poller=PollerConfig(batch_size=50, quiet_hours=6, rate_limits={Provider.KDNIAO: 1.0})),
+        clock=lambda: NOW,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+
+
+def test_a_run_that_dies_mid_batch_keeps_the_progress_of_every_shipment_it_finished() -> None:
+    # Given 6 due shipments in one batch, and a run that dies after enqueueing 4 answers
+    store = InMemoryShipmentStore()
+    ids = [shipment(store, n) for n in range(6)]
+    for shipment_id, _ in ids:
+        store.set_poll_due(shipment_id, NOW - timedelta(minutes=1))
+    provider = ScriptedProvider({number: [scan(number)] for _, number in ids})
+    with pytest.raises(TimeoutError):
+        poller_for(store, provider, DyingSink(accepts=4), VirtualTime()).run()
+    # Then the 4 shipments it finished are not due any more: the next run polls only the 2 others
+    provider.queries.clear()
+    report = poller_for(store, provider, Sink(), VirtualTime()).run()
+    assert report.polled == 2
+    assert len(provider.queries) == 2
+
+
+def test_a_slow_provider_makes_a_run_stop_on_its_time_budget_and_the_next_run_continue() -> None:
+    # Given 10 due shipments, a provider limited to 1 query per second, and 20 s left in the invocation
+    store = InMemoryShipmentStore()
+    ids = [shipment(store, n) for n in range(10)]
+    for shipment_id, _ in ids:
+        store.set_poll_due(shipment_id, NOW - timedelta(minutes=1))
+    provider = ScriptedProvider({number: [scan(number)] for _, number in ids})
+    clock = VirtualTime()
+    first = poller_for(store, provider, Sink(), clock).run(time_left=lambda: 20.0 - clock.t)
+    # Then it stops while time is left, having saved each shipment it polled
+    assert first.out_of_time
+    assert 0 < first.polled < 10
+    assert clock.t < 20.0
+    # And the next run polls the rest, not the same ones again
+    second = poller_for(store, provider, Sink(), VirtualTime()).run()
+    assert first.polled + second.polled == 10
+    assert sorted(provider.queries) == sorted(number for _, number in ids)

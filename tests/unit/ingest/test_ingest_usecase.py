@@ -1,6 +1,7 @@
-"""The ingest use case (parcelhub.app.ingest) over the in-memory store and publisher.
+"""The ingest use case (parcelhub.app.ingest) over the in-memory store.
 
-Real plugins parse real-shaped pushes (REFERENCE fixtures); poll envelopes carry canonical events.
+Real plugins parse real-shaped pushes (REFERENCE fixtures); poll envelopes carry canonical events. The
+events asserted are those the outbox relay derives from the store's committed changes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -53,7 +55,8 @@ from parcelhub.events import (
     ShipmentStatusChanged,
     StallResolved,
 )
-from tests.fakes.events import InMemoryPublisher
+from parcelhub.ports.store import TrackingClaim
+from tests.fakes.relay import Announced
 from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit
@@ -115,14 +118,13 @@ class World:
 
     def __init__(self, config: HubConfig | None = None) -> None:
         self.store = InMemoryShipmentStore()
-        self.publisher = InMemoryPublisher()
+        self.publisher = Announced(self.store, config)
         self.archive = MemoryArchive()
         self.metrics = Metrics()
         self.clock = Clock()
         plugins: dict[Provider, ProviderPlugin] = {Provider.KDNIAO: kdniao_plugin()}
         self.ingestor = Ingestor(
             store=self.store,
-            publisher=self.publisher,
             archive=self.archive,
             plugins=plugins.__getitem__,
             config=config or HubConfig(),
@@ -346,7 +348,9 @@ def test_delivered_and_exception_changes_publish_their_own_events() -> None:
         (shipment_id, Status.DELIVERY_FAILED, SubStatus.RECIPIENT_UNREACHABLE)
     ]
     assert "13800001111" not in (exception[0].description or "")  # carrier text redacted in events
-    delivered = lifecycle_events("73100000000003")[-1].model_copy(update={"occurred_at": T0 + timedelta(days=2)})
+    # (scanned before it is received: a scan stamped after its receive time would be flagged, issue 14)
+    later = T0 + timedelta(days=1, minutes=30)
+    delivered = lifecycle_events("73100000000003")[-1].model_copy(update={"occurred_at": later})
     delivered = TrackingEvent.model_validate(delivered.model_dump() | {"content_hash": ""})
     world.ingest([poll_body([delivered])])
     assert [e.shipment_id for e in world.publisher.of_type(ShipmentDelivered)] == [shipment_id]
@@ -574,3 +578,178 @@ def test_codes_explained_by_another_signal_are_counted_apart_from_unmapped_ones(
         {"provider": "kdniao", "code": "299"}
     ]
     assert world.metrics.total("UnmappedCarrierCode") == 0
+
+
+# ------------------------------------------------------------------------------------------ isolation (issue 14)
+
+
+class RaisingPlugin:
+    """A provider whose parser raises what hostile pushes made real parsers raise."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def parse_push(self, request: Any) -> Any:
+        raise self.error
+
+
+def sf_push_body(body: bytes = b'{"Body": null}') -> str:
+    return json.dumps(
+        {
+            "provider": "sf",
+            "received_at": NOW.isoformat(),
+            "content_type": "application/json",
+            "body_b64": base64.b64encode(body).decode("ascii"),
+            "path_params": {"token": "t" * 20},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OverflowError("date value out of range"), RecursionError("maximum recursion depth"), TypeError("NoneType")],
+    ids=["year-0001", "deep-nesting", "null-body"],
+)
+def test_whatever_one_message_raises_only_that_message_fails_with_its_reason(error: BaseException) -> None:
+    # Given a batch with a valid poll result and a signed push whose parser raises an unexpected error
+    world = World()
+    shipment_id = world.shipment("73100000000001")
+    world.ingestor.plugins = {Provider.KDNIAO: kdniao_plugin(), Provider.SF: RaisingPlugin(error)}.__getitem__  # type: ignore[assignment,dict-item]
+    logged: list[tuple[str, dict[str, Any]]] = []
+    world.ingestor._log = type("Log", (), {"warning": lambda self, msg, extra: logged.append((msg, extra))})()
+    # When the batch is ingested
+    result = world.ingest([poll_body(lifecycle_events("73100000000001", 2)), sf_push_body()])
+    # Then only the push fails (reported for the DLQ), the valid message is applied
+    assert list(result.failures) == [world.sent[1].message_id]
+    assert world.store.get(shipment_id).status is Status.IN_TRANSIT
+    # And the reason is one structured log line and a metric
+    assert logged == [
+        (
+            "tracking message failed",
+            {
+                "message_id": world.sent[1].message_id,
+                "receive_count": 1,
+                "stage": "read",
+                "error": type(error).__name__,
+                "reason": f"{type(error).__name__}: {error}",
+            },
+        )
+    ]
+    assert world.metrics.total("TrackingMessageFailed") == 1
+
+
+class FailsOn(InMemoryShipmentStore):
+    """A store that refuses events with a raw code (as DynamoDB refuses an item it cannot take)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        if any(e.raw_code == self.code for e in events):
+            raise ValueError("item too large")
+        return super().append_events(claim, events)
+
+
+def test_a_valid_message_sharing_a_tracking_number_with_a_hostile_one_is_applied_on_first_delivery() -> None:
+    # Given a valid scan and a scan the store refuses, for the same parcel, in two messages of one batch
+    world = World()
+    world.store = world.ingestor.store = FailsOn("BOOM")  # type: ignore[assignment]
+    shipment_id = world.shipment("73100000000001")
+    valid = lifecycle_events("73100000000001", 1)
+    hostile = valid[0].model_copy(update={"raw_code": "BOOM", "content_hash": "", "occurred_at": T0})
+    hostile = TrackingEvent.model_validate(hostile.model_dump())
+    result = world.ingest([poll_body(valid), poll_body([hostile])])
+    # Then only the hostile message fails; the valid one is applied now
+    assert list(result.failures) == [world.sent[1].message_id]
+    assert world.store.get(shipment_id).status is Status.PICKED_UP
+    assert [e.raw_code for e in world.store.list_events(shipment_id)] == ["1"]
+
+
+# ------------------------------------------------------------------------------------------ scan times (issue 14)
+
+
+def test_implausible_scan_times_are_kept_flagged_and_never_decide_the_status_or_postpone_a_stall() -> None:
+    world = World(HubConfig(stall=StallRules(in_transit_hours=48)))
+    shipment_id = world.shipment("73100000000001")
+    created = world.store.get(shipment_id).created_at
+    picked = lifecycle_events("73100000000001", 2)  # picked up, in transit (before NOW)
+    future = picked[1].model_copy(
+        update={"occurred_at": NOW + timedelta(days=3), "content_hash": "", "raw_text": "未来"}
+    )
+    ancient = picked[1].model_copy(
+        update={"occurred_at": created - timedelta(days=30), "content_hash": "", "raw_text": "远古"}
+    )
+    delivered_future = lifecycle_events("73100000000001")[-1].model_copy(
+        update={"occurred_at": NOW + timedelta(hours=1), "content_hash": ""}
+    )
+    scans = [TrackingEvent.model_validate(e.model_dump()) for e in (future, ancient, delivered_future)]
+    world.ingest([poll_body([*picked, *scans])])
+    # Then every scan is in the timeline, the implausible ones flagged
+    stored = {e.raw_text: e.time_flag for e in world.store.list_events(shipment_id)}
+    assert stored["未来"] == "future"
+    assert stored["远古"] == "before_shipment"
+    assert stored[delivered_future.raw_text] == "future"
+    assert stored[picked[1].raw_text] is None
+    # And the status and the stall due time come from the plausible scans only
+    shipment = world.store.get(shipment_id)
+    assert (shipment.status, shipment.last_event_at) == (Status.IN_TRANSIT, picked[1].occurred_at)
+    due = list(world.store.query_due_stalls(picked[1].occurred_at + timedelta(hours=49)))
+    assert [d.shipment_id for d in due] == [shipment_id]
+    assert world.metrics.total("ScanTimeFlagged") == 3
+
+
+# ------------------------------------------------------------------------------------------ replay (issue 14)
+
+
+def test_a_replay_after_a_mapping_fix_corrects_the_status_even_downwards_and_a_second_replay_changes_nothing() -> None:
+    from parcelhub.app.envelopes import replay_body
+    from parcelhub.config import CodeOverride
+
+    # Given parcels whose newest scan carried codes the mapping got wrong: 999 (unknown: IN_TRANSIT/UNMAPPED,
+    # really signed for) and 998 (mapped DELIVERED, really still in transit)
+    world = World()
+    first, second = world.shipment("73100000000001"), world.shipment("73100000000002")
+    picked_a, picked_b = lifecycle_events("73100000000001", 1)[0], lifecycle_events("73100000000002", 1)[0]
+    unknown = TrackingEvent.model_validate(
+        picked_a.model_dump() | {"raw_code": "999", "raw_text": "新代码", "occurred_at": T0 + timedelta(hours=5),
+                                 "status": Status.IN_TRANSIT, "sub_status": SubStatus.UNMAPPED, "content_hash": ""}
+    )  # fmt: skip
+    wrong = TrackingEvent.model_validate(
+        picked_b.model_dump() | {"raw_code": "998", "raw_text": "错映射", "occurred_at": T0 + timedelta(hours=5),
+                                 "status": Status.DELIVERED, "sub_status": SubStatus.NONE, "content_hash": ""}
+    )  # fmt: skip
+    bodies = [poll_body([picked_a, unknown]), poll_body([picked_b, wrong])]
+    world.ingest(bodies)
+    assert world.store.get(first).status is Status.IN_TRANSIT
+    assert world.store.get(second).status is Status.DELIVERED
+    # When the mapping is fixed and the archived messages are replayed
+    fixed = HubConfig(
+        code_overrides={
+            Provider.KDNIAO: {
+                "999": CodeOverride(status=Status.DELIVERED, sub_status=SubStatus.SIGNED_BY_RECIPIENT),
+                "998": CodeOverride(status=Status.IN_TRANSIT),
+            }
+        }
+    )
+    world.ingestor.config = fixed
+    world.publisher.clear()
+    replays = [body for body in (replay_body(b) for b in bodies) if body is not None]
+    result = world.ingest(replays)
+    # Then both parcels are corrected (one upwards, one downwards), the stored scans remapped, and announced
+    assert result.corrected == 2
+    assert world.store.get(first).status is Status.DELIVERED
+    assert world.store.get(second).status is Status.IN_TRANSIT
+    assert {e.raw_code: e.status for e in world.store.list_events(second)}["998"] is Status.IN_TRANSIT
+    assert sorted((e.shipment_id, e.new_status) for e in world.publisher.of_type(ShipmentStatusChanged)) == [
+        (first, Status.DELIVERED),
+        (second, Status.IN_TRANSIT),
+    ]
+    # When replayed a second time
+    world.publisher.clear()
+    changes = len(world.store.changes)
+    again = world.ingest(replays)
+    # Then nothing changes and nothing is announced
+    assert (again.corrected, again.failures) == (0, {})
+    assert len(world.store.changes) == changes
+    assert world.publisher.events == []

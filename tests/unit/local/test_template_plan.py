@@ -108,6 +108,7 @@ def test_no_drift_every_declared_thing_is_wired(template: dict[str, Any]) -> Non
 
     wired_events = {(r.function, r.event) for r in plan.routes}
     wired_events |= {(s.function, s.event) for s in plan.sqs_sources}
+    wired_events |= {(s.function, s.event) for s in plan.stream_sources}
     wired_events |= {(s.function, s.event) for s in plan.schedules if s.function}
     rule_events = {r.logical for r in plan.rules if r.source == "function-event"}
     for function, event, event_type in iter_event_sources(template):
@@ -147,6 +148,16 @@ def test_plan_details_match_the_template(template: dict[str, Any]) -> None:
     assert "GET /v1/health" in route_keys
     assert "POST /v1/webhooks/sf/{token}" in route_keys
     assert plan.queues["TrackingUpdatesQueue"].max_receive_count == 5
+    relay = next(s for s in plan.stream_sources if s.function == "EventRelayFunction")
+    assert (relay.table, relay.starting_position, relay.batch_size, relay.on_failure_queue) == (
+        "ParcelhubTable",
+        "TRIM_HORIZON",
+        100,
+        "EventRelayDLQ",
+    )
+    assert relay.report_batch_item_failures
+    assert relay.bisect_on_error
+    assert relay.filters[0]["dynamodb"]["Keys"]["sk"]["S"] == ["META", "HEALTH", "OUTBOX"]
     ops = next(r for r in plan.rules if r.logical == "OpsAlertsRule")
     assert ops.targets[0].kind == "sns"
     assert ops.targets[0].input_transformer is not None
@@ -160,7 +171,7 @@ def test_plan_details_match_the_template(template: dict[str, Any]) -> None:
             lambda t: t["Resources"]["StallDetectorFunction"]["Properties"]["Events"].__setitem__(
                 "Stream", {"Type": "DynamoDB", "Properties": {"Stream": "arn"}}
             ),
-            "DynamoDB",
+            "Stream must be a table of this template",
         ),
         (
             lambda t: t["Resources"]["OpsAlertsRule"]["Properties"]["Targets"].append(
@@ -191,7 +202,7 @@ def test_environment_union_has_no_conflicts(template: dict[str, Any]) -> None:
 def test_environment_union_refuses_a_conflict(template: dict[str, Any]) -> None:
     """Given two functions that set one variable differently, then the union is refused."""
     changed = copy.deepcopy(template)
-    changed["Resources"]["StallDetectorFunction"]["Properties"]["Environment"]["Variables"]["TABLE_NAME"] = "other"
+    changed["Resources"]["EventRelayFunction"]["Properties"]["Environment"]["Variables"]["TABLE_NAME"] = "other"
     with pytest.raises(EnvironmentConflict, match="TABLE_NAME"):
         environment_union(plan_of(changed).functions)
 

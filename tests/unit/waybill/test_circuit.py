@@ -1,6 +1,6 @@
 """The per-provider circuit breaker over the store's versioned health item (in-memory fake store, a
 controllable clock): thresholds, window, cool-down, ONE half-open probe, one event per transition,
-also under concurrency."""
+also under concurrency. The events are what the outbox relay derives from the committed health items."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 from parcelhub.app.circuit import CircuitBreaker, CircuitOpen, CircuitState
 from parcelhub.carriers.base import CarrierAuthError, CarrierUnavailable
-from parcelhub.config import CircuitBreakerConfig
+from parcelhub.config import CircuitBreakerConfig, HubConfig
 from parcelhub.events import CarrierCircuitClosed, CarrierCircuitOpened
-from tests.fakes.events import InMemoryPublisher
+from tests.fakes.relay import Announced
 from tests.fakes.store import InMemoryShipmentStore
 
 pytestmark = pytest.mark.unit
@@ -34,19 +34,26 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def publisher() -> InMemoryPublisher:
-    return InMemoryPublisher()
+CONFIG = CircuitBreakerConfig(failure_threshold=3, window_seconds=60, cool_down_seconds=30)
 
 
 @pytest.fixture
-def breaker(clock: Clock, publisher: InMemoryPublisher) -> CircuitBreaker:
-    config = CircuitBreakerConfig(failure_threshold=3, window_seconds=60, cool_down_seconds=30)
-    return CircuitBreaker(InMemoryShipmentStore(), config, publisher, clock=clock)
+def store() -> InMemoryShipmentStore:
+    return InMemoryShipmentStore()
+
+
+@pytest.fixture
+def publisher(store: InMemoryShipmentStore) -> Announced:
+    return Announced(store, HubConfig(circuit=CONFIG))
+
+
+@pytest.fixture
+def breaker(clock: Clock, store: InMemoryShipmentStore) -> CircuitBreaker:
+    return CircuitBreaker(store, CONFIG, clock=clock)
 
 
 def test_opens_after_n_failures_within_the_window_and_alerts_once(
-    breaker: CircuitBreaker, clock: Clock, publisher: InMemoryPublisher
+    breaker: CircuitBreaker, clock: Clock, publisher: Announced
 ) -> None:
     # Given two failures, the circuit is still closed
     assert breaker.record_failure("sf", DOWN) is False
@@ -81,7 +88,7 @@ def test_failures_outside_the_window_do_not_count(breaker: CircuitBreaker, clock
 
 
 def test_after_the_cool_down_exactly_one_probe_goes_through_and_its_success_closes(
-    breaker: CircuitBreaker, clock: Clock, publisher: InMemoryPublisher
+    breaker: CircuitBreaker, clock: Clock, publisher: Announced
 ) -> None:
     for _ in range(3):
         breaker.record_failure("sf", DOWN)
@@ -104,7 +111,7 @@ def test_after_the_cool_down_exactly_one_probe_goes_through_and_its_success_clos
 
 
 def test_a_failed_probe_reopens_without_a_second_alert(
-    breaker: CircuitBreaker, clock: Clock, publisher: InMemoryPublisher
+    breaker: CircuitBreaker, clock: Clock, publisher: Announced
 ) -> None:
     for _ in range(3):
         breaker.record_failure("sf", CarrierAuthError("sf", "invalid signature", "A1006"))
@@ -144,9 +151,7 @@ def test_providers_are_independent(breaker: CircuitBreaker) -> None:
     breaker.acquire("kdniao")
 
 
-def test_concurrent_failures_open_the_circuit_exactly_once(
-    breaker: CircuitBreaker, publisher: InMemoryPublisher
-) -> None:
+def test_concurrent_failures_open_the_circuit_exactly_once(breaker: CircuitBreaker, publisher: Announced) -> None:
     # Given 40 concurrent failing calls
     start = threading.Barrier(40)
 

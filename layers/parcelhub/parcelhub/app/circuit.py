@@ -8,8 +8,10 @@
     half_open --(the probe fails)--> open again (same episode: no second alert)
 
 Every transition is a conditional write on the item's version (``put_health(expected_version)``), so
-with any number of concurrent Lambda invocations exactly one writer wins each transition and only that
-writer publishes its event: one ``CarrierCircuitOpened`` and one ``CarrierCircuitClosed`` per episode.
+with any number of concurrent Lambda invocations exactly one writer wins each transition. The transition
+written IS the announcement: the stream relay (``parcelhub.app.outbox``) derives one
+``CarrierCircuitOpened`` and one ``CarrierCircuitClosed`` per episode from the committed item, so an
+invocation that dies right after the write still gets its transition announced.
 A probe that never reports back (its Lambda died) is given up after ``cool_down_seconds`` and another
 caller may probe.
 
@@ -28,7 +30,6 @@ from typing import Any
 
 from parcelhub.carriers.base import CarrierError
 from parcelhub.config import CircuitBreakerConfig
-from parcelhub.events import CarrierCircuitClosed, CarrierCircuitOpened, Event, EventPublisher, PublishError
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.store import CircuitHealth
 
@@ -64,6 +65,7 @@ class Health:
     probe_started_at: float | None = None
     last_error_code: str | None = None
     last_error_message: str | None = None
+    closed_at: float | None = None  # when the probe closed the circuit (the CarrierCircuitClosed time)
 
     @classmethod
     def of(cls, raw: dict[str, Any]) -> Health:
@@ -75,6 +77,7 @@ class Health:
             probe_started_at=raw.get("probe_started_at"),
             last_error_code=raw.get("last_error_code"),
             last_error_message=raw.get("last_error_message"),
+            closed_at=raw.get("closed_at"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,11 +89,8 @@ class Health:
             "probe_started_at": self.probe_started_at,
             "last_error_code": self.last_error_code,
             "last_error_message": self.last_error_message,
+            "closed_at": self.closed_at,
         }
-
-
-def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 class CircuitBreaker:
@@ -100,13 +100,11 @@ class CircuitBreaker:
         self,
         store: CircuitHealth,
         config: CircuitBreakerConfig,
-        publisher: EventPublisher,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.config = config
-        self.publisher = publisher
         self.clock = clock
 
     # ------------------------------------------------------------------------------------ reading
@@ -158,7 +156,7 @@ class CircuitBreaker:
         raise CircuitOpen(provider)
 
     def record_failure(self, provider: str, error: CarrierError) -> bool:
-        """Count a health failure; returns True when this call opened the circuit (and published it)."""
+        """Count a health failure; returns True when this call opened the circuit (the relay announces it)."""
         for _ in range(MAX_WRITE_ATTEMPTS):
             raw, version = self.store.get_health(provider)
             health, now = Health.of(raw), self.clock()
@@ -196,23 +194,11 @@ class CircuitBreaker:
             if self.store.put_health(provider, opened.to_dict(), version):
                 logger().warning("circuit opened", extra={"provider": provider, "failures": len(failures)})
                 add_metric("CircuitOpened", provider=provider)
-                self._publish(
-                    CarrierCircuitOpened(
-                        provider=provider,  # type: ignore[arg-type]
-                        failures=len(failures),
-                        window_seconds=max(1, round(self.config.window_seconds)),
-                        cool_down_seconds=max(1, round(self.config.cool_down_seconds)),
-                        opened_at=_utc(now),
-                        half_open_at=_utc(now + self.config.cool_down_seconds),
-                        last_error_code=code,
-                        last_error_message=message or None,
-                    )
-                )
                 return True
         return False
 
     def record_success(self, provider: str) -> bool:
-        """A call went through; returns True when this call closed the circuit (and published it)."""
+        """A call went through; returns True when this call closed the circuit (the relay announces it)."""
         for _ in range(MAX_WRITE_ATTEMPTS):
             raw, version = self.store.get_health(provider)
             health, now = Health.of(raw), self.clock()
@@ -224,24 +210,8 @@ class CircuitBreaker:
                 return False
             if health.state is CircuitState.OPEN:
                 return False  # a call admitted before the circuit opened: only the probe closes it
-            opened_at = health.opened_at or now
-            if self.store.put_health(provider, Health().to_dict(), version):
+            if self.store.put_health(provider, Health(closed_at=now).to_dict(), version):
                 logger().info("circuit closed", extra={"provider": provider})
                 add_metric("CircuitClosed", provider=provider)
-                self._publish(
-                    CarrierCircuitClosed(
-                        provider=provider,  # type: ignore[arg-type]
-                        opened_at=_utc(opened_at),
-                        closed_at=_utc(now),
-                    )
-                )
                 return True
         return False
-
-    def _publish(self, event: Event) -> None:
-        # The transition is already stored; a lost event must not fail the caller's waybill.
-        try:
-            self.publisher.publish([event])
-        except PublishError:
-            logger().exception("circuit event not published", extra={"event": event.detail_type()})
-            add_metric("CircuitEventNotPublished")

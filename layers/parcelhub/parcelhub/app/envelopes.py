@@ -8,7 +8,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
@@ -21,6 +21,10 @@ RAW_PREFIX = "raw"
 
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    #: set by ``python -m tools.recover replay``: re-read after a mapping fix, replacing stored scans and
+    #: re-deciding the status from the whole timeline (see ``Ingestor``)
+    replay: bool = False
 
 
 class PushEnvelope(_Envelope):
@@ -85,12 +89,35 @@ def poll_envelope_json(provider: Provider | str, events: Sequence[TrackingEvent]
     )
 
 
+def replay_body(body: str) -> str | None:
+    """The queue message that replays an archived one (``None`` when it is no envelope or a replay already)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("replay"):
+        return None
+    document["replay"] = True
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
 # ------------------------------------------------------------------------------------------ archive keys
 
 
 def raw_key(now: datetime, batch_id: str) -> str:
     day = now.astimezone(UTC)
     return f"{RAW_PREFIX}/{day:%Y}/{day:%m}/{day:%d}/{batch_id}.jsonl.gz"
+
+
+def day_prefixes(start: datetime, end: datetime) -> list[str]:
+    """The archive prefixes (``raw/<yyyy>/<mm>/<dd>/``) of every UTC day from ``start`` to ``end``."""
+    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = end.astimezone(UTC)
+    prefixes = []
+    while day <= last:
+        prefixes.append(f"{RAW_PREFIX}/{day:%Y}/{day:%m}/{day:%d}/")
+        day += timedelta(days=1)
+    return prefixes
 
 
 def batch_id(message_ids: Iterable[str]) -> str:

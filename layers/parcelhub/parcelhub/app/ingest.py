@@ -1,62 +1,64 @@
 """Tracking ingest: raw carrier pushes and poll results -> canonical events -> one status per parcel.
 
-The use case behind ``tracking_normalizer`` (ARCHITECTURE §1, §3, §4; issue 6 item 2). One SQS batch:
+The use case behind ``tracking_normalizer`` (ARCHITECTURE §1, §3, §4; issues 6 and 14). One SQS batch:
 
 1. **archive** every raw message in ONE gzip JSON-lines object per batch
-   (``raw/<yyyy>/<mm>/<dd>/<batch-id>.jsonl.gz``) — never one PUT per push;
+   (``raw/<yyyy>/<mm>/<dd>/<batch-id>.jsonl.gz``) — never one PUT per push. An archive failure fails the
+   whole batch (SQS redelivers it): the archive is what a replay after a mapping fix reads;
 2. **parse** each message: a push envelope with its provider plugin (``parse_push`` verifies again: a
    forged message that reached the queue fails here and ends in the DLQ), a poll envelope carries the
-   canonical events already;
+   canonical events already; configured code overrides (``HubConfig.code_overrides``) apply to both;
 3. **group** the events by (carrier, tracking number) across the whole batch;
 4. per group: ``find_by_tracking`` (one GetItem). Unknown -> **park** the push (payload reference = the
-   inline envelope when small, else the archive key + line) with a TTL. Known -> ``append_events``
-   (only new hashes are written), ``fold`` into a :class:`TrackingState`, ``apply_tracking_state`` (one
-   conditional UpdateItem carrying the stall mark), push the poll due time forward;
-5. **publish** ``ShipmentStatusChanged`` (+ ``ShipmentDelivered`` / ``ShipmentException``) only on a real
-   change, and ``StallResolved`` when an alerted stall episode ended — all of a batch's events in
-   PutEvents batches.
+   inline envelope when small, else the archive key + line) with a TTL. Known -> check every scan time
+   against the push's receive time and the shipment's creation (``domain.scan_time``: implausible scans
+   are stored flagged and left out of the fold), ``append_events`` (only new hashes are written),
+   ``fold`` into a :class:`TrackingState`, ``apply_tracking_state`` (one conditional UpdateItem carrying
+   the stall mark and the poll due time) — that part is :mod:`parcelhub.app.tracking_state`.
 
-A failure is isolated to the messages that contributed to the failing group; the handler reports them
-as batch item failures. Parked pushes are replayed by :meth:`Ingestor.apply_parked` (called by the waybill
-workflow right after ``claim_tracking``) and opportunistically here when a claim has no events yet.
+Nothing is published here: the committed write is the announcement. The stream relay
+(``parcelhub.app.outbox``) derives ``ShipmentStatusChanged``, ``ShipmentDelivered``,
+``ShipmentException`` and ``StallResolved`` from it, so a crash or an EventBridge failure after the write
+can no longer lose them.
 
-No Lambda event and no boto3 call in the logic: the store, the publisher, the archive and the plugins
-are ports passed in (:class:`Ingestor`); the composition root wires the AWS adapters lazily. The queue
-messages it reads are :mod:`parcelhub.app.envelopes`.
+**Isolation.** Whatever one message raises — while being read, or while its group is applied — only that
+message fails: it is reported as a batch item failure (the handler), logged as one structured line
+(``tracking message failed``: message id, receive count, stage, error, reason) and counted
+(``TrackingMessageFailed``, dimensions ``stage`` and ``error``). A failing group is re-applied message by
+message, so a valid push sharing a tracking number with a hostile one is still applied on first delivery.
+
+**Replay.** A message with ``replay: true`` (``python -m tools.recover replay``) replaces its scans as
+stored (the same content hash, a corrected mapping) and re-decides the status from the whole timeline,
+replacing the stored state only when it differs and has not moved meanwhile: replaying twice changes
+nothing.
+
+Parked pushes are replayed by :meth:`Ingestor.apply_parked` (called by the waybill workflow right after
+``claim_tracking``) and opportunistically here when a claim has no events yet.
 """
 
 from __future__ import annotations
 
-import collections
 import json
-import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import ValidationError
-
 from parcelhub.app.envelopes import PollEnvelope, batch_id, parse_envelope, raw_key
 from parcelhub.app.ingest_batch import BatchResult, InboundMessage, IngestFailed, _Group, _Read, _Source
-from parcelhub.carriers.base import ProviderPlugin, PushRejected, PushUnreadable
+from parcelhub.app.tracking_state import TrackingWriter
+from parcelhub.carriers.base import ProviderPlugin, PushUnreadable
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
-from parcelhub.domain.stall import StallRule, stall_due
-from parcelhub.domain.status import Status, TrackingState, fold, is_terminal
 from parcelhub.ports.messaging import RawArchive
-from parcelhub.ports.store import StallMark, StatusChange, TrackingClaim
+from parcelhub.ports.store import StatusChange, TrackingClaim
 
 if TYPE_CHECKING:
     from parcelhub.config import HubConfig
-    from parcelhub.events import Event, EventPublisher
     from parcelhub.ports.store import IngestStore, ParkedPush
 
 #: parked payloads up to this size are stored inline in the parked item; larger ones by archive reference
 PARK_INLINE_MAX_BYTES = 4096
 INLINE_PREFIX = "inline:"
 ARCHIVE_PREFIX = "s3:"
-#: store -> shipment id -> destination province, per warm process (bounded)
-_PROVINCES: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, str]] = weakref.WeakKeyDictionary()
-_PROVINCE_CACHE_SIZE = 4096
 #: passed to ``take_parked`` as "now" so the store hands back expired items too: we count them
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -82,7 +84,6 @@ class Ingestor:
         self,
         *,
         store: IngestStore,
-        publisher: EventPublisher,
         archive: RawArchive,
         plugins: Callable[[Provider], ProviderPlugin],
         config: HubConfig,
@@ -91,7 +92,6 @@ class Ingestor:
         log: Any | None = None,
     ) -> None:
         self.store = store
-        self.publisher = publisher
         self.archive = archive
         self.plugins = plugins
         self.config = config
@@ -118,6 +118,22 @@ class Ingestor:
             self._log = logger()
         return self._log
 
+    def _fail(self, result: BatchResult, message_id: str, receive_count: int, stage: str, exc: BaseException) -> None:
+        """Only this message fails: reported, logged as one structured line, counted."""
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        result.failures.setdefault(message_id, reason)
+        self.metric("TrackingMessageFailed", 1, stage=stage, error=type(exc).__name__)
+        self.log.warning(
+            "tracking message failed",
+            extra={
+                "message_id": message_id,
+                "receive_count": receive_count,
+                "stage": stage,
+                "error": type(exc).__name__,
+                "reason": reason,
+            },
+        )
+
     # ------------------------------------------------------------------------------ batch
     def process_batch(self, messages: Sequence[InboundMessage]) -> BatchResult:
         """Ingest one SQS batch. Raises only when the archive fails (the whole batch is retried)."""
@@ -126,76 +142,98 @@ class Ingestor:
             return result
         now = self.clock()
         key = raw_key(now, batch_id(m.message_id for m in messages))
-        lines = [json.dumps({"message_id": m.message_id, "body": m.body}, ensure_ascii=False) for m in messages]
-        self.archive.put_lines(key, lines)
+        try:
+            self.archive.put_lines(key, [_archive_line(m) for m in messages])
+        except Exception:
+            self.metric("RawArchiveFailed", 1)
+            self.log.exception("raw archive not written: the batch is retried", extra={"key": key})
+            raise
         result.archive_key = key
 
         groups: dict[tuple[Carrier, str], _Group] = {}
         for line, message in enumerate(messages):
             try:
-                read = self._read(message.body)
-            except (ValidationError, ValueError, PushRejected, PushUnreadable, LookupError) as exc:
-                result.failures[message.message_id] = f"{type(exc).__name__}: {exc}"
-                self.log.warning(
-                    "tracking message rejected",
-                    extra={"message_id": message.message_id, "error": type(exc).__name__, "reason": str(exc)[:200]},
-                )
-                continue
-            for code in read.unmapped:
-                self.metric("UnmappedCarrierCode", 1, provider=read.provider.value, code=code)
-            for code in read.inferred:
-                self.metric("InferredCarrierCode", 1, provider=read.provider.value, code=code)
-            ref = self._payload_ref(message.body, key, line)
-            source = _Source(message.message_id, ref, read.received_at, message.receive_count > 1)
-            numbers_by_tn: dict[str, set[Carrier]] = {}
-            for carrier, number in read.numbers:
-                numbers_by_tn.setdefault(number, set()).add(carrier)
-            for event in read.events:
-                group = groups.setdefault(
-                    (event.carrier, event.tracking_number), _Group(event.carrier, event.tracking_number)
-                )
-                group.events.append(event)
-                group.order_ref = group.order_ref or event.order_ref
-                group.sources.setdefault(message.message_id, source)
-                group.alternates |= numbers_by_tn.get(event.tracking_number, set()) - {event.carrier}
+                self._group(message, self._read(message.body), key, line, groups)
+            except Exception as exc:  # whatever one message raises, only that message fails
+                self._fail(result, message.message_id, message.receive_count, "read", exc)
 
-        outgoing: list[tuple[Event, _Group]] = []
         for group in groups.values():
             # every group is applied even when one of its messages failed elsewhere: a retried message is
             # re-applied idempotently (content hashes, the precedence-key condition)
-            try:
-                outgoing += [(out, group) for out in self._ingest_group(group, now, result)]
-            except Exception as exc:
-                self.log.exception(
-                    "tracking group failed",
-                    extra={"carrier": group.carrier.value, "tracking_number": group.tracking_number},
-                )
-                for source in group.sources.values():
-                    result.failures.setdefault(source.message_id, f"{type(exc).__name__}: {exc}")
-        self._publish(outgoing, result)
+            self._ingest_isolated(group, now, result)
         self.metric("TrackingEventsNew", result.events_new)
         self.metric("TrackingEventsDuplicate", result.events_duplicate)
         return result
+
+    def _group(
+        self, message: InboundMessage, read: _Read, key: str, line: int, groups: dict[tuple[Carrier, str], _Group]
+    ) -> None:
+        for code in read.unmapped:
+            self.metric("UnmappedCarrierCode", 1, provider=read.provider.value, code=code)
+        for code in read.inferred:
+            self.metric("InferredCarrierCode", 1, provider=read.provider.value, code=code)
+        ref = self._payload_ref(message.body, key, line)
+        source = _Source(message.message_id, ref, read.received_at, message.receive_count > 1, message.receive_count)
+        numbers_by_tn: dict[str, set[Carrier]] = {}
+        for carrier, number in read.numbers:
+            numbers_by_tn.setdefault(number, set()).add(carrier)
+        for event in read.events:
+            group = groups.setdefault(
+                (event.carrier, event.tracking_number), _Group(event.carrier, event.tracking_number)
+            )
+            group.scans.append((event, read.received_at, message.message_id))
+            group.order_ref = group.order_ref or event.order_ref
+            group.sources.setdefault(message.message_id, source)
+            group.alternates |= numbers_by_tn.get(event.tracking_number, set()) - {event.carrier}
+            group.replay = group.replay or read.replay
+
+    def _ingest_isolated(self, group: _Group, now: datetime, result: BatchResult) -> None:
+        try:
+            self._ingest_group(group, now, result)
+            return
+        except Exception as exc:
+            if len(group.sources) == 1:
+                source = next(iter(group.sources.values()))
+                self._fail(result, source.message_id, source.receive_count, "apply", exc)
+                return
+            self.log.warning(
+                "tracking group failed: applying its messages one by one",
+                extra={"carrier": group.carrier.value, "tracking_number": group.tracking_number[:40]},
+            )
+        for single in group.split():
+            source = next(iter(single.sources.values()))
+            try:
+                # force: the failed attempt may have stored the events already; the state must still be applied
+                self._ingest_group(single, now, result, force=True)
+            except Exception as exc:
+                self._fail(result, source.message_id, source.receive_count, "apply", exc)
 
     def _read(self, body: str) -> _Read:
         envelope = parse_envelope(body)
         if isinstance(envelope, PollEnvelope):
             events = list(envelope.events)
             numbers = list(dict.fromkeys((e.carrier, e.tracking_number) for e in events))
-            return _Read(envelope.provider, events, numbers, [], envelope.received_at or self.clock())
-        try:
-            request = envelope.request()
-        except ValueError as exc:
-            raise PushUnreadable(envelope.provider.value, "body_b64 is not base64") from exc
-        parsed = self.plugins(envelope.provider).parse_push(request)
-        return _Read(
-            envelope.provider,
-            list(parsed.events),
-            list(parsed.tracking_numbers),
-            list(parsed.unmapped_codes),
-            envelope.received_at,
-            list(parsed.inferred_codes),
-        )
+            read = _Read(envelope.provider, events, numbers, [], envelope.received_at or self.clock())
+        else:
+            try:
+                request = envelope.request()
+            except ValueError as exc:
+                raise PushUnreadable(envelope.provider.value, "body_b64 is not base64") from exc
+            parsed = self.plugins(envelope.provider).parse_push(request)
+            read = _Read(
+                envelope.provider,
+                list(parsed.events),
+                list(parsed.tracking_numbers),
+                list(parsed.unmapped_codes),
+                envelope.received_at,
+                list(parsed.inferred_codes),
+            )
+        read.replay = envelope.replay
+        overrides = self.config.code_overrides.get(read.provider, {})
+        if overrides:
+            read.unmapped = [code for code in read.unmapped if code not in overrides]
+            read.events = [_overridden(event, overrides) for event in read.events]
+        return read
 
     @staticmethod
     def _payload_ref(body: str, key: str, line: int) -> str:
@@ -204,7 +242,7 @@ class Ingestor:
         return f"{ARCHIVE_PREFIX}{key}#{line}"
 
     # ------------------------------------------------------------------------------ one tracking number
-    def _ingest_group(self, group: _Group, now: datetime, result: BatchResult) -> list[Event]:
+    def _ingest_group(self, group: _Group, now: datetime, result: BatchResult, *, force: bool = False) -> None:
         claim = self.store.find_by_tracking(group.carrier.value, group.tracking_number)
         for alternate in sorted(group.alternates):
             if claim is not None:
@@ -214,16 +252,20 @@ class Ingestor:
             claim = self._claim_by_order_ref(group)
         if claim is None:
             self._park(group, now, result)
-            return []
-        events = list(group.events)
+            return
+        scans = [(event, received_at) for event, received_at, _ in group.scans]
         taken: list[ParkedPush] = []
         if not claim.known_hashes:
             # the first events for this claim: pushes that arrived before the waybill was recorded may be
             # parked (the workflow replays them too, see apply_parked; whoever takes them first applies)
             taken = self._take(claim, also=(group.carrier.value,))
         try:
-            events += self._replay(claim, taken, now, result)
-            return self._apply(claim, events, now, result, force=group.redelivered)
+            scans += self._replay(claim, taken, now, result)
+            events = self._checked(claim, scans, result)
+            if group.replay:
+                self._changed(result, self.writer.correct(claim, events, now), corrected=True)
+            else:
+                self._apply(claim, events, now, result, force=force or group.redelivered)
         except Exception:
             self._repark(taken, now)
             raise
@@ -271,7 +313,7 @@ class Ingestor:
             self.metric("PushParked", 1)
         self.log.info(
             "push parked: tracking number not claimed yet",
-            extra={"carrier": group.carrier.value, "tracking_number": group.tracking_number},
+            extra={"carrier": group.carrier.value, "tracking_number": group.tracking_number[:40]},
         )
 
     def _take(self, claim: TrackingClaim, also: Sequence[str] = ()) -> list[ParkedPush]:
@@ -283,10 +325,10 @@ class Ingestor:
 
     def _replay(
         self, claim: TrackingClaim, taken: Sequence[ParkedPush], now: datetime, result: BatchResult
-    ) -> list[TrackingEvent]:
-        """The events of taken parked pushes for the claim's number; expired pushes are counted, not applied
+    ) -> list[tuple[TrackingEvent, datetime]]:
+        """The scans of taken parked pushes for the claim's number; expired pushes are counted, not applied
         (TTL deletion is lazy, so an expired item can still be found)."""
-        events: list[TrackingEvent] = []
+        scans: list[tuple[TrackingEvent, datetime]] = []
         cache: dict[str, list[str]] = {}
         carriers = {parked.carrier for parked in taken} | {claim.carrier}
         for parked in taken:
@@ -295,11 +337,13 @@ class Ingestor:
                 self.metric("PushParkedExpired", 1)
                 continue
             read = self._read(self._load(parked.payload_ref, cache))
-            events += [
-                e for e in read.events if e.tracking_number == claim.tracking_number and e.carrier.value in carriers
+            scans += [
+                (e, read.received_at)
+                for e in read.events
+                if e.tracking_number == claim.tracking_number and e.carrier.value in carriers
             ]
             result.replayed += 1
-        return events
+        return scans
 
     def _repark(self, items: Sequence[ParkedPush], now: datetime) -> None:
         """Put taken pushes back when applying them failed (they must not be lost with the retry)."""
@@ -320,133 +364,32 @@ class Ingestor:
         record = json.loads(cache[key][int(line)])
         return str(record["body"])
 
+    @property
+    def writer(self) -> TrackingWriter:
+        """Scans -> the stored tracking state (built per use: it reads the current store and config)."""
+        return TrackingWriter(self.store, self.config, metric=self.metric, log=lambda: self.log)
+
+    def _checked(
+        self, claim: TrackingClaim, scans: Sequence[tuple[TrackingEvent, datetime]], result: BatchResult
+    ) -> list[TrackingEvent]:
+        events = self.writer.checked(claim, scans)
+        result.flagged += sum(1 for e in events if e.time_flag is not None)
+        result.events_duplicate += len(scans) - len(events)  # the same scan twice in this batch
+        return events
+
     def _apply(
         self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, result: BatchResult, *, force: bool
-    ) -> list[Event]:
-        unique = list({e.content_hash: e for e in events}.values())
-        new = self.store.append_events(claim, unique)
+    ) -> None:
+        new, change = self.writer.apply(claim, events, now, force=force)
         result.events_new += len(new)
         result.events_duplicate += len(events) - len(new)
-        # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a
-        # crash between append and apply): then re-apply; the conditional update makes it idempotent.
-        if not new and not force:
-            return []
-        state = fold(unique)
-        if state is None:
-            return []
-        winner = next(e for e in unique if e.content_hash == state.event_hash)
-        stall = self._stall_mark(claim.shipment_id, state)
-        quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
-        change = self.store.apply_tracking_state(
-            claim.shipment_id,
-            state,
-            last_event_text=winner.raw_text or None,
-            stall=stall,
-            now=now,
-            poll_due=None if is_terminal(state.status) else now + quiet,  # same write: no extra UpdateItem
-        )
-        if change is None:
-            return []
-        result.changes.append(change)
-        return self._events_for(change, winner, now)
+        self._changed(result, change)
 
-    def _stall_mark(self, shipment_id: str, state: TrackingState) -> StallMark | None:
-        rules = self.config.stall
-
-        def due(province: str) -> Any:
-            return stall_due(
-                shipment_id=shipment_id,
-                status=state.status,
-                sub_status=state.sub_status,
-                since=state.occurred_at,
-                state_key=state.key,
-                destination_province=province,
-                rules=rules,
-            )
-
-        mark = due("")
-        if mark is not None and mark.rule is StallRule.NO_UPDATE_IN_TRANSIT and rules.in_transit_hours_by_province:
-            mark = due(self._province(shipment_id))
-        if mark is None:
-            return None
-        return StallMark(due_at=mark.due_at, rule=mark.rule.value, episode=mark.episode)
-
-    def _province(self, shipment_id: str) -> str:
-        """The destination province: one GetItem per shipment and warm process (it never changes; the
-        tracking claim does not carry it)."""
-        try:
-            cache = _PROVINCES.setdefault(self.store, collections.OrderedDict())
-        except TypeError:  # a store that cannot be weakly referenced: no cache
-            cache = collections.OrderedDict()
-        province = cache.get(shipment_id)
-        if province is None:
-            province = self.store.get(shipment_id).destination_province
-            cache[shipment_id] = province
-            while len(cache) > _PROVINCE_CACHE_SIZE:
-                cache.popitem(last=False)
-        return province
-
-    # ------------------------------------------------------------------------------ events
-    def _events_for(self, change: StatusChange, winner: TrackingEvent, now: datetime) -> list[Event]:
-        from parcelhub.events import ShipmentDelivered, ShipmentException, ShipmentStatusChanged, StallResolved
-
-        out: list[Event] = []
-        common: dict[str, Any] = {
-            "shipment_id": change.shipment_id,
-            "order_id": change.order_id,
-            "carrier": Carrier(change.carrier) if change.carrier else winner.carrier,
-            "provider": winner.provider,
-            "tracking_number": change.tracking_number or winner.tracking_number,
-        }
-        detail: dict[str, Any] = {
-            "sub_status": change.new_sub_status,
-            "occurred_at": change.occurred_at,
-            "location": winner.location,
-            "description": winner.raw_text or None,
-        }
-        if change.old_status != change.new_status:
-            out.append(
-                ShipmentStatusChanged(**common, old_status=change.old_status, new_status=change.new_status, **detail)
-            )
-            if change.new_status is Status.DELIVERED:
-                out.append(ShipmentDelivered(**common, **detail))
-            elif change.new_status in (Status.EXCEPTION, Status.DELIVERY_FAILED):
-                out.append(
-                    ShipmentException(**common, old_status=change.old_status, new_status=change.new_status, **detail)
-                )
-        resolved = _alerted_episode(change)
-        if resolved is not None:
-            rule, episode, due_at = resolved
-            out.append(
-                StallResolved(
-                    **common,
-                    rule=rule,
-                    episode_id=episode,
-                    new_status=change.new_status,
-                    sub_status=change.new_sub_status,
-                    stalled_for_seconds=max(0, int((now - due_at).total_seconds())) if due_at else 0,
-                    resolved_at=now,
-                )
-            )
-        return out
-
-    def _publish(self, outgoing: list[tuple[Event, _Group]], result: BatchResult) -> None:
-        if not outgoing:
-            return
-        from parcelhub.events import PublishFailed
-
-        try:
-            self.publisher.publish([event for event, _ in outgoing])
-        except PublishFailed as exc:
-            failed_ids = {f.event.event_id for f in exc.failed}
-            for event, group in outgoing:
-                if event.event_id in failed_ids:
-                    for source in group.sources.values():
-                        result.failures.setdefault(source.message_id, f"PublishFailed: {event.detail_type()}")
-            result.published += [e for e, _ in outgoing if e.event_id not in failed_ids]
-            self.log.error("events not published", extra={"failed": len(failed_ids)})
-            return
-        result.published += [event for event, _ in outgoing]
+    @staticmethod
+    def _changed(result: BatchResult, change: StatusChange | None, *, corrected: bool = False) -> None:
+        if change is not None:
+            result.changes.append(change)
+            result.corrected += int(corrected)
 
     # ------------------------------------------------------------------------------ parked replay
     def apply_parked(self, carrier: str, tracking_number: str) -> BatchResult:
@@ -460,31 +403,30 @@ class Ingestor:
         if not taken:
             return result
         try:
-            events = self._replay(claim, taken, now, result)
-            published = self._apply(claim, events, now, result, force=True) if events else []
+            scans = self._replay(claim, taken, now, result)
+            if scans:
+                self._apply(claim, self._checked(claim, scans, result), now, result, force=True)
         except Exception:
             self._repark(taken, now)
             self.log.exception("parked replay failed", extra={"carrier": carrier, "tracking_number": tracking_number})
             raise
-        if published:
-            self.publisher.publish(published)
-            result.published += published
         return result
 
 
-def _alerted_episode(change: StatusChange) -> tuple[str, str, datetime | None] | None:
-    """The stall episode the update ended, when one was alerted.
+def _overridden(event: TrackingEvent, overrides: dict[str, Any]) -> TrackingEvent:
+    fix = overrides.get(event.raw_code)
+    if fix is None or (fix.status, fix.sub_status) == (event.status, event.sub_status):
+        return event
+    return event.model_copy(update={"status": fix.status, "sub_status": fix.sub_status})
 
-    Needs the store to report the previous stall attributes with the change (``stall_alerted_episode``,
-    ``stall_rule``, ``stall_due_at`` on :class:`StatusChange`, from the ALL_OLD image it already reads);
-    until it does, no ``StallResolved`` can be derived here.
-    """
-    episode = getattr(change, "stall_alerted_episode", None)
-    if not episode:
-        return None
-    rule = str(getattr(change, "stall_rule", None) or str(episode).partition(":")[0])
-    due_at = getattr(change, "stall_due_at", None)
-    return rule, str(episode), due_at if isinstance(due_at, datetime) else None
+
+def _archive_line(message: InboundMessage) -> str:
+    line = json.dumps({"message_id": message.message_id, "body": message.body}, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: keep the line, escaped
+        line = json.dumps({"message_id": message.message_id, "body": message.body})
+    return line
 
 
 __all__ = [

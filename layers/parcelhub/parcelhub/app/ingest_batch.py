@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
 from parcelhub.ports.store import StatusChange
-
-if TYPE_CHECKING:
-    from parcelhub.events import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +28,12 @@ class BatchResult:
     failures: dict[str, str] = field(default_factory=dict)
     events_new: int = 0
     events_duplicate: int = 0
+    flagged: int = 0
     parked: int = 0
     replayed: int = 0
     expired: int = 0
+    corrected: int = 0
     changes: list[StatusChange] = field(default_factory=list)
-    published: list[Event] = field(default_factory=list)
 
 
 class IngestFailed(Exception):
@@ -49,22 +46,40 @@ class _Source:
     payload_ref: str
     received_at: datetime
     redelivered: bool
+    receive_count: int = 1
 
 
 @dataclass(slots=True)
 class _Group:
     carrier: Carrier
     tracking_number: str
-    events: list[TrackingEvent] = field(default_factory=list)
+    #: (scan, when its push was received, the message it came in)
+    scans: list[tuple[TrackingEvent, datetime, str]] = field(default_factory=list)
     sources: dict[str, _Source] = field(default_factory=dict)
     #: other carriers the same push named for this number (Kuaidi100 auto-corrected company)
     alternates: set[Carrier] = field(default_factory=set)
+    replay: bool = False
     #: the order reference the provider echoed back (Kdniao CallBack, SF orderid), when it did
     order_ref: str | None = None
 
     @property
     def redelivered(self) -> bool:
         return any(source.redelivered for source in self.sources.values())
+
+    def split(self) -> list[_Group]:
+        """One group per source message (a failing group is re-applied message by message)."""
+        return [
+            _Group(
+                self.carrier,
+                self.tracking_number,
+                [scan for scan in self.scans if scan[2] == message_id],
+                {message_id: source},
+                set(self.alternates),
+                self.replay,
+                self.order_ref,
+            )
+            for message_id, source in self.sources.items()
+        ]
 
 
 @dataclass(slots=True)
@@ -75,3 +90,4 @@ class _Read:
     unmapped: list[str]
     received_at: datetime
     inferred: list[str] = field(default_factory=list)
+    replay: bool = False

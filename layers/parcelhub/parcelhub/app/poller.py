@@ -5,9 +5,14 @@ sharded ``poll`` index (``query_due_polls`` — never a Scan), in batches of ``P
 For each due shipment it asks the tracking provider (``PollerConfig.tracking_provider`` per carrier,
 else the shipment's own provider) through a token bucket per provider (``PollerConfig.rate_limits``,
 queries per second), and feeds the answers to the SAME queue the webhooks feed, as ``poll`` envelopes,
-so there is one ingest path (dedupe, fold, stall index, events). The poll due time of every polled
-shipment is pushed forward by ``quiet_hours`` (x ``time_scale``) after its results are enqueued; the
-normalizer pushes it forward again whenever a real update arrives, and a terminal status removes it.
+so there is one ingest path (dedupe, fold, stall index, events).
+
+Bounded work (issue 14): progress is saved per shipment — its answer is enqueued, then its poll due time
+is pushed forward by ``quiet_hours`` (x ``time_scale``) — and the sweep stops taking shipments when its
+time budget runs low, so a slow provider can no longer make every run redo the same batch: the next run
+starts where this one stopped. A shipment whose query failed is pushed forward too (it is retried one
+quiet period later, not at the head of every run). The normalizer pushes the due time forward again
+whenever a real update arrives, and a terminal status removes it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ if TYPE_CHECKING:
     from parcelhub.config import HubConfig
     from parcelhub.ports.store import DuePoll, PollIndex
 
-#: SendMessageBatch takes at most 10 entries
+#: stop taking shipments when less than this many seconds are left (a provider call may take ~10 s)
+TIME_MARGIN_SECONDS = 12.0
 
 
 def utc_now() -> datetime:
@@ -60,6 +66,11 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
         self._last = now
 
+    def wait_estimate(self) -> float:
+        """How long :meth:`acquire` would wait now (seconds)."""
+        self._refill()
+        return max(0.0, (1 - self._tokens) / self.rate)
+
     def acquire(self) -> float:
         """Take one token, sleeping until there is one. Returns the time waited (seconds)."""
         self._refill()
@@ -82,6 +93,8 @@ class PollReport:
     events: int = 0
     failures: dict[str, str] = field(default_factory=dict)  # shipment id -> error
     skipped: int = 0
+    #: the sweep stopped on its time budget; the rest stays due for the next run
+    out_of_time: bool = False
     waited_seconds: float = 0.0
     per_provider: dict[str, int] = field(default_factory=dict)
 
@@ -130,24 +143,33 @@ class Poller:
         return self._buckets[provider]
 
     def run(self, *, max_batches: int = 20, time_left: Callable[[], float] | None = None) -> PollReport:
-        """Poll due shipments batch by batch until none is due, ``max_batches`` or the time budget."""
+        """Poll due shipments one by one until none is due, ``max_batches`` or the time budget."""
         report = PollReport()
         settings = self.config.poller
-        quiet = timedelta(hours=settings.quiet_hours * settings.time_scale)
+        quiet = max(timedelta(hours=settings.quiet_hours * settings.time_scale), timedelta(seconds=1))
         for _ in range(max_batches):
             now = self.clock()
             due = self.store.query_due_polls(now, self.shards, limit=settings.batch_size)
             if not due:
                 break
             report.batches += 1
-            bodies = [body for item in due if (body := self._poll_one(item, now, report)) is not None]
-            self.sink.send(bodies)  # enqueue first: a failure here leaves the due times for the next sweep
-            next_due = now + max(quiet, timedelta(seconds=1))
             for item in due:
-                self.store.set_poll_due(item.shipment_id, next_due)
-            if time_left is not None and time_left() < 5.0:
-                break
+                if time_left is not None and time_left() < TIME_MARGIN_SECONDS + self._expected_wait(item):
+                    report.out_of_time = True
+                    self.log.info("poll sweep out of time: the rest is left for the next run")
+                    return report
+                body = self._poll_one(item, now, report)
+                if body is not None:
+                    self.sink.send([body])  # enqueue first: a failure here leaves the due time for the next sweep
+                self.store.set_poll_due(item.shipment_id, self.clock() + quiet)
         return report
+
+    def _expected_wait(self, item: DuePoll) -> float:
+        """How long the next query of this shipment's provider would wait for a token."""
+        provider = self._provider_for(item)
+        if provider is None:
+            return 0.0
+        return self.bucket(provider).wait_estimate()
 
     def _provider_for(self, item: DuePoll) -> Provider | None:
         try:

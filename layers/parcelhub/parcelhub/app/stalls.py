@@ -1,20 +1,25 @@
 """The stall sweep: read only what is due from the sparse, sharded stall index; alert once per episode.
 
-Each due entry is *claimed* with a conditional write (``mark_stall_alerted``) before its
-``ShipmentStalled`` event is published, so overlapping or repeated sweeps never alert twice; if the
-publish fails the claim is released and the next sweep retries.
+Each due entry is *claimed* with one conditional write (``mark_stall_alerted``), and that committed claim
+is the alert: the stream relay (``parcelhub.app.outbox``) derives ``ShipmentStalled`` from it. So progress
+is saved per item — a sweep that times out or dies during a mass stall loses nothing: what it claimed is
+announced, what it did not reach is still due for the next sweep — and overlapping or repeated sweeps
+never alert twice. The sweep stops taking items when its time budget runs low.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from parcelhub.domain.policy import StallRules
 from parcelhub.domain.stall import StallRule
-from parcelhub.events import EventPublisher, ShipmentStalled
 from parcelhub.observability import add_metric, logger
-from parcelhub.ports.store import DueStall, QueryStats, StallIndex
+from parcelhub.ports.store import QueryStats, StallIndex
+
+#: stop taking items when less than this many seconds of the invocation are left
+TIME_MARGIN_SECONDS = 5.0
 
 
 @dataclass
@@ -22,6 +27,8 @@ class SweepReport:
     due: int = 0
     alerted: int = 0
     already_alerted: int = 0
+    #: the sweep stopped on its time budget; the rest stays due for the next run
+    out_of_time: bool = False
     stats: QueryStats = field(default_factory=QueryStats)
 
     def as_dict(self) -> dict[str, int | float]:
@@ -29,6 +36,7 @@ class SweepReport:
             "due": self.due,
             "alerted": self.alerted,
             "already_alerted": self.already_alerted,
+            "out_of_time": int(self.out_of_time),
             "pages": self.stats.pages,
             "items_read": self.stats.items_read,
             "capacity_units": self.stats.capacity_units,
@@ -47,18 +55,19 @@ def threshold_seconds(rule: str, rules: StallRules) -> int:
 
 
 class StallSweeper:
-    """The sweep over the stall index port and the event publisher."""
+    """The sweep over the stall index port (its claims are announced by the stream relay)."""
 
-    def __init__(self, *, stalls: StallIndex, publisher: EventPublisher, rules: StallRules) -> None:
+    def __init__(self, *, stalls: StallIndex, rules: StallRules) -> None:
         self.stalls = stalls
-        self.publisher = publisher
         self.rules = rules
 
-    def sweep(self, now: datetime) -> SweepReport:
-        store, rules = self.stalls, self.rules
+    def sweep(self, now: datetime, *, time_left: Callable[[], float] | None = None) -> SweepReport:
+        store = self.stalls
         report = SweepReport()
-        claimed: list[tuple[DueStall, ShipmentStalled]] = []
         for due in store.query_due_stalls(now, stats=report.stats):
+            if time_left is not None and time_left() < TIME_MARGIN_SECONDS:
+                report.out_of_time = True
+                break
             report.due += 1
             if due.carrier is None or due.tracking_number is None or due.provider is None:
                 logger().warning("stall entry without a waybill", extra={"shipment_id": due.shipment_id})
@@ -66,38 +75,10 @@ class StallSweeper:
             if not store.mark_stall_alerted(due.shipment_id, due.episode, now):
                 report.already_alerted += 1
                 continue
-            threshold = threshold_seconds(due.rule, rules)
-            started = due.last_event_at.timestamp() if due.last_event_at else due.due_at.timestamp() - threshold
-            claimed.append(
-                (
-                    due,
-                    ShipmentStalled(
-                        shipment_id=due.shipment_id,
-                        order_id=due.order_id,
-                        carrier=due.carrier,
-                        provider=due.provider,
-                        tracking_number=due.tracking_number,
-                        status=due.status,
-                        rule=due.rule,
-                        threshold_seconds=threshold,
-                        stalled_for_seconds=max(0, int(now.timestamp() - started)),
-                        last_event_text=due.last_event_text,
-                        last_event_at=due.last_event_at,
-                        episode_id=due.episode,
-                        detected_at=now,
-                    ),
-                )
-            )
-        if claimed:
-            try:
-                self.publisher.publish([event for _, event in claimed])
-            except Exception:
-                for due, _ in claimed:
-                    store.release_stall_alert(due.shipment_id, due.episode)
-                raise
-        for due, _ in claimed:
+            report.alerted += 1
             add_metric("ShipmentStalled", rule=due.rule, carrier=str(due.carrier))
-        report.alerted = len(claimed)
         add_metric("StallSweepItemsRead", report.stats.items_read)
+        if report.out_of_time:
+            add_metric("StallSweepOutOfTime")
         logger().info("stall sweep", extra=report.as_dict())
         return report

@@ -162,7 +162,7 @@ class WaybillService(CreateStep):
         )
 
     def circuit(self) -> CircuitBreaker:
-        return CircuitBreaker(self.deps.store, self.deps.config().circuit, self.deps.publisher, clock=self.deps.epoch)
+        return CircuitBreaker(self.deps.store, self.deps.config().circuit, clock=self.deps.epoch)
 
     # ------------------------------------------------------------------------------ select / next
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from parcelhub.domain.scan_time import TimeFlag
 from parcelhub.domain.status import Status, SubStatus
 
 #: Carriers send China local time without an offset.
@@ -186,6 +187,9 @@ class TrackingEvent(_Model):
     #: delivery time and its signed flag (Kuaidi100 ``ischeck``, Kdniao ``State`` 3)
     estimated_delivery_at: datetime | None = None
     signed: bool | None = None
+    #: set by the ingest when the scan time is implausible (kept in the timeline, never decides the status);
+    #: not part of the event's wire form (the store keeps it with the timeline item)
+    time_flag: TimeFlag | None = Field(default=None, exclude=True)
 
     @field_validator("occurred_at", "estimated_delivery_at")
     @classmethod

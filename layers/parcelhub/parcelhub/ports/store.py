@@ -47,10 +47,6 @@ class StatusChange:
     new_sub_status: SubStatus
     occurred_at: datetime
     old_sub_status: SubStatus = SubStatus.NONE
-    #: the stall episode this change ended, when it had been alerted (-> ``StallResolved``)
-    stall_alerted_episode: str | None = None
-    stall_rule: str | None = None
-    stall_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +198,33 @@ class Timeline(Protocol):
         stall: StallMark | None,
         now: datetime,
         poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
     ) -> StatusChange | None:
         """One conditional update keyed on the precedence key; ``None`` when a newer state is stored.
-        ``poll_due`` (when given, for a non-terminal state) moves the poll index entry in the same write."""
+        ``poll_due`` (when given, for a non-terminal state) moves the poll index entry in the same write;
+        ``location`` and ``provider`` (of the winning scan) are stored for the announcement the stream
+        relay derives from this write."""
+
+    def replace_tracking_state(
+        self,
+        shipment_id: str,
+        state: TrackingState,
+        *,
+        expected_key: str | None,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
+    ) -> StatusChange | None:
+        """A correction (a replay after a mapping fix): the same write as ``apply_tracking_state``, but it
+        replaces the stored state only while its key is still ``expected_key`` (None: no state yet), so it
+        may lower it; ``None`` when the state moved meanwhile. Never replaces a cancellation."""
+
+    def rewrite_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> None:
+        """Store every event, replacing a stored one with the same key (a replay's corrected mapping)."""
 
     def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:
         """Newest first."""
@@ -225,10 +245,8 @@ class StallIndex(Protocol):
 
     def mark_stall_alerted(self, shipment_id: str, episode: str, now: datetime) -> bool:
         """True only the first time for the current stall episode; the entry then leaves the stall index
-        (so later sweeps don't re-read it) until a new mark is set or the claim is released."""
-
-    def release_stall_alert(self, shipment_id: str, episode: str) -> None:
-        """Undo ``mark_stall_alerted`` (the alert could not be published): back into the index, due as before."""
+        (so later sweeps don't re-read it) until a new mark is set. The claim IS the alert: the stream
+        relay announces ``ShipmentStalled`` from this committed write."""
 
 
 @runtime_checkable

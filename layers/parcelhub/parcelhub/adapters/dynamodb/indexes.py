@@ -77,21 +77,6 @@ class StallIndexRecords(Table):
             return False
         return True
 
-    def release_stall_alert(self, shipment_id: str, episode: str) -> None:
-        expr = Expr()
-        expr.set("stall_pk", ser.stall_pk(ser.shard_of(shipment_id, self.shards)))
-        expr.set_raw(f"{expr.n('stall_sk')} = {expr.n('stall_alerted_due')}")
-        expr.remove(*ser.STALL_ALERT_ATTRS)
-        value = expr.v(episode)
-        condition = (
-            f"{expr.n('stall_alerted')} = {value} AND {expr.n('stall_episode')} = {value}"
-            f" AND attribute_exists({expr.n('stall_alerted_due')})"
-        )
-        try:
-            self._update(ser.shipment_pk(shipment_id), ser.META, expr, condition)
-        except ConditionFailed:
-            return  # not claimed by that episode (any more): nothing to undo
-
     # ------------------------------------------------------------------------------------------ polls
 
 

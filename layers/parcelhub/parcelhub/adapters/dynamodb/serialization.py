@@ -9,6 +9,7 @@
 | carrier health   | ``CARRIER#<provider>``          | ``HEALTH``                           |
 | parked push      | ``PARK#<carrier>#<tracking_no>``| ``PUSH#<received_at UTC ISO>#<id>``  |
 | lease            | ``LEASE#<name>``                | ``LEASE``                            |
+| outbox event     | ``OUTBOX#<event_id>``           | ``OUTBOX``                           |
 
 Sparse indexes (attributes present only while the shipment is in them):
 
@@ -45,6 +46,7 @@ ORDER = "ORDER"
 TRK = "TRK"
 HEALTH = "HEALTH"
 LEASE = "LEASE"
+OUTBOX = "OUTBOX"
 EVENT_PREFIX = "EVT#"
 PUSH_PREFIX = "PUSH#"
 
@@ -119,6 +121,10 @@ def health_pk(provider: str) -> str:
 
 def lease_pk(name: str) -> str:
     return f"LEASE#{name}"
+
+
+def outbox_pk(event_id: str) -> str:
+    return f"OUTBOX#{event_id}"
 
 
 def park_pk(carrier: str, tracking_number: str) -> str:
@@ -214,6 +220,8 @@ def event_to_item(shipment_id: str, event: TrackingEvent) -> dict[str, Any]:
     item["pk"] = shipment_pk(shipment_id)
     item["sk"] = event_sk(event)
     item["shipment_id"] = shipment_id
+    if event.time_flag is not None:
+        item["time_flag"] = event.time_flag.value
     return item
 
 

@@ -8,6 +8,7 @@ from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table, TransactionCanceled
 from parcelhub.domain.models import Shipment, Waybill, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus, is_terminal, precedence_key
+from parcelhub.ports.changes import WORKFLOW
 from parcelhub.ports.errors import (
     OrderAlreadyExists,
     ShipmentAlreadyExists,
@@ -103,6 +104,7 @@ class ShipmentRecords(Table):
                 condition += f" AND attribute_exists({expr.n('carrier_orders')}.{expr.n(order_key)})"
             if set_status:
                 expr.set("status", Status.WAYBILL_CREATED.value).set("sub_status", SubStatus.NONE.value)
+                expr.set("status_source", WORKFLOW)
                 condition += (
                     f" AND attribute_not_exists({expr.n('status_key')})"
                     f" AND {expr.n('status')} IN"
@@ -143,6 +145,7 @@ class ShipmentRecords(Table):
             raise ValueError("expected must be None or a non-empty set")
         expr = Expr()
         expr.set("status", status.value).set("sub_status", sub_status.value).set("updated_at", ser.iso(now))
+        expr.set("status_source", WORKFLOW)
         expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
         if is_terminal(status):
             expr.remove(*ser.STALL_ATTRS, *ser.POLL_ATTRS)

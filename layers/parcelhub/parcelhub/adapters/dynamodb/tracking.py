@@ -11,6 +11,7 @@ from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table
 from parcelhub.domain.models import TrackingEvent
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
+from parcelhub.ports.changes import TRACKING
 from parcelhub.ports.errors import (
     ShipmentNotFound,
     TrackingClaimConflict,
@@ -82,6 +83,25 @@ class TrackingRecords(Table):
         already = {str(h) for h in old.get("known_hashes", ())}
         return [e for e in fresh if e.content_hash not in already]
 
+    def rewrite_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> None:
+        unique = list({e.content_hash: e for e in events}.values())
+        if not unique:
+            return
+        self._batch_write(
+            [{"PutRequest": {"Item": ser.to_wire(ser.event_to_item(claim.shipment_id, e))}} for e in unique]
+        )
+        expr = Expr()
+        expr.adds.append(f"{expr.n('known_hashes')} {expr.v({e.content_hash for e in unique})}")
+        try:
+            self._update(
+                ser.tracking_pk(claim.carrier, claim.tracking_number),
+                ser.TRK,
+                expr,
+                f"attribute_exists({expr.n('pk')})",
+            )
+        except ConditionFailed:
+            raise ShipmentNotFound(f"tracking claim {claim.carrier}/{claim.tracking_number}") from None
+
     def apply_tracking_state(
         self,
         shipment_id: str,
@@ -91,16 +111,76 @@ class TrackingRecords(Table):
         stall: StallMark | None,
         now: datetime,
         poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
     ) -> StatusChange | None:
+        expr = self._state_expr(
+            shipment_id,
+            state,
+            last_event_text=last_event_text,
+            stall=stall,
+            now=now,
+            poll_due=poll_due,
+            location=location,
+            provider=provider,
+        )
+        key = expr.n("status_key")
+        condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
+        return self._write_state(shipment_id, state, expr, condition)
+
+    def replace_tracking_state(
+        self,
+        shipment_id: str,
+        state: TrackingState,
+        *,
+        expected_key: str | None,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
+    ) -> StatusChange | None:
+        expr = self._state_expr(
+            shipment_id,
+            state,
+            last_event_text=last_event_text,
+            stall=stall,
+            now=now,
+            poll_due=poll_due,
+            location=location,
+            provider=provider,
+        )
+        key, status = expr.n("status_key"), expr.n("status")
+        expected = f"attribute_not_exists({key})" if expected_key is None else f"{key} = {expr.v(expected_key)}"
+        condition = f"attribute_exists({expr.n('pk')}) AND {expected} AND {status} <> {expr.v(Status.CANCELLED.value)}"
+        return self._write_state(shipment_id, state, expr, condition)
+
+    def _state_expr(
+        self,
+        shipment_id: str,
+        state: TrackingState,
+        *,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None,
+        location: str | None,
+        provider: str | None,
+    ) -> Expr:
+        """The attributes a winning tracking state writes (status, its key and scan, stall and poll index)."""
         expr = Expr()
         expr.set("status", state.status.value).set("sub_status", state.sub_status.value)
         expr.set("status_key", state.key).set("last_event_at", ser.iso(state.occurred_at))
-        expr.set("updated_at", ser.iso(now))
+        expr.set("status_source", TRACKING).set("updated_at", ser.iso(now))
         expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
-        if last_event_text is None:
-            expr.remove("last_event_text")
-        else:
-            expr.set("last_event_text", last_event_text)
+        for name, value in (("last_event_text", last_event_text), ("last_event_location", location)):
+            if value is None:
+                expr.remove(name)
+            else:
+                expr.set(name, value)
+        if provider is not None:
+            expr.set("last_event_provider", provider)
         if stall is None:
             expr.remove(*ser.STALL_ATTRS)
         else:
@@ -110,8 +190,9 @@ class TrackingRecords(Table):
             expr.remove(*ser.POLL_ATTRS)
         elif poll_due is not None:
             expr.set("poll_pk", ser.poll_pk(ser.shard_of(shipment_id, self.shards))).set("poll_sk", ser.iso(poll_due))
-        key = expr.n("status_key")
-        condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
+        return expr
+
+    def _write_state(self, shipment_id: str, state: TrackingState, expr: Expr, condition: str) -> StatusChange | None:
         try:
             # ALL_OLD (not UPDATED_OLD): the change report needs order_id/carrier/tracking_number too, and
             # returned values cost no read capacity
@@ -120,7 +201,6 @@ class TrackingRecords(Table):
             if failed.old is None:
                 raise ShipmentNotFound(shipment_id) from None
             return None
-        alerted = old.get("stall_alerted") if old.get("stall_alerted") == old.get("stall_episode") else None
         return StatusChange(
             shipment_id=shipment_id,
             order_id=str(old["order_id"]),
@@ -131,9 +211,6 @@ class TrackingRecords(Table):
             new_sub_status=state.sub_status,
             occurred_at=state.occurred_at,
             old_sub_status=SubStatus(old.get("sub_status") or SubStatus.NONE),
-            stall_alerted_episode=alerted,
-            stall_rule=old.get("stall_rule") if alerted else None,
-            stall_due_at=ser.parse_iso(old["stall_alerted_due"]) if alerted and old.get("stall_alerted_due") else None,
         )
 
     def list_events(self, shipment_id: str, limit: int = 200) -> list[TrackingEvent]:

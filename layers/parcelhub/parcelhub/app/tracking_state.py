@@ -1,0 +1,175 @@
+"""From one tracking number's scans to its stored state: the part of the ingest that decides.
+
+* :meth:`TrackingWriter.checked` — one scan per content hash, each scan time checked against when its push
+  was received and when the shipment was created (``domain.scan_time``): an implausible one is kept,
+  flagged, and left out of the fold (a log line and the ``ScanTimeFlagged`` metric);
+* :meth:`TrackingWriter.apply` — store the new scans, fold the plausible ones, and write the winning state
+  with one conditional update (precedence key) that also carries the stall mark and the poll due time;
+* :meth:`TrackingWriter.correct` — a replay after a mapping fix: store the scans as mapped now, re-decide
+  the status from the whole timeline, and replace the stored state only when it differs and has not moved
+  meanwhile (so a correction may lower it, and replaying twice changes nothing).
+
+Nothing is published: the stream relay announces what these writes commit (``parcelhub.app.outbox``).
+"""
+
+from __future__ import annotations
+
+import collections
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from parcelhub.domain.models import TrackingEvent
+from parcelhub.domain.scan_time import scan_time_flag
+from parcelhub.domain.stall import StallRule, stall_due
+from parcelhub.domain.status import Status, TrackingState, fold, is_terminal
+from parcelhub.ports.store import StallMark, StatusChange, TrackingClaim
+
+if TYPE_CHECKING:
+    from parcelhub.config import HubConfig
+    from parcelhub.ports.store import IngestStore
+
+#: store -> shipment id -> (destination province, created at), per warm process (bounded)
+_FACTS: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, tuple[str, datetime]]] = weakref.WeakKeyDictionary()
+_FACTS_CACHE_SIZE = 4096
+#: how many stored scans a replay folds (a parcel's whole life is far fewer)
+REPLAY_TIMELINE_LIMIT = 1000
+
+
+class TrackingWriter:
+    """Scans -> the stored tracking state, over the ingest's store port (cheap to build)."""
+
+    def __init__(
+        self,
+        store: IngestStore,
+        config: HubConfig,
+        *,
+        metric: Callable[..., None],
+        log: Callable[[], Any],
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.metric = metric
+        self.log = log
+
+    def checked(self, claim: TrackingClaim, scans: Sequence[tuple[TrackingEvent, datetime]]) -> list[TrackingEvent]:
+        """The scans, one per content hash, flagged when their time is implausible (a plausible copy of a
+        scan wins over a flagged one)."""
+        _, created_at = self.facts(claim.shipment_id)
+        settings = self.config.scan_time
+        unique: dict[str, TrackingEvent] = {}
+        for event, received_at in scans:
+            flag = scan_time_flag(
+                event.occurred_at,
+                received_at=received_at,
+                created_at=created_at,
+                future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+                before_shipment_tolerance=timedelta(seconds=settings.before_shipment_tolerance_seconds),
+            )
+            checked = event.model_copy(update={"time_flag": flag}) if flag != event.time_flag else event
+            kept = unique.get(checked.content_hash)
+            if kept is None or (kept.time_flag is not None and checked.time_flag is None):
+                unique[checked.content_hash] = checked
+        for event in unique.values():
+            if event.time_flag is None:
+                continue
+            self.metric("ScanTimeFlagged", 1, flag=str(event.time_flag))
+            self.log().warning(
+                "scan time implausible: kept in the timeline, ignored by the status",
+                extra={
+                    "shipment_id": claim.shipment_id,
+                    "flag": str(event.time_flag),
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "raw_code": event.raw_code[:40],
+                },
+            )
+        return list(unique.values())
+
+    def apply(
+        self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, *, force: bool
+    ) -> tuple[list[TrackingEvent], StatusChange | None]:
+        """Store the new scans and write the state they fold into; returns (new scans, the change)."""
+        new = self.store.append_events(claim, events)
+        # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a
+        # crash between append and apply): then re-apply; the conditional update makes it idempotent.
+        if not new and not force:
+            return new, None
+        state = fold(e for e in events if e.time_flag is None)
+        if state is None:
+            return new, None
+        return new, self._write(claim, state, events, now)
+
+    def correct(self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime) -> StatusChange | None:
+        """A replay: store the scans as mapped now, then re-decide the status from the whole timeline."""
+        self.store.rewrite_events(claim, events)
+        timeline = self.store.list_events(claim.shipment_id, limit=REPLAY_TIMELINE_LIMIT)
+        state = fold(e for e in timeline if e.time_flag is None)
+        current = self.store.get(claim.shipment_id)
+        if state is None or state.key == current.status_key or current.status is Status.CANCELLED:
+            return None
+        change = self._write(claim, state, timeline, now, replace=True, expected_key=current.status_key)
+        if change is not None:
+            self.metric("TrackingStateCorrected", 1)
+        return change
+
+    def _write(
+        self,
+        claim: TrackingClaim,
+        state: TrackingState,
+        events: Sequence[TrackingEvent],
+        now: datetime,
+        *,
+        replace: bool = False,
+        expected_key: str | None = None,
+    ) -> StatusChange | None:
+        winner = next(e for e in events if e.content_hash == state.event_hash)
+        quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
+        common: dict[str, Any] = {
+            "last_event_text": winner.raw_text or None,
+            "stall": self._stall_mark(claim.shipment_id, state),
+            "now": now,
+            "poll_due": None if is_terminal(state.status) else now + quiet,  # same write: no extra UpdateItem
+            "location": winner.location,
+            "provider": winner.provider.value,
+        }
+        if not replace:
+            return self.store.apply_tracking_state(claim.shipment_id, state, **common)
+        return self.store.replace_tracking_state(claim.shipment_id, state, expected_key=expected_key, **common)
+
+    def _stall_mark(self, shipment_id: str, state: TrackingState) -> StallMark | None:
+        rules = self.config.stall
+
+        def due(province: str) -> Any:
+            return stall_due(
+                shipment_id=shipment_id,
+                status=state.status,
+                sub_status=state.sub_status,
+                since=state.occurred_at,
+                state_key=state.key,
+                destination_province=province,
+                rules=rules,
+            )
+
+        mark = due("")
+        if mark is not None and mark.rule is StallRule.NO_UPDATE_IN_TRANSIT and rules.in_transit_hours_by_province:
+            mark = due(self.facts(shipment_id)[0])
+        if mark is None:
+            return None
+        return StallMark(due_at=mark.due_at, rule=mark.rule.value, episode=mark.episode)
+
+    def facts(self, shipment_id: str) -> tuple[str, datetime]:
+        """The destination province and creation time: one GetItem per shipment and warm process (they never
+        change; the tracking claim does not carry them)."""
+        try:
+            cache = _FACTS.setdefault(self.store, collections.OrderedDict())
+        except TypeError:  # a store that cannot be weakly referenced: no cache
+            cache = collections.OrderedDict()
+        facts = cache.get(shipment_id)
+        if facts is None:
+            shipment = self.store.get(shipment_id)
+            facts = (shipment.destination_province, shipment.created_at)
+            cache[shipment_id] = facts
+            while len(cache) > _FACTS_CACHE_SIZE:
+                cache.popitem(last=False)
+        return facts
