@@ -558,7 +558,7 @@ class InMemoryShipmentStore:
     # ---------------------------------------------------------------------------------- carrier orders
 
     def open_order(self, shipment_id: str, order: CarrierOrder, now: datetime) -> Shipment:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
             current = row.shipment
             if current.open_order == order.key:
@@ -583,7 +583,7 @@ class InMemoryShipmentStore:
         cancel_attempts: int | None = None,
         recovery_due: datetime | None = None,
     ) -> None:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
             current = row.shipment
             if key not in current.carrier_orders:
@@ -606,17 +606,17 @@ class InMemoryShipmentStore:
     # ---------------------------------------------------------------------------------- recovery index
 
     def postpone_recovery(self, shipment_id: str, due_at: datetime) -> None:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
             if row.shipment.recovery_due is not None:
                 self._write(row, recovery_due=due_at)
 
     def clear_recovery(self, shipment_id: str) -> None:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             self._write(self._row(shipment_id), recovery_due=None)
 
     def finish_run(self, shipment_id: str, due_at: datetime | None) -> None:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             self._write(self._row(shipment_id), recovery_due=due_at, workflow_done=True)
 
     def query_due_recoveries(self, now: datetime, limit: int = 100) -> list[DueRecovery]:
@@ -638,7 +638,7 @@ class InMemoryShipmentStore:
         now: datetime,
         if_due: datetime | None = None,
     ) -> tuple[Shipment, str]:
-        with self._lock:
+        with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
             current = row.shipment
             if current.status not in expected or (if_due is not None and current.recovery_due != if_due):

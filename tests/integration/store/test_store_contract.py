@@ -689,6 +689,37 @@ def test_the_stream_carries_each_committed_change_for_the_relay(backend: Backend
     assert len({e.event_id for e in events}) == len(events)
 
 
+def test_a_carrier_order_whose_cancel_failed_is_announced_from_the_stream(backend: Backend):
+    """WaybillCancelFailed comes from the committed ``cancel_failed`` write (the same from the fake's change
+    log and from the DynamoDB stream), once, with the order and the reason."""
+    from parcelhub.app.outbox import derive
+    from parcelhub.config import HubConfig
+    from parcelhub.domain.models import CarrierOrder
+
+    store = backend.store
+    shipment = a_shipment()
+    store.create(shipment)
+    order = CarrierOrder(
+        provider=Provider.KDNIAO, carrier=Carrier.ZTO, order_id=shipment.shipment_id, state="open", at=NOW
+    )
+    store.open_order(shipment.shipment_id, order, NOW)
+    # When the order is abandoned, then its last cancel fails
+    store.settle_order(shipment.shipment_id, order.key, "abandoned", NOW, tracking_number="78912345678901")
+    failed = an_attempt("cancel_failed", minutes=3).model_copy(update={"error_code": "HTTP_503"})
+    store.settle_order(shipment.shipment_id, order.key, "cancel_failed", NOW, cancel_attempts=3, attempt=failed)
+    store.finish_run(shipment.shipment_id, None)
+    events = [event for change in backend.changes() for event in derive(change, HubConfig())]
+    # Then exactly one alert, naming the order and the reason
+    assert [type(e).__name__ for e in events] == ["WaybillCancelFailed"]
+    alert = events[0]
+    assert (alert.provider_order_id, alert.tracking_number, alert.cancel_attempts) == (  # type: ignore[attr-defined]
+        shipment.shipment_id,
+        "78912345678901",
+        3,
+    )
+    assert (alert.error_code, alert.failed_at) == ("HTTP_503", failed.at)  # type: ignore[attr-defined]
+
+
 # -------------------------------------------------------------------------------------------- polls
 
 

@@ -218,3 +218,34 @@ def test_a_staged_outbox_event_is_published_as_it_was_staged() -> None:
     change = Change("9", None, OutboxImage(event.detail_type(), event.detail_json()))
     assert derive(change, HubConfig()) == [parse_event(event.detail_type(), event.detail_json())]
     assert derive(Change("10", change.new, change.new), HubConfig()) == []  # only the insert announces
+
+
+def test_an_order_whose_cancel_finally_failed_is_announced_once_from_the_committed_write() -> None:
+    from parcelhub.domain.models import CarrierOrder, WaybillAttempt
+    from parcelhub.events import WaybillCancelFailed
+
+    # Given a shipment with a carrier order that was not kept and is being cancelled
+    store = InMemoryShipmentStore()
+    shipment_id = shipment(store, 1, waybill=False)
+    order = CarrierOrder(provider=Provider.SF, carrier=Carrier.SF, order_id=shipment_id, state="open", at=NOW)
+    store.open_order(shipment_id, order, NOW)
+    store.settle_order(shipment_id, order.key, "abandoned", NOW, tracking_number="SF0001", cancel_attempts=1)
+    seen = len(store.changes)
+    # When its last cancel fails: the write records cancel_failed with the reason
+    line = WaybillAttempt(
+        provider=Provider.SF, carrier=Carrier.SF, outcome="cancel_failed", error_code="HTTP_503", error_message="down",
+        at=NOW + timedelta(minutes=5),
+    )  # fmt: skip
+    store.settle_order(shipment_id, order.key, "cancel_failed", NOW, cancel_attempts=3, attempt=line)
+    # and the shipment is written again later for something else
+    store.finish_run(shipment_id, None)
+    # Then that write, and only that one, means one WaybillCancelFailed with the order and the reason
+    events = [e for change in store.changes[seen:] for e in derive(change, HubConfig())]
+    assert [type(e) for e in events] == [WaybillCancelFailed]
+    alert = events[0]
+    assert isinstance(alert, WaybillCancelFailed)
+    assert (alert.provider_order_id, alert.tracking_number, alert.cancel_attempts) == (shipment_id, "SF0001", 3)
+    assert (alert.error_code, alert.error_message, alert.failed_at) == ("HTTP_503", "down", line.at)
+    # And deriving the same change again gives the same event id (consumers dedupe)
+    again = [e for change in store.changes[seen:] for e in derive(change, HubConfig())]
+    assert [e.event_id for e in again] == [alert.event_id]

@@ -12,8 +12,10 @@ attempt in flight per shipment). What happens to it next is always one of:
   order it issued). A waybill found is kept; "no such order" is ``absent``; no answer leaves it ``open``;
 * an order that is not kept (the shipment was cancelled meanwhile, another waybill won, the workflow moved
   on while the provider could not be asked) is cancelled with its provider (:meth:`OrderDesk.cancel`, a
-  few tries, then again on later sweeps) -> ``cancelled``, or ``cancel_failed`` with a
-  ``WaybillCancelFailed`` ops alert when every try failed. Every cancel is a line in ``waybill_attempts``.
+  few tries, then again on later sweeps) -> ``cancelled``, or ``cancel_failed`` when every try failed.
+  Every cancel is a line in ``waybill_attempts``. The ``cancel_failed`` write is the ops alert: the
+  stream relay (``parcelhub.app.outbox``) announces ``WaybillCancelFailed`` from it, so the alert cannot be
+  lost between the write and a publish (nothing would try that cancel again).
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from parcelhub.domain.models import (
     WaybillAttempt,
 )
 from parcelhub.domain.policy import CarrierCandidate
-from parcelhub.events import EventPublisher, WaybillCancelFailed
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.store import WaybillStore
 
@@ -74,7 +75,6 @@ class OutcomeUnknown(CarrierUnavailable):
 class OrderPorts:
     store: WaybillStore
     plugin: Callable[[Provider], ProviderPlugin]
-    publisher: EventPublisher
     config: Callable[[], HubConfig]
     #: the provider request of a shipment for one carrier and provider order id (decrypts the parties)
     build_order: Callable[[Shipment, Carrier, str], WaybillOrder]
@@ -212,22 +212,6 @@ class OrderDesk:
             tracking_number=number,
             cancel_attempts=tries,
             attempt=attempt(candidate, "cancel_failed", now, code, message),
-        )
-        self.ports.publisher.publish(
-            [
-                WaybillCancelFailed(
-                    shipment_id=shipment.shipment_id,
-                    order_id=shipment.order_id,
-                    provider=order.provider,
-                    carrier=order.carrier,
-                    provider_order_id=order.order_id,
-                    tracking_number=number,
-                    cancel_attempts=tries,
-                    error_code=code,
-                    error_message=message,
-                    failed_at=now,
-                )
-            ]
         )
         add_metric("CarrierOrderCancelFailed", provider=order.provider.value)
         logger().error("order not kept and not cancelled: ops alerted", extra={"provider": order.provider.value})

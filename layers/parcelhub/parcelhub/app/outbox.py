@@ -7,13 +7,16 @@ The table's stream (``NEW_AND_OLD_IMAGES``) feeds ``functions/event_relay``; for
   (+ ``ShipmentDelivered`` / ``ShipmentException``);
 * shipment, that new winning state ended an alerted stall episode: ``StallResolved``;
 * shipment, the stall sweep claimed an episode's alert: ``ShipmentStalled``;
+* shipment, a carrier order not kept was marked ``cancel_failed`` (every cancel failed):
+  ``WaybillCancelFailed``;
 * carrier health, closed -> open / half-open -> closed: ``CarrierCircuitOpened`` / ``CarrierCircuitClosed``;
 * an outbox item inserted (a workflow step staged it): that event (``WaybillCreated``, ``WaybillFailed``,
   ``CarrierFailover``).
 
 So a change is announced even when its writer died right after the write, and a write that changed
 nothing announces nothing. Every event id is a hash of the event's identity (shipment, status, scan
-time; episode; provider and opening time): a record relayed twice gives consumers the same id to dedupe.
+time; episode; provider and opening time; shipment and provider order): a record relayed twice gives
+consumers the same id to dedupe.
 
 Failure handling (:class:`OutboxRelay`): records are relayed in stream order; a ``PutEvents`` answer with
 failed entries stops the batch and reports the first record not fully published (the stream retries from
@@ -34,7 +37,7 @@ from typing import Any
 from parcelhub.app.circuit import CircuitState, Health
 from parcelhub.app.stalls import threshold_seconds
 from parcelhub.config import CircuitBreakerConfig, HubConfig
-from parcelhub.domain.models import Carrier, Provider
+from parcelhub.domain.models import Carrier, Provider, Shipment
 from parcelhub.domain.status import Status
 from parcelhub.events import (
     MAX_ENTRIES_PER_CALL,
@@ -48,6 +51,7 @@ from parcelhub.events import (
     ShipmentStalled,
     ShipmentStatusChanged,
     StallResolved,
+    WaybillCancelFailed,
     parse_event,
 )
 from parcelhub.ports.changes import TRACKING, Change, ChangeDecoder, HealthImage, OutboxImage, ShipmentImage
@@ -89,6 +93,39 @@ def _shipment_events(old: ShipmentImage | None, new: ShipmentImage, config: HubC
             out.append(_resolved(old, new))
     if new.alerted_episode and (old is None or old.alerted_episode != new.alerted_episode):
         out.append(_stalled(new, config))
+    return out + _cancels_failed(before, shipment)
+
+
+def _cancels_failed(before: Shipment | None, shipment: Shipment) -> list[Event]:
+    """A carrier order this write marked ``cancel_failed``: the ops alert (its reason is the write's
+    ``cancel_failed`` line in ``waybill_attempts``)."""
+    earlier = before.carrier_orders if before else {}
+    out: list[Event] = []
+    for key, order in shipment.carrier_orders.items():
+        if order.state != "cancel_failed" or (key in earlier and earlier[key].state == "cancel_failed"):
+            continue
+        line = next(
+            (
+                a
+                for a in reversed(shipment.waybill_attempts)
+                if a.outcome == "cancel_failed" and (a.provider, a.carrier) == (order.provider, order.carrier)
+            ),
+            None,
+        )
+        out.append(
+            WaybillCancelFailed(
+                shipment_id=shipment.shipment_id,
+                order_id=shipment.order_id,
+                provider=order.provider,
+                carrier=order.carrier,
+                provider_order_id=order.order_id,
+                tracking_number=order.tracking_number,
+                cancel_attempts=max(1, order.cancel_attempts),
+                error_code=line.error_code if line else None,
+                error_message=line.error_message if line else None,
+                failed_at=line.at if line else shipment.updated_at,
+            )
+        )
     return out
 
 

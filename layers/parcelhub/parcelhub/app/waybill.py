@@ -152,7 +152,6 @@ class WaybillService(CreateStep):
             OrderPorts(
                 store=deps.store,
                 plugin=deps.plugin,
-                publisher=deps.publisher,
                 config=deps.config,
                 build_order=self._order,
                 now=deps.now,
