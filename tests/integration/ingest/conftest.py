@@ -153,11 +153,13 @@ class Hub:
         *,
         claim: bool = True,
         province: str = "上海市",
+        created_at: datetime | None = None,
     ) -> str:
-        """A shipment with its waybill recorded (and the tracking claim, unless ``claim=False``)."""
+        """A shipment with its waybill recorded (and the tracking claim, unless ``claim=False``), created a
+        day ago unless ``created_at`` says when (scans dated before it are flagged, issue 14)."""
         self._seq += 1
         shipment_id = f"shp-{uuid.uuid4().hex[:12]}"
-        now = datetime.now(UTC) - timedelta(days=1)
+        now = created_at or datetime.now(UTC) - timedelta(days=1)
         self.store.create(
             Shipment(
                 shipment_id=shipment_id,
