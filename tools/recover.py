@@ -182,6 +182,7 @@ def show(stack: Stack, names: list[str], limit: int) -> list[dict[str, Any]]:
                 "ApproximateNumberOfMessages"
             ]
         )
+        received = list(drain(sqs, url, limit, visibility=10))  # each message once in this listing
         messages = [
             {
                 "message_id": m["MessageId"],
@@ -189,8 +190,10 @@ def show(stack: Stack, names: list[str], limit: int) -> list[dict[str, Any]]:
                 "reason": reason_of(stack, name, m),
                 "summary": _summary(str(m["Body"])),
             }
-            for m in drain(sqs, url, limit, visibility=1)
+            for m in received
         ]
+        for m in received:  # looking changes nothing: visible again at once (a redrive right after finds them)
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
         report.append({"queue": name, "depth": depth, "messages": messages})
     return report
 
