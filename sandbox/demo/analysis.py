@@ -396,6 +396,7 @@ def summarize(record: Mapping[str, Any]) -> Summary:
         stalled,
         alerts,
         iam_denials=(record.get("metrics") or {}).get("iam_denials", []),
+        iam_checked=int((record.get("metrics") or {}).get("iam_checked") or 0),
     )
     outage = {
         e["kind"]: e["at"] - float(record.get("orders_started_at") or 0)

@@ -16,6 +16,7 @@ from sandbox.demo.analysis import issued_waybills, parse_alert, stalled_parcels
 from sandbox.demo.invariants import (
     all_settled,
     check_all,
+    no_denials,
     no_regression,
     observation_key,
     one_waybill_per_order,
@@ -232,3 +233,15 @@ def test_check_all_names_a_double_stall_alert(
         "shp_c alerted 2 times for the same stall (no_update_in_transit)",
         "shp_c stopped in IN_TRANSIT: alerted 2 times",
     )
+
+
+def test_no_denials_counts_the_calls_checked_and_names_each_denied_call() -> None:
+    # Given a run whose 120 AWS calls were all allowed, Then the invariant holds and reports 120 checked
+    clean = no_denials([], 120)
+    assert clean.ok
+    assert clean.checked == 120
+    # Given one call denied (twice), Then it fails naming the principal, the action and the resource once
+    denied = {"principal": "ShipmentsApiFunction", "action": "kms:GenerateDataKey", "resource": "arn:aws:kms:k"}
+    broken = no_denials([denied, denied], 120)
+    assert not broken.ok
+    assert broken.problems == ("ShipmentsApiFunction may not kms:GenerateDataKey on arn:aws:kms:k",)

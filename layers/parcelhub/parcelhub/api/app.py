@@ -41,11 +41,11 @@ _one_at_a_time = threading.Lock()
 def resolver() -> APIGatewayHttpResolver:
     """The one resolver of this process, built on first use.
 
-    Powertools keeps the current request on the resolver, and ``include_router`` points every module-level
-    router at the resolver that included it last and copies that resolver's request context: two resolvers
-    in one process would read each other's requests. Lambda runs one invocation per environment at a time;
-    :func:`handle` holds a lock so a process that runs invocations on threads (the local stack) gets the
-    same semantics.
+    Powertools is not thread-safe: ``resolve`` stores the event in a class attribute
+    (``BaseRouter.current_event``) that every resolver and router reads, and ``include_router`` points
+    module-level routers at the last resolver that included them. Lambda runs one invocation per
+    environment at a time; :func:`handle` holds a lock so a process that serves invocations on threads (the
+    local stack) gets the same semantics instead of answering one request with another's body.
     """
     return _build_resolver()
 
