@@ -5,8 +5,9 @@ throttling and conditional conflicts, SQS redelivery and visibility timeouts, a 
 EventBridge ``PutEvents`` failing wholly or for some entries, the S3 archive failing, hostile-but-signed
 pushes), 30 parcels go through their life: 24 from pickup to delivery, 6 stop after their pickup and
 stall (the issue asks for 100 per case; 30 keeps the whole e2e tier within its time budget on a 2-core
-machine, with every fault case and every invariant counted - ``PARCELS`` sets it). Every push is signed like Kdniao signs it, sent over HTTP to the webhook, 30 % of them twice, all
-shuffled. Then the test computes, from what the stack committed and announced:
+machine, with every fault case and every invariant counted - ``PARCELS`` sets it). Every push is signed
+like Kdniao signs it, sent over HTTP to the webhook, 30 % of them twice, all shuffled. Then the test
+computes, from what the stack committed and announced:
 
 * **lost**: accepted pushes (HTTP 200) whose scan is neither in its parcel's timeline nor in the
   tracking DLQ with a reason (the normalizer's ``tracking message failed`` log line) — must be 0;
@@ -796,7 +797,8 @@ def test_a_dead_lettered_push_is_redriven_and_a_mapping_fix_is_replayed_both_ide
     # IN_TRANSIT/UNMAPPED
     sent_from = datetime.now(UTC) - timedelta(seconds=1)
     scans = [(n, "1", "【杭州市】快件已揽收", "杭州市", start) for n in numbers[3:]]
-    scans += [(n, "999", "【上海市】本人已取得包裹（新状态码）", "上海市", start + timedelta(minutes=30)) for n in numbers[3:]]
+    unknown = "【上海市】本人已取得包裹（新状态码）"
+    scans += [(n, "999", unknown, "上海市", start + timedelta(minutes=30)) for n in numbers[3:]]
     send_all(stack, [push_of([scan]) for scan in scans])
     assert eventually(lambda: all(statuses(stack, fleet)[n] == ("IN_TRANSIT", "UNMAPPED") for n in numbers[3:]))
     sent_until = datetime.now(UTC) + timedelta(seconds=1)
