@@ -546,6 +546,7 @@ CASES = [
             {"kind": "race", "service": "dynamodb", "operation": "UpdateItem", "function": NORMALIZER, "rate": 0.3},
             {"kind": "race", "service": "dynamodb", "operation": "UpdateItem", "function": DETECTOR, "rate": 0.5},
         ),
+        visibility=12,  # throttled batches come back: 12 s is still well above a normal local batch
     ),
     Case(
         "sqs-redelivery+visibility",
@@ -576,6 +577,7 @@ CASES = [
                 "count": 2,
             },
         ),
+        visibility=12,  # killed batches come back after it
     ),
     Case(
         "putevents-down-then-partial",
