@@ -58,7 +58,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 .PHONY: test
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit tests/integration
-	$(BIN)/python -m pytest -n 2 tests/e2e
+	$(BIN)/python -m pytest -n 3 tests/e2e  # mostly waiting on the local stacks: 3 workers on 2 cores
 
 .PHONY: local
 local: $(STAMP)
