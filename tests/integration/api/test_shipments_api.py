@@ -153,6 +153,28 @@ def test_missing_or_wrong_key_is_rejected(hub_aws: Any, key: str | None) -> None
     assert hub_aws.client("dynamodb").scan(TableName=hub_aws.table_name)["Count"] == 0
 
 
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/shipments", {"order_id": "", "parcels": [{"weight_kg": -1}]}),
+        ("POST", "/v1/shipments", "not json at all"),
+        ("GET", "/v1/shipments", None),  # the required order_id query is missing
+        ("GET", "/v1/shipments/shp_unknown", None),
+    ],
+)
+def test_an_unauthenticated_caller_gets_401_whatever_the_request(
+    hub_aws: Any, key: str | None, method: str, path: str, body: Any
+) -> None:
+    # Given a request that would be invalid (422) or unknown (404) for an authenticated caller
+    # When it arrives without a key or with a wrong one
+    status, error = call(http_event(method, path, body, key=key))
+    # Then it is refused as unauthenticated before anything is parsed or validated, and names no field
+    assert status == 401
+    assert error == {"error": "unauthorized", "message": error["message"], "fields": []}
+    assert hub_aws.client("dynamodb").scan(TableName=hub_aws.table_name)["Count"] == 0
+
+
 def test_unknown_shipment_is_404(hub_aws: Any) -> None:
     status, error = call(http_event("GET", "/v1/shipments/shp_unknown"))
     assert status == 404

@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from parcelhub.api.auth import Unauthorized, authenticate, is_public
@@ -24,14 +23,27 @@ def _error(status: int, error: str, message: str, fields: list[FieldError] | Non
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-def _require_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    path = app.current_event.raw_path
-    stage = app.current_event.request_context.stage
+def _refused(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Authenticate first: a route that needs a key answers 401 to a caller without a valid one before
+    Powertools parses or validates anything (its validation runs ahead of any middleware)."""
+    path = str(event.get("rawPath") or "/")
+    stage = str((event.get("requestContext") or {}).get("stage") or "")
     if stage and stage != "$default" and path.startswith(f"/{stage}/"):
         path = path[len(stage) + 1 :]
-    if not is_public(path):
-        authenticate(app.current_event.headers.get("x-api-key"))
-    return next_middleware(app)
+    if is_public(path):
+        return None
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    try:
+        authenticate(headers.get("x-api-key"))
+    except Unauthorized as refused:
+        body = ErrorBody(error="unauthorized", message=str(refused), fields=[])
+        return {
+            "statusCode": 401,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": body.model_dump_json(),
+            "isBase64Encoded": False,
+        }
+    return None
 
 
 _one_at_a_time = threading.Lock()
@@ -54,7 +66,6 @@ def _build_resolver() -> APIGatewayHttpResolver:
     from parcelhub.api.routers import health, shipments, tracking, trackpage
 
     app = APIGatewayHttpResolver(enable_validation=True)
-    app.use(middlewares=[_require_key])
     app.include_router(shipments.router, prefix="/v1")
     app.include_router(tracking.router, prefix="/v1")
     app.include_router(health.router, prefix="/v1")
@@ -71,10 +82,6 @@ def _build_resolver() -> APIGatewayHttpResolver:
             for err in error.errors()
         ]
         return _error(422, "validation_failed", f"{len(fields)} invalid field(s)", fields)
-
-    @app.exception_handler(Unauthorized)
-    def _unauthorized(error: Unauthorized) -> Response[ErrorBody]:
-        return _error(401, "unauthorized", str(error))
 
     @app.exception_handler(ShipmentNotFound)
     def _not_found(error: ShipmentNotFound) -> Response[ErrorBody]:
@@ -108,5 +115,8 @@ def _build_resolver() -> APIGatewayHttpResolver:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    refused = _refused(event)
+    if refused is not None:
+        return refused
     with _one_at_a_time:  # uncontended on Lambda; see resolver()
         return resolver().resolve(event, context)
