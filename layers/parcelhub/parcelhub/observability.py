@@ -20,9 +20,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @functools.cache
 def logger() -> Logger:
+    """The one logger; its handler redacts personal data (phones, names, addresses, signers in scan texts)
+    from every record's message, arguments and extra fields before anything is written."""
     from aws_lambda_powertools import Logger
 
-    return Logger(service="parcelhub")
+    from parcelhub.security.masking import RedactingFilter
+
+    log = Logger(service="parcelhub")
+    log.registered_handler.addFilter(RedactingFilter())
+    return log
 
 
 @functools.cache
@@ -60,7 +66,8 @@ def instrumented(correlation_id_path: str | None = None) -> Callable[[F], F]:
         @functools.wraps(handler)
         def entry(event: Any, context: Any) -> Any:
             if not built:
-                fn = tracer().capture_lambda_handler(handler)
+                # responses carry presigned label links and masked views: never recorded in traces
+                fn = tracer().capture_lambda_handler(handler, capture_response=False)
                 fn = metrics().log_metrics(capture_cold_start_metric=True)(fn)
                 fn = logger().inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(fn)
                 built.append(fn)
