@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import threading
 from typing import Any
@@ -23,6 +25,28 @@ def _error(status: int, error: str, message: str, fields: list[FieldError] | Non
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
+def _answer(status: int, body: ErrorBody) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": body.model_dump_json(),
+        "isBase64Encoded": False,
+    }
+
+
+def _unreadable(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A body that is not UTF-8 text is refused (422, field ``body``) before anything tries to decode it."""
+    body = event.get("body")
+    if not body or not event.get("isBase64Encoded"):
+        return None
+    try:
+        base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        field = FieldError(field="body", message="the body is not UTF-8 text", type="unreadable")
+        return _answer(422, ErrorBody(error="validation_failed", message="1 invalid field(s)", fields=[field]))
+    return None
+
+
 def _refused(event: dict[str, Any]) -> dict[str, Any] | None:
     """Authenticate first: a route that needs a key answers 401 to a caller without a valid one before
     Powertools parses or validates anything (its validation runs ahead of any middleware)."""
@@ -36,13 +60,7 @@ def _refused(event: dict[str, Any]) -> dict[str, Any] | None:
     try:
         authenticate(headers.get("x-api-key"))
     except Unauthorized as refused:
-        body = ErrorBody(error="unauthorized", message=str(refused), fields=[])
-        return {
-            "statusCode": 401,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": body.model_dump_json(),
-            "isBase64Encoded": False,
-        }
+        return _answer(401, ErrorBody(error="unauthorized", message=str(refused), fields=[]))
     return None
 
 
@@ -115,7 +133,7 @@ def _build_resolver() -> APIGatewayHttpResolver:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    refused = _refused(event)
+    refused = _refused(event) or _unreadable(event)
     if refused is not None:
         return refused
     with _one_at_a_time:  # uncontended on Lambda; see resolver()

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 
 from parcelhub.domain.scan_time import TimeFlag
 from parcelhub.domain.status import Status, SubStatus
@@ -71,8 +71,23 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9\- ]{5,19}$")]
 
 
+#: what ``Money.amount`` accepts, as strictly as it validates it: 0 to 12 integer digits and at most 2 decimals,
+#: as a JSON number or a decimal string (an empty or signed string is refused by both the document and the API)
+_AMOUNT_INPUT_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": 999999999999.99, "multipleOf": 0.01},
+        {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,2})?$"},
+    ],
+    "title": "Amount",
+}
+
+
 class Money(_Model):
-    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    amount: Annotated[
+        Decimal,
+        Field(ge=0, max_digits=14, decimal_places=2),
+        WithJsonSchema(_AMOUNT_INPUT_SCHEMA, mode="validation"),
+    ]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
 
 

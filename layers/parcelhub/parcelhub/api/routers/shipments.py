@@ -29,6 +29,12 @@ _ERRORS: dict[int, OpenAPIResponse] = {
 }
 
 
+def _answers(status: int, description: str) -> dict[int, OpenAPIResponse]:
+    """The route's success answer (the shipment view) with every error it can give."""
+    view: OpenAPIResponse = {"description": description, "content": {"application/json": {"model": ShipmentView}}}
+    return {status: view, **_ERRORS}
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -53,9 +59,9 @@ def _json(status: int, view: ShipmentView) -> Response[ShipmentView]:
     description="Stores the shipment (PENDING) and starts the waybill workflow. 202 when new; 200 with the "
     "same shipment when the same order id arrives again with the same body; 409 with a different body.",
     responses={
-        202: {"description": "Accepted"},
-        200: {"description": "Already accepted (idempotent replay)"},
-        **{k: v for k, v in _ERRORS.items() if k != 404},
+        k: v
+        for k, v in {**_answers(202, "Accepted"), **_answers(200, "Already accepted (idempotent replay)")}.items()
+        if k != 404  # creating needs no shipment
     },
     tags=["shipments"],
 )
@@ -64,13 +70,21 @@ def create_shipment(body: ShipmentRequest) -> Response[ShipmentView]:
     return _json(202 if accepted.created else 200, _view(accepted.shipment, []))
 
 
-@router.get("/shipments", summary="Find a shipment by order id", responses=_ERRORS, tags=["shipments"])
+@router.get(
+    "/shipments",
+    summary="Find a shipment by order id",
+    responses=_answers(200, "The shipment of that order"),
+    tags=["shipments"],
+)
 def find_shipment(order_id: Annotated[str, Query(min_length=1, max_length=64)]) -> ShipmentView:
     return _view(*composition.shipment_service().get_by_order(order_id))
 
 
 @router.get(
-    "/shipments/<shipment_id>", summary="Read a shipment with its timeline", responses=_ERRORS, tags=["shipments"]
+    "/shipments/<shipment_id>",
+    summary="Read a shipment with its timeline",
+    responses=_answers(200, "The shipment with its timeline"),
+    tags=["shipments"],
 )
 def get_shipment(shipment_id: str) -> ShipmentView:
     return _view(*composition.shipment_service().get(shipment_id))
@@ -79,7 +93,7 @@ def get_shipment(shipment_id: str) -> ShipmentView:
 @router.post(
     "/shipments/<shipment_id>/cancel",
     summary="Cancel the waybill while nothing is picked up (409 after pickup)",
-    responses=_ERRORS,
+    responses=_answers(200, "Cancelled"),
     tags=["shipments"],
 )
 def cancel_shipment(shipment_id: str) -> ShipmentView:
@@ -89,7 +103,7 @@ def cancel_shipment(shipment_id: str) -> ShipmentView:
 @router.post(
     "/shipments/<shipment_id>/retry",
     summary="Re-run the waybill workflow for a WAYBILL_FAILED shipment",
-    responses=_ERRORS,
+    responses=_answers(202, "A fresh waybill workflow started"),
     tags=["shipments"],
     status_code=202,
 )
