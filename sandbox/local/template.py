@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -190,6 +191,9 @@ class Resolver:
                 value: Any = overrides[name]
             elif "Default" in spec:
                 value = spec["Default"]
+            elif str(spec.get("NoEcho")).lower() == "true":
+                # a secret the template leaves to the deployer (no default): a random one per local start
+                value = secrets.token_urlsafe(24)
             else:
                 raise UnsupportedTemplate(f"parameter {name} has no Default and no override")
             if str(spec.get("Type", "String")).startswith("List<") or spec.get("Type") == "CommaDelimitedList":

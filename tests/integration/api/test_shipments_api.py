@@ -246,3 +246,30 @@ def test_concurrent_invocations_on_fresh_threads_each_answer_their_own_order(hub
         assert {order: status for order, (status, _) in replies.items()} == {b["order_id"]: 202 for b in bodies}
         assert all(reply["order_id"] == order for order, (_, reply) in replies.items())
         assert len({reply["shipment_id"] for _, reply in replies.values()}) == len(bodies)
+
+
+def test_a_revoked_key_stops_working_within_60_seconds(hub_aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as real
+
+    from aws_lambda_powertools.utilities.parameters import base
+
+    # Given a warm function that has served the key
+    assert call(http_event("GET", "/v1/shipments/shp_unknown"))[0] == 404
+    # When the brand removes the key from the secret
+    secrets = hub_aws.client("secretsmanager")
+    document = json.loads(secrets.get_secret_value(SecretId=hub_aws.secret_arn)["SecretString"])
+    document["api_keys"] = []
+    secrets.put_secret_value(SecretId=hub_aws.secret_arn, SecretString=json.dumps(document))
+    # Then the cached secret may still accept it for a moment
+    assert call(http_event("GET", "/v1/shipments/shp_unknown"))[0] == 404
+
+    class Later(real.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return real.datetime.now(tz) + real.timedelta(seconds=61)
+
+    # But 61 s later (the cache's clock moved on) the same key is refused
+    monkeypatch.setattr(base, "datetime", Later)
+    status, error = call(http_event("GET", "/v1/shipments/shp_unknown"))
+    assert status == 401
+    assert error["error"] == "unauthorized"

@@ -222,3 +222,14 @@ def test_template_is_plain_yaml_for_other_tools() -> None:
     """Sanity: the CFN loader does not leak into yaml's global SafeLoader."""
     with pytest.raises(yaml.constructor.ConstructorError):
         yaml.safe_load("a: !Ref B")
+
+
+def test_a_secret_parameter_without_default_gets_a_fresh_random_value_per_local_start() -> None:
+    # Given the committed template, whose OMS callback key has no default (it is a secret)
+    template = load_template(ROOT / "template.yaml")
+    assert "Default" not in template["Parameters"]["OmsCallbackApiKey"]
+    # When the local stack resolves its parameters twice, Then each start draws its own strong value
+    first = Resolver(template).parameters["OmsCallbackApiKey"]
+    second = Resolver(template).parameters["OmsCallbackApiKey"]
+    assert first != second
+    assert len(first) >= 16
