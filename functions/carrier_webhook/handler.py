@@ -242,7 +242,10 @@ def _receive(event: dict[str, Any], provider: Provider, plugin: ProviderPlugin, 
         )
     _check_readable(body, content_type)
 
-    message = envelope_json(provider, body, content_type, dict(shape.path_params), datetime.now(UTC))
+    from parcelhub.carriers.base import sealed_path_params
+
+    # a URL token is a credential: only its digest is queued and archived (the normalizer re-verifies it)
+    message = envelope_json(provider, body, content_type, sealed_path_params(shape.path_params), datetime.now(UTC))
     if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
         raise Unreadable("payload too large to enqueue", 413)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -67,8 +68,9 @@ def test_a_correctly_signed_push_is_enqueued_raw_and_acknowledged_in_the_provide
     assert isinstance(envelope, PushEnvelope)
     assert envelope.provider is provider
     assert base64.b64decode(envelope.body_b64) == pushed.body
-    if provider is Provider.SF:
-        assert envelope.path_params == {"token": SF_TOKEN}
+    if provider is Provider.SF:  # the URL token is a credential: only its digest is queued
+        assert envelope.path_params == {"token_sha256": hashlib.sha256(SF_TOKEN.encode()).hexdigest()}
+        assert SF_TOKEN not in messages[0]["Body"]
 
 
 @pytest.mark.parametrize("provider", [Provider.KDNIAO, Provider.SF, Provider.KUAIDI100], ids=lambda p: p.value)

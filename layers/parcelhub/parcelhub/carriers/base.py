@@ -151,6 +151,22 @@ class HttpRequest:
         return value
 
 
+#: a webhook path parameter that is a credential (SF's URL token), and what is kept of it once verified
+TOKEN_PARAM = "token"  # noqa: S105 - a parameter name, not a password
+TOKEN_DIGEST_PARAM = "token_sha256"  # noqa: S105 - a parameter name
+
+
+def sealed_path_params(path_params: Mapping[str, str]) -> dict[str, str]:
+    """The path parameters of a verified push as they may be queued and archived: a URL token is replaced
+    by its SHA-256 (``parse_push`` re-verifies against it), so no credential is ever stored."""
+    import hashlib
+
+    sealed = {k: v for k, v in path_params.items() if k != TOKEN_PARAM}
+    if TOKEN_PARAM in path_params:
+        sealed[TOKEN_DIGEST_PARAM] = hashlib.sha256(path_params[TOKEN_PARAM].encode("utf-8")).hexdigest()
+    return sealed
+
+
 @dataclass(frozen=True, slots=True)
 class HttpReply:
     """The exact reply a provider expects to a push."""

@@ -25,3 +25,10 @@ def msg_digest(msg_data: str, timestamp: str, checkword: str) -> str:
 def push_token_matches(token: str, expected: str) -> bool:
     """Constant-time comparison of our webhook URL's token with the configured one."""
     return bool(token) and hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
+
+
+def push_token_digest_matches(digest: str, expected: str) -> bool:
+    """Constant-time comparison of a stored token digest (``sealed_path_params``) with the configured
+    token's."""
+    wanted = hashlib.sha256(expected.encode("utf-8")).hexdigest()
+    return bool(digest) and hmac.compare_digest(digest.lower().encode("ascii", "replace"), wanted.encode("ascii"))
