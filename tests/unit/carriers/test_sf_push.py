@@ -390,3 +390,19 @@ def test_any_split_order_or_duplication_of_pushes_folds_to_delivered(
     assert state == reference
     assert state is not None
     assert state.status is Status.DELIVERED
+
+
+def test_a_queued_push_carries_only_the_tokens_digest_and_still_verifies() -> None:
+    from parcelhub.carriers.base import HttpRequest, sealed_path_params
+
+    # Given the push as SF sent it, sealed as the webhook queues it
+    sent = json_push(raw("push.json"))
+    sealed = sealed_path_params(sent.path_params)
+    # Then the token itself is gone, and the normalizer's re-verification accepts the digest
+    assert TOKEN not in json.dumps(sealed)
+    queued = HttpRequest(body=sent.body, headers=sent.headers, path_params=sealed)
+    assert len(plugin().parse_push(queued).events) == 2
+    # And a digest of any other token is refused
+    forged = HttpRequest(body=sent.body, headers=sent.headers, path_params=sealed_path_params({"token": TOKEN + "0"}))
+    with pytest.raises(PushRejected):
+        plugin().parse_push(forged)
