@@ -753,3 +753,23 @@ def test_a_replay_after_a_mapping_fix_corrects_the_status_even_downwards_and_a_s
     assert (again.corrected, again.failures) == (0, {})
     assert len(world.store.changes) == changes
     assert world.publisher.events == []
+
+
+def test_scan_texts_are_stored_with_phones_and_names_masked_and_redelivery_is_still_a_duplicate() -> None:
+    # Given a parcel, and a delivery scan naming the signer and the courier's phone
+    world = World()
+    shipment_id = world.shipment("73100000000077")
+    signed = lifecycle_events("73100000000077")[-1].model_copy(
+        update={"raw_text": "【上海市】已签收，签收人：张三，派件员电话13800138000", "content_hash": ""}
+    )
+    signed = TrackingEvent.model_validate(signed.model_dump())
+    # When it is pushed, and pushed again
+    world.ingest([poll_body([signed])])
+    world.ingest([poll_body([signed])])
+    # Then the stored scan keeps the place and the action, but no name or phone in clear, and it is stored once
+    (stored,) = world.store.list_events(shipment_id)
+    assert "13800138000" not in stored.raw_text
+    assert "张三" not in stored.raw_text
+    assert stored.raw_text.startswith("【上海市】已签收")
+    assert stored.content_hash == signed.content_hash
+    assert world.store.get(shipment_id).status is Status.DELIVERED

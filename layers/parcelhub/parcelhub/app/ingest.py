@@ -229,6 +229,7 @@ class Ingestor:
                 list(parsed.inferred_codes),
             )
         read.replay = envelope.replay
+        read.events = [_redacted(event) for event in read.events]
         overrides = self.config.code_overrides.get(read.provider, {})
         if overrides:
             read.unmapped = [code for code in read.unmapped if code not in overrides]
@@ -436,3 +437,15 @@ __all__ = [
     "Ingestor",
     "MetricSink",
 ]
+
+
+def _redacted(event: TrackingEvent) -> TrackingEvent:
+    """The scan as stored: phones and the signer's or courier's name masked in its texts (the place and the
+    action stay). Its content hash is the carrier's original, so a redelivered scan is still the same one."""
+    from parcelhub.security.masking import redact_text
+
+    text = redact_text(event.raw_text)
+    reason = redact_text(event.exception_text) if event.exception_text else event.exception_text
+    if text == event.raw_text and reason == event.exception_text:
+        return event
+    return event.model_copy(update={"raw_text": text, "exception_text": reason})
