@@ -48,7 +48,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy layers/parcelhub/parcelhub functions tools
+	$(BIN)/mypy layers/parcelhub/parcelhub functions tools sandbox bench
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
 	$(BIN)/python -m parcelhub.api.openapi --check infra/openapi.json

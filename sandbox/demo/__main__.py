@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -53,7 +54,13 @@ def _plain_progress(demo: Demo, console: Console, stop: threading.Event) -> None
             console.print(f"  ALERT {alert['title']}", highlight=False)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a CI timeout, `kill`): stop the local stack like Ctrl-C does
+
+
 def run(settings: DemoSettings, console: Console) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     demo = Demo(settings)
     console.print(
         f"[bold]parcelhub demo[/]: {settings.orders} orders over {settings.send_window:.0f} s, "

@@ -369,7 +369,7 @@ class Demo:
     def drain_deadline(self, budgeted: float) -> float:
         """The budget's deadline, moved on while the last answered order has not had ``settle_seconds``."""
         with self.state.lock:
-            answered = [o["answered_at"] for o in self.state.orders if o.get("answered_at")]
+            answered = [float(o["answered_at"]) for o in self.state.orders if o.get("answered_at")]
         if not answered:
             return budgeted
         return max(budgeted, max(answered) + self.settings.settle_seconds)
