@@ -258,13 +258,10 @@ def webhook(pushes_per_provider: int = 200) -> dict[str, Any]:
     from moto import mock_aws
 
     from sandbox.local.metrics import Metrics, invocation
+    from sandbox.local.stack import FAKE_CREDENTIALS
 
     base_env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        **FAKE_CREDENTIALS,  # moto's placeholders (the local stack's one definition)
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "parcelhub",
         "POWERTOOLS_METRICS_NAMESPACE": "parcelhub",
@@ -394,13 +391,10 @@ def tracking_page(pages: int = 200) -> dict[str, Any]:
     from moto import mock_aws
 
     from sandbox.local.metrics import Metrics, invocation
+    from sandbox.local.stack import FAKE_CREDENTIALS
 
     base_env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        **FAKE_CREDENTIALS,  # moto's placeholders (the local stack's one definition)
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "parcelhub",
         "POWERTOOLS_METRICS_NAMESPACE": "parcelhub",

@@ -78,12 +78,14 @@ class Stack:
 
         if self.endpoint is None:
             return boto3.client(service)  # type: ignore[call-overload]
+        from sandbox.local.stack import FAKE_CREDENTIALS  # the local stack's moto placeholders
+
         return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+            region_name=FAKE_CREDENTIALS["AWS_REGION"],
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
     def get(self, logical: str) -> str:

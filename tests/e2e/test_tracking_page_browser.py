@@ -89,6 +89,7 @@ def site() -> Iterator[TrackingSite]:
     from functions.shipments_api.handler import lambda_handler
     from parcelhub import composition
     from sandbox.local.http_api import HttpApiServer
+    from sandbox.local.stack import FAKE_CREDENTIALS
     from tests.conftest import table_spec
     from tests.fakes.journeys import seed
 
@@ -96,10 +97,7 @@ def site() -> Iterator[TrackingSite]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ.update(
         {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
+            **FAKE_CREDENTIALS,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "parcelhub",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
