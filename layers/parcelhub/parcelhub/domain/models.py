@@ -258,21 +258,29 @@ CREATE_OUTCOMES = frozenset({"created", "rejected", "unavailable", "auth_error",
 
 
 class DeliveryWindow(_Model):
-    """When the parcel is expected at the receiver (a carrier's or a promise's estimate)."""
+    """When the parcel is expected at the receiver: a carrier's estimate, or parcelhub's own from the
+    lane's history (then with its most likely time, a confidence and the basis it was made on)."""
 
     earliest: datetime
     latest: datetime
+    most_likely: datetime | None = None
+    #: the share of comparable parcels delivered inside [earliest, latest] (0..1), when estimated
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    #: what the estimate rests on, e.g. ``lane:city:picked_up`` or ``default`` or ``carrier``
+    basis: str | None = None
 
-    @field_validator("earliest", "latest")
+    @field_validator("earliest", "latest", "most_likely")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
             raise ValueError("a delivery window must carry a timezone")
         return value
 
     def model_post_init(self, __context: object) -> None:
         if self.latest < self.earliest:
             raise ValueError("a delivery window ends after it starts")
+        if self.most_likely is not None and not self.earliest <= self.most_likely <= self.latest:
+            raise ValueError("a delivery window's most likely time lies inside it")
 
 
 class WaybillAttempt(_Model):
@@ -354,6 +362,8 @@ class Shipment(_Model):
     last_event_text: str | None = None
     #: the expected delivery window, when a carrier or a promise gave one (shown on the tracking page)
     estimated_delivery: DeliveryWindow | None = None
+    #: the estimate made at waybill creation and kept as the promise (on-time is measured against it)
+    promised_delivery: DeliveryWindow | None = None
     #: HMAC of the receiver phone's last four digits (the tracking lookup form; see security.links)
     lookup_digest: str | None = Field(default=None, repr=False)
     created_at: datetime
