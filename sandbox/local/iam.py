@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.local.template import ACCOUNT_ID, REGION, STACK_NAME, Resolver, _short_id
+from sandbox.local.template import ACCOUNT_ID, REGION, Resolver, generated_role_name
 
 Statement = dict[str, Any]
 
@@ -423,9 +423,8 @@ def _role_logical(expression: Any, resources: Mapping[str, Any]) -> str:
 
 
 def role_name(logical: str) -> str:
-    """CloudFormation names a role without ``RoleName`` ``<stack>-<logical>-<suffix>`` (a random suffix of
-    12 upper-case characters; locally a stable one), so a key policy can name it by pattern."""
-    return f"{STACK_NAME}-{logical}-{_short_id(logical, length=12).upper()}"[:64]
+    """The name of a role without ``RoleName`` (as CloudFormation generates it, see ``generated_role_name``)."""
+    return generated_role_name(logical)
 
 
 def _role(logical: str, properties: Mapping[str, Any], resolver: Resolver) -> Role:

@@ -56,7 +56,8 @@ def secret_document(arn: str) -> Mapping[str, Any] | None:
     try:
         raw = parameters.get_secret(arn, transform="json", max_age=SECRETS_CACHE_SECONDS)
     except parameters.exceptions.GetParameterError as error:
-        if error_code(error.__cause__) == "ResourceNotFoundException":
+        # Powertools wraps the ClientError without ``from``: it is the implicit context
+        if error_code(error.__cause__ or error.__context__) == "ResourceNotFoundException":
             _unset[arn] = time.monotonic()
             return None
         raise
