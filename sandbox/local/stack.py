@@ -203,7 +203,7 @@ class LocalStack:
             timeout=10,
         ).raise_for_status()
 
-        # 3. carrier sandboxes (their URLs go into the provider secret)
+        # 3. carrier sandboxes (their URLs go into the provider secrets)
         if settings.with_sandboxes:
             self._start_sandboxes()
 

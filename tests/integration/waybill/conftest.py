@@ -1,7 +1,7 @@
 """The waybill workflow on moto with our real handler in-process and the real carrier sandboxes.
 
 * moto (``mock_aws`` with Step Functions execution on) holds the table, KMS key, bucket, event bus, SSM
-  config and provider secret, the ``waybill-tasks`` Lambda and the state machine built from
+  config and secrets, the ``waybill-tasks`` Lambda and the state machine built from
   ``infra/statemachines/waybill.asl.json`` (DefinitionSubstitutions applied as the template does).
 * moto's single Lambda invocation point is replaced by an in-process call of
   ``functions.waybill_tasks.handler.lambda_handler``; an exception surfaces to Step Functions as

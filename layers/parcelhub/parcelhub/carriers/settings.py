@@ -1,5 +1,5 @@
 """What every provider's ``Settings`` shares: one frozen, validated model per provider, loaded once per
-function from the provider secret (``from_config``), with an http(s) ``base_url`` and connect/read
+function from its secrets (``from_config``), with an http(s) ``base_url`` and connect/read
 timeouts. Each provider declares its own fields, defaults and timeout bounds. Where real accounts use
 weaker values than we would choose (a short Kuaidi100 salt, a short SF URL token, plain http), the
 settings accept them and say why they are weak (``warnings``, logged once when loaded) instead of
@@ -45,7 +45,7 @@ class ProviderSettings(BaseModel):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:
-        """The provider's entry of the provider secret, validated (a bad secret fails loudly here). Values
+        """The provider's configuration from its secrets, validated (a bad secret fails loudly here). Values
         real accounts use but that are weaker than they should be are accepted and logged, each with
         the reason (``warnings``)."""
         settings = cls.model_validate(dict(config))

@@ -30,7 +30,7 @@ class KdniaoAccount(BaseModel):
 
 
 class KdniaoSettings(ProviderSettings):
-    """Configuration of the ``kdniao`` provider (``KdniaoSettings.from_config`` of the provider secret)."""
+    """Configuration of the ``kdniao`` provider (``KdniaoSettings.from_config`` of its API or push secret)."""
 
     PROVIDER: ClassVar[str] = "kdniao"
     #: Kdniao signs its pushes (DataSign) with the API key itself, so the push secret holds the same

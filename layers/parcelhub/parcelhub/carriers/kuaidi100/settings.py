@@ -32,7 +32,7 @@ STRONG_SALT_LENGTH = 16
 
 
 class Kuaidi100Settings(ProviderSettings):
-    """Configuration of the ``kuaidi100`` provider (``Kuaidi100Settings.from_config`` of the provider secret)."""
+    """Configuration of the ``kuaidi100`` provider (``Kuaidi100Settings.from_config`` of its API and/or push secret)."""
 
     PROVIDER: ClassVar[str] = "kuaidi100"
     API_CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"key", "customer"})

@@ -44,7 +44,7 @@ class SfServiceCodes(BaseModel):
 
 
 class SfSettings(ProviderSettings):
-    """Configuration of the ``sf`` provider (``SfSettings.from_config`` of the provider secret)."""
+    """Configuration of the ``sf`` provider (``SfSettings.from_config`` of its API and/or push secret)."""
 
     PROVIDER: ClassVar[str] = "sf"
     API_CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"partner_id", "checkword", "monthly_card"})
