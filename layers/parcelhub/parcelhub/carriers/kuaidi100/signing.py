@@ -10,7 +10,7 @@ import hmac
 
 
 def md5_upper(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
+    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()  # nosec B324 - Kuaidi100 mandates MD5
 
 
 def query_sign(param: str, key: str, customer: str) -> str:

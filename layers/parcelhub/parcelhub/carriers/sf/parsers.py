@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape, quoteattr  # nosec B406 - writes XML; parsing is defusedxml's
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
