@@ -3,6 +3,8 @@
 
 The ACK path is deliberately short, because carriers time out after a few seconds and re-push:
 
+0. an optional per-provider source-address allowlist (``WebhookSourceAllowlists``; off by default):
+   a push from elsewhere is a 403 before any secret is read or any byte parsed;
 1. the raw body (base64-decoded when ``isBase64Encoded``) -> :class:`HttpRequest`; a missing or empty
    body is a 400, a body over :data:`MAX_BODY_BYTES` a 413 — before anything reads it;
 2. ``plugin.verify_push`` — signature or URL token over the raw bytes, no I/O, no database;
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import urllib.parse
 from datetime import UTC, datetime
@@ -184,11 +187,35 @@ def envelope_json(
     )
 
 
+def source_allowed(event: dict[str, Any], provider: Provider) -> bool:
+    """Whether the push comes from an address the provider's allowlist admits (no allowlist: any).
+
+    The address is API Gateway's ``requestContext.http.sourceIp`` (the TCP peer, not a header a caller
+    could forge)."""
+    from parcelhub.config import environment
+
+    networks = environment().webhook_source_allowlists.get(provider)
+    if not networks:
+        return True
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, dict) else None
+    source = http.get("sourceIp") if isinstance(http, dict) else None
+    try:
+        address = ipaddress.ip_address(str(source))
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 def receive(event: dict[str, Any]) -> dict[str, Any]:
     """Handle one webhook request (an API Gateway HTTP API v2.0 event) and return the HTTP response."""
     provider = provider_of(event)
     if provider is None:
         return _plain(404, "Not Found")
+    if not source_allowed(event, provider):  # before any secret is read or any byte of the body parsed
+        add_metric("WebhookRejected", 1, provider=provider.value)
+        logger().warning("webhook source address not allowed", extra={"provider": provider.value})
+        return _plain(403, "Forbidden")
     try:
         plugin = _plugin(provider)
     except Exception:

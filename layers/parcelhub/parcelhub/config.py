@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import functools
 import os
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
 
 from parcelhub.domain.branding import TrackingPageSettings
 from parcelhub.domain.models import Carrier, Party, Provider
@@ -54,6 +55,10 @@ class Environment(_Config):
     #: the public URL of the HTTP API (tracking links: ``<PUBLIC_BASE_URL>/t/<token>``)
     public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
     event_relay_dlq_url: str = Field("", alias="EVENT_RELAY_DLQ_URL")
+    #: provider -> the networks its pushes may come from (``WebhookSourceAllowlists``; absent: any address)
+    webhook_source_allowlists: Json[dict[Provider, list[IPv4Network | IPv6Network]]] = Field(
+        default_factory=dict, alias="WEBHOOK_SOURCE_ALLOWLISTS"
+    )
 
     def require(self, *names: str) -> None:
         missing = [name for name in names if not getattr(self, name)]
