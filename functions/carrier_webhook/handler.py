@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from parcelhub.observability import add_metric, instrumented, logger
+from parcelhub.security.bodies import MAX_NESTING, nesting_depth
 
 if TYPE_CHECKING:
     from parcelhub.carriers.base import HttpReply, HttpRequest, ProviderPlugin
@@ -44,7 +45,6 @@ MAX_MESSAGE_BYTES = 256 * 1024
 #: the largest push body read (a 200-scan snapshot is ~60 KiB; base64 in the envelope must fit SQS's limit)
 MAX_BODY_BYTES = 128 * 1024
 #: the deepest nesting of JSON objects/arrays accepted (real pushes nest 4-6 levels)
-MAX_NESTING = 32
 
 
 class Unreadable(ValueError):
@@ -107,28 +107,6 @@ def _raw_body(event: dict[str, Any]) -> bytes:
     if not raw.strip():
         raise Unreadable("empty body")
     return raw
-
-
-def nesting_depth(text: str) -> int:
-    """The deepest nesting of ``{``/``[`` outside JSON strings, in one linear pass (no recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "}]":
-            depth = max(0, depth - 1)
-    return deepest
 
 
 def _check_readable(body: bytes, content_type: str) -> None:
