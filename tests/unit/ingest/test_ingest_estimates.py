@@ -3,13 +3,14 @@ own estimate taken as it is, announced once per change; an unreadable lane histo
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from parcelhub.app.ingest import Ingestor
 from parcelhub.config import HubConfig
 from parcelhub.domain.lanes import Histogram, Lane, LaneLevel, LaneStats, Milestone, clock_histogram_name, lane_key
+from parcelhub.domain.models import CHINA_TZ
 from parcelhub.domain.status import Status
 from parcelhub.events import EstimatedDeliveryChanged
 from parcelhub.ports.errors import StoreUnavailable
@@ -95,20 +96,27 @@ def test_a_redelivered_batch_announces_no_second_estimate() -> None:
     assert len(world.publisher.of_type(EstimatedDeliveryChanged)) == before == 1
 
 
-def test_a_scan_with_the_carriers_estimate_is_taken_as_it_is_without_a_lane_read() -> None:
+def test_the_carriers_estimate_stands_in_for_defaults_but_not_for_the_lanes_history() -> None:
+    # Given two parcels whose pickup scans carry the carrier's estimated delivery date; only one lane has history
     world = estimating_world()
-    shipment_id = world.shipment("ZT7700000003")
-    promised_by_carrier = lifecycle_events("ZT7700000003")[0].occurred_at + timedelta(days=2)
-    scan = lifecycle_events("ZT7700000003", stages=1)[0].model_copy(
-        update={"estimated_delivery_at": promised_by_carrier}
-    )
+    with_history = world.shipment("ZT7700000003")
+    without_history = world.shipment("ZT7700000005", province="江苏省")
+    carrier_date = datetime(2024, 5, 4, tzinfo=CHINA_TZ)  # a date: local midnight
+    for number in ("ZT7700000003", "ZT7700000005"):
+        scan = lifecycle_events(number, stages=1)[0].model_copy(update={"estimated_delivery_at": carrier_date})
+        # When the scan arrives
+        world.ingest([poll_body([scan])])
 
-    world.ingest([poll_body([scan])])
-
-    window = world.store.get(shipment_id).estimated_delivery
+    # Then the lane's history wins where there is one, and the carrier's date (that whole day) stands in
+    # for the configured defaults where there is none
+    assert world.store.get(with_history).estimated_delivery.basis == "lane:city:picked_up"  # type: ignore[union-attr]
+    window = world.store.get(without_history).estimated_delivery
     assert window is not None
-    assert (window.basis, window.latest) == ("carrier", promised_by_carrier)
-    assert world.store.lane_reads == 0
+    assert (window.basis, window.earliest, window.latest) == (
+        "carrier",
+        carrier_date,
+        carrier_date + timedelta(days=1, seconds=-1),
+    )
 
 
 def test_an_unreadable_lane_history_still_applies_the_scan_without_an_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,3 +134,22 @@ def test_an_unreadable_lane_history_still_applies_the_scan_without_an_estimate(m
     assert stored.estimated_delivery is None
     assert not result.failures
     assert world.metrics.total("EstimateFailed") == 1
+
+
+def test_a_pickup_and_an_in_transit_scan_in_one_push_re_estimate_from_the_pickup_once() -> None:
+    # Given a parcel whose pickup and first in-transit scans come in one push
+    world = estimating_world()
+    shipment_id = world.shipment("ZT7700000006")
+    events = lifecycle_events("ZT7700000006", stages=2)
+
+    # When the push is applied, then a full snapshot of the same scans comes again with nothing new
+    world.ingest([poll_body(events)])
+    world.ingest([poll_body(events)])
+
+    # Then the in-transit scan won, the estimate rests on the pickup, and the lanes were read once
+    stored = world.store.get(shipment_id)
+    assert stored.status is Status.IN_TRANSIT
+    assert stored.estimated_delivery is not None
+    assert stored.estimated_delivery.basis == "lane:city:picked_up"
+    assert world.store.lane_reads == 1
+    assert len(world.publisher.of_type(EstimatedDeliveryChanged)) == 1

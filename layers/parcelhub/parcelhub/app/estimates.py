@@ -4,8 +4,9 @@ The waybill step estimates once the carrier is known (``WaybillService.record_wa
 the first time, the promise ride in the write that records the waybill); the tracking fold re-estimates when
 its winning state is a milestone — picked up, arrived at the destination city, out for delivery — and the
 estimate rides in the same conditional update as the state (``TrackingWriter``). Each estimate reads the
-lane's statistics once (``LaneHistory.lane_stats``: one batched read). A scan that carries the carrier's
-own estimated delivery time is taken as it is (basis ``carrier``), without a read.
+lane's statistics once (``LaneHistory.lane_stats``: one batched read). The lane's own history wins over
+the carrier's estimated delivery time a scan may carry; that is taken (basis ``carrier``) where no lane
+level has enough deliveries and the estimate would otherwise rest on the configured defaults.
 
 An estimate is never worth failing a waybill or a tracking update for: a store error while reading the
 lanes is logged and counted (``EstimateFailed``) and the write goes ahead without a new estimate.
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from parcelhub.domain.estimate import EstimateRequest, EstimateSettings, estimate
 from parcelhub.domain.lanes import Lane, Milestone
-from parcelhub.domain.models import DeliveryWindow, Shipment
+from parcelhub.domain.models import CHINA_TZ, DeliveryWindow, Shipment
 from parcelhub.domain.status import Status
 from parcelhub.ports.analytics import LaneHistory
 from parcelhub.ports.errors import StoreError
@@ -33,6 +34,7 @@ MILESTONES: dict[Status, Milestone] = {
     Status.OUT_FOR_DELIVERY: Milestone.OUT_FOR_DELIVERY,
 }
 CARRIER_BASIS = "carrier"
+DEFAULT_BASIS = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,11 @@ class LaneFacts:
 
 
 def carrier_window(at: datetime) -> DeliveryWindow:
-    """The carrier's own estimated delivery time, as a window."""
+    """The carrier's own estimated delivery time as a window: a date (local midnight) is that whole day."""
+    local = at.astimezone(CHINA_TZ)
+    if local.time() == time(0):
+        end = local + timedelta(days=1) - timedelta(seconds=1)
+        return DeliveryWindow(earliest=local, most_likely=local + timedelta(hours=14), latest=end, basis=CARRIER_BASIS)
     return DeliveryWindow(earliest=at, most_likely=at, latest=at, basis=CARRIER_BASIS)
 
 
@@ -86,14 +92,16 @@ class DeliveryEstimator:
         *,
         carrier_estimate: datetime | None = None,
     ) -> DeliveryWindow | None:
-        """The new estimate a winning scan brings: the carrier's own when the scan carries one, else the
-        lane's from the milestone the status is; ``None`` for any other status (the estimate stays)."""
-        if carrier_estimate is not None:
-            return carrier_window(carrier_estimate)
+        """The new estimate a winning milestone scan brings: the lane's from that milestone, or the carrier's
+        own (when the scan carries one) instead of configured defaults; ``None`` for any other status (the
+        estimate stays)."""
         milestone = MILESTONES.get(status)
         if milestone is None:
             return None
-        return self._estimate(facts, carrier, milestone, occurred_at, now)
+        window = self._estimate(facts, carrier, milestone, occurred_at, now)
+        if carrier_estimate is not None and (window is None or (window.basis or "").startswith(DEFAULT_BASIS)):
+            return carrier_window(carrier_estimate)
+        return window
 
     def _estimate(
         self, facts: LaneFacts, carrier: str, milestone: Milestone, at: datetime, now: datetime

@@ -5,8 +5,8 @@
   flagged, and left out of the fold (a log line and the ``ScanTimeFlagged`` metric);
 * :meth:`TrackingWriter.apply` — store the new scans, fold the plausible ones, and write the winning state
   with one conditional update (precedence key) that also carries the stall mark, the poll due time and,
-  when the state is a milestone (picked up, arrived at the destination city, out for delivery) or its
-  scan carries the carrier's own estimate, the new delivery estimate (``parcelhub.app.estimates``);
+  when the winning scan or a scan new in the batch is a milestone (picked up, arrived at the destination
+  city, out for delivery), the new delivery estimate (``parcelhub.app.estimates``);
 * :meth:`TrackingWriter.correct` — a replay after a mapping fix: store the scans as mapped now, re-decide
   the status from the whole timeline, and replace the stored state only when it differs and has not moved
   meanwhile (so a correction may lower it, and replaying twice changes nothing).
@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from parcelhub.app.estimates import DeliveryEstimator, LaneFacts
+from parcelhub.app.estimates import MILESTONES, DeliveryEstimator, LaneFacts
 from parcelhub.domain.models import DeliveryWindow, TrackingEvent
 from parcelhub.domain.scan_time import scan_time_flag
 from parcelhub.domain.stall import StallRule, stall_due
@@ -103,7 +103,7 @@ class TrackingWriter:
         state = fold(e for e in events if e.time_flag is None)
         if state is None:
             return new, None
-        return new, self._write(claim, state, events, now)
+        return new, self._write(claim, state, events, now, fresh=new)
 
     def correct(self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime) -> StatusChange | None:
         """A replay: store the scans as mapped now, then re-decide the status from the whole timeline."""
@@ -127,6 +127,7 @@ class TrackingWriter:
         *,
         replace: bool = False,
         expected_key: str | None = None,
+        fresh: Sequence[TrackingEvent] = (),
     ) -> StatusChange | None:
         winner = next(e for e in events if e.content_hash == state.event_hash)
         quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
@@ -138,7 +139,7 @@ class TrackingWriter:
             "location": winner.location,
             "provider": winner.provider.value,
         }
-        estimate = self._estimate(claim, state, winner, now)
+        estimate = self._estimate(claim, state, winner, fresh, now)
         if estimate is not None:
             common["estimate"] = estimate  # same conditional write: lands only with the state it belongs to
         if not replace:
@@ -146,17 +147,29 @@ class TrackingWriter:
         return self.store.replace_tracking_state(claim.shipment_id, state, expected_key=expected_key, **common)
 
     def _estimate(
-        self, claim: TrackingClaim, state: TrackingState, winner: TrackingEvent, now: datetime
+        self,
+        claim: TrackingClaim,
+        state: TrackingState,
+        winner: TrackingEvent,
+        fresh: Sequence[TrackingEvent],
+        now: datetime,
     ) -> DeliveryWindow | None:
+        """The re-estimate this write carries: from the newest milestone scan among the winner and the scans
+        new in this batch (a pickup and an in-transit scan in one push re-estimate from the pickup), none
+        when no milestone was passed (the estimate stays)."""
         if self.estimator is None or is_terminal(state.status):
             return None
+        passed = [e for e in (winner, *fresh) if e.time_flag is None and e.status in MILESTONES]
+        if not passed:
+            return None
+        milestone = max(passed, key=lambda e: (e.occurred_at, e is winner))
         return self.estimator.at_scan(
             self.lane_facts(claim.shipment_id),
             claim.carrier,
-            state.status,
-            state.occurred_at,
+            milestone.status,
+            milestone.occurred_at,
             now,
-            carrier_estimate=winner.estimated_delivery_at,
+            carrier_estimate=milestone.estimated_delivery_at or winner.estimated_delivery_at,
         )
 
     def _stall_mark(self, shipment_id: str, state: TrackingState) -> StallMark | None:
