@@ -24,6 +24,7 @@ help:
 	@echo "make lint   - ruff, mypy, bandit, checkov, cfn-lint, sam validate --lint, drift of OpenAPI, event schemas, docs/security.md"
 	@echo "make bench  - cost, cold start, hot path and stall-sweep benchmarks"
 	@echo "make build  - sam build (finds python3.13 through pyenv)"
+	@echo "make backtest [HISTORY=file.csv] - delivery-date estimates against two baselines on a delivered history"
 
 $(STAMP): requirements/dev.lock pyproject.toml layers/parcelhub/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need python >= 3.11"; exit 1; }
@@ -81,6 +82,10 @@ demo: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+.PHONY: backtest
+backtest: $(STAMP)
+	$(BIN)/python -m bench.backtest $(if $(HISTORY),--history $(HISTORY))
 
 .PHONY: build
 build: $(SAM_VENV)/.installed
