@@ -294,6 +294,7 @@ def waybill_service() -> WaybillService:
             issuers=configured_issuers,
             apply_parked=lambda carrier, number: ingestor().apply_parked(carrier, number).replayed,
             tracking_url=tracking_url,
+            lanes=store(),
         )
     )
 
@@ -314,6 +315,7 @@ def ingestor() -> Ingestor:
         archive=raw_archive(),
         plugins=push_plugin,
         config=hub_config(),
+        lanes=store(),
     )
 
 
