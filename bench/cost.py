@@ -394,6 +394,8 @@ def template_facts() -> dict[str, Any]:
             for s in plan.schedules
             if s.function
         },
+        #: each secret is billed per month whatever its reads (one per provider part, and the OMS secret)
+        "secrets": sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::SecretsManager::Secret"),
     }
 
 
@@ -503,6 +505,12 @@ def sweep_costs(stack: LocalStackClient, facts: dict[str, Any], sizes: dict[str,
     out["sqs_event_source_idle_polling"] = {
         "requests_per_month": idle,
         "usd_per_month": prices.cost("sqs.standard.requests", idle),
+    }
+    # the secrets by need (OMS; each provider's API and push secret): stored whether or not they are read;
+    # their reads (each at most once a minute per warm environment) are counted with the calls above
+    out["secrets_stored"] = {
+        "secrets": facts["secrets"],
+        "usd_per_month": prices.cost("secretsmanager.secret_month", facts["secrets"]),
     }
     return out
 

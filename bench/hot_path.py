@@ -252,6 +252,18 @@ def _reset_caches() -> None:
     composition.reset()
 
 
+def _push_secrets() -> dict[str, str]:
+    """Every secret of the template (in moto), and the environment of the webhook: its push secrets only."""
+    import boto3
+
+    from sandbox.local.secret_parts import create_secrets, secret_values
+
+    every = create_secrets(
+        boto3.client("secretsmanager", region_name=REGION), "parcelhub/bench", secret_values(CREDENTIALS, [])
+    )
+    return {name: arn for name, arn in every.items() if name.endswith("_PUSH_SECRET_ARN")}
+
+
 def webhook(pushes_per_provider: int = 200) -> dict[str, Any]:
     """p50/p95 ms of the webhook handler per provider (in-process, moto), AWS requests and log bytes per push."""
     import boto3
@@ -274,10 +286,7 @@ def webhook(pushes_per_provider: int = 200) -> dict[str, Any]:
         try:
             sqs = boto3.client("sqs", region_name=REGION)
             queue_url = sqs.create_queue(QueueName="bench-tracking-updates")["QueueUrl"]
-            secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
-                Name="parcelhub/bench/providers", SecretString=json.dumps({"providers": CREDENTIALS, "api_keys": []})
-            )["ARN"]
-            os.environ.update({"TRACKING_QUEUE_URL": queue_url, "PROVIDER_SECRET_ARN": secret})
+            os.environ.update({"TRACKING_QUEUE_URL": queue_url, **_push_secrets()})
             _reset_caches()
             from functions.carrier_webhook.handler import lambda_handler
 
@@ -363,10 +372,11 @@ def _tracking_site() -> list[str]:
 
     table = load_template(ROOT / "template.yaml")["Resources"]["ParcelhubTable"]["Properties"]
     boto3.client("dynamodb", region_name=REGION).create_table(**create_table_request(table, "parcelhub-bench"))
-    secret = {"providers": {}, "api_keys": [], "tracking_link_secret": "bench-tracking-link-secret-0123456789ab"}
-    os.environ["PROVIDER_SECRET_ARN"] = boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name="parcelhub/bench/providers", SecretString=json.dumps(secret)
-    )["ARN"]
+    from sandbox.local.secret_parts import create_secrets, secret_values
+
+    values = secret_values({}, [], "bench-tracking-link-secret-0123456789ab")
+    oms = create_secrets(boto3.client("secretsmanager", region_name=REGION), "parcelhub/bench-site", values)
+    os.environ["OMS_SECRET_ARN"] = oms["OMS_SECRET_ARN"]  # the API reads the OMS secret only on this path
     config = {"tracking_page": {"brand": {"name": "Bench Brand"}, "returns_url": "https://b.example/r"}}
     boto3.client("ssm", region_name=REGION).put_parameter(
         Name="/parcelhub/bench/config", Type="String", Value=json.dumps(config)

@@ -163,6 +163,14 @@ PRICES: dict[str, Price] = {
     "secretsmanager.api_calls": Price(
         "Secrets Manager", "API call", 0.05, 1e4, _AWS.format("secrets-manager"), verified=None
     ),
+    "secretsmanager.secret_month": Price(
+        "Secrets Manager",
+        "secret stored per month",
+        0.40,
+        1,
+        _AWS.format("secrets-manager"),
+        verified="hivebook.wiki/wiki/aws-secrets-manager-rotated-secrets-dynamic-db-credentials-kms (not in PRICES.md)",
+    ),
     "ssm.standard.api": Price(
         "SSM Parameter Store", "standard parameter API interaction", 0.0, 1e4, _AWS.format("systems-manager"), None
     ),

@@ -270,9 +270,9 @@ def markdown(results: dict[str, Any]) -> str:
                 "Normalizer CPU per tracking update (queue envelope -> verify + parse + map -> fold), no I/O, at "
                 "batch size 100 of the recorded fixture pushes (each re-numbered and re-signed); then the webhook "
                 "handler in-process against moto: verify, ONE SendMessage, the provider's ACK (the first call builds "
-                "the clients and reads the provider secret); then the customer tracking page `GET /t/{token}` "
-                "in-process against moto, round-robin over a shipment in every canonical status (HTML, zh-CN and "
-                "en): handler time, DynamoDB reads per page (target <= 2; issue 20 asks p95 < 50 ms)."
+                "the clients and reads the pushing provider's push secret); then the customer tracking page "
+                "`GET /t/{token}` in-process against moto, round-robin over a shipment in every canonical status "
+                "(HTML, zh-CN and en): handler time, DynamoDB reads per page (target <= 2; issue 20 asks p95 < 50 ms)."
             ),
             "",
             hot_path.tables(results["hot_path"]),

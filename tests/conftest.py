@@ -65,7 +65,8 @@ class HubAws:
     bus_capture_queue_url: str
     pii_key_id: str
     bucket: str
-    secret_arn: str
+    #: the OMS secret's ARN (the provider secrets are in ``env`` and have no value: no provider configured)
+    oms_secret_arn: str
     config_parameter: str
     state_machine_arn: str = ""
     env: dict[str, str] = field(default_factory=dict)
@@ -138,16 +139,14 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         key_id = boto3.client("kms", region_name=REGION).create_key(Description="pii")["KeyMetadata"]["KeyId"]
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket="parcelhub-test-data")
-        secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="parcelhub/test/providers",
-            SecretString=json.dumps(
-                {
-                    "providers": {},
-                    "api_keys": [{"name": "test", "sha256": hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()}],
-                    "tracking_link_secret": TRACKING_LINK_SECRET,
-                }
-            ),
-        )["ARN"]
+        from sandbox.local.secret_parts import create_secrets, secret_values
+
+        api_keys = [{"name": "test", "sha256": hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()}]
+        secret_env = create_secrets(
+            boto3.client("secretsmanager", region_name=REGION),
+            "parcelhub/test",
+            secret_values({}, api_keys, TRACKING_LINK_SECRET),
+        )
         boto3.client("ssm", region_name=REGION).put_parameter(Name="/parcelhub/test/config", Type="String", Value="{}")
         hub = HubAws(
             table_name="parcelhub-test",
@@ -157,7 +156,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             bus_capture_queue_url=capture_queue,
             pii_key_id=key_id,
             bucket="parcelhub-test-data",
-            secret_arn=secret_arn,
+            oms_secret_arn=secret_env["OMS_SECRET_ARN"],
             config_parameter="/parcelhub/test/config",
         )
         hub.env = {
@@ -167,7 +166,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             "EVENT_BUS_NAME": hub.bus_name,
             "PII_KEY_ID": key_id,
             "DATA_BUCKET": hub.bucket,
-            "PROVIDER_SECRET_ARN": secret_arn,
+            **secret_env,
             "CONFIG_PARAMETER": hub.config_parameter,
             "STALL_SHARDS": "8",
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,

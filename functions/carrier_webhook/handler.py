@@ -58,7 +58,7 @@ class Unreadable(ValueError):
 def _plugin(provider: Provider) -> ProviderPlugin:
     from parcelhub import composition
 
-    return composition.plugin(provider)  # cached per provider, rebuilt when the provider secret changes
+    return composition.push_plugin(provider)  # its push secret only; rebuilt when the secret changes
 
 
 def _enqueue(message: str) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.local.template import ACCOUNT_ID, REGION, STACK_NAME, Resolver
+from sandbox.local.template import ACCOUNT_ID, REGION, Resolver, generated_role_name
 
 Statement = dict[str, Any]
 
@@ -251,7 +251,42 @@ def principal_matches(statement: Statement, principal: str) -> bool:
     return any(principal in _listed(values) or "*" in _listed(values) for values in named.values())
 
 
+def _names_aws(statement: Statement, principal: str) -> bool:
+    """A key policy statement's ``Principal`` is ``{"AWS": ...}`` naming ``principal`` (or ``"*"``)."""
+    named = statement.get("Principal")
+    if named == "*":
+        return True
+    return isinstance(named, dict) and principal in [str(v) for v in _listed(named.get("AWS", []))]
+
+
 # -------------------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class BucketEncryption:
+    """A bucket's default SSE-KMS: the key's ARN and whether S3 Bucket Keys are on."""
+
+    key_arn: str
+    bucket_key: bool
+
+
+def bucket_encryption(resources: Mapping[str, Any], resolver: Resolver) -> dict[str, BucketEncryption]:
+    """Bucket name -> its default SSE-KMS (key ARN, S3 Bucket Key), for the buckets of the template that
+    encrypt with a KMS key."""
+    buckets: dict[str, BucketEncryption] = {}
+    for logical, resource in resources.items():
+        if resource.get("Type") != "AWS::S3::Bucket":
+            continue
+        encryption = (resource.get("Properties") or {}).get("BucketEncryption") or {}
+        for rule in encryption.get("ServerSideEncryptionConfiguration") or []:
+            default = rule.get("ServerSideEncryptionByDefault") or {}
+            if default.get("SSEAlgorithm") == "aws:kms" and default.get("KMSMasterKeyID"):
+                key = str(resolver.resolve(default["KMSMasterKeyID"]))
+                if not key.startswith("arn:"):
+                    key = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key}"
+                name = str(resolver.ids(logical)["Ref"])
+                buckets[name] = BucketEncryption(key, str(rule.get("BucketKeyEnabled", "false")).lower() == "true")
+    return buckets
 
 
 @dataclass
@@ -282,6 +317,7 @@ class IamModel:
     schedule_roles: dict[str, str] = field(default_factory=dict)  # schedule name -> role logical
     permissions: list[LambdaPermission] = field(default_factory=list)
     resource_policies: dict[str, list[Statement]] = field(default_factory=dict)  # resource ARN -> statements
+    buckets: dict[str, BucketEncryption] = field(default_factory=dict)  # bucket name -> its default SSE-KMS
 
     @classmethod
     def build(cls, translated: Mapping[str, Any], resolver: Resolver) -> IamModel:
@@ -315,6 +351,7 @@ class IamModel:
             elif kind == "AWS::KMS::Key" and logical in resolver.resources:
                 document = resolver.resolve(properties.get("KeyPolicy") or {})
                 model.resource_policies[resolver.get_att(logical, "Arn")] = _listed(document.get("Statement", []))
+        model.buckets = bucket_encryption(resources, resolver)
         return model
 
     # ------------------------------------------------------------------ questions
@@ -327,6 +364,25 @@ class IamModel:
 
     def identity_allows(self, role: Role, request: Request) -> str:
         return evaluate(role.statements, request)
+
+    def key_allows(self, role: Role, request: Request) -> str:
+        """A function's KMS request as KMS decides it: the key policy is always evaluated. A statement that
+        names the role allows on its own; one that names the account (``:root``) delegates to IAM, so the
+        role's own policy must allow too. A key without a policy in the template has the default one (the
+        account: IAM decides). The key policy sees ``aws:PrincipalArn`` (the role's ARN)."""
+        identity = self.identity_allows(role, request)
+        statements = self.resource_policies.get(request.resource)
+        if statements is None:
+            return identity
+        asked = Request(request.action, request.resource, {**request.context, "aws:PrincipalArn": role.arn})
+        root = f"arn:aws:iam::{ACCOUNT_ID}:root"
+        direct = evaluate([s for s in statements if _names_aws(s, role.arn)], asked)
+        account = evaluate([s for s in statements if _names_aws(s, root) or _names_aws(s, ACCOUNT_ID)], asked)
+        if "deny" in (direct, account, identity):
+            return "deny"
+        if direct == "allow" or (account == "allow" and identity == "allow"):
+            return "allow"
+        return "implicit"
 
     def resource_allows(self, resource_arn: str, principal: str, request: Request) -> str:
         """A resource-based policy's answer for a service principal (``"implicit"`` without a policy)."""
@@ -367,8 +423,8 @@ def _role_logical(expression: Any, resources: Mapping[str, Any]) -> str:
 
 
 def role_name(logical: str) -> str:
-    """CloudFormation names a role without ``RoleName`` ``<stack>-<logical>-<suffix>``; locally no suffix."""
-    return f"{STACK_NAME}-{logical}"[:64]
+    """The name of a role without ``RoleName`` (as CloudFormation generates it, see ``generated_role_name``)."""
+    return generated_role_name(logical)
 
 
 def _role(logical: str, properties: Mapping[str, Any], resolver: Resolver) -> Role:

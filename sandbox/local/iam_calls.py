@@ -14,6 +14,17 @@ Every denial is kept (``/_local/metrics`` -> ``iam_denials``) and logged.
 :func:`requests_for` maps an operation to the IAM actions and resource ARNs AWS authorizes it as (a
 ``TransactWriteItems`` is one ``PutItem``/``UpdateItem``/``DeleteItem``/``ConditionCheckItem`` per item; a
 ``SendMessageBatch`` is ``sqs:SendMessage``; ``HeadObject`` is ``s3:GetObject`` ...).
+
+SSE-KMS (:func:`sse_kms_requests`): S3 encrypts and decrypts with the caller's permissions, so writing an
+object under a KMS key is also ``kms:GenerateDataKey`` and reading it ``kms:Decrypt`` on that key, asked
+with ``kms:ViaService`` = ``s3.<region>.amazonaws.com`` and the encryption context ``aws:s3:arn`` (the
+bucket with an S3 Bucket Key, else the object). The key is the one the write names, else the bucket's
+default (a read is assumed to find an object written under the bucket's default key). Every KMS request
+of a function is decided by the key policy as well as the role (``IamModel.key_allows``).
+
+A presigned URL carries its signer's permissions: S3 checks them when the URL is used. A function that
+presigns a request its role may not make (a label link the API may not decrypt) gets a URL that answers
+as S3 would - 403 ``AccessDenied`` - from the runner (``refusal_url``), and the denial is recorded.
 """
 
 from __future__ import annotations
@@ -22,10 +33,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sandbox.local.iam import IamModel, Request, Role
+from sandbox.local.iam import BucketEncryption, IamModel, Request, Role
 from sandbox.local.metrics import current_function
 from sandbox.local.template import ACCOUNT_ID, REGION
 
@@ -160,6 +171,29 @@ def requests_for(signing_name: str, operation: str, params: dict[str, Any]) -> l
     return [Request(action, "*")]
 
 
+def sse_kms_requests(operation: str, params: dict[str, Any], buckets: Mapping[str, BucketEncryption]) -> list[Request]:
+    """The KMS requests S3 makes with the caller's permissions for a ``PutObject``/``GetObject``."""
+    if operation not in ("PutObject", "GetObject") or "Key" not in params:
+        return []
+    bucket = str(params.get("Bucket", ""))
+    default = buckets.get(bucket)
+    if operation == "PutObject" and params.get("ServerSideEncryption") == "aws:kms" and params.get("SSEKMSKeyId"):
+        key_arn = _kms_key(str(params["SSEKMSKeyId"]))
+        bucket_key = bool(params.get("BucketKeyEnabled", default.bucket_key if default else False))
+    elif default is not None:
+        key_arn, bucket_key = default.key_arn, bool(params.get("BucketKeyEnabled", default.bucket_key))
+    else:
+        return []
+    arn = f"arn:aws:s3:::{bucket}" if bucket_key else f"arn:aws:s3:::{bucket}/{params['Key']}"
+    context = {
+        "kms:ViaService": f"s3.{REGION}.amazonaws.com",
+        "kms:EncryptionContext:aws:s3:arn": arn,
+        "kms:EncryptionContextKeys": ["aws:s3:arn"],
+    }
+    action = "kms:GenerateDataKey" if operation == "PutObject" else "kms:Decrypt"
+    return [Request(action, key_arn, context)]
+
+
 #: error code and HTTP status of a denial, per signing name (everything else: AccessDeniedException/400)
 DENIAL_SHAPE: dict[str, tuple[str, int]] = {
     "s3": ("AccessDenied", 403),
@@ -171,10 +205,11 @@ DENIAL_SHAPE: dict[str, tuple[str, int]] = {
 def denial_message(role: Role, session: str, request: Request, explicit: bool, service: str) -> str:
     principal = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role.name}/{session}"
     resource = f'"{request.resource}"' if service == "s3" else request.resource
+    policy = (
+        "a key policy or an identity-based policy" if request.action.startswith("kms:") else "identity-based policy"
+    )
     why = (
-        "with an explicit deny in an identity-based policy"
-        if explicit
-        else f"because no identity-based policy allows the {request.action} action"
+        f"with an explicit deny in {policy}" if explicit else f"because no {policy} allows the {request.action} action"
     )
     return f"User: {principal} is not authorized to perform: {request.action} on resource: {resource} {why}"
 
@@ -185,6 +220,8 @@ class Enforcer:
     def __init__(self, model: IamModel, function_names: dict[str, str]) -> None:
         self.model = model
         self.function_names = function_names  # logical -> physical name (the role session name)
+        #: where a presigned URL its signer may not use points (the runner answers 403 there)
+        self.refusal_url = ""
         self._lock = threading.Lock()
         self.denials: list[dict[str, Any]] = []
         self.checked = 0
@@ -193,6 +230,28 @@ class Enforcer:
     def register(self, events: Any) -> None:
         events.register("before-parameter-build", self._keep_params)
         events.register("before-call", self._before_call)
+        events.register("before-sign.s3", self._before_presign)
+
+    def _decide(
+        self, function: str, service: str, operation: str, params: dict[str, Any]
+    ) -> tuple[Request, str] | None:
+        """The first request of the call the function's role may not make, with the decision (None: all may)."""
+        role = self.model.role_of_function(function)
+        requests = requests_for(service, operation, params)
+        if service == "s3":
+            requests += sse_kms_requests(operation, params, self.model.buckets)
+        for request in requests:
+            if role is None:
+                decision = "implicit"
+            elif request.action.startswith("kms:"):
+                decision = self.model.key_allows(role, request)
+            else:
+                decision = self.model.identity_allows(role, request)
+            with self._lock:
+                self.checked += 1
+            if decision != "allow":
+                return request, decision
+        return None
 
     @staticmethod
     def _keep_params(params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
@@ -205,18 +264,30 @@ class Enforcer:
             return None
         params = (context or {}).get(_PARAMS) or {}
         service = str(model.service_model.signing_name)
-        role = self.model.role_of_function(function)
-        for request in requests_for(service, str(model.name), params):
-            decision = "implicit" if role is None else self.model.identity_allows(role, request)
+        refused = self._decide(function, service, str(model.name), params)
+        if refused is None:
+            return None
+        request, decision = refused
+        return self._deny(function, request, decision == "deny", service)
+
+    def _before_presign(self, request: Any = None, operation_name: str = "", **_: Any) -> None:
+        """A presigned S3 request the signing function's role may not make: its URL answers 403."""
+        function = current_function()
+        context = getattr(request, "context", None) or {}
+        if function is None or not context.get("is_presign_request"):
+            return
+        refused = self._decide(function, "s3", operation_name, context.get(_PARAMS) or {})
+        if refused is None:
+            return
+        denied, decision = refused
+        self._record_denial(function, denied, decision == "deny", "s3")
+        if self.refusal_url:
             with self._lock:
-                self.checked += 1
-            if decision != "allow":
-                return self._deny(function, role, request, decision == "deny", service)
-        return None
+                number = len(self.denials) - 1
+            request.url = f"{self.refusal_url.rstrip('/')}/{number}"
 
-    def _deny(self, function: str, role: Role | None, request: Request, explicit: bool, service: str) -> Any:
-        from botocore.awsrequest import AWSResponse
-
+    def _record_denial(self, function: str, request: Request, explicit: bool, service: str) -> str:
+        role = self.model.role_of_function(function)
         session = self.function_names.get(function, function)
         message = (
             denial_message(role, session, request, explicit, service)
@@ -224,6 +295,12 @@ class Enforcer:
             else f"{function} has no execution role: {request.action} on {request.resource} denied"
         )
         self.record(function, request.action, request.resource, message)
+        return message
+
+    def _deny(self, function: str, request: Request, explicit: bool, service: str) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        message = self._record_denial(function, request, explicit, service)
         code, status = DENIAL_SHAPE.get(service, ("AccessDeniedException", 400))
         request_id = str(uuid.uuid4())
         http = AWSResponse("https://local.invalid/", status, {"x-amzn-RequestId": request_id}, None)  # type: ignore[arg-type]
@@ -235,7 +312,13 @@ class Enforcer:
 
     # ------------------------------------------------------------------ the record
     def record(self, principal: str, action: str, resource: str, message: str) -> None:
-        entry = {"time": time.time(), "principal": principal, "action": action, "resource": resource}
+        entry = {
+            "time": time.time(),
+            "principal": principal,
+            "action": action,
+            "resource": resource,
+            "message": message,
+        }
         with self._lock:
             self.denials.append(entry)
         log.error("IAM denied %s: %s", principal, message)
@@ -244,6 +327,11 @@ class Enforcer:
         with self._lock:
             denials = list(self.denials)
         return {"iam_checked": self.checked, "iam_denials_total": len(denials), "iam_denials": denials}
+
+    def message(self, number: int) -> str:
+        """The message of the ``number``-th denial (``""`` when there is none)."""
+        with self._lock:
+            return str(self.denials[number]["message"]) if 0 <= number < len(self.denials) else ""
 
     def reset(self) -> None:
         with self._lock:

@@ -8,7 +8,8 @@ wherever they are referenced. Local adjustments (all documented in README.md):
 * SQS ``VisibilityTimeout`` is multiplied by ``PARCELHUB_TIME_SCALE`` (min 1 s) so failed records
   reappear in seconds;
 * the SSM config parameter's value is deep-merged with ``$PARCELHUB_CONFIG``/``$PARCELHUB_CONFIG_FILE``;
-* the provider secret holds the local credentials, each provider's ``base_url`` pointed at its sandbox;
+* the secrets get the local values (:mod:`sandbox.local.secret_parts`: OMS key hash, tracking-link secret,
+  each provider's credentials with its ``base_url`` pointed at its sandbox); one with none stays unset;
 * every rule target is replaced by a *shadow* SQS queue (moto matches the pattern and delivers there;
   :mod:`sandbox.local.rules` delivers to the real target), and every topic gets a shadow SQS
   subscription (the ops alert log);
@@ -132,7 +133,7 @@ class Provisioner:
         *,
         time_scale: float,
         config_overrides: Mapping[str, Any],
-        secret_document: Callable[[], dict[str, Any]],
+        secret_document: Callable[[str], Mapping[str, Any] | None],
         base_dir: Any,
         state_machine_roles: Mapping[str, str] | None = None,
     ) -> None:
@@ -301,9 +302,12 @@ class Provisioner:
     def _SecretsManager_Secret(self, logical: str, properties: Mapping[str, Any]) -> None:
         props = self.resolver.resolve(dict(properties))
         name = props.get("Name") or self.resolver.name_of(logical)
-        document = self.secret_document()
-        secret = json.dumps(document, ensure_ascii=False) if document else props.get("SecretString", "{}")
-        kwargs: dict[str, Any] = {"Name": name, "SecretString": secret, "Description": props.get("Description", "")}
+        document = self.secret_document(str(name))
+        kwargs: dict[str, Any] = {"Name": name, "Description": props.get("Description", "")}
+        if document is not None:
+            kwargs["SecretString"] = json.dumps(document, ensure_ascii=False)
+        elif "SecretString" in props:
+            kwargs["SecretString"] = props["SecretString"]
         if props.get("KmsKeyId"):
             kwargs["KmsKeyId"] = props["KmsKeyId"]
         arn = self.client("secretsmanager").create_secret(**kwargs)["ARN"]

@@ -16,7 +16,7 @@ from typing import Any
 #: name -> (default, what it does)
 VARIABLES: dict[str, tuple[str, str]] = {
     "PARCELHUB_PORT": ("3000", "port of the local API (HTTP API v2.0 events); 0 = a free port"),
-    "PARCELHUB_API_KEY": ("local-dev-key", "the OMS API key (its sha256 goes into the provider secret's `api_keys`)"),
+    "PARCELHUB_API_KEY": ("local-dev-key", "the OMS API key (its sha256 goes into the OMS secret's `api_keys`)"),
     "PARCELHUB_KDNIAO_EBUSINESS_ID": ("local-kdniao", "Kdniao EBusinessID (plugin and sandbox)"),
     "PARCELHUB_KDNIAO_APP_KEY": ("local-kdniao-app-key", "Kdniao AppKey (signs DataSign)"),
     "PARCELHUB_SF_PARTNER_ID": ("LOCAL_SF_PARTNER", "SF Fengqiao partnerID"),
@@ -28,7 +28,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "PARCELHUB_KUAIDI100_SALT": ("local-kuaidi100-salt", "Kuaidi100 push signing salt (>= 8 chars)"),
     "PARCELHUB_TRACKING_LINK_SECRET": (
         "",
-        "signs tracking-page links (the secret's `tracking_link_secret`, >= 32 chars); unset: random per start",
+        "signs tracking-page links (the OMS secret's `tracking_link_secret`, >= 32 chars); unset: random per start",
     ),
     "PARCELHUB_LOCAL_DIR": ("var/", "where local-stack.json, alerts.jsonl and oms-callbacks.jsonl are written"),
     "PARCELHUB_TIME_SCALE": ("0.05", "SQS VisibilityTimeout multiplier (min 1 s): failed records reappear quickly"),
@@ -40,7 +40,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "PARCELHUB_CARRIER_READ_TIMEOUT": (
         "",
-        "read timeout (s) of the plugins' calls to the sandboxes, in the provider secret (unset: the plugins' own)",
+        "read timeout (s) of the plugins' calls to the sandboxes, in the provider secrets (unset: the plugins' own)",
     ),
     "PARCELHUB_CONFIG": ("", "JSON deep-merged over the template's SSM config parameter value"),
     "PARCELHUB_CONFIG_FILE": ("", "a file holding that JSON (applied before PARCELHUB_CONFIG)"),

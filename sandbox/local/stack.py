@@ -10,6 +10,7 @@ invocation are process-wide (``stop()`` restores the environment and resets moto
 from __future__ import annotations
 
 import hashlib
+import html
 import inspect
 import json
 import logging
@@ -65,6 +66,8 @@ SANDBOXES: dict[str, tuple[str, str, str]] = {
 OMS_CALLBACK_PARAMETER = "OmsCallbackUrl"
 #: where the moto process sends Lambda invocations (Step Functions tasks) to run our handlers
 LAMBDA_CALLBACK = "/_local/lambda-invoke"
+#: a presigned S3 URL whose signer may not use it points here (``<REFUSED_PATH>/<denial number>``)
+REFUSED_PATH = "/_local/refused"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -200,7 +203,7 @@ class LocalStack:
             timeout=10,
         ).raise_for_status()
 
-        # 3. carrier sandboxes (their URLs go into the provider secret)
+        # 3. carrier sandboxes (their URLs go into the provider secrets)
         if settings.with_sandboxes:
             self._start_sandboxes()
 
@@ -248,7 +251,10 @@ class LocalStack:
             ("GET", "/_local/faults"): lambda *_: json_response(200, self.faults.snapshot()),
             ("POST", "/_local/reset-caches"): self._route_reset_caches,
             ("GET", "/_local/stack"): lambda *_: json_response(200, self.handle()),
+            ("GET", f"{REFUSED_PATH}/"): self._route_refused,
         }
+        if self.iam is not None:
+            self.iam.enforcer.refusal_url = self.http.url + REFUSED_PATH
         self.http.start()
 
         # 7. event sources, rule delivery, topic recorder, schedules
@@ -383,8 +389,11 @@ class LocalStack:
             sandbox.start()
             self.sandboxes[provider] = sandbox
 
-    def secret_document(self) -> dict[str, Any]:
-        """The provider secret: local credentials, each provider pointed at its sandbox."""
+    def secret_document(self, name: str) -> dict[str, Any] | None:
+        """The local value of one of the template's secrets (by name): the OMS key hash and tracking-link
+        secret, each provider's API or push part with its ``base_url`` pointed at its sandbox."""
+        from sandbox.local.secret_parts import secret_values, suffix_of
+
         providers: dict[str, dict[str, Any]] = {}
         for provider, sandbox in self.sandboxes.items():
             entry: dict[str, Any] = dict(self.settings.credentials.for_provider(provider))
@@ -395,11 +404,8 @@ class LocalStack:
                 entry["callback_url"] = self.api_url + SANDBOXES["kuaidi100"][2]
             providers[provider] = entry
         api_key_hash = hashlib.sha256(self.settings.api_key.encode("utf-8")).hexdigest()
-        return {
-            "providers": providers,
-            "api_keys": [{"name": "local", "sha256": api_key_hash}],
-            "tracking_link_secret": self.tracking_link_secret,
-        }
+        values = secret_values(providers, [{"name": "local", "sha256": api_key_hash}], self.tracking_link_secret)
+        return values.get(suffix_of(name))
 
     def _localize_api_urls(self, plan: Plan) -> None:
         """``https://<api id>.execute-api.<region>.amazonaws.com`` -> this runner's HTTP server."""
@@ -502,6 +508,15 @@ class LocalStack:
         if not authorized:
             return json_response(401, {"message": "missing or wrong API key"})
         return json_response(200, {"ok": True})
+
+    def _route_refused(self, method: str, path: str, *_: Any) -> tuple[int, dict[str, str], bytes]:
+        """Where a presigned URL its signer's role may not use points: S3's 403 ``AccessDenied``."""
+        number = path.rsplit("/", 1)[-1]
+        found = self.iam.enforcer.message(int(number)) if self.iam is not None and number.isdigit() else ""
+        message = html.escape(found or "Access Denied")
+        xml = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>{message}</Message>"
+        xml += "</Error>"
+        return 403, {"Content-Type": "application/xml"}, xml.encode("utf-8")
 
     def _register_hooks(self, events: Any) -> None:
         """The botocore hooks of every client the functions create: IAM checks, then injected faults."""

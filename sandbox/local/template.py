@@ -83,6 +83,12 @@ def _short_id(*parts: str, length: int = 10) -> str:
     return "".join(alphabet[int(digest[i : i + 2], 16) % len(alphabet)] for i in range(0, 2 * length, 2))
 
 
+def generated_role_name(logical: str) -> str:
+    """CloudFormation names a role without ``RoleName`` ``<stack>-<logical>-<suffix>`` (a random suffix of
+    12 upper-case characters; locally a stable one), so a key policy can name it by pattern."""
+    return f"{STACK_NAME}-{logical}-{_short_id(logical, length=12).upper()}"[:64]
+
+
 #: resource type -> the property holding its name (absent: a generated ``<stack>-<logical>`` name)
 NAME_PROPERTIES: dict[str, str] = {
     "AWS::DynamoDB::Table": "TableName",
@@ -248,6 +254,8 @@ class Resolver:
                 return str(self.resolve(properties[prop]))
             finally:
                 self._resolving.discard(logical)
+        if rtype == "AWS::IAM::Role":
+            return generated_role_name(logical)
         generated = f"{STACK_NAME}-{logical}"
         if rtype == "AWS::SQS::Queue" and properties.get("FifoQueue"):
             generated += ".fifo"

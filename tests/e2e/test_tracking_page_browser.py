@@ -89,6 +89,7 @@ def site() -> Iterator[TrackingSite]:
     from functions.shipments_api.handler import lambda_handler
     from parcelhub import composition
     from sandbox.local.http_api import HttpApiServer
+    from sandbox.local.secret_parts import create_secrets, secret_values
     from sandbox.local.stack import FAKE_CREDENTIALS
     from tests.conftest import table_spec
     from tests.fakes.journeys import seed
@@ -110,10 +111,11 @@ def site() -> Iterator[TrackingSite]:
     try:
         with mock_aws():
             boto3.client("dynamodb", region_name=REGION).create_table(**table_spec("ParcelhubTable", "parcelhub-e2e"))
-            os.environ["PROVIDER_SECRET_ARN"] = boto3.client("secretsmanager", region_name=REGION).create_secret(
-                Name="parcelhub/e2e/providers",
-                SecretString=json.dumps({"providers": {}, "api_keys": [], "tracking_link_secret": SECRET}),
-            )["ARN"]
+            os.environ.update(
+                create_secrets(
+                    boto3.client("secretsmanager", region_name=REGION), "parcelhub/e2e", secret_values({}, [], SECRET)
+                )
+            )
             config = {"tracking_page": {"brand": BRAND, "returns_url": "https://shiguang.example/returns/{order_id}"}}
             boto3.client("ssm", region_name=REGION).put_parameter(
                 Name="/parcelhub/e2e/config", Type="String", Value=json.dumps(config)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from parcelhub.config import environment
+from parcelhub.config import SecretPart, environment
 
 if TYPE_CHECKING:
     from parcelhub.adapters.dynamodb import DynamoShipmentStore
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from parcelhub.app.tracking_page import TrackingPageService
     from parcelhub.app.waybill import WaybillService
     from parcelhub.carriers.base import ProviderPlugin
-    from parcelhub.config import HubConfig, Secrets
+    from parcelhub.config import HubConfig, OmsSecrets
     from parcelhub.domain.models import Carrier, Provider
     from parcelhub.security.links import TrackingLinks
 
@@ -53,10 +53,17 @@ def hub_config() -> HubConfig:
     return load()
 
 
-def secrets() -> Secrets:
-    from parcelhub.adapters.parameters import secrets as load
+def oms_secrets() -> OmsSecrets:
+    """The OMS API key hashes and the tracking-link secret (the API, and the waybill tasks' links)."""
+    from parcelhub.adapters.parameters import oms_secrets as load
 
     return load()
+
+
+#: the parts of a provider's configuration each kind of call reads (see ``docs/security.md``)
+API = frozenset({SecretPart.API})  # waybills, cancels, queries
+PUSH = frozenset({SecretPart.PUSH})  # verifying, acknowledging and parsing pushes
+SUBSCRIBE = frozenset({SecretPart.API, SecretPart.PUSH})  # a subscription registers the push material
 
 
 # ----------------------------------------------------------------------------------------- adapters
@@ -126,25 +133,40 @@ def workflow() -> StepFunctionsStarter:
 def labels() -> S3LabelStore:
     from parcelhub.adapters.s3 import S3LabelStore
 
-    return S3LabelStore(_setting("data_bucket"))
+    return S3LabelStore(_setting("data_bucket"), kms_key_id=_setting("pii_key_id"))
 
 
 @functools.cache
 def raw_archive() -> S3RawArchive:
     from parcelhub.adapters.s3 import S3RawArchive
 
-    return S3RawArchive(_setting("data_bucket"))
+    return S3RawArchive(_setting("data_bucket"), kms_key_id=_setting("pii_key_id"))
 
 
-def plugin(provider: Provider | str) -> ProviderPlugin:
-    """The provider's plugin, configured from the provider secret (rebuilt when the secret changes)."""
+def plugin(provider: Provider | str, parts: frozenset[SecretPart] = API) -> ProviderPlugin:
+    """The provider's plugin, built from the parts of its configuration the call needs (each its own
+    secret: ``API`` by default, ``PUSH`` for pushes, ``SUBSCRIBE`` for subscriptions); rebuilt when they
+    change. ``LookupError`` when a part is not given to this function or has no value."""
+    from parcelhub.adapters.parameters import provider_config
     from parcelhub.domain.models import Provider
 
     name = Provider(provider)
-    config = secrets().providers.get(name)
+    config = provider_config(name, parts)
     if config is None:
-        raise LookupError(f"no credentials configured for provider {name.value}")
+        wanted = "+".join(sorted(parts))
+        raise LookupError(f"provider {name.value} is not configured for this function ({wanted} secret)")
     return _plugin(name, json.dumps(config, sort_keys=True))
+
+
+def push_plugin(provider: Provider | str) -> ProviderPlugin:
+    """The plugin that verifies, acknowledges and parses the provider's pushes (its push secret only)."""
+    return plugin(provider, PUSH)
+
+
+def subscribing_plugin(provider: Provider | str) -> ProviderPlugin:
+    """The plugin a tracking subscription is made with: the API credentials and the push material it
+    registers (SF's URL token is in the callback URL, Kuaidi100's salt is sent with the subscription)."""
+    return plugin(provider, SUBSCRIBE)
 
 
 @functools.lru_cache(maxsize=16)
@@ -156,7 +178,8 @@ def _plugin(provider: Provider, config_json: str) -> ProviderPlugin:
 
 def callback_url(provider: Provider) -> str:
     """Where a provider pushes tracking: ``WEBHOOK_BASE_URL`` + ``/v1/webhooks/<provider>`` (SF: the
-    secret token path ``/v1/webhooks/sf/<push_token>``, SF does not sign its pushes)."""
+    secret token path ``/v1/webhooks/sf/<push_token>`` from SF's push secret, SF does not sign its pushes)."""
+    from parcelhub.adapters.parameters import provider_config
     from parcelhub.carriers.base import CarrierAuthError
     from parcelhub.domain.models import Provider
 
@@ -164,7 +187,7 @@ def callback_url(provider: Provider) -> str:
     env.require("webhook_base_url")
     base = env.webhook_base_url.rstrip("/")
     if provider is Provider.SF:
-        token = str(secrets().providers.get(Provider.SF, {}).get("push_token", ""))
+        token = str((provider_config(Provider.SF, PUSH) or {}).get("push_token", ""))
         if not token:
             raise CarrierAuthError(Provider.SF.value, "no push_token configured", "NOT_CONFIGURED")
         return f"{base}/v1/webhooks/sf/{token}"
@@ -174,7 +197,7 @@ def callback_url(provider: Provider) -> str:
 def tracking_links() -> TrackingLinks | None:
     """The tracking-page link signer (``None`` while the secret has no ``tracking_link_secret``); links
     live under ``tracking_page.link_base_url`` (the brand's domain) or else ``PUBLIC_BASE_URL``."""
-    secret = secrets().tracking_link_secret
+    secret = oms_secrets().tracking_link_secret
     if secret is None:
         return None
     base = hub_config().tracking_page.link_base_url or environment().public_base_url
@@ -194,13 +217,17 @@ def tracking_url(shipment_id: str) -> str | None:
 
 
 def configured_issuers() -> Mapping[Provider, frozenset[Carrier]] | None:
-    """Providers with credentials that issue waybills, and their carriers (no I/O: plugins are lazy)."""
+    """Providers whose API secret this function is given and has a value, that issue waybills, and their
+    carriers (one cached secret read per provider; plugins make no call until used)."""
+    from parcelhub.adapters.parameters import provider_config
     from parcelhub.carriers.base import Capability
     from parcelhub.domain.models import Provider
     from parcelhub.observability import logger
 
     issuers: dict[Provider, frozenset[Carrier]] = {}
-    for provider in secrets().providers:
+    for provider in Provider:
+        if not environment().provider_secret_arn(provider, SecretPart.API) or provider_config(provider, API) is None:
+            continue
         try:
             built = plugin(provider)
         except (LookupError, ValueError):
@@ -260,6 +287,7 @@ def waybill_service() -> WaybillService:
             publisher=outbox(),  # WaybillCreated/WaybillFailed/CarrierFailover: committed, then relayed
             decrypt_party=lambda envelope, shipment_id: cipher().decrypt_party(envelope, shipment_id),
             plugin=plugin,
+            subscriber=subscribing_plugin,
             labels=labels(),
             config=hub_config,
             callback_url=callback_url,
@@ -281,11 +309,11 @@ def ingestor() -> Ingestor:
     from parcelhub.app.ingest import Ingestor
 
     env = environment()
-    env.require("table_name", "data_bucket")
+    env.require("table_name", "data_bucket", "pii_key_id")
     return Ingestor(
         store=store(),
         archive=raw_archive(),
-        plugins=plugin,
+        plugins=push_plugin,
         config=hub_config(),
         lanes=store(),
     )

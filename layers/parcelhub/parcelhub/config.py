@@ -7,8 +7,11 @@ Three sources, each validated by a pydantic model:
 * :class:`HubConfig` - non-secret behaviour (warehouse, carrier-selection policy, stall rules, circuit
   breaker, poller), a JSON document in SSM Parameter Store (``CONFIG_PARAMETER``); absent keys take
   the defaults below, so ``{}`` is a working configuration;
-* :class:`Secrets` - provider credentials, OMS API keys and the tracking-link secret, a JSON document in
-  Secrets Manager (``PROVIDER_SECRET_ARN``).
+* the secrets, each its own Secrets Manager secret so that a function's role can read only what it uses:
+  :class:`OmsSecrets` (the OMS API key hashes and the tracking-link secret, ``OMS_SECRET_ARN``) and, per
+  provider, its API credentials (``<PROVIDER>_API_SECRET_ARN``) and its push-verification material
+  (``<PROVIDER>_PUSH_SECRET_ARN``), validated by the provider's own settings model. A function is given the
+  ARNs of the secrets it may read, and nothing else.
 
 The models live here; loading the two documents from AWS is the parameters adapter's job
 (:mod:`parcelhub.adapters.parameters`, through Powertools parameters, cached for ``max_age`` seconds).
@@ -18,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import os
+from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
 
@@ -28,6 +31,13 @@ from parcelhub.domain.estimate import EstimateSettings
 from parcelhub.domain.models import Carrier, Party, Provider
 from parcelhub.domain.policy import SelectionPolicy, StallRules
 from parcelhub.domain.status import Status, SubStatus
+
+
+class SecretPart(StrEnum):
+    """The separately readable parts of a provider's configuration (one Secrets Manager secret each)."""
+
+    API = "api"  # the credentials of its API (waybills, subscriptions, queries)
+    PUSH = "push"  # the material that verifies its pushes (signature key, salt, URL token)
 
 
 class _Config(BaseModel):
@@ -44,7 +54,13 @@ class Environment(_Config):
 
     table_name: str = Field("", alias="TABLE_NAME")
     config_parameter: str = Field("", alias="CONFIG_PARAMETER")
-    provider_secret_arn: str = Field("", alias="PROVIDER_SECRET_ARN")
+    oms_secret_arn: str = Field("", alias="OMS_SECRET_ARN")
+    sf_api_secret_arn: str = Field("", alias="SF_API_SECRET_ARN")
+    sf_push_secret_arn: str = Field("", alias="SF_PUSH_SECRET_ARN")
+    kdniao_api_secret_arn: str = Field("", alias="KDNIAO_API_SECRET_ARN")
+    kdniao_push_secret_arn: str = Field("", alias="KDNIAO_PUSH_SECRET_ARN")
+    kuaidi100_api_secret_arn: str = Field("", alias="KUAIDI100_API_SECRET_ARN")
+    kuaidi100_push_secret_arn: str = Field("", alias="KUAIDI100_PUSH_SECRET_ARN")
     stall_shards: int = Field(8, alias="STALL_SHARDS", ge=1, le=64)
     waybill_queue_url: str = Field("", alias="WAYBILL_QUEUE_URL")
     tracking_queue_url: str = Field("", alias="TRACKING_QUEUE_URL")
@@ -60,6 +76,10 @@ class Environment(_Config):
     webhook_source_allowlists: Json[dict[Provider, list[IPv4Network | IPv6Network]]] = Field(
         default_factory=dict, alias="WEBHOOK_SOURCE_ALLOWLISTS"
     )
+
+    def provider_secret_arn(self, provider: Provider, part: SecretPart) -> str:
+        """The ARN of one part of a provider's configuration (``""`` when this function is not given it)."""
+        return str(getattr(self, f"{provider.value}_{part.value}_secret_arn"))
 
     def require(self, *names: str) -> None:
         missing = [name for name in names if not getattr(self, name)]
@@ -199,10 +219,11 @@ class ApiKey(_Config):
     sha256: str
 
 
-class Secrets(_Config):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class OmsSecrets(_Config):
+    """The OMS secret: what the API authenticates callers with and signs tracking links with."""
 
-    providers: dict[Provider, dict[str, Any]] = Field(default_factory=dict)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     api_keys: list[ApiKey] = Field(default_factory=list)
     #: signs tracking-page links and the lookup digests (HMAC-SHA256); the page is off while it is unset
     tracking_link_secret: SecretStr | None = Field(default=None, min_length=32)

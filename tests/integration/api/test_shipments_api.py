@@ -257,9 +257,9 @@ def test_a_revoked_key_stops_working_within_60_seconds(hub_aws: Any, monkeypatch
     assert call(http_event("GET", "/v1/shipments/shp_unknown"))[0] == 404
     # When the brand removes the key from the secret
     secrets = hub_aws.client("secretsmanager")
-    document = json.loads(secrets.get_secret_value(SecretId=hub_aws.secret_arn)["SecretString"])
+    document = json.loads(secrets.get_secret_value(SecretId=hub_aws.oms_secret_arn)["SecretString"])
     document["api_keys"] = []
-    secrets.put_secret_value(SecretId=hub_aws.secret_arn, SecretString=json.dumps(document))
+    secrets.put_secret_value(SecretId=hub_aws.oms_secret_arn, SecretString=json.dumps(document))
     # Then the cached secret may still accept it for a moment
     assert call(http_event("GET", "/v1/shipments/shp_unknown"))[0] == 404
 

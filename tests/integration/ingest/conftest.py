@@ -28,6 +28,7 @@ from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.kuaidi100 import Kuaidi100Sandbox
 from sandbox.carriers.sf import SfSandbox
 from sandbox.local.provision import create_table_request
+from sandbox.local.secret_parts import create_secrets, secret_values
 from sandbox.local.template import load_template
 from tests.fakes.stream import StreamRelay
 
@@ -64,7 +65,8 @@ class Hub:
     dlq_url: str
     bus: str
     events_queue_url: str
-    secret_arn: str
+    #: secret -> ARN, as the functions' environment names them (``SF_PUSH_SECRET_ARN``...)
+    secret_env: dict[str, str]
     store: DynamoShipmentStore
     stream: StreamRelay
     calls: list[str] = field(default_factory=list)
@@ -362,17 +364,20 @@ def hub(monkeypatch: pytest.MonkeyPatch, sandboxes: Sandboxes, bridge: WebhookBr
     with mock_aws():
         names = _create_resources("it")
         secret = provider_secret(sandboxes.kdniao.url, sandboxes.sf.url, sandboxes.kuaidi100.url, bridge.url)
-        arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="parcelhub/it/providers", SecretString=json.dumps(secret)
-        )["ARN"]
+        secret_env = create_secrets(
+            boto3.client("secretsmanager", region_name=REGION),
+            "parcelhub/it",
+            secret_values(secret["providers"], secret["api_keys"]),
+        )
         env = {
             "TABLE_NAME": names["table"],
             "DATA_BUCKET": names["bucket"],
+            "PII_KEY_ID": boto3.client("kms", region_name=REGION).create_key(Description="pii")["KeyMetadata"]["KeyId"],
             "TRACKING_QUEUE_URL": names["queue_url"],
             "EVENT_BUS_NAME": names["bus"],
             "EVENT_RELAY_DLQ_URL": names["relay_dlq_url"],
-            "PROVIDER_SECRET_ARN": arn,
             "CONFIG_PARAMETER": "",
+            **secret_env,
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -385,7 +390,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, sandboxes: Sandboxes, bridge: WebhookBr
             dlq_url=names["dlq_url"],
             bus=names["bus"],
             events_queue_url=names["events_queue_url"],
-            secret_arn=arn,
+            secret_env=secret_env,
             store=store,
             stream=StreamRelay(names["table"]),
         )

@@ -92,9 +92,12 @@ def test_provisions_every_declared_resource_with_local_adjustments(
     config = json.loads(aws("ssm").get_parameter(Name="/fixture/fx/config")["Parameter"]["Value"])
     assert config == {"stall": {"no_pickup_hours": 24, "time_scale": 0.0003}, "keep": True}
 
-    secret = json.loads(aws("secretsmanager").get_secret_value(SecretId="fixture/fx/providers")["SecretString"])
+    secrets = aws("secretsmanager")
+    secret = json.loads(secrets.get_secret_value(SecretId="fixture/fx/oms")["SecretString"])
     assert secret["api_keys"][0]["name"] == "local"
     assert len(secret["api_keys"][0]["sha256"]) == 64
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):  # no value: not configured
+        secrets.get_secret_value(SecretId="fixture/fx/unused")
 
     definition = aws("stepfunctions").describe_state_machine(stateMachineArn=stack.resolver.ids("Workflow")["Arn"])[
         "definition"

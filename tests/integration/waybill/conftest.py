@@ -1,7 +1,7 @@
 """The waybill workflow on moto with our real handler in-process and the real carrier sandboxes.
 
 * moto (``mock_aws`` with Step Functions execution on) holds the table, KMS key, bucket, event bus, SSM
-  config and provider secret, the ``waybill-tasks`` Lambda and the state machine built from
+  config and secrets, the ``waybill-tasks`` Lambda and the state machine built from
   ``infra/statemachines/waybill.asl.json`` (DefinitionSubstitutions applied as the template does).
 * moto's single Lambda invocation point is replaced by an in-process call of
   ``functions.waybill_tasks.handler.lambda_handler``; an exception surfaces to Step Functions as
@@ -34,6 +34,7 @@ from parcelhub.app.shipments import new_shipment
 from parcelhub.domain.models import Shipment, ShipmentRequest
 from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.sf import SfSandbox
+from sandbox.local.secret_parts import create_secrets, secret_values
 from tests.fakes.stream import StreamRelay
 
 REGION = "us-east-1"
@@ -232,30 +233,22 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         events.put_targets(Rule="capture", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
         ssm = boto3.client("ssm", region_name=REGION)
         ssm.put_parameter(Name="/parcelhub/test/config", Value="{}", Type="String")
-        secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="parcelhub/test/providers",
-            SecretString=json.dumps(
-                {
-                    "providers": {
-                        "kdniao": {
-                            "ebusiness_id": KDNIAO_ID,
-                            "app_key": KDNIAO_KEY,
-                            "base_url": kdniao.url,
-                            "read_timeout": 2.0,
-                        },
-                        "sf": {
-                            "partner_id": SF_PARTNER,
-                            "checkword": SF_CHECKWORD,
-                            "monthly_card": SF_CARD,
-                            "push_token": SF_TOKEN,
-                            "base_url": sf.url,
-                            "read_timeout": 2.0,
-                        },
-                    },
-                    "tracking_link_secret": TRACKING_LINK_SECRET,
-                }
-            ),
-        )["ARN"]
+        providers = {
+            "kdniao": {"ebusiness_id": KDNIAO_ID, "app_key": KDNIAO_KEY, "base_url": kdniao.url, "read_timeout": 2.0},
+            "sf": {
+                "partner_id": SF_PARTNER,
+                "checkword": SF_CHECKWORD,
+                "monthly_card": SF_CARD,
+                "push_token": SF_TOKEN,
+                "base_url": sf.url,
+                "read_timeout": 2.0,
+            },
+        }
+        secret_env = create_secrets(
+            boto3.client("secretsmanager", region_name=REGION),
+            "parcelhub/test",
+            secret_values(providers, [], TRACKING_LINK_SECRET),
+        )
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="waybill", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
         )["Role"]["Arn"]
@@ -279,8 +272,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "WEBHOOK_BASE_URL": WEBHOOK_BASE,
             "PUBLIC_BASE_URL": WEBHOOK_BASE,
             "CONFIG_PARAMETER": "/parcelhub/test/config",
-            "PROVIDER_SECRET_ARN": secret_arn,
             "WAYBILL_STATE_MACHINE_ARN": machine_arn,
+            **secret_env,
         }.items():
             monkeypatch.setenv(name, value)
         composition.reset()

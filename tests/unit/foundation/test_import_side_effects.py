@@ -68,7 +68,7 @@ print(json.dumps({"modules": len(modules), "handlers": handlers, "env_reads": en
 def test_importing_every_module_has_no_side_effects() -> None:
     # Given an interpreter with no AWS configuration at all
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update(dict.fromkeys(("TABLE_NAME", "EVENT_BUS_NAME", "PROVIDER_SECRET_ARN"), "sentinel"))
+    env.update(dict.fromkeys(("TABLE_NAME", "EVENT_BUS_NAME", "OMS_SECRET_ARN", "SF_PUSH_SECRET_ARN"), "sentinel"))
     # When every module of the layer and every function handler is imported
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(ROOT)], capture_output=True, text=True, env=env, timeout=120, check=False

@@ -1,18 +1,30 @@
 """Loading the hub configuration (SSM Parameter Store) and the secrets (Secrets Manager) through Powertools
-parameters, cached for ``CACHE_SECONDS`` and validated by the models of :mod:`parcelhub.config`."""
+parameters, cached for ``CACHE_SECONDS`` / ``SECRETS_CACHE_SECONDS`` and validated by the models of
+:mod:`parcelhub.config`.
+
+Each secret is read on its own, on first use: a Kdniao push reads Kdniao's push secret and nothing else.
+A secret the template created but nobody has put a value into yet (no ``AWSCURRENT`` version) is a part
+that is not configured: ``None``, remembered for the same cache period so it is not asked on every call."""
 
 from __future__ import annotations
 
 import functools
 import json
+import time
+from collections.abc import Mapping
+from typing import Any
 
-from parcelhub.config import HubConfig, Secrets, environment
+from parcelhub.config import HubConfig, OmsSecrets, SecretPart, environment
+from parcelhub.domain.models import Provider
 
 CACHE_SECONDS = 300
 #: the secrets are re-read at least this often: an OMS key removed from ``api_keys`` (or a rotated provider
-#: credential) takes effect within this bound on every warm function (about 1,440 reads a day per warm
-#: environment: USD 0.0072 at USD 0.05 per 10,000 API calls)
+#: credential) takes effect within this bound on every warm function (about 1,440 reads a day per secret
+#: and warm environment: USD 0.0072 at USD 0.05 per 10,000 API calls)
 SECRETS_CACHE_SECONDS = 60
+
+#: secret ARN -> when it was last found without a value (monotonic seconds)
+_unset: dict[str, float] = {}
 
 
 def hub_config() -> HubConfig:
@@ -31,26 +43,64 @@ def _parse_hub_config(document: str) -> HubConfig:
     return HubConfig.model_validate_json(document)
 
 
-def secrets() -> Secrets:
-    """Provider credentials and OMS API keys (Secrets Manager, cached for ``SECRETS_CACHE_SECONDS``)."""
-    env = environment()
-    env.require("provider_secret_arn")
+def secret_document(arn: str) -> Mapping[str, Any] | None:
+    """One secret's JSON (cached for ``SECRETS_CACHE_SECONDS``); ``None`` while it has no value. Any other
+    failure (access denied, throttling) raises."""
+    unset_at = _unset.get(arn)
+    if unset_at is not None and time.monotonic() - unset_at < SECRETS_CACHE_SECONDS:
+        return None
     from aws_lambda_powertools.utilities import parameters
 
-    raw = parameters.get_secret(env.provider_secret_arn, transform="json", max_age=SECRETS_CACHE_SECONDS)
-    return _parse_secrets(json.dumps(raw or {}, sort_keys=True))
+    from parcelhub.adapters.aws import error_code
+
+    try:
+        raw = parameters.get_secret(arn, transform="json", max_age=SECRETS_CACHE_SECONDS)
+    except parameters.exceptions.GetParameterError as error:
+        # Powertools wraps the ClientError without ``from``: it is the implicit context
+        if error_code(error.__cause__ or error.__context__) == "ResourceNotFoundException":
+            _unset[arn] = time.monotonic()
+            return None
+        raise
+    _unset.pop(arn, None)
+    if not isinstance(raw, dict):
+        raise ValueError(f"secret {arn} is not a JSON object")
+    return raw
+
+
+def oms_secrets() -> OmsSecrets:
+    """The OMS API key hashes and the tracking-link secret (``OMS_SECRET_ARN``); empty while unset."""
+    env = environment()
+    env.require("oms_secret_arn")
+    document = secret_document(env.oms_secret_arn)
+    return _parse_oms_secrets(json.dumps(document or {}, sort_keys=True))
 
 
 @functools.lru_cache(maxsize=4)
-def _parse_secrets(document: str) -> Secrets:
-    return Secrets.model_validate_json(document)
+def _parse_oms_secrets(document: str) -> OmsSecrets:
+    return OmsSecrets.model_validate_json(document)
+
+
+def provider_config(provider: Provider, parts: frozenset[SecretPart]) -> dict[str, Any] | None:
+    """A provider's configuration from the given parts of it (merged; the push part's options win), or
+    ``None`` when one of them is not given to this function or has no value: the provider is then not
+    configured here."""
+    env = environment()
+    merged: dict[str, Any] = {}
+    for part in sorted(parts):  # api before push
+        arn = env.provider_secret_arn(provider, part)
+        document = secret_document(arn) if arn else None
+        if document is None:
+            return None
+        merged.update(document)
+    return merged
 
 
 def reset_caches() -> None:
     """Forget everything loaded (tests and the local stack call this between configurations)."""
     environment.cache_clear()
     _parse_hub_config.cache_clear()
-    _parse_secrets.cache_clear()
+    _parse_oms_secrets.cache_clear()
+    _unset.clear()
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()  # type: ignore[no-untyped-call]

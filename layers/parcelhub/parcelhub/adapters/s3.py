@@ -4,12 +4,17 @@ Labels (issue 5 item 6).
 
 A provider returns the label data with the waybill (Kdniao: the print template HTML; SF: the
 ``routeLabelData`` JSON). It holds the receiver's name, phone and address, so it goes straight to S3
-(bucket encryption, no public access) under ``labels/<shipment_id>/<tracking_number>.{html,json}`` and
+(SSE-KMS with the brand's PII key, no public access) under ``labels/<shipment_id>/<tracking_number>.{html,json}`` and
 never travels through Step Functions state or logs. Readers get a presigned GET link that expires
 after ``HubConfig.label_link_seconds``.
 
 The raw archive: every normalizer batch is written as one gzip JSON-lines object before it is applied,
 and parked pushes are read back from it. Clients come from :func:`parcelhub.adapters.aws.client`.
+
+Every object is written with SSE-KMS under the PII key, named explicitly (the bucket's default says the
+same; naming it keeps a bucket misconfigured to S3-managed keys from ever holding a label in the clear
+of the brand's key). Reading one decrypts through S3: the reader's role needs ``kms:Decrypt`` on the
+key via S3, and so does whoever follows a presigned link (it carries the signing role's permissions).
 """
 
 from __future__ import annotations
@@ -45,11 +50,18 @@ def label_key(shipment_id: str, tracking_number: str, extension: str) -> str:
 class _Bucket:
     """One bucket and the client to reach it (built on first use)."""
 
-    def __init__(self, bucket: str, *, client_factory: Callable[[], Any] = s3_client) -> None:
+    def __init__(self, bucket: str, *, kms_key_id: str, client_factory: Callable[[], Any] = s3_client) -> None:
         if not bucket:
             raise ValueError("a bucket name is required")
+        if not kms_key_id:
+            raise ValueError("the KMS key the objects are encrypted with is required")
         self.bucket = bucket
+        self.kms_key_id = kms_key_id
         self._client_factory = client_factory
+
+    def _encryption(self) -> dict[str, Any]:
+        """SSE-KMS with the PII key and the bucket's S3 Bucket Key (``put_object`` arguments)."""
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id, "BucketKeyEnabled": True}
 
     @property
     def client(self) -> Any:
@@ -73,6 +85,7 @@ class S3LabelStore(_Bucket):
                 Body=label.encode("utf-8"),
                 ContentType=content_type,
                 Metadata={"shipment-id": shipment_id, "tracking-number": tracking_number},
+                **self._encryption(),
             )
         except (ClientError, BotoCoreError) as error:
             raise LabelNotStored(f"label {key} not stored: {aws.error_code(error) or error}") from error
@@ -107,6 +120,7 @@ class S3RawArchive(_Bucket):
             Body=gzip_lines(lines),
             ContentType="application/x-ndjson",
             ContentEncoding="gzip",
+            **self._encryption(),
         )
 
     def get_lines(self, key: str) -> list[str]:

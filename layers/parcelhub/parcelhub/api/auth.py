@@ -1,4 +1,4 @@
-"""OMS authentication: the ``x-api-key`` header, checked against SHA-256 hashes in the provider secret.
+"""OMS authentication: the ``x-api-key`` header, checked against SHA-256 hashes in the OMS secret.
 
 The keys themselves are never stored; comparison is constant-time. Deployed stacks can additionally
 put IAM authorization on the HTTP API routes.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from parcelhub.composition import secrets
+from parcelhub.composition import oms_secrets
 from parcelhub.observability import add_metric
 
 #: routes that need no key: liveness, and the customer tracking page (``/t/<token>``) and its lookup form
@@ -35,7 +35,7 @@ def authenticate(api_key: str | None) -> str:
         add_metric("ApiAuthRejected", reason="missing")
         raise Unauthorized("missing x-api-key header")
     digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
-    for known in secrets().api_keys:
+    for known in oms_secrets().api_keys:
         if hmac.compare_digest(digest, known.sha256.lower()):
             return known.name
     add_metric("ApiAuthRejected", reason="unknown")

@@ -106,6 +106,9 @@ class WaybillDeps:
     issuers: Callable[[], Mapping[Provider, frozenset[Carrier]] | None] = lambda: None
     #: replays the pushes parked for (carrier, tracking number) once its claim exists; returns how many
     apply_parked: Callable[[str, str], int] = lambda carrier, number: 0
+    #: the plugin tracking subscriptions are made with (the API credentials and the push material the
+    #: subscription registers); None = ``plugin``
+    subscriber: Callable[[Provider], ProviderPlugin] | None = None
     #: the customer tracking page of a shipment (announced in WaybillCreated); None = not configured
     tracking_url: Callable[[str], str | None] = lambda shipment_id: None
     #: the lanes' delivery history (the estimate recorded with the waybill); None = no estimates
@@ -327,7 +330,7 @@ class WaybillService(CreateStep):
     def subscribe_tracking(self, shipment_id: str, result: WaybillResult) -> dict[str, Any]:
         shipment = self.deps.store.get(shipment_id)
         waybill = shipment.waybill or result.waybill()
-        plugin = self.deps.plugin(waybill.provider)
+        plugin = (self.deps.subscriber or self.deps.plugin)(waybill.provider)
         if Capability.PUSH_TRACKING not in plugin.capabilities:
             return self.schedule_poll(shipment_id)
         phone = shipment.receiver_masked.get("phone", "")

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from parcelhub.carriers.base import ProviderPlugin
+from parcelhub.carriers.settings import split_config
+from parcelhub.config import SecretPart
 from parcelhub.domain.models import Provider
 
 #: provider -> "module:Class" of its plugin. One line per provider.
@@ -34,3 +36,8 @@ def build_plugin(provider: Provider | str, config: Mapping[str, Any]) -> Provide
     """Build a plugin from its configuration mapping (validated by the plugin's own Settings)."""
     plugin: ProviderPlugin = plugin_class(provider).from_config(config)
     return plugin
+
+
+def split_provider_config(provider: Provider | str, config: Mapping[str, Any]) -> dict[SecretPart, dict[str, Any]]:
+    """A provider's whole configuration as its API secret and its push secret (see ``split_config``)."""
+    return split_config(plugin_class(provider).settings_type, config)

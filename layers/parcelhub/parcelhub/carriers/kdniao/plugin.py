@@ -32,6 +32,7 @@ from parcelhub.domain.models import Carrier, Provider, Waybill
 
 class KdniaoPlugin:
     name = Provider.KDNIAO
+    settings_type = KdniaoSettings
     capabilities = frozenset({Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.PUSH_TRACKING})
 
     def __init__(

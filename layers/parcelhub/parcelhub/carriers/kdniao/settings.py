@@ -6,7 +6,7 @@ with the best-evidence default and a comment saying where the default comes from
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
@@ -30,9 +30,15 @@ class KdniaoAccount(BaseModel):
 
 
 class KdniaoSettings(ProviderSettings):
-    """Configuration of the ``kdniao`` provider (``KdniaoSettings.from_config`` of the provider secret)."""
+    """Configuration of the ``kdniao`` provider (``KdniaoSettings.from_config`` of its API or push secret)."""
 
-    # -- credentials (from SSM / Secrets Manager, never from code)
+    PROVIDER: ClassVar[str] = "kdniao"
+    #: Kdniao signs its pushes (DataSign) with the API key itself, so the push secret holds the same
+    #: EBusinessID and AppKey as the API secret: the webhook reads them as push-verification material
+    API_CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"ebusiness_id", "app_key"})
+    PUSH_MATERIAL: ClassVar[frozenset[str]] = frozenset({"ebusiness_id", "app_key"})
+
+    # -- credentials (Secrets Manager, never from code)
     ebusiness_id: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
     app_key: SecretStr
 

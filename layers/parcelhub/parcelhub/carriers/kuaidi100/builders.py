@@ -45,10 +45,10 @@ def build_subscribe_request(subscription: TrackingSubscription, settings: Kuaidi
         "number": subscription.tracking_number,
         "from": subscription.origin or "",
         "to": subscription.destination or "",
-        "key": settings.key.get_secret_value(),
+        "key": settings.required("key"),
         "parameters": {
             "callbackurl": callback,
-            "salt": settings.salt.get_secret_value(),
+            "salt": settings.required("salt"),
             "resultv2": settings.subscribe_resultv2,
             "autoCom": settings.auto_com,
             "interCom": settings.inter_com,
@@ -73,5 +73,6 @@ def build_query_request(query: TrackingQuery, settings: Kuaidi100Settings) -> di
         payload["phone"] = phone
     payload["resultv2"] = settings.query_resultv2
     param = compact_json(payload)
-    sign = query_sign(param, settings.key.get_secret_value(), settings.customer)
-    return {"customer": settings.customer, "sign": sign, "param": param}
+    customer = settings.required("customer")
+    sign = query_sign(param, settings.required("key"), customer)
+    return {"customer": customer, "sign": sign, "param": param}

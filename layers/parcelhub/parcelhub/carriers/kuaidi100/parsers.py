@@ -226,6 +226,8 @@ def _verified_param(request: HttpRequest, settings: Kuaidi100Settings) -> str:
     sign = fields.get("sign")
     if not sign:
         raise PushRejected(PROVIDER, "no sign field")
+    if settings.salt is None:
+        raise PushRejected(PROVIDER, "no push salt configured")
     salt = settings.salt.get_secret_value()
     if not push_sign_matches(param, sign, salt, case_insensitive=settings.push_sign_case_insensitive):
         raise PushRejected(PROVIDER, "sign does not match MD5(param + salt)")

@@ -33,6 +33,7 @@ TRACKING_ONLY = "kuaidi100 is a tracking provider here; it {} no waybills"
 
 class Kuaidi100Plugin:
     name: Provider = Provider.KUAIDI100
+    settings_type = Kuaidi100Settings
     capabilities = frozenset({Capability.PUSH_TRACKING})
 
     def __init__(

@@ -16,7 +16,7 @@ here, defaulting to the best evidence, so an account that differs is a configura
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr, StringConstraints, field_validator
 
@@ -32,17 +32,22 @@ STRONG_SALT_LENGTH = 16
 
 
 class Kuaidi100Settings(ProviderSettings):
-    """Configuration of the ``kuaidi100`` provider (``Kuaidi100Settings.from_config`` of the provider secret)."""
+    """Configuration of the ``kuaidi100`` provider (``Kuaidi100Settings.from_config`` of its API and/or push secret)."""
 
-    # credentials -------------------------------------------------------------------------------
+    PROVIDER: ClassVar[str] = "kuaidi100"
+    API_CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"key", "customer"})
+    PUSH_MATERIAL: ClassVar[frozenset[str]] = frozenset({"salt"})
+
+    # credentials (API secret) -----------------------------------------------------------------------
     #: 授权key: sent inside the subscribe ``param`` and part of the query signature
-    key: SecretStr = Field(min_length=1)
+    key: SecretStr | None = Field(default=None, min_length=1)
     #: customer id (query only)
-    customer: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
-    #: the push signing salt we send with every subscription. Kuaidi100 signs even with an empty salt,
-    #: but then anybody can forge a push, so an empty one is refused; a short one (the doc's example is
-    #: ``*``) is accepted with a warning.
-    salt: SecretStr = Field(min_length=1)
+    customer: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")] | None = None
+    # push material (push secret) --------------------------------------------------------------------
+    #: the push signing salt we send with every subscription (so subscribing reads the push secret too).
+    #: Kuaidi100 signs even with an empty salt, but then anybody can forge a push, so an empty one is
+    #: refused; a short one (the doc's example is ``*``) is accepted with a warning.
+    salt: SecretStr | None = Field(default=None, min_length=1)
 
     # endpoint ------------------------------------------------------------------------------------
     base_url: str = PRODUCTION_URL
@@ -70,7 +75,7 @@ class Kuaidi100Settings(ProviderSettings):
 
     def weaknesses(self) -> list[str]:
         found = super().weaknesses()
-        length = len(self.salt.get_secret_value())
+        length = len(self.salt.get_secret_value()) if self.salt is not None else STRONG_SALT_LENGTH
         if length < STRONG_SALT_LENGTH:
             found.append(
                 f"salt is {length} characters: the push sign is MD5(param + salt) and nothing else authenticates "

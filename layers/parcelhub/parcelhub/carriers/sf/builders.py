@@ -42,11 +42,11 @@ def envelope(service_code: str, payload: dict[str, Any], stamp: Stamp, settings:
     """The form fields of a call (§2.1), in the documented order; values raw (encoded once on the wire)."""
     msg_data = compact_json(payload)
     return {
-        "partnerID": settings.partner_id,
+        "partnerID": settings.required("partner_id"),
         "requestID": stamp.request_id,
         "serviceCode": service_code,
         "timestamp": stamp.timestamp,
-        "msgDigest": msg_digest(msg_data, stamp.timestamp, settings.checkword.get_secret_value()),
+        "msgDigest": msg_digest(msg_data, stamp.timestamp, settings.required("checkword")),
         "msgData": msg_data,
     }
 
@@ -89,7 +89,7 @@ def build_create_request(order: WaybillOrder, settings: SfSettings, stamp: Stamp
     payload = {
         "language": settings.language,
         "orderId": order.shipment_id,
-        "monthlyCard": settings.monthly_card,
+        "monthlyCard": settings.required("monthly_card"),
         "expressTypeId": settings.express_type_ids[request.service],
         "payMethod": settings.pay_method,
         "parcelQty": len(request.parcels),

@@ -209,6 +209,8 @@ PushShape = Literal["json", "form", "xml"]
 
 def verify_push(request: HttpRequest, settings: SfSettings) -> None:
     """Constant-time check of the URL token (SF does not sign pushes). No I/O."""
+    if settings.push_token is None:
+        raise PushRejected(PROVIDER, "no push token configured")
     expected = settings.push_token.get_secret_value()
     if TOKEN_PARAM in request.path_params:  # the push as SF sent it
         verified = push_token_matches(request.path_params[TOKEN_PARAM], expected)

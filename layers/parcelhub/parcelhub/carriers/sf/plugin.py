@@ -43,6 +43,7 @@ ORDER_NOT_FOUND = frozenset({"8018"})
 
 class SfPlugin:
     name: Provider = Provider.SF
+    settings_type = SfSettings
     capabilities = frozenset(
         {Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.FETCH_WAYBILLS, Capability.PUSH_TRACKING}
     )

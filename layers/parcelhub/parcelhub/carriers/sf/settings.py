@@ -17,7 +17,7 @@ here, defaulting to the best evidence, so an account that differs is a configura
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
@@ -44,15 +44,20 @@ class SfServiceCodes(BaseModel):
 
 
 class SfSettings(ProviderSettings):
-    """Configuration of the ``sf`` provider (``SfSettings.from_config`` of the provider secret)."""
+    """Configuration of the ``sf`` provider (``SfSettings.from_config`` of its API and/or push secret)."""
 
-    # credentials -------------------------------------------------------------------------------
-    partner_id: Code  # partnerID = 顾客编码
-    checkword: SecretStr = Field(min_length=1)  # 校验码 (sandbox and production differ)
-    monthly_card: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,20}$")]  # 月结卡号
+    PROVIDER: ClassVar[str] = "sf"
+    API_CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"partner_id", "checkword", "monthly_card"})
+    PUSH_MATERIAL: ClassVar[frozenset[str]] = frozenset({"push_token"})
+
+    # credentials (API secret) -----------------------------------------------------------------------
+    partner_id: Code | None = None  # partnerID = 顾客编码
+    checkword: SecretStr | None = Field(default=None, min_length=1)  # 校验码 (sandbox and production differ)
+    monthly_card: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,20}$")] | None = None  # 月结卡号
+    # push material (push secret) --------------------------------------------------------------------
     #: the secret path segment of our webhook URL (SF does not sign pushes); a short one is accepted
     #: with a warning (an account may already have a push URL registered in the console)
-    push_token: SecretStr = Field(min_length=1)
+    push_token: SecretStr | None = Field(default=None, min_length=1)
 
     # endpoint ------------------------------------------------------------------------------------
     base_url: str = PRODUCTION_URL
@@ -82,7 +87,7 @@ class SfSettings(ProviderSettings):
 
     def weaknesses(self) -> list[str]:
         found = super().weaknesses()
-        length = len(self.push_token.get_secret_value())
+        length = len(self.push_token.get_secret_value()) if self.push_token is not None else STRONG_TOKEN_LENGTH
         if length < STRONG_TOKEN_LENGTH:
             found.append(
                 f"push_token is {length} characters: SF does not sign route pushes, the URL token is all that "
