@@ -26,6 +26,7 @@ from parcelhub.domain.branding import TrackingPageSettings
 from parcelhub.domain.models import Carrier, Party, Provider
 from parcelhub.domain.policy import SelectionPolicy, StallRules
 from parcelhub.domain.status import Status, SubStatus
+from parcelhub.domain.tariff import Tariffs
 
 
 class _Config(BaseModel):
@@ -148,6 +149,9 @@ class HubConfig(_Config):
     #: provider -> raw status code -> the status it means; wins over the provider's code table. After a
     #: fix, replay the archive (``python -m tools.recover replay``) to correct the parcels already seen.
     code_overrides: dict[Provider, dict[str, CodeOverride]] = Field(default_factory=dict)
+    #: carrier -> service -> tariff (first/additional weight per zone, volumetric divisor, surcharges): the
+    #: cost of a delivery fact when the provider bills none (defaults: illustrative list-price-shaped tables)
+    tariffs: Tariffs = Field(default_factory=Tariffs)
 
 
 # ------------------------------------------------------------------------------------- secrets
