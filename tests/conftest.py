@@ -138,6 +138,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         key_id = boto3.client("kms", region_name=REGION).create_key(Description="pii")["KeyMetadata"]["KeyId"]
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket="parcelhub-test-data")
+        s3.create_bucket(Bucket="parcelhub-test-history")
         secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name="parcelhub/test/providers",
             SecretString=json.dumps(
@@ -167,6 +168,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             "EVENT_BUS_NAME": hub.bus_name,
             "PII_KEY_ID": key_id,
             "DATA_BUCKET": hub.bucket,
+            "HISTORY_BUCKET": "parcelhub-test-history",
             "PROVIDER_SECRET_ARN": secret_arn,
             "CONFIG_PARAMETER": hub.config_parameter,
             "STALL_SHARDS": "8",

@@ -55,6 +55,8 @@ class Environment(_Config):
     #: the public URL of the HTTP API (tracking links: ``<PUBLIC_BASE_URL>/t/<token>``)
     public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
     event_relay_dlq_url: str = Field("", alias="EVENT_RELAY_DLQ_URL")
+    #: the delivery-fact history (JSON lines per day, ``adapters.s3_history``)
+    history_bucket: str = Field("", alias="HISTORY_BUCKET")
 
     def require(self, *names: str) -> None:
         missing = [name for name in names if not getattr(self, name)]
