@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from parcelhub.app.outbox import OutboxRelay
     from parcelhub.app.poller import Poller
     from parcelhub.app.recovery import RecoverySweeper
+    from parcelhub.app.scorecards import ScorecardService
     from parcelhub.app.shipments import ShipmentService
     from parcelhub.app.stalls import StallSweeper
     from parcelhub.app.tracking_page import TrackingPageService
@@ -331,6 +332,13 @@ def fact_history() -> S3FactHistory:
     return S3FactHistory(_setting("history_bucket"))
 
 
+@functools.cache
+def scorecard_service() -> ScorecardService:
+    from parcelhub.app.scorecards import ScorecardService
+
+    return ScorecardService(scorecards())
+
+
 def fact_recorder() -> FactRecorder:
     """The table's second stream consumer: ended shipments -> delivery facts -> S3 and the scorecards."""
     from parcelhub.adapters.dynamodb.stream import decode_record
@@ -364,6 +372,7 @@ def reset() -> None:
         shipment_service,
         tracking_page_service,
         scorecards,
+        scorecard_service,
         fact_history,
         aws.client,
     ):
