@@ -133,6 +133,14 @@ def _s3_of_stack(name: str) -> tuple[Any, str]:
     return boto3.client("s3"), outputs["HistoryBucketName"]
 
 
+def query_local(local_dir: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """``sql`` over the running local stack's history bucket."""
+    s3, bucket = _s3_of_local(local_dir)
+    with tempfile.TemporaryDirectory(prefix="parcelhub-history-") as cache:
+        download(s3, bucket, Path(cache))
+        return query(Path(cache), sql)
+
+
 def _print(names: Sequence[str], rows: Sequence[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps([dict(zip(names, row, strict=True)) for row in rows], ensure_ascii=False, default=str))
