@@ -23,6 +23,7 @@ help:
 	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint, drift of OpenAPI, event schemas, docs/security.md"
 	@echo "make bench  - cost, cold start, hot path and stall-sweep benchmarks"
 	@echo "make build  - sam build (finds python3.13 through pyenv)"
+	@echo "make report - carrier scorecards as one HTML file (API=<base url> KEY=<api key>; default: the running local stack)"
 
 $(STAMP): requirements/dev.lock pyproject.toml layers/parcelhub/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need python >= 3.11"; exit 1; }
@@ -71,6 +72,10 @@ demo: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+.PHONY: report
+report: $(STAMP)
+	$(BIN)/python -m sandbox.demo.scorecards $(if $(API),--api "$(API)") $(if $(KEY),--key "$(KEY)") --out var/scorecards-report.html
 
 .PHONY: build
 build: $(SAM_VENV)/.installed

@@ -6,6 +6,7 @@ final scan changes nothing) -> the scorecard API's figures are those parcels' ->
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox.demo.scorecards import fetch as fetch_scorecards
+from sandbox.demo.scorecards import page as report_page
 from tools import history
 
 pytestmark = pytest.mark.e2e
@@ -105,3 +108,8 @@ def test_delivered_parcels_become_facts_once_and_the_scorecards_show_them(stack_
     sql = "SELECT carrier, outcome, count(*) FROM facts GROUP BY ALL ORDER BY ALL"
     _, counted = history.query_local(stack.local_dir, sql)
     assert counted == [("SF", "delivered", 2), ("ZTO", "delivered", 3), ("ZTO", "returned", 1)]
+    # and the scorecard report draws them (make report against this stack)
+    html = report_page(fetch_scorecards(stack.api, stack.headers), stack.api)
+    assert html.count("<svg") == 5
+    assert re.search(r"<title>SF: p50 [0-9.]+ h, p90 [0-9.]+ h</title>", html)
+    assert "<title>2026-W" in html  # the week's volume bars
