@@ -23,6 +23,8 @@ from bench import cold_start, cost, hot_path, prices, scorecards, stall_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
+#: keys of results.json written by other commands, kept when ``make bench`` rewrites the file
+KEPT_KEYS = ("edd_backtest",)
 PERFORMANCE = ROOT / "docs" / "performance.md"
 
 
@@ -342,6 +344,9 @@ def markdown(results: dict[str, Any]) -> str:
 
 def write(results: dict[str, Any], results_path: Path = RESULTS, markdown_path: Path = PERFORMANCE) -> None:
     results_path.parent.mkdir(parents=True, exist_ok=True)
+    if results_path.exists():  # keep what other commands wrote (``make backtest``'s edd_backtest)
+        kept = json.loads(results_path.read_text(encoding="utf-8"))
+        results = {**{k: v for k, v in kept.items() if k in KEPT_KEYS}, **results}
     results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     markdown_path.write_text(markdown(results), encoding="utf-8")

@@ -27,6 +27,7 @@ from parcelhub.events import (
     CarrierCircuitClosed,
     CarrierCircuitOpened,
     CarrierFailover,
+    EstimatedDeliveryChanged,
     Event,
     ShipmentAccepted,
     ShipmentDelivered,
@@ -187,6 +188,16 @@ _EXAMPLES: dict[str, Callable[[], Event]] = {
     ),
     "CarrierCircuitClosed": lambda: CarrierCircuitClosed(
         provider=Provider.SF, opened_at=_at(0.01), closed_at=_at(0.2), emitted_at=_at(0.2)
+    ),
+    "EstimatedDeliveryChanged": lambda: EstimatedDeliveryChanged(
+        **_ZTO,
+        earliest=datetime(2024, 5, 3, 16, tzinfo=UTC),  # 4 May 00:00 China time
+        most_likely=datetime(2024, 5, 4, 3, 20, tzinfo=UTC),
+        latest=datetime(2024, 5, 5, 15, 59, 59, tzinfo=UTC),
+        confidence=0.91,
+        basis="lane:city:picked_up",
+        previous_latest=datetime(2024, 5, 4, 15, 59, 59, tzinfo=UTC),
+        emitted_at=_at(8.2),
     ),
 }
 

@@ -3,6 +3,8 @@
 
 The ACK path is deliberately short, because carriers time out after a few seconds and re-push:
 
+0. an optional per-provider source-address allowlist (``WebhookSourceAllowlists``; off by default):
+   a push from elsewhere is a 403 before any secret is read or any byte parsed;
 1. the raw body (base64-decoded when ``isBase64Encoded``) -> :class:`HttpRequest`; a missing or empty
    body is a 400, a body over :data:`MAX_BODY_BYTES` a 413 — before anything reads it;
 2. ``plugin.verify_push`` — signature or URL token over the raw bytes, no I/O, no database;
@@ -24,12 +26,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import urllib.parse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from parcelhub.observability import add_metric, instrumented, logger
+from parcelhub.security.bodies import MAX_NESTING, nesting_depth
 
 if TYPE_CHECKING:
     from parcelhub.carriers.base import HttpReply, HttpRequest, ProviderPlugin
@@ -41,7 +45,6 @@ MAX_MESSAGE_BYTES = 256 * 1024
 #: the largest push body read (a 200-scan snapshot is ~60 KiB; base64 in the envelope must fit SQS's limit)
 MAX_BODY_BYTES = 128 * 1024
 #: the deepest nesting of JSON objects/arrays accepted (real pushes nest 4-6 levels)
-MAX_NESTING = 32
 
 
 class Unreadable(ValueError):
@@ -106,28 +109,6 @@ def _raw_body(event: dict[str, Any]) -> bytes:
     return raw
 
 
-def nesting_depth(text: str) -> int:
-    """The deepest nesting of ``{``/``[`` outside JSON strings, in one linear pass (no recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "}]":
-            depth = max(0, depth - 1)
-    return deepest
-
-
 def _check_readable(body: bytes, content_type: str) -> None:
     """Bounded readability: UTF-8, at most :data:`MAX_NESTING` levels (form values decoded first), and a
     JSON body must parse. :class:`Unreadable` otherwise."""
@@ -184,11 +165,35 @@ def envelope_json(
     )
 
 
+def source_allowed(event: dict[str, Any], provider: Provider) -> bool:
+    """Whether the push comes from an address the provider's allowlist admits (no allowlist: any).
+
+    The address is API Gateway's ``requestContext.http.sourceIp`` (the TCP peer, not a header a caller
+    could forge)."""
+    from parcelhub.config import environment
+
+    networks = environment().webhook_source_allowlists.get(provider)
+    if not networks:
+        return True
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, dict) else None
+    source = http.get("sourceIp") if isinstance(http, dict) else None
+    try:
+        address = ipaddress.ip_address(str(source))
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 def receive(event: dict[str, Any]) -> dict[str, Any]:
     """Handle one webhook request (an API Gateway HTTP API v2.0 event) and return the HTTP response."""
     provider = provider_of(event)
     if provider is None:
         return _plain(404, "Not Found")
+    if not source_allowed(event, provider):  # before any secret is read or any byte of the body parsed
+        add_metric("WebhookRejected", 1, provider=provider.value)
+        logger().warning("webhook source address not allowed", extra={"provider": provider.value})
+        return _plain(403, "Forbidden")
     try:
         plugin = _plugin(provider)
     except Exception:

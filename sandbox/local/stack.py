@@ -582,7 +582,8 @@ def run_forever(stack: LocalStack) -> int:
         stack.start()
         handle = stack.handle()
         stack.echo(f"parcelhub local stack ready in {stack.ready_seconds:.1f} s")
-        stack.echo(f"  API        {handle['api_url']}   (x-api-key: {handle['api_key']})")
+        # the key itself is in the handle file (mode 0600 is the caller's umask): never in a log
+        stack.echo(f"  API        {handle['api_url']}   (x-api-key: PARCELHUB_API_KEY, also in the handle file)")
         for provider, url in handle["sandboxes"].items():
             stack.echo(f"  sandbox    {provider:<10} {url}")
         stack.echo(f"  moto       {handle['moto_url']}")

@@ -22,7 +22,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from parcelhub.adapters.dynamodb import serialization as ser
-from parcelhub.domain.models import CarrierOrder, OrderState, Shipment, TrackingEvent, Waybill, WaybillAttempt
+from parcelhub.domain.lanes import Lane, LaneLevel, LaneStats, lane_key
+from parcelhub.domain.models import (
+    CarrierOrder,
+    DeliveryWindow,
+    OrderState,
+    Shipment,
+    TrackingEvent,
+    Waybill,
+    WaybillAttempt,
+)
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal, precedence_key
 from parcelhub.ports.changes import TRACKING, WORKFLOW, Change, HealthImage, ShipmentImage
 from parcelhub.ports.errors import (
@@ -105,6 +114,9 @@ class InMemoryShipmentStore:
         self._health: dict[str, tuple[dict[str, Any], int]] = {}
         self._leases: dict[str, Lease] = {}
         self._attempts: dict[tuple[str, int], int] = {}
+        #: all-time lane cells: (carrier, service, level, lane key) -> statistics
+        self.lane_cells: dict[tuple[str, str, LaneLevel, str], LaneStats] = {}
+        self.lane_reads = 0
         self.changes: list[Change] = []
 
     def _record(self, old: ShipmentImage | HealthImage | None, new: ShipmentImage | HealthImage | None) -> None:
@@ -163,6 +175,7 @@ class InMemoryShipmentStore:
         now: datetime,
         *,
         order_key: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> Shipment:
         with self._lock, self._changing(shipment_id):
             row = self._row(shipment_id)
@@ -185,6 +198,8 @@ class InMemoryShipmentStore:
                 "updated_at": now,
                 "version": current.version + 1,
             }
+            if estimate is not None:
+                changes |= {"estimated_delivery": estimate, "promised_delivery": current.promised_delivery or estimate}
             if current.status_key is None and current.status in (Status.PENDING, Status.WAYBILL_FAILED):
                 changes |= {"status": Status.WAYBILL_CREATED, "sub_status": SubStatus.NONE}
                 row.status_source = WORKFLOW
@@ -295,12 +310,15 @@ class InMemoryShipmentStore:
         poll_due: datetime | None = None,
         location: str | None = None,
         provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> StatusChange | None:
         with self._lock:
             old = self._row(shipment_id).shipment
             if old.status_key is not None and not old.status_key < state.key:
                 return None
-            return self._write_state(shipment_id, state, last_event_text, stall, now, poll_due, location, provider)
+            return self._write_state(
+                shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate
+            )
 
     def replace_tracking_state(
         self,
@@ -314,12 +332,15 @@ class InMemoryShipmentStore:
         poll_due: datetime | None = None,
         location: str | None = None,
         provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> StatusChange | None:
         with self._lock:
             old = self._row(shipment_id).shipment
             if old.status_key != expected_key or old.status is Status.CANCELLED:
                 return None
-            return self._write_state(shipment_id, state, last_event_text, stall, now, poll_due, location, provider)
+            return self._write_state(
+                shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate
+            )
 
     def _write_state(  # noqa: PLR0917 - the arguments of the write, as the port names them
         self,
@@ -331,6 +352,7 @@ class InMemoryShipmentStore:
         poll_due: datetime | None,
         location: str | None,
         provider: str | None,
+        estimate: DeliveryWindow | None = None,
     ) -> StatusChange:
         with self._changing(shipment_id):
             row = self._row(shipment_id)
@@ -353,6 +375,7 @@ class InMemoryShipmentStore:
                 last_event_text=last_event_text,
                 updated_at=now,
                 version=old.version + 1,
+                **({"estimated_delivery": estimate} if estimate is not None else {}),
             )
         return StatusChange(
             shipment_id=shipment_id,
@@ -652,8 +675,23 @@ class InMemoryShipmentStore:
                 changes["redrives"] = current.redrives + 1
             return self._write(row, **changes), name
 
+    # ------------------------------------------------------------------------------------------ lanes
+
+    def lane_stats(self, carriers: Sequence[str], service: str, lane: Lane) -> dict[tuple[str, LaneLevel], LaneStats]:
+        with self._lock:
+            self.lane_reads += 1  # one BatchGetItem, like the adapter
+            found = {}
+            for carrier in carriers:
+                for level in LaneLevel:
+                    cell = self.lane_cells.get((carrier, service, level, lane_key(lane, level)))
+                    if cell is not None:
+                        found[(carrier, level)] = cell
+            return found
+
 
 if TYPE_CHECKING:  # static proof that the fake implements the port
+    from parcelhub.ports.analytics import LaneHistory
     from parcelhub.ports.store import ShipmentStore
 
     _conforms: ShipmentStore = InMemoryShipmentStore()
+    _reads_lanes: LaneHistory = InMemoryShipmentStore()

@@ -270,6 +270,7 @@ def waybill_service() -> WaybillService:
             issuers=configured_issuers,
             apply_parked=lambda carrier, number: ingestor().apply_parked(carrier, number).replayed,
             tracking_url=tracking_url,
+            lanes=store(),
         )
     )
 
@@ -290,6 +291,7 @@ def ingestor() -> Ingestor:
         archive=raw_archive(),
         plugins=plugin,
         config=hub_config(),
+        lanes=store(),
     )
 
 

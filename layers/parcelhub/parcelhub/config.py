@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import functools
 import os
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
 
 from parcelhub.domain.branding import TrackingPageSettings
+from parcelhub.domain.estimate import EstimateSettings
 from parcelhub.domain.models import Carrier, Party, Provider
 from parcelhub.domain.policy import SelectionPolicy, StallRules
 from parcelhub.domain.status import Status, SubStatus
@@ -55,6 +57,10 @@ class Environment(_Config):
     #: the public URL of the HTTP API (tracking links: ``<PUBLIC_BASE_URL>/t/<token>``)
     public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
     event_relay_dlq_url: str = Field("", alias="EVENT_RELAY_DLQ_URL")
+    #: provider -> the networks its pushes may come from (``WebhookSourceAllowlists``; absent: any address)
+    webhook_source_allowlists: Json[dict[Provider, list[IPv4Network | IPv6Network]]] = Field(
+        default_factory=dict, alias="WEBHOOK_SOURCE_ALLOWLISTS"
+    )
     #: the delivery-fact history (JSON lines per day, ``adapters.s3_history``)
     history_bucket: str = Field("", alias="HISTORY_BUCKET")
 
@@ -125,6 +131,38 @@ class CodeOverride(_Config):
     sub_status: SubStatus = SubStatus.NONE
 
 
+class EstimateConfig(_Config):
+    """Delivery-date estimates (``parcelhub.domain.estimate``; docs/estimates.md)."""
+
+    #: a lane level needs this many deliveries to be used (else province, then carrier-national, then defaults)
+    min_deliveries: int = Field(20, ge=1)
+    #: orders created before this local (UTC+8) hour leave with the same day's carrier run
+    pickup_cutoff_hour: int = Field(16, ge=0, le=24)
+    #: when the warehouse's carrier run collects (local hours after midnight)
+    pickup_hour: float = Field(17.5, ge=0, lt=24)
+    #: the window runs from the date of the low quantile to the date of the high one
+    low_quantile: float = Field(0.08, gt=0, lt=0.5)
+    high_quantile: float = Field(0.92, gt=0.5, lt=1)
+    #: carrier -> (low, most likely, high) delivery-clock hours from pickup to delivery without history
+    carrier_defaults: dict[Carrier, tuple[float, float, float]] = Field(
+        default_factory=lambda: {
+            Carrier.SF: (18.0, 34.0, 60.0),
+            Carrier.JD: (18.0, 36.0, 64.0),
+            Carrier.EMS: (30.0, 72.0, 130.0),
+        }
+    )
+
+    def settings(self) -> EstimateSettings:
+        return EstimateSettings(
+            min_deliveries=self.min_deliveries,
+            pickup_cutoff_hour=self.pickup_cutoff_hour,
+            pickup_hour=self.pickup_hour,
+            low_quantile=self.low_quantile,
+            high_quantile=self.high_quantile,
+            carrier_defaults={carrier.value: hours for carrier, hours in self.carrier_defaults.items()},
+        )
+
+
 class HubConfig(_Config):
     warehouse: Party = Party(
         name="示例品牌仓库",
@@ -151,6 +189,8 @@ class HubConfig(_Config):
     #: provider -> raw status code -> the status it means; wins over the provider's code table. After a
     #: fix, replay the archive (``python -m tools.recover replay``) to correct the parcels already seen.
     code_overrides: dict[Provider, dict[str, CodeOverride]] = Field(default_factory=dict)
+    #: delivery-date estimates: lane fallback minimum, pickup cutoff, window quantiles, defaults
+    estimates: EstimateConfig = Field(default_factory=EstimateConfig)
     #: carrier -> service -> tariff (first/additional weight per zone, volumetric divisor, surcharges): the
     #: cost of a delivery fact when the provider bills none (defaults: illustrative list-price-shaped tables)
     tariffs: Tariffs = Field(default_factory=Tariffs)

@@ -72,6 +72,35 @@ def test_a_body_that_is_not_utf8_is_refused_naming_the_body_and_nothing_is_store
     assert hub_aws.client("dynamodb").scan(TableName=hub_aws.table_name)["Count"] == 0
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "the body nests deeper than 32 levels"),  # json.loads: RecursionError
+        ('{"a":' * 40 + "1" + "}" * 40, "the body nests deeper than 32 levels"),
+        ('{"order_id": "' + "x" * 300_000 + '"}', "the body is larger than 262144 bytes"),
+    ],
+    ids=["deep arrays", "deep objects", "oversized"],
+)
+def test_a_hostile_body_is_refused_before_any_parser_sees_it_and_nothing_is_stored(
+    hub_aws: Any, raw: str, message: str
+) -> None:
+    # Given a body nested far past any order's depth, or far larger than any order
+    event = http_event("POST", "/v1/shipments", ORDER)
+    event["body"], event["isBase64Encoded"] = raw, False
+    # When it is posted with a valid key
+    status, error = call(event)
+    # Then it is a 422 naming the body (not a RecursionError's 500), and nothing is stored
+    assert status == 422
+    assert error["fields"] == [{"field": "body", "message": message, "type": "unreadable"}]
+    assert hub_aws.client("dynamodb").scan(TableName=hub_aws.table_name)["Count"] == 0
+
+
+def test_a_hostile_body_without_a_key_is_still_a_401(hub_aws: Any) -> None:
+    event = http_event("POST", "/v1/shipments", ORDER, key=None)
+    event["body"], event["isBase64Encoded"] = "[" * 100_000, False
+    assert call(event)[0] == 401
+
+
 @pytest.mark.parametrize("amount", ["", "-1", "1.234", "abc", -0.5, 1e13])
 def test_an_amount_the_api_refuses_the_document_refuses_too(amount: Any) -> None:
     with pytest.raises(pydantic.ValidationError):

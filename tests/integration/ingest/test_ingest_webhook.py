@@ -212,3 +212,51 @@ def test_the_signature_is_checked_before_the_body_is_parsed(hub: Hub) -> None:
     assert receive(forged)["statusCode"] == 401
     assert receive(wrong_token)["statusCode"] == 403
     assert hub.queued() == 0
+
+
+@pytest.mark.parametrize(
+    ("allowlists", "expected"),
+    [
+        ('{"kuaidi100": ["203.0.113.0/24"]}', 403),  # loopback is not in the provider's allowlist
+        ('{"kuaidi100": ["203.0.113.0/24", "127.0.0.0/8"]}', 200),  # it is
+        ('{"kdniao": ["203.0.113.0/24"]}', 200),  # another provider's allowlist does not apply
+        ("{}", 200),  # off by default
+    ],
+    ids=["outside", "inside", "other-provider", "off"],
+)
+def test_a_providers_source_allowlist_refuses_correctly_signed_pushes_from_elsewhere(  # noqa: PLR0917 - fixtures
+    hub: Hub,
+    sandboxes: Sandboxes,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    allowlists: str,
+    expected: int,
+) -> None:
+    from parcelhub.config import environment
+
+    # Given an allowlist for Kuaidi100 (whose push signature carries no timestamp) and a correctly signed push
+    monkeypatch.setenv("WEBHOOK_SOURCE_ALLOWLISTS", allowlists)
+    environment.cache_clear()
+    box = sandboxes.of(Provider.KUAIDI100)
+    register(box, Carrier.YTO, "YT7400000000301")
+    pushed = box.build_push(
+        [(box.parcels["YT7400000000301"], [box.add_scan(box.parcels["YT7400000000301"], Stage.PICKED_UP)])]
+    )
+    # When it arrives from 127.0.0.1
+    status = box.send(pushed[0])
+    environment.cache_clear()
+    # Then a source outside the allowlist gets 403 and nothing is queued; inside (or no allowlist) it is accepted
+    assert status == expected
+    assert len(drain_all(hub)) == (0 if expected == 403 else 1)
+    if expected == 403:
+        emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"WebhookRejected"' in line]
+        assert any(m.get("provider") == "kuaidi100" for m in emitted)
+
+
+def test_an_allowlist_that_is_not_valid_json_of_networks_fails_loudly() -> None:
+    from pydantic import ValidationError
+
+    from parcelhub.config import Environment
+
+    with pytest.raises(ValidationError, match="WEBHOOK_SOURCE_ALLOWLISTS"):
+        Environment.model_validate({"WEBHOOK_SOURCE_ALLOWLISTS": '{"kuaidi100": ["not-a-network"]}'})

@@ -69,9 +69,16 @@ def test_regular_order_gets_a_zto_waybill_through_kdniao_with_label_claim_stall_
         subscribed = [p for p in world.kdniao.parcels.values() if p.tracking_number == stored.tracking_number]
     assert subscribed
     assert subscribed[0].subscribed
-    # and exactly one WaybillCreated (no failover) reached the bus
-    events = world.events()
-    assert detail_types(events) == ["WaybillCreated"]
+    # and the delivery estimate was made with the waybill (no lane history yet: the defaults), kept as
+    # the promise, and announced once next to exactly one WaybillCreated (no failover)
+    assert stored.estimated_delivery is not None
+    assert stored.promised_delivery == stored.estimated_delivery
+    assert stored.estimated_delivery.basis == "default:created"
+    published = world.events()
+    assert sorted(detail_types(published)) == ["EstimatedDeliveryChanged", "WaybillCreated"]
+    estimate = next(e["detail"] for e in published if e["detail-type"] == "EstimatedDeliveryChanged")
+    assert (estimate["shipment_id"], estimate["basis"]) == (shipment.shipment_id, "default:created")
+    events = [e for e in published if e["detail-type"] == "WaybillCreated"]
     assert events[0]["detail"]["failed_over"] is False
     assert events[0]["detail"]["tracking_number"] == stored.tracking_number
     # with the customer tracking page's link, authentic for this shipment

@@ -47,6 +47,7 @@ EXPECTED = {
     "StallResolved",
     "CarrierCircuitOpened",
     "CarrierCircuitClosed",
+    "EstimatedDeliveryChanged",
 }
 T = datetime(2024, 5, 3, 8, 0, tzinfo=CHINA_TZ)
 

@@ -19,7 +19,7 @@ from parcelhub.app.tracking_page import (
 )
 from parcelhub.config import HubConfig
 from parcelhub.domain.models import Carrier, DeliveryWindow, Provider, TrackingEvent
-from parcelhub.domain.status import Status
+from parcelhub.domain.status import Status, state_of
 from parcelhub.ports.store import TrackingClaim
 from parcelhub.security.links import TrackingLinks
 from tests.fakes.journeys import RECEIVER_PHONE, seed
@@ -132,3 +132,37 @@ def test_delivery_windows_read_naturally() -> None:
     assert window_text(day, "en") == "Thu 13 Nov 09:00–18:00"
     assert window_text(days, "en") == "Thu 13 Nov – Fri 14 Nov"
     assert format_time(datetime(2025, 11, 3, 1, 5, tzinfo=UTC), "en") == "3 Nov 2025, 09:05"
+
+
+def test_the_page_shows_the_estimated_window_and_its_most_likely_day() -> None:
+    # Given a parcel in transit whose estimate spans two days, most likely the second
+    store = Spy()
+    seed(store, Status.PICKED_UP, "shp_e", "SO-E", now=NOW, links=LINKS)
+    window = DeliveryWindow(
+        earliest=datetime(2025, 11, 12, 16, tzinfo=UTC),  # 13 Nov 00:00 China time
+        most_likely=datetime(2025, 11, 14, 3, tzinfo=UTC),
+        latest=datetime(2025, 11, 14, 15, 59, 59, tzinfo=UTC),
+        confidence=0.9,
+        basis="lane:city:picked_up",
+    )
+    shipment = store.get("shp_e")
+    assert shipment.tracking_number
+    scan = TrackingEvent(
+        carrier=Carrier.ZTO, provider=Provider.KDNIAO, tracking_number=shipment.tracking_number,
+        occurred_at=NOW + timedelta(hours=1), status=Status.IN_TRANSIT, raw_text="快件已发往 上海转运中心",
+    )  # fmt: skip
+    store.apply_tracking_state(
+        "shp_e", state_of(scan), last_event_text=scan.raw_text, stall=None, now=NOW, estimate=window
+    )
+
+    # When the page is rendered
+    page = service(store).page(LINKS.token("shp_e"))
+    view = page_view(page, "zh-CN")
+    html = render_page(page, view).body
+
+    # Then it shows the window and the most likely day, with the estimate's confidence and basis in the JSON
+    assert view.estimated_delivery is not None
+    assert view.estimated_delivery.text == "11月13日（周四） – 11月14日（周五）"
+    assert view.estimated_delivery.most_likely_text == "11月14日（周五）"
+    assert (view.estimated_delivery.confidence, view.estimated_delivery.basis) == (0.9, "lane:city:picked_up")
+    assert "最可能: <time" in html

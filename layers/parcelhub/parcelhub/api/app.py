@@ -17,6 +17,7 @@ from parcelhub.app.scorecards import InvalidScorecardQuery
 from parcelhub.app.shipments import InvalidTransition, OrderConflict
 from parcelhub.carriers.base import CarrierAuthError, CarrierRejected, CarrierUnavailable
 from parcelhub.ports.errors import ShipmentNotFound, StoreUnavailable
+from parcelhub.security.bodies import MAX_NESTING, nesting_depth
 
 API_TITLE = "parcelhub OMS API"
 
@@ -35,17 +36,34 @@ def _answer(status: int, body: ErrorBody) -> dict[str, Any]:
     }
 
 
+#: far above any order (200 items, 50 parcels) and far below what would cost real memory or time to parse
+MAX_BODY_BYTES = 256 * 1024
+
+
 def _unreadable(event: dict[str, Any]) -> dict[str, Any] | None:
-    """A body that is not UTF-8 text is refused (422, field ``body``) before anything tries to decode it."""
+    """A body that is not UTF-8 text, is larger than :data:`MAX_BODY_BYTES` or nests deeper than
+    :data:`MAX_NESTING` levels is refused (422, field ``body``) before any parser sees it."""
     body = event.get("body")
-    if not body or not event.get("isBase64Encoded"):
+    if not body or not isinstance(body, str):
         return None
-    try:
-        base64.b64decode(body, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        field = FieldError(field="body", message="the body is not UTF-8 text", type="unreadable")
-        return _answer(422, ErrorBody(error="validation_failed", message="1 invalid field(s)", fields=[field]))
+    if len(body) > MAX_BODY_BYTES * 2:  # cheap bound before decoding anything
+        return _unreadable_body(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    text = body
+    if event.get("isBase64Encoded"):
+        try:
+            text = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return _unreadable_body("the body is not UTF-8 text")
+    if len(text.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
+        return _unreadable_body(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if nesting_depth(text) > MAX_NESTING:
+        return _unreadable_body(f"the body nests deeper than {MAX_NESTING} levels")
     return None
+
+
+def _unreadable_body(message: str) -> dict[str, Any]:
+    field = FieldError(field="body", message=message, type="unreadable")
+    return _answer(422, ErrorBody(error="validation_failed", message="1 invalid field(s)", fields=[field]))
 
 
 def _refused(event: dict[str, Any]) -> dict[str, Any] | None:

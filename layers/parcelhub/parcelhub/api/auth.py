@@ -17,6 +17,10 @@ PUBLIC_PREFIXES = ("/v1/health", "/t/")
 PUBLIC_PATHS = frozenset({"/track"})
 
 
+#: the OpenAPI security requirement of every route that is not public (``x-api-key``)
+API_KEY_REQUIRED: list[dict[str, list[str]]] = [{"apiKey": []}]
+
+
 def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 

@@ -23,7 +23,6 @@ def document() -> str:
         version=__version__,
         description="Hand orders to parcelhub, read shipments and timelines, cancel and retry waybills.",
         security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
-        security=[{"apiKey": []}],
     )
     return json.dumps(json.loads(schema), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from parcelhub.domain.models import (
     Carrier,
     CustomerTier,
+    DeliveryWindow,
     Money,
     Provider,
     ServiceLevel,
@@ -17,7 +18,7 @@ from parcelhub.domain.models import (
     TrackingEvent,
     WaybillAttempt,
 )
-from parcelhub.domain.progress import Milestone
+from parcelhub.domain.progress import Milestone, shows_estimate
 from parcelhub.domain.status import Status, SubStatus
 
 
@@ -56,6 +57,24 @@ class AttemptView(BaseModel):
         return cls.model_validate(attempt.model_dump())
 
 
+class EstimateView(BaseModel):
+    """When the parcel is expected (docs/estimates.md)."""
+
+    earliest: datetime
+    most_likely: datetime | None = None
+    latest: datetime
+    confidence: float | None = Field(
+        default=None, description="Share of comparable parcels delivered inside [earliest, latest] (0..1)"
+    )
+    basis: str | None = Field(
+        default=None, description="What it rests on: lane:<city|province|national>:<milestone>, default, carrier"
+    )
+
+    @classmethod
+    def of(cls, window: DeliveryWindow | None) -> EstimateView | None:
+        return None if window is None else cls.model_validate(window.model_dump())
+
+
 class ShipmentView(BaseModel):
     """A shipment as the OMS sees it: personal data masked, timeline newest first."""
 
@@ -84,6 +103,12 @@ class ShipmentView(BaseModel):
     last_event_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    estimated_delivery: EstimateView | None = Field(
+        default=None, description="The current delivery estimate (re-made at pickup, arrival, out for delivery)"
+    )
+    promised_delivery: EstimateView | None = Field(
+        default=None, description="The estimate made when the waybill was created, kept as the promise"
+    )
 
     @classmethod
     def of(
@@ -115,6 +140,8 @@ class ShipmentView(BaseModel):
             last_event_at=shipment.last_event_at,
             created_at=shipment.created_at,
             updated_at=shipment.updated_at,
+            estimated_delivery=EstimateView.of(shipment.estimated_delivery),
+            promised_delivery=EstimateView.of(shipment.promised_delivery),
         )
 
 
@@ -129,6 +156,7 @@ class TrackingView(BaseModel):
     receiver_name: str = Field(description="Masked")
     last_event_at: datetime | None
     events: list[EventView]
+    estimated_delivery: EstimateView | None = Field(default=None, description="Only while the parcel is on its way")
 
     @classmethod
     def of(cls, shipment: Shipment, events: list[TrackingEvent]) -> TrackingView:
@@ -143,6 +171,9 @@ class TrackingView(BaseModel):
             receiver_name=shipment.receiver_masked.get("name", ""),
             last_event_at=shipment.last_event_at,
             events=[EventView.of(e) for e in events],
+            estimated_delivery=EstimateView.of(shipment.estimated_delivery)
+            if shows_estimate(shipment.status)
+            else None,
         )
 
 
@@ -186,6 +217,10 @@ class DeliveryWindowView(BaseModel):
     earliest: datetime
     latest: datetime
     text: str
+    most_likely: datetime | None = None
+    most_likely_text: str | None = Field(default=None, description="The most likely day, when the window spans days")
+    confidence: float | None = None
+    basis: str | None = None
 
 
 class CarrierView(BaseModel):

@@ -44,10 +44,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from parcelhub.app.envelopes import PollEnvelope, batch_id, parse_envelope, raw_key
+from parcelhub.app.estimates import DeliveryEstimator
 from parcelhub.app.ingest_batch import BatchResult, InboundMessage, IngestFailed, _Group, _Read, _Source
 from parcelhub.app.tracking_state import TrackingWriter
 from parcelhub.carriers.base import ProviderPlugin, PushUnreadable
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
+from parcelhub.ports.analytics import LaneHistory
 from parcelhub.ports.messaging import RawArchive
 from parcelhub.ports.store import StatusChange, TrackingClaim
 
@@ -90,8 +92,10 @@ class Ingestor:
         clock: Callable[[], datetime] = utc_now,
         metric: MetricSink | None = None,
         log: Any | None = None,
+        lanes: LaneHistory | None = None,
     ) -> None:
         self.store = store
+        self.lanes = lanes
         self.archive = archive
         self.plugins = plugins
         self.config = config
@@ -368,7 +372,11 @@ class Ingestor:
     @property
     def writer(self) -> TrackingWriter:
         """Scans -> the stored tracking state (built per use: it reads the current store and config)."""
-        return TrackingWriter(self.store, self.config, metric=self.metric, log=lambda: self.log)
+        estimator = None
+        if self.lanes is not None:
+            settings = self.config.estimates.settings
+            estimator = DeliveryEstimator(self.lanes, settings, metric=self.metric, log=lambda: self.log)
+        return TrackingWriter(self.store, self.config, metric=self.metric, log=lambda: self.log, estimator=estimator)
 
     def _checked(
         self, claim: TrackingClaim, scans: Sequence[tuple[TrackingEvent, datetime]], result: BatchResult

@@ -9,6 +9,8 @@ The table's stream (``NEW_AND_OLD_IMAGES``) feeds ``functions/event_relay``; for
 * shipment, the stall sweep claimed an episode's alert: ``ShipmentStalled``;
 * shipment, a carrier order not kept was marked ``cancel_failed`` (every cancel failed):
   ``WaybillCancelFailed``;
+* shipment, the write made or moved ``estimated_delivery`` (the waybill step, a milestone scan):
+  ``EstimatedDeliveryChanged``;
 * carrier health, closed -> open / half-open -> closed: ``CarrierCircuitOpened`` / ``CarrierCircuitClosed``;
 * an outbox item inserted (a workflow step staged it): that event (``WaybillCreated``, ``WaybillFailed``,
   ``CarrierFailover``).
@@ -43,6 +45,7 @@ from parcelhub.events import (
     MAX_ENTRIES_PER_CALL,
     CarrierCircuitClosed,
     CarrierCircuitOpened,
+    EstimatedDeliveryChanged,
     Event,
     EventPublisher,
     PublishFailed,
@@ -93,7 +96,29 @@ def _shipment_events(old: ShipmentImage | None, new: ShipmentImage, config: HubC
             out.append(_resolved(old, new))
     if new.alerted_episode and (old is None or old.alerted_episode != new.alerted_episode):
         out.append(_stalled(new, config))
-    return out + _cancels_failed(before, shipment)
+    return out + _cancels_failed(before, shipment) + _estimate_changed(before, shipment)
+
+
+def _estimate_changed(before: Shipment | None, shipment: Shipment) -> list[Event]:
+    """The write made or moved the delivery estimate: once per change (the id is the window's)."""
+    window, previous = shipment.estimated_delivery, before.estimated_delivery if before else None
+    if window is None or window == previous:
+        return []
+    return [
+        EstimatedDeliveryChanged(
+            shipment_id=shipment.shipment_id,
+            order_id=shipment.order_id,
+            carrier=shipment.carrier,
+            provider=shipment.provider,
+            tracking_number=shipment.tracking_number,
+            earliest=window.earliest,
+            most_likely=window.most_likely,
+            latest=window.latest,
+            confidence=window.confidence,
+            basis=window.basis,
+            previous_latest=previous.latest if previous else None,
+        )
+    ]
 
 
 def _cancels_failed(before: Shipment | None, shipment: Shipment) -> list[Event]:

@@ -4,7 +4,9 @@
   was received and when the shipment was created (``domain.scan_time``): an implausible one is kept,
   flagged, and left out of the fold (a log line and the ``ScanTimeFlagged`` metric);
 * :meth:`TrackingWriter.apply` — store the new scans, fold the plausible ones, and write the winning state
-  with one conditional update (precedence key) that also carries the stall mark and the poll due time;
+  with one conditional update (precedence key) that also carries the stall mark, the poll due time and,
+  when the winning scan or a scan new in the batch is a milestone (picked up, arrived at the destination
+  city, out for delivery), the new delivery estimate (``parcelhub.app.estimates``);
 * :meth:`TrackingWriter.correct` — a replay after a mapping fix: store the scans as mapped now, re-decide
   the status from the whole timeline, and replace the stored state only when it differs and has not moved
   meanwhile (so a correction may lower it, and replaying twice changes nothing).
@@ -20,7 +22,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from parcelhub.domain.models import TrackingEvent
+from parcelhub.app.estimates import MILESTONES, DeliveryEstimator, LaneFacts
+from parcelhub.domain.models import DeliveryWindow, TrackingEvent
 from parcelhub.domain.scan_time import scan_time_flag
 from parcelhub.domain.stall import StallRule, stall_due
 from parcelhub.domain.status import Status, TrackingState, fold, is_terminal
@@ -30,8 +33,8 @@ if TYPE_CHECKING:
     from parcelhub.config import HubConfig
     from parcelhub.ports.store import IngestStore
 
-#: store -> shipment id -> (destination province, created at), per warm process (bounded)
-_FACTS: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, tuple[str, datetime]]] = weakref.WeakKeyDictionary()
+#: store -> shipment id -> what never changes of it (lane, service, created at), per warm process (bounded)
+_FACTS: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, LaneFacts]] = weakref.WeakKeyDictionary()
 _FACTS_CACHE_SIZE = 4096
 #: how many stored scans a replay folds (a parcel's whole life is far fewer)
 REPLAY_TIMELINE_LIMIT = 1000
@@ -47,11 +50,13 @@ class TrackingWriter:
         *,
         metric: Callable[..., None],
         log: Callable[[], Any],
+        estimator: DeliveryEstimator | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.metric = metric
         self.log = log
+        self.estimator = estimator
 
     def checked(self, claim: TrackingClaim, scans: Sequence[tuple[TrackingEvent, datetime]]) -> list[TrackingEvent]:
         """The scans, one per content hash, flagged when their time is implausible (a plausible copy of a
@@ -98,7 +103,7 @@ class TrackingWriter:
         state = fold(e for e in events if e.time_flag is None)
         if state is None:
             return new, None
-        return new, self._write(claim, state, events, now)
+        return new, self._write(claim, state, events, now, fresh=new)
 
     def correct(self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime) -> StatusChange | None:
         """A replay: store the scans as mapped now, then re-decide the status from the whole timeline."""
@@ -122,6 +127,7 @@ class TrackingWriter:
         *,
         replace: bool = False,
         expected_key: str | None = None,
+        fresh: Sequence[TrackingEvent] = (),
     ) -> StatusChange | None:
         winner = next(e for e in events if e.content_hash == state.event_hash)
         quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
@@ -133,9 +139,38 @@ class TrackingWriter:
             "location": winner.location,
             "provider": winner.provider.value,
         }
+        estimate = self._estimate(claim, state, winner, fresh, now)
+        if estimate is not None:
+            common["estimate"] = estimate  # same conditional write: lands only with the state it belongs to
         if not replace:
             return self.store.apply_tracking_state(claim.shipment_id, state, **common)
         return self.store.replace_tracking_state(claim.shipment_id, state, expected_key=expected_key, **common)
+
+    def _estimate(
+        self,
+        claim: TrackingClaim,
+        state: TrackingState,
+        winner: TrackingEvent,
+        fresh: Sequence[TrackingEvent],
+        now: datetime,
+    ) -> DeliveryWindow | None:
+        """The re-estimate this write carries: from the newest milestone scan among the winner and the scans
+        new in this batch (a pickup and an in-transit scan in one push re-estimate from the pickup), none
+        when no milestone was passed (the estimate stays)."""
+        if self.estimator is None or is_terminal(state.status):
+            return None
+        passed = [e for e in (winner, *fresh) if e.time_flag is None and e.status in MILESTONES]
+        if not passed:
+            return None
+        milestone = max(passed, key=lambda e: (e.occurred_at, e is winner))
+        return self.estimator.at_scan(
+            self.lane_facts(claim.shipment_id),
+            claim.carrier,
+            milestone.status,
+            milestone.occurred_at,
+            now,
+            carrier_estimate=milestone.estimated_delivery_at or winner.estimated_delivery_at,
+        )
 
     def _stall_mark(self, shipment_id: str, state: TrackingState) -> StallMark | None:
         rules = self.config.stall
@@ -159,16 +194,20 @@ class TrackingWriter:
         return StallMark(due_at=mark.due_at, rule=mark.rule.value, episode=mark.episode)
 
     def facts(self, shipment_id: str) -> tuple[str, datetime]:
-        """The destination province and creation time: one GetItem per shipment and warm process (they never
-        change; the tracking claim does not carry them)."""
+        """The destination province and creation time (see :meth:`lane_facts`)."""
+        facts = self.lane_facts(shipment_id)
+        return facts.lane.destination_province, facts.created_at
+
+    def lane_facts(self, shipment_id: str) -> LaneFacts:
+        """Lane, service and creation time: one GetItem per shipment and warm process (they never change;
+        the tracking claim does not carry them)."""
         try:
             cache = _FACTS.setdefault(self.store, collections.OrderedDict())
         except TypeError:  # a store that cannot be weakly referenced: no cache
             cache = collections.OrderedDict()
         facts = cache.get(shipment_id)
         if facts is None:
-            shipment = self.store.get(shipment_id)
-            facts = (shipment.destination_province, shipment.created_at)
+            facts = LaneFacts.of(self.store.get(shipment_id))
             cache[shipment_id] = facts
             while len(cache) > _FACTS_CACHE_SIZE:
                 cache.popitem(last=False)

@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from parcelhub.app.circuit import CircuitBreaker
+from parcelhub.app.estimates import DeliveryEstimator, LaneFacts
 from parcelhub.app.orders import OrderDesk, OrderPorts, attempt
 from parcelhub.app.waybill_claims import ShipmentNotPending, WaybillClaims
 from parcelhub.app.waybill_create import CreateStep
@@ -52,6 +53,7 @@ from parcelhub.domain.models import (
     UNSETTLED_ORDER_STATES,
     Carrier,
     CarrierOrder,
+    DeliveryWindow,
     Party,
     Provider,
     Shipment,
@@ -72,6 +74,7 @@ from parcelhub.events import (
     WaybillFailed,
 )
 from parcelhub.observability import add_metric, logger
+from parcelhub.ports.analytics import LaneHistory
 from parcelhub.ports.errors import (
     ShipmentNotFound,
     StatusConflict,
@@ -105,6 +108,8 @@ class WaybillDeps:
     apply_parked: Callable[[str, str], int] = lambda carrier, number: 0
     #: the customer tracking page of a shipment (announced in WaybillCreated); None = not configured
     tracking_url: Callable[[str], str | None] = lambda shipment_id: None
+    #: the lanes' delivery history (the estimate recorded with the waybill); None = no estimates
+    lanes: LaneHistory | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     epoch: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -226,8 +231,9 @@ class WaybillService(CreateStep):
         waybill = result.waybill()
         key = order_key(waybill.provider, waybill.provider_order_id or shipment_id)
         created = attempt(CarrierCandidate(provider=waybill.provider, carrier=waybill.carrier), "created", now)
+        estimate = self._estimate(shipment_id, waybill, now)
         try:
-            shipment = store.save_waybill(shipment_id, waybill, [created], now, order_key=key)
+            shipment = store.save_waybill(shipment_id, waybill, [created], now, order_key=key, estimate=estimate)
         except StatusConflict as conflict:
             # cancelled while the provider was creating it: the cancel wins, the waybill is cancelled
             self._not_kept(store.get(shipment_id), key, waybill)
@@ -264,6 +270,18 @@ class WaybillService(CreateStep):
             "label_ref": waybill.label_ref,
             "status": shipment.status.value,
         }
+
+    def _estimate(self, shipment_id: str, waybill: Waybill, now: datetime) -> DeliveryWindow | None:
+        """The delivery estimate recorded with the waybill (and kept as the promise the first time)."""
+        if self.deps.lanes is None:
+            return None
+        estimator = DeliveryEstimator(
+            self.deps.lanes,
+            self.deps.config().estimates.settings,
+            metric=add_metric,
+            log=logger,
+        )
+        return estimator.at_creation(LaneFacts.of(self.deps.store.get(shipment_id)), waybill.carrier.value, now)
 
     def _not_kept(self, shipment: Shipment, key: str, waybill: Waybill) -> None:
         order = shipment.carrier_orders.get(key)

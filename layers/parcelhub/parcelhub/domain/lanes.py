@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from parcelhub.domain.delivery_clock import DeliveryClock
+
 #: Upper edges (hours) of the histogram buckets; the last bucket is open-ended. Changing them invalidates
 #: every stored histogram (add a new attribute prefix and backfill instead).
 HOUR_EDGES: tuple[float, ...] = (
@@ -226,13 +228,21 @@ def remaining_histogram_name(milestone: Milestone) -> str:
     return f"remaining_{milestone.value}"
 
 
+def clock_histogram_name(milestone: Milestone) -> str:
+    """The histogram of delivery-clock hours (net of weekends and holidays, ``domain.delivery_clock``) from
+    ``milestone`` to delivery: what the delivery estimates read."""
+    return f"clock_{milestone.value}"
+
+
 def contribution(fact: DeliveryFact) -> LaneStats:
     """What one fact adds to every scorecard cell and estimate level it belongs to.
 
     Counters: ``parcels``, ``delivered``, ``returned``, ``lost``, ``on_time`` / ``promised`` (delivered by
     the promised latest), ``first_attempt`` (delivered at the first attempt), ``exceptions`` and
-    ``exception:<reason>``, ``cost_fen`` / ``costed``. Histograms: ``pickup`` (created → picked up) and
-    ``remaining_<milestone>`` (milestone → delivered) for each milestone the parcel passed.
+    ``exception:<reason>``, ``cost_fen`` / ``costed``. Histograms: ``pickup`` (created → picked up),
+    ``remaining_<milestone>`` (milestone → delivered, wall-clock hours: the scorecards' transit) and
+    ``clock_<milestone>`` (the same in delivery-clock hours: the estimates') for each milestone the parcel
+    passed.
     """
     counters: dict[str, int] = {"parcels": 1, fact.outcome.value: 1}
     histograms: dict[str, Histogram] = {}
@@ -240,10 +250,13 @@ def contribution(fact: DeliveryFact) -> LaneStats:
     if pickup is not None:
         histograms["pickup"] = Histogram.of([pickup])
     if fact.outcome is Outcome.DELIVERED and fact.delivered_at is not None:
+        clock = DeliveryClock()
         for milestone in Milestone:
-            remaining = hours_between(fact.milestone_at(milestone), fact.delivered_at)
-            if remaining is not None:
+            started = fact.milestone_at(milestone)
+            remaining = hours_between(started, fact.delivered_at)
+            if started is not None and remaining is not None:
                 histograms[remaining_histogram_name(milestone)] = Histogram.of([remaining])
+                histograms[clock_histogram_name(milestone)] = Histogram.of([clock.hours(started, fact.delivered_at)])
         if fact.promised_latest is not None:
             counters["promised"] = 1
             counters["on_time"] = int(fact.delivered_at <= fact.promised_latest)

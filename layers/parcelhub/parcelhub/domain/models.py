@@ -67,8 +67,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9\- ]{5,19}$")]
+#: printable text: no C0/C1 control characters (they corrupt labels and logs)
+_PRINTABLE = r"[^\x00-\x1f\x7f-\x9f]"
+#: printable text with at least one visible character (checked after surrounding whitespace is stripped;
+#: the OpenAPI document carries the same pattern, so a generator of valid input agrees with validation)
+VISIBLE_TEXT = rf"^{_PRINTABLE}*[^\s\x00-\x1f\x7f-\x9f]{_PRINTABLE}*$"
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
+#: starts and ends with a digit, so stripping surrounding spaces cannot change whether it matches
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9\- ]{4,18}[0-9]$")]
 
 
 #: what ``Money.amount`` accepts, as strictly as it validates it: 0 to 12 integer digits and at most 2 decimals,
@@ -99,19 +105,20 @@ class Party(_Model):
     province: NonEmpty
     city: NonEmpty
     district: NonEmpty
-    address: Annotated[str, StringConstraints(min_length=2, max_length=200)]
+    address: Annotated[str, StringConstraints(min_length=2, max_length=200, pattern=VISIBLE_TEXT)]
     postcode: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = None
-    company: Annotated[str, StringConstraints(max_length=100)] | None = None
+    company: Annotated[str, StringConstraints(max_length=100, pattern=rf"^{_PRINTABLE}*$")] | None = None
 
 
 class Dimensions(_Model):
-    length_cm: float = Field(gt=0, le=500)
-    width_cm: float = Field(gt=0, le=500)
-    height_cm: float = Field(gt=0, le=500)
+    # a millimetre at least (and DynamoDB stores no number below 1E-130)
+    length_cm: float = Field(ge=0.1, le=500)
+    width_cm: float = Field(ge=0.1, le=500)
+    height_cm: float = Field(ge=0.1, le=500)
 
 
 class Parcel(_Model):
-    weight_kg: float = Field(gt=0, le=1000)
+    weight_kg: float = Field(ge=0.001, le=1000)  # a gram at least (DynamoDB stores no number below 1E-130)
     dimensions: Dimensions | None = None
 
 

@@ -398,6 +398,26 @@ class StallResolved(TrackedShipmentEvent):
         return (self.shipment_id, self.episode_id)
 
 
+class EstimatedDeliveryChanged(ShipmentEvent):
+    """The shipment's delivery estimate was made or moved (docs/estimates.md)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("brand app / customer messaging (tell the customer)", "OMS (optional)")
+    fires_when: ClassVar[str] = (
+        "The waybill was recorded with an estimate, or a milestone scan (picked up, arrived at the destination "
+        "city, out for delivery) or the carrier's own estimate changed it."
+    )
+
+    earliest: datetime
+    most_likely: datetime | None = None
+    latest: datetime
+    confidence: float | None = Field(default=None, ge=0, le=1, description="Share of comparable parcels inside")
+    basis: str | None = Field(default=None, max_length=80, description="e.g. lane:city:picked_up, default, carrier")
+    previous_latest: datetime | None = Field(default=None, description="The latest of the estimate it replaces")
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.earliest, self.most_likely, self.latest, self.basis)
+
+
 class CarrierCircuitOpened(Event, AlertingEvent):
     """A provider kept failing: its circuit opened and new waybills skip it for a cool-down."""
 
@@ -471,6 +491,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     StallResolved,
     CarrierCircuitOpened,
     CarrierCircuitClosed,
+    EstimatedDeliveryChanged,
 )
 _BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}
 

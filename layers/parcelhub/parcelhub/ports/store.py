@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from parcelhub.domain.models import CarrierOrder, OrderState, Shipment, TrackingEvent, Waybill, WaybillAttempt
+from parcelhub.domain.models import (
+    CarrierOrder,
+    DeliveryWindow,
+    OrderState,
+    Shipment,
+    TrackingEvent,
+    Waybill,
+    WaybillAttempt,
+)
 from parcelhub.domain.status import Status, SubStatus, TrackingState
 
 #: Default number of write shards of the stall and poll indexes (``STALL#0`` … ``STALL#7``). Writers and
@@ -147,11 +155,13 @@ class Shipments(Protocol):
         now: datetime,
         *,
         order_key: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> Shipment:
         """Record the waybill (and append ``attempts``); the same tracking number again is a no-op,
         a different one raises ``WaybillAlreadyRecorded``, a CANCELLED shipment ``StatusConflict``.
         ``order_key`` names the carrier order it came from: marked ``kept`` (and no longer in flight)
-        in the same write."""
+        in the same write. ``estimate`` becomes ``estimated_delivery`` and, when none was promised yet,
+        ``promised_delivery``, in the same write."""
 
     def set_status(
         self,
@@ -200,11 +210,12 @@ class Timeline(Protocol):
         poll_due: datetime | None = None,
         location: str | None = None,
         provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> StatusChange | None:
         """One conditional update keyed on the precedence key; ``None`` when a newer state is stored.
         ``poll_due`` (when given, for a non-terminal state) moves the poll index entry in the same write;
         ``location`` and ``provider`` (of the winning scan) are stored for the announcement the stream
-        relay derives from this write."""
+        relay derives from this write; ``estimate`` (when given) replaces ``estimated_delivery``."""
 
     def replace_tracking_state(
         self,
@@ -218,6 +229,7 @@ class Timeline(Protocol):
         poll_due: datetime | None = None,
         location: str | None = None,
         provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> StatusChange | None:
         """A correction (a replay after a mapping fix): the same write as ``apply_tracking_state``, but it
         replaces the stored state only while its key is still ``expected_key`` (None: no state yet), so it

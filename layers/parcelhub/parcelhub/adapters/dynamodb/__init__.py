@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from parcelhub.adapters.dynamodb.health import HealthRecords
 from parcelhub.adapters.dynamodb.indexes import PollIndexRecords, StallIndexRecords
+from parcelhub.adapters.dynamodb.lanes import LaneHistoryRecords
 from parcelhub.adapters.dynamodb.leases import LeaseRecords
 from parcelhub.adapters.dynamodb.orders import OrderRecords, RecoveryRecords
 from parcelhub.adapters.dynamodb.pages import TrackingPageRecords
@@ -27,6 +28,7 @@ class DynamoShipmentStore(
     TrackingPageRecords,
     OrderRecords,
     RecoveryRecords,
+    LaneHistoryRecords,
 ):
     """Every store port on one DynamoDB table."""
 
@@ -34,6 +36,8 @@ class DynamoShipmentStore(
 __all__ = ["DynamoShipmentStore", "dynamodb_client"]
 
 if TYPE_CHECKING:  # static proof that the adapter implements every port
+    from parcelhub.ports.analytics import LaneHistory
     from parcelhub.ports.store import ShipmentStore
 
     _conforms: ShipmentStore = DynamoShipmentStore("table")
+    _reads_lanes: LaneHistory = DynamoShipmentStore("table")

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from parcelhub.domain.models import Shipment, TrackingEvent
+from parcelhub.domain.models import DeliveryWindow, Shipment, TrackingEvent
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -196,6 +196,11 @@ def _python(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(_python(item) for item in value)
     return value
+
+
+def window_value(window: DeliveryWindow) -> dict[str, Any]:
+    """A delivery window as the shipment item's map attribute (``estimated_delivery``, ``promised_delivery``)."""
+    return {key: _plain(value) for key, value in window.model_dump(mode="json", exclude_none=True).items()}
 
 
 def shipment_to_item(shipment: Shipment) -> dict[str, Any]:

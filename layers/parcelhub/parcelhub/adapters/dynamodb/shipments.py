@@ -6,7 +6,7 @@ from datetime import datetime
 
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table, TransactionCanceled
-from parcelhub.domain.models import Shipment, Waybill, WaybillAttempt
+from parcelhub.domain.models import DeliveryWindow, Shipment, Waybill, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus, is_terminal, precedence_key
 from parcelhub.ports.changes import WORKFLOW
 from parcelhub.ports.errors import (
@@ -78,6 +78,7 @@ class ShipmentRecords(Table):
         now: datetime,
         *,
         order_key: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> Shipment:
         pk = ser.shipment_pk(shipment_id)
         passes = [True, False]  # first with the status change, then (a tracking status won) without
@@ -92,6 +93,11 @@ class ShipmentRecords(Table):
             expr.set("carrier", waybill.carrier.value).set("provider", waybill.provider.value)
             expr.set("tracking_number", waybill.tracking_number).set("updated_at", ser.iso(now))
             expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
+            if estimate is not None:  # the estimate at creation, and the promise the first time
+                window = ser.window_value(estimate)
+                expr.set("estimated_delivery", window)
+                promised = expr.n("promised_delivery")
+                expr.set_raw(f"{promised} = if_not_exists({promised}, {expr.v(window)})")
             if attempts:
                 expr.set_raw(
                     f"{expr.n('waybill_attempts')} = list_append(if_not_exists({expr.n('waybill_attempts')}, "

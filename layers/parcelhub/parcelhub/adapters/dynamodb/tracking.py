@@ -9,7 +9,7 @@ from typing import Any
 
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table
-from parcelhub.domain.models import TrackingEvent
+from parcelhub.domain.models import DeliveryWindow, TrackingEvent
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
 from parcelhub.ports.changes import TRACKING
 from parcelhub.ports.errors import (
@@ -113,6 +113,7 @@ class TrackingRecords(Table):
         poll_due: datetime | None = None,
         location: str | None = None,
         provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> StatusChange | None:
         expr = self._state_expr(
             shipment_id,
@@ -123,6 +124,7 @@ class TrackingRecords(Table):
             poll_due=poll_due,
             location=location,
             provider=provider,
+            estimate=estimate,
         )
         key = expr.n("status_key")
         condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
@@ -140,6 +142,7 @@ class TrackingRecords(Table):
         poll_due: datetime | None = None,
         location: str | None = None,
         provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
     ) -> StatusChange | None:
         expr = self._state_expr(
             shipment_id,
@@ -150,6 +153,7 @@ class TrackingRecords(Table):
             poll_due=poll_due,
             location=location,
             provider=provider,
+            estimate=estimate,
         )
         key, status = expr.n("status_key"), expr.n("status")
         expected = f"attribute_not_exists({key})" if expected_key is None else f"{key} = {expr.v(expected_key)}"
@@ -167,6 +171,7 @@ class TrackingRecords(Table):
         poll_due: datetime | None,
         location: str | None,
         provider: str | None,
+        estimate: DeliveryWindow | None = None,
     ) -> Expr:
         """The attributes a winning tracking state writes (status, its key and scan, stall and poll index)."""
         expr = Expr()
@@ -181,6 +186,8 @@ class TrackingRecords(Table):
                 expr.set(name, value)
         if provider is not None:
             expr.set("last_event_provider", provider)
+        if estimate is not None:
+            expr.set("estimated_delivery", ser.window_value(estimate))
         if stall is None:
             expr.remove(*ser.STALL_ATTRS)
         else:

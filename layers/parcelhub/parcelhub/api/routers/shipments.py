@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parcelhub import composition
+from parcelhub.api.auth import API_KEY_REQUIRED
 from parcelhub.api.views import ErrorBody, ShipmentView
 from parcelhub.domain.models import Shipment, ShipmentRequest, TrackingEvent
 
@@ -29,10 +30,40 @@ _ERRORS: dict[int, OpenAPIResponse] = {
 }
 
 
+#: what a client (or a stateful fuzzer) can do next with a shipment view: the OpenAPI links that chain
+#: create -> read / find / cancel / retry by the ids the answer carries
+_SHIPMENT_LINKS = {
+    "GetShipment": {
+        "operationId": "get_shipment_v1_shipments__shipment_id__get",
+        "parameters": {"shipment_id": "$response.body#/shipment_id"},
+    },
+    "FindShipmentByOrder": {
+        "operationId": "find_shipment_v1_shipments_get",
+        "parameters": {"order_id": "$response.body#/order_id"},
+    },
+    "CancelShipment": {
+        "operationId": "cancel_shipment_v1_shipments__shipment_id__cancel_post",
+        "parameters": {"shipment_id": "$response.body#/shipment_id"},
+    },
+    "RetryShipment": {
+        "operationId": "retry_shipment_v1_shipments__shipment_id__retry_post",
+        "parameters": {"shipment_id": "$response.body#/shipment_id"},
+    },
+}
+
+
 def _answers(status: int, description: str) -> dict[int, OpenAPIResponse]:
-    """The route's success answer (the shipment view) with every error it can give."""
-    view: OpenAPIResponse = {"description": description, "content": {"application/json": {"model": ShipmentView}}}
+    """The route's success answer (the shipment view, with its links) and every error it can give."""
+    view: OpenAPIResponse = {
+        "description": description,
+        "content": {"application/json": {"model": ShipmentView}},
+        "links": _SHIPMENT_LINKS,
+    }
     return {status: view, **_ERRORS}
+
+
+#: a shipment id in a path: what ``new_shipment_id`` makes, and never a key separator (``#``) or a slash
+ShipmentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 def _now() -> datetime:
@@ -64,6 +95,7 @@ def _json(status: int, view: ShipmentView) -> Response[ShipmentView]:
         if k != 404  # creating needs no shipment
     },
     tags=["shipments"],
+    security=API_KEY_REQUIRED,
 )
 def create_shipment(body: ShipmentRequest) -> Response[ShipmentView]:
     accepted = composition.shipment_service().accept(body, now=_now())
@@ -75,6 +107,7 @@ def create_shipment(body: ShipmentRequest) -> Response[ShipmentView]:
     summary="Find a shipment by order id",
     responses=_answers(200, "The shipment of that order"),
     tags=["shipments"],
+    security=API_KEY_REQUIRED,
 )
 def find_shipment(order_id: Annotated[str, Query(min_length=1, max_length=64)]) -> ShipmentView:
     return _view(*composition.shipment_service().get_by_order(order_id))
@@ -85,8 +118,9 @@ def find_shipment(order_id: Annotated[str, Query(min_length=1, max_length=64)]) 
     summary="Read a shipment with its timeline",
     responses=_answers(200, "The shipment with its timeline"),
     tags=["shipments"],
+    security=API_KEY_REQUIRED,
 )
-def get_shipment(shipment_id: str) -> ShipmentView:
+def get_shipment(shipment_id: ShipmentId) -> ShipmentView:
     return _view(*composition.shipment_service().get(shipment_id))
 
 
@@ -95,8 +129,9 @@ def get_shipment(shipment_id: str) -> ShipmentView:
     summary="Cancel the waybill while nothing is picked up (409 after pickup)",
     responses=_answers(200, "Cancelled"),
     tags=["shipments"],
+    security=API_KEY_REQUIRED,
 )
-def cancel_shipment(shipment_id: str) -> ShipmentView:
+def cancel_shipment(shipment_id: ShipmentId) -> ShipmentView:
     return _view(composition.shipment_service().cancel(shipment_id, now=_now()), [])
 
 
@@ -105,7 +140,8 @@ def cancel_shipment(shipment_id: str) -> ShipmentView:
     summary="Re-run the waybill workflow for a WAYBILL_FAILED shipment",
     responses=_answers(202, "A fresh waybill workflow started"),
     tags=["shipments"],
+    security=API_KEY_REQUIRED,
     status_code=202,
 )
-def retry_shipment(shipment_id: str) -> Response[ShipmentView]:
+def retry_shipment(shipment_id: ShipmentId) -> Response[ShipmentView]:
     return _json(202, _view(composition.shipment_service().retry(shipment_id, now=_now()), []))

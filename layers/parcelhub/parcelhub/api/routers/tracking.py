@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parcelhub import composition
+from parcelhub.api.auth import API_KEY_REQUIRED
 from parcelhub.api.views import ErrorBody, TrackingView
 from parcelhub.domain.models import Carrier
 
@@ -26,6 +30,7 @@ def _doc(description: str, model: type[ErrorBody] | type[TrackingView]) -> OpenA
         422: _doc("Invalid input; every bad field is named", ErrorBody),
     },
     tags=["tracking"],
+    security=API_KEY_REQUIRED,
 )
-def track(carrier: Carrier, tracking_number: str) -> TrackingView:
+def track(carrier: Carrier, tracking_number: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{4,40}$")]) -> TrackingView:
     return TrackingView.of(*composition.shipment_service().by_tracking(carrier.value, tracking_number))

@@ -93,6 +93,20 @@ def window_text(window: DeliveryWindow, lang: Lang) -> str:
     return f"{_day(earliest, lang)} – {_day(latest, lang)}"
 
 
+def _window_view(window: DeliveryWindow, lang: Lang) -> DeliveryWindowView:
+    earliest, latest = local(window.earliest), local(window.latest)
+    likely = local(window.most_likely) if window.most_likely else None
+    return DeliveryWindowView(
+        earliest=earliest,
+        latest=latest,
+        text=window_text(window, lang),
+        most_likely=likely,
+        most_likely_text=_day(likely, lang) if likely and earliest.date() != latest.date() else None,
+        confidence=window.confidence,
+        basis=window.basis,
+    )
+
+
 def _sub_text(sub_status: SubStatus, lang: Lang) -> str | None:
     return None if sub_status is SubStatus.NONE else SUB_STATUS_NAMES[sub_status](lang)
 
@@ -150,11 +164,7 @@ def page_view(page: TrackingPage, lang: Lang) -> TrackingPageView:
         sub_status_text=_sub_text(page.sub_status, lang),
         headline=HEADLINES[page.status](lang),
         interrupted=page.progress.interrupted,
-        estimated_delivery=DeliveryWindowView(
-            earliest=local(window.earliest), latest=local(window.latest), text=window_text(window, lang)
-        )
-        if window
-        else None,
+        estimated_delivery=_window_view(window, lang) if window else None,
         milestones=milestones,
         timeline=[_entry_view(e, lang) for e in page.timeline],
         carrier=carrier,

@@ -154,6 +154,7 @@ UI: dict[str, Text] = {
         "This tracking link is not valid. Use the full link from your message, or look the parcel up by order.",
     ),
     "estimated_delivery": Text("预计送达", "Estimated delivery"),
+    "most_likely": Text("最可能", "Most likely"),
     "progress": Text("物流进度", "Progress"),
     "step_done": Text("已完成", "done"),
     "step_current": Text("当前", "current step"),

@@ -10,7 +10,7 @@ import hmac
 
 
 def md5_upper(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
+    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()  # Kuaidi100's sign is MD5  # nosec B324
 
 
 def query_sign(param: str, key: str, customer: str) -> str:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape, quoteattr  # writes XML; parsing is defusedxml's  # nosec B406
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden

@@ -1,0 +1,51 @@
+"""The :class:`~parcelhub.ports.analytics.LaneHistory` port: the all-time lane cells an estimate reads.
+
+One ``BatchGetItem`` for every (carrier, level) cell of the lane — city lane, province lane and
+carrier-national, sk ``all`` (layout in :mod:`parcelhub.adapters.dynamodb.lane_cells`; the scorecard
+writer maintains them) — whatever the history's size. Eventually consistent (half the read cost; a delivery
+recorded a second ago changes no estimate). Keys DynamoDB leaves unprocessed (throttling) are asked again,
+a few times, before the port says the store is unavailable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from parcelhub.adapters.dynamodb import serialization as ser
+from parcelhub.adapters.dynamodb.lane_cells import ALL_TIME, cell_pk, parse_cell_pk, stats_from_item
+from parcelhub.adapters.dynamodb.table import Table
+from parcelhub.domain.lanes import Lane, LaneLevel, LaneStats, lane_key
+from parcelhub.ports.errors import StoreUnavailable
+
+BATCH_GET_MAX_KEYS = 100
+#: the levels an estimate falls back through (the scorecards' destination-province roll-up is not one)
+_LEVELS = (LaneLevel.CITY, LaneLevel.PROVINCE, LaneLevel.NATIONAL)
+_UNPROCESSED_ROUNDS = 3
+
+
+class LaneHistoryRecords(Table):
+    def lane_stats(
+        self, carriers: Sequence[str], service: str, lane: Lane
+    ) -> Mapping[tuple[str, LaneLevel], LaneStats]:
+        pks = list(
+            dict.fromkeys(cell_pk(c, service, level, lane_key(lane, level)) for c in carriers for level in _LEVELS)
+        )
+        if not pks:
+            return {}
+        if len(pks) > BATCH_GET_MAX_KEYS:
+            raise ValueError(f"one read holds {BATCH_GET_MAX_KEYS} cells: {len(carriers)} carriers is too many")
+        request: dict[str, Any] = {
+            self.table_name: {"Keys": [{"pk": {"S": pk}, "sk": {"S": ALL_TIME}} for pk in pks], "ConsistentRead": False}
+        }
+        found: dict[tuple[str, LaneLevel], LaneStats] = {}
+        for _ in range(_UNPROCESSED_ROUNDS):
+            response = self._call("batch_get_item", RequestItems=request)
+            for wire in response.get("Responses", {}).get(self.table_name, []):
+                item = ser.from_wire(wire)
+                carrier, _, level, _ = parse_cell_pk(str(item["pk"]))
+                found[(carrier, level)] = stats_from_item(item)
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+        raise StoreUnavailable("lane cells: keys left unprocessed after retries", code="UnprocessedKeys")
