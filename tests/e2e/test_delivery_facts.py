@@ -99,6 +99,8 @@ def test_delivered_parcels_become_facts_once_and_the_scorecards_show_them(stack_
     assert zto["exception_rate"] == 0.25  # the failed delivery attempt
     assert list(zto["exception_rates"].values()) == [0.25]
     assert sf["first_attempt_rate"] == 1.0
+    # every parcel had a promise (the estimate at waybill creation) and beat it on the sandboxes' fast clock
+    assert (zto["on_time_rate"], sf["on_time_rate"]) == (1.0, 1.0)
     assert float(sf["cost_per_parcel"]) > float(zto["cost_per_parcel"]) > 0  # SF's tariff is dearer
     assert zto["transit_hours_p50"] is not None
     # and the lane scorecard names the lane: the warehouse's city to the receiver's
