@@ -25,6 +25,7 @@ help:
 	@echo "make bench  - cost, cold start, hot path and stall-sweep benchmarks"
 	@echo "make build  - sam build (finds python3.13 through pyenv)"
 	@echo "make backtest [HISTORY=file.csv] - delivery-date estimates against two baselines on a delivered history"
+	@echo "make report - carrier scorecards as one HTML file (API=<base url> KEY=<api key>; default: the running local stack)"
 
 $(STAMP): requirements/dev.lock pyproject.toml layers/parcelhub/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need python >= 3.11"; exit 1; }
@@ -86,6 +87,10 @@ bench: $(STAMP)
 .PHONY: backtest
 backtest: $(STAMP)
 	$(BIN)/python -m bench.backtest $(if $(HISTORY),--history $(HISTORY))
+
+.PHONY: report
+report: $(STAMP)
+	$(BIN)/python -m sandbox.demo.scorecards $(if $(API),--api "$(API)") $(if $(KEY),--key "$(KEY)") --out var/scorecards-report.html
 
 .PHONY: build
 build: $(SAM_VENV)/.installed

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, cost, hot_path, prices, stall_sweep
+from bench import cold_start, cost, hot_path, prices, scorecards, stall_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
@@ -40,6 +40,8 @@ class Settings:
     batches: int = 20
     webhook_pushes: int = 200
     tracking_pages: int = 200
+    scorecard_sizes: tuple[int, ...] = scorecards.DEFAULT_SIZES
+    scorecard_api_facts: int = scorecards.DEFAULT_API_FACTS
 
     def commands(self) -> dict[str, str]:
         return {
@@ -47,6 +49,7 @@ class Settings:
             "hot_path": hot_path.command(self.batch, self.batches, self.webhook_pushes, self.tracking_pages),
             "stall_sweep": stall_sweep.command(list(self.sweep_sizes), self.due, self.api_items),
             "cost": cost.command(self.shipments, self.updates),
+            "scorecards": scorecards.command(self.scorecard_sizes, self.scorecard_api_facts),
         }
 
 
@@ -94,7 +97,8 @@ def collect(settings: Settings, echo: Callable[[str], None] = print) -> dict[str
         "commit": commit(),
         "machine": machine(),
         "commands": {**commands, "all": "make bench  (.venv/bin/python -m bench)"},
-        "settings": settings.__dict__ | {"sweep_sizes": list(settings.sweep_sizes)},
+        "settings": settings.__dict__
+        | {"sweep_sizes": list(settings.sweep_sizes), "scorecard_sizes": list(settings.scorecard_sizes)},
         "durations_s": {},
         "errors": {},
     }
@@ -134,6 +138,19 @@ def collect(settings: Settings, echo: Callable[[str], None] = print) -> dict[str
         echo(stall_sweep.table(sweep))
     else:
         results["errors"]["stall_sweep"] = error
+
+    cards, seconds, error = _part(
+        "scorecards",
+        commands["scorecards"],
+        lambda: scorecards.run(settings.scorecard_sizes, settings.scorecard_api_facts),
+        echo,
+    )
+    results["durations_s"]["scorecards"] = round(seconds, 1)
+    if cards is not None:
+        results["scorecards"] = cards
+        echo(scorecards.table(cards))
+    else:
+        results["errors"]["scorecards"] = error
 
     bill, seconds, error = _part("cost", commands["cost"], lambda: cost.run(settings.shipments, settings.updates), echo)
     results["durations_s"]["cost"] = round(seconds, 1)
@@ -293,6 +310,21 @@ def markdown(results: dict[str, Any]) -> str:
             ),
             "",
             stall_sweep.table(results["stall_sweep"]),
+            "",
+        ]
+    if "scorecards" in results:
+        out += [
+            "## Scorecards: the cost of recording a delivery fact as history grows",
+            "",
+            f"`{commands['scorecards']}`",
+            "",
+            (
+                "DynamoDB requests to record one more delivery fact (the fact item and its 8 scorecard cells in one "
+                "`TransactWriteItems`), to replay it (refused by its condition: counted once) and to read the "
+                "carrier-level scorecard, with that many facts already recorded. Timings are moto's."
+            ),
+            "",
+            scorecards.table(results["scorecards"]),
             "",
         ]
     if results.get("errors"):

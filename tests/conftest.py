@@ -139,6 +139,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         key_id = boto3.client("kms", region_name=REGION).create_key(Description="pii")["KeyMetadata"]["KeyId"]
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket="parcelhub-test-data")
+        s3.create_bucket(Bucket="parcelhub-test-history")
         from sandbox.local.secret_parts import create_secrets, secret_values
 
         api_keys = [{"name": "test", "sha256": hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()}]
@@ -167,6 +168,7 @@ def hub_aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             "PII_KEY_ID": key_id,
             "DATA_BUCKET": hub.bucket,
             **secret_env,
+            "HISTORY_BUCKET": "parcelhub-test-history",
             "CONFIG_PARAMETER": hub.config_parameter,
             "STALL_SHARDS": "8",
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,

@@ -445,6 +445,7 @@ def summarize(record: Mapping[str, Any]) -> Summary:
             "alert_titles": [a["title"] for a in alerts],
             "push_failures": push_failures(sandboxes),
             "tracking_links": tracking_links(shipments, stalled),
+            "scorecards": record.get("scorecards"),
         },
     )
 

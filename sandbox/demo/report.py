@@ -14,6 +14,7 @@ from rich.text import Text
 
 from sandbox.demo.analysis import LatencyFigures, Summary
 from sandbox.demo.charts import funnel_chart, histogram, timeline_chart
+from sandbox.demo.scorecards import section as scorecard_section
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:
@@ -295,6 +296,11 @@ def html_report(summary: Summary, *, generated_at: datetime | None = None) -> st
             )
             + "</ul>"
         )
+    scorecards = summary.extra.get("scorecards")
+    if scorecards and "error" not in scorecards:
+        parts.append(scorecard_section(scorecards))
+    elif scorecards:
+        parts.append(f"<h2>Carrier scorecards</h2><p class='bad'>not read: {escape(str(scorecards['error']))}</p>")
     alerts = summary.extra.get("alert_titles") or []
     parts.append("<h2>Ops alerts raised</h2><ul>" + "".join(f"<li>{escape(t)}</li>" for t in alerts[:100]) + "</ul>")
     parts.append(f"<script>{_SCRIPT}</script></main></body></html>")

@@ -21,6 +21,7 @@ import requests
 from sandbox.demo.analysis import parse_alert
 from sandbox.demo.invariants import FINAL
 from sandbox.demo.orders import PlannedOrder, plan_orders
+from sandbox.demo.scorecards import fetch as fetch_scorecards
 from sandbox.local.client import JsonlTail, LocalStackClient, LocalStackError
 
 #: hours -> seconds factor for the stall rules: 24 h (no pickup, out for delivery) = 10 s, 48 h in transit = 20 s
@@ -395,6 +396,11 @@ class Demo:
                 ],
             }
         metrics = self.stack.metrics()
+        scorecards: dict[str, Any] | None = None
+        try:  # the scorecards of this run's delivered parcels, as the OMS would read them
+            scorecards = fetch_scorecards(self.stack.api, self.stack.headers)
+        except requests.RequestException as exc:
+            scorecards = {"error": str(exc)[:300]}
         assert self._callbacks is not None
         callbacks = len(self._callbacks.read())
         with self.state.lock:
@@ -426,6 +432,7 @@ class Demo:
                 "sandboxes": sandboxes,
                 "metrics": metrics,
                 "callbacks": callbacks,
+                "scorecards": scorecards,
             }
 
     def _read_quietly(self, sid: str) -> dict[str, Any] | None:

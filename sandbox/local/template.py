@@ -524,6 +524,8 @@ WIRED_TYPES = frozenset(
 SKIPPED_TYPES: dict[str, str] = {
     "AWS::CloudWatch::Alarm": "alarms are not evaluated locally (moto does not evaluate metrics)",
     "AWS::Serverless::LayerVersion": "the layer is installed editable into the venv (same process)",
+    "AWS::Glue::Database": "Athena is not emulated: tools.history queries the same S3 files with DuckDB",
+    "AWS::Glue::Table": "Athena is not emulated: tools.history queries the same S3 files with DuckDB",
 }
 
 SUPPORTED_EVENT_TYPES = frozenset({"HttpApi", "SQS", "DynamoDB", "Schedule", "ScheduleV2", "EventBridgeRule"})

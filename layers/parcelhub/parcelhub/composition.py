@@ -18,15 +18,19 @@ from parcelhub.config import SecretPart, environment
 if TYPE_CHECKING:
     from parcelhub.adapters.dynamodb import DynamoShipmentStore
     from parcelhub.adapters.dynamodb.outbox import DynamoOutbox
+    from parcelhub.adapters.dynamodb.scorecards import DynamoScorecards
     from parcelhub.adapters.eventbridge import EventBridgePublisher
     from parcelhub.adapters.kms import PiiCipher
     from parcelhub.adapters.s3 import S3LabelStore, S3RawArchive
+    from parcelhub.adapters.s3_history import S3FactHistory
     from parcelhub.adapters.sqs import SqsMessageSink
     from parcelhub.adapters.stepfunctions import StepFunctionsStarter
+    from parcelhub.app.facts import FactRecorder
     from parcelhub.app.ingest import Ingestor
     from parcelhub.app.outbox import OutboxRelay
     from parcelhub.app.poller import Poller
     from parcelhub.app.recovery import RecoverySweeper
+    from parcelhub.app.scorecards import ScorecardService
     from parcelhub.app.shipments import ShipmentService
     from parcelhub.app.stalls import StallSweeper
     from parcelhub.app.tracking_page import TrackingPageService
@@ -342,6 +346,39 @@ def outbox_relay() -> OutboxRelay:
     return OutboxRelay(publisher=publisher(), decode=decode_record, quarantine=relay_dead_letters(), config=hub_config)
 
 
+@functools.cache
+def scorecards() -> DynamoScorecards:
+    """Delivery facts and their scorecard cells on the single table (``Scorecards`` port)."""
+    from parcelhub.adapters.dynamodb.scorecards import DynamoScorecards
+
+    return DynamoScorecards(_setting("table_name"))
+
+
+@functools.cache
+def fact_history() -> S3FactHistory:
+    """The delivery-fact history: JSON lines per day in the history bucket (Athena / DuckDB)."""
+    from parcelhub.adapters.s3_history import S3FactHistory
+
+    return S3FactHistory(_setting("history_bucket"))
+
+
+@functools.cache
+def scorecard_service() -> ScorecardService:
+    from parcelhub.app.scorecards import ScorecardService
+
+    return ScorecardService(scorecards())
+
+
+def fact_recorder() -> FactRecorder:
+    """The table's second stream consumer: ended shipments -> delivery facts -> S3 and the scorecards."""
+    from parcelhub.adapters.dynamodb.stream import decode_record
+    from parcelhub.app.facts import FactRecorder
+
+    return FactRecorder(
+        decode=decode_record, timeline=store(), scorecards=scorecards(), archive=fact_history(), config=hub_config
+    )
+
+
 # -------------------------------------------------------------------------------------------- reset
 
 
@@ -364,6 +401,9 @@ def reset() -> None:
         _tracking_links,
         shipment_service,
         tracking_page_service,
+        scorecards,
+        scorecard_service,
+        fact_history,
         aws.client,
     ):
         factory.cache_clear()

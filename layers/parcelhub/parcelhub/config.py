@@ -31,6 +31,7 @@ from parcelhub.domain.estimate import EstimateSettings
 from parcelhub.domain.models import Carrier, Party, Provider
 from parcelhub.domain.policy import SelectionPolicy, StallRules
 from parcelhub.domain.status import Status, SubStatus
+from parcelhub.domain.tariff import Tariffs
 
 
 class SecretPart(StrEnum):
@@ -76,6 +77,8 @@ class Environment(_Config):
     webhook_source_allowlists: Json[dict[Provider, list[IPv4Network | IPv6Network]]] = Field(
         default_factory=dict, alias="WEBHOOK_SOURCE_ALLOWLISTS"
     )
+    #: the delivery-fact history (JSON lines per day, ``adapters.s3_history``)
+    history_bucket: str = Field("", alias="HISTORY_BUCKET")
 
     def provider_secret_arn(self, provider: Provider, part: SecretPart) -> str:
         """The ARN of one part of a provider's configuration (``""`` when this function is not given it)."""
@@ -208,6 +211,9 @@ class HubConfig(_Config):
     code_overrides: dict[Provider, dict[str, CodeOverride]] = Field(default_factory=dict)
     #: delivery-date estimates: lane fallback minimum, pickup cutoff, window quantiles, defaults
     estimates: EstimateConfig = Field(default_factory=EstimateConfig)
+    #: carrier -> service -> tariff (first/additional weight per zone, volumetric divisor, surcharges): the
+    #: cost of a delivery fact when the provider bills none (defaults: illustrative list-price-shaped tables)
+    tariffs: Tariffs = Field(default_factory=Tariffs)
 
 
 # ------------------------------------------------------------------------------------- secrets

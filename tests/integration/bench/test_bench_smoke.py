@@ -24,6 +24,8 @@ SMOKE = report.Settings(
     batches=2,
     webhook_pushes=5,
     tracking_pages=5,
+    scorecard_sizes=(20, 60),
+    scorecard_api_facts=10,
 )
 
 
@@ -48,6 +50,7 @@ def test_the_smoke_bench_writes_results_with_the_documented_shape(tmp_path: Path
         "aws_requests_per_tracking_update",
         "cold_start",
         "stall_sweep",
+        "scorecards",
         "measured_at",
         "commit",
     ):
@@ -79,6 +82,12 @@ def test_the_smoke_bench_writes_results_with_the_documented_shape(tmp_path: Path
         assert _positive(figures["ratio"])
 
     # stall sweep: one row per size; the sweep reads what is due, not the table
+    # scorecards: recording one fact costs the same requests at every history size, and a replay adds nothing
+    cards = written["scorecards"]
+    assert cards["equal"] is True
+    assert [r["record_one_fact"] for r in cards["sizes"]] == [{"requests": {"TransactWriteItems": 1}, "items": 9}] * 2
+    assert [r["national_parcels"] for r in cards["sizes"]] == [21, 62]
+
     rows = written["stall_sweep"]
     assert [(r["active"], r["due"]) for r in rows] == [(100, 20), (200, 20)]
     assert all(r["items_read"] == 20 for r in rows)

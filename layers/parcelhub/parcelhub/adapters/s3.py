@@ -47,25 +47,32 @@ def label_key(shipment_id: str, tracking_number: str, extension: str) -> str:
     return f"{LABEL_PREFIX}/{_SAFE.sub('_', shipment_id)}/{_SAFE.sub('_', tracking_number)}.{extension}"
 
 
-class _Bucket:
+class _Objects:
     """One bucket and the client to reach it (built on first use)."""
 
-    def __init__(self, bucket: str, *, kms_key_id: str, client_factory: Callable[[], Any] = s3_client) -> None:
+    def __init__(self, bucket: str, *, client_factory: Callable[[], Any] = s3_client) -> None:
         if not bucket:
             raise ValueError("a bucket name is required")
-        if not kms_key_id:
-            raise ValueError("the KMS key the objects are encrypted with is required")
         self.bucket = bucket
-        self.kms_key_id = kms_key_id
         self._client_factory = client_factory
-
-    def _encryption(self) -> dict[str, Any]:
-        """SSE-KMS with the PII key and the bucket's S3 Bucket Key (``put_object`` arguments)."""
-        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id, "BucketKeyEnabled": True}
 
     @property
     def client(self) -> Any:
         return self._client_factory()
+
+
+class _Bucket(_Objects):
+    """A bucket whose objects may hold personal data: every object is written under SSE-KMS."""
+
+    def __init__(self, bucket: str, *, kms_key_id: str, client_factory: Callable[[], Any] = s3_client) -> None:
+        super().__init__(bucket, client_factory=client_factory)
+        if not kms_key_id:
+            raise ValueError("the KMS key the objects are encrypted with is required")
+        self.kms_key_id = kms_key_id
+
+    def _encryption(self) -> dict[str, Any]:
+        """SSE-KMS with the PII key and the bucket's S3 Bucket Key (``put_object`` arguments)."""
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id, "BucketKeyEnabled": True}
 
 
 class S3LabelStore(_Bucket):

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from parcelhub.api.auth import Unauthorized, authenticate, is_public
 from parcelhub.api.views import ErrorBody, FieldError
+from parcelhub.app.scorecards import InvalidScorecardQuery
 from parcelhub.app.shipments import InvalidTransition, OrderConflict
 from parcelhub.carriers.base import CarrierAuthError, CarrierRejected, CarrierUnavailable
 from parcelhub.ports.errors import ShipmentNotFound, StoreUnavailable
@@ -99,13 +100,14 @@ def resolver() -> APIGatewayHttpResolver:
 
 
 def _build_resolver() -> APIGatewayHttpResolver:
-    from parcelhub.api.routers import health, shipments, tracking, trackpage
+    from parcelhub.api.routers import analytics, health, shipments, tracking, trackpage
 
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(shipments.router, prefix="/v1")
     app.include_router(tracking.router, prefix="/v1")
     app.include_router(health.router, prefix="/v1")
     app.include_router(trackpage.router)
+    app.include_router(analytics.router, prefix="/v1")
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[ErrorBody]:
@@ -118,6 +120,11 @@ def _build_resolver() -> APIGatewayHttpResolver:
             for err in error.errors()
         ]
         return _error(422, "validation_failed", f"{len(fields)} invalid field(s)", fields)
+
+    @app.exception_handler(InvalidScorecardQuery)
+    def _invalid_query(error: InvalidScorecardQuery) -> Response[ErrorBody]:
+        field = FieldError(field=error.field, message=str(error), type="value_error")
+        return _error(422, "validation_failed", "1 invalid field(s)", [field])
 
     @app.exception_handler(ShipmentNotFound)
     def _not_found(error: ShipmentNotFound) -> Response[ErrorBody]:

@@ -139,6 +139,8 @@ class LaneLevel(StrEnum):
     CITY = "city"
     PROVINCE = "province"
     NATIONAL = "national"
+    #: carrier x destination province, whatever the origin (the scorecards' roll-up; estimates skip it)
+    DESTINATION = "destination"
 
 
 def lane_key(lane: Lane, level: LaneLevel) -> str:
@@ -146,6 +148,8 @@ def lane_key(lane: Lane, level: LaneLevel) -> str:
         return lane.city_key
     if level is LaneLevel.PROVINCE:
         return lane.province_key
+    if level is LaneLevel.DESTINATION:
+        return lane.destination_province
     return "*"
 
 

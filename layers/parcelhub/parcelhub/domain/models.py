@@ -376,3 +376,6 @@ class Shipment(_Model):
     created_at: datetime
     updated_at: datetime
     version: int = 0
+    #: the freight the provider billed, when it reported it (SF freight detail, Kuaidi100 settlement); a
+    #: delivery fact's cost is this, else the tariff's price (marked estimated)
+    billed_cost: Money | None = None

@@ -42,3 +42,10 @@ class LaneHistory(Protocol):
         """All-time statistics per (carrier, level) for the lane at city, province and national level
         (one batched read, whatever the history's size); a missing cell is absent from the mapping."""
         ...
+
+
+class FactArchive(Protocol):
+    def put_facts(self, facts: Sequence[DeliveryFact]) -> None:
+        """Append the facts to the history (S3, JSON lines per day of their end; one object per day and
+        call). At least once: a retried batch may write a fact again, readers dedupe by shipment id."""
+        ...

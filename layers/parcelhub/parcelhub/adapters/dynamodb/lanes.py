@@ -19,6 +19,8 @@ from parcelhub.domain.lanes import Lane, LaneLevel, LaneStats, lane_key
 from parcelhub.ports.errors import StoreUnavailable
 
 BATCH_GET_MAX_KEYS = 100
+#: the levels an estimate falls back through (the scorecards' destination-province roll-up is not one)
+_LEVELS = (LaneLevel.CITY, LaneLevel.PROVINCE, LaneLevel.NATIONAL)
 _UNPROCESSED_ROUNDS = 3
 
 
@@ -27,7 +29,7 @@ class LaneHistoryRecords(Table):
         self, carriers: Sequence[str], service: str, lane: Lane
     ) -> Mapping[tuple[str, LaneLevel], LaneStats]:
         pks = list(
-            dict.fromkeys(cell_pk(c, service, level, lane_key(lane, level)) for c in carriers for level in LaneLevel)
+            dict.fromkeys(cell_pk(c, service, level, lane_key(lane, level)) for c in carriers for level in _LEVELS)
         )
         if not pks:
             return {}

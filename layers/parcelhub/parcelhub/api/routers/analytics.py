@@ -1,0 +1,52 @@
+"""``/v1/analytics/scorecards``: carrier scorecards by lane, destination province or carrier."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from parcelhub import composition
+from parcelhub.api.analytics_views import ScorecardsView, ScorecardView
+from parcelhub.api.views import ErrorBody
+from parcelhub.app.scorecards import Level, ScorecardQuery
+
+router = APIGatewayHttpRouter()
+
+_PERIOD = r"^(all|\d{4}-W\d{2}(\.\.\d{4}-W\d{2})?)$"
+
+
+def _error(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+
+
+@router.get(
+    "/analytics/scorecards",
+    summary="Carrier scorecards by lane, destination province or carrier",
+    description="Volume, pickup latency and transit time p50/p90, on-time rate against the promise, "
+    "first-attempt delivery rate, exception rate by reason, return rate and cost per parcel, computed from "
+    "the delivery facts of parcels that ended in the period (ISO weeks, China time).",
+    responses={
+        200: {"description": "The scorecard rows", "content": {"application/json": {"model": ScorecardsView}}},
+        401: _error("Missing or invalid x-api-key"),
+        422: _error("Invalid filter or period; the field is named"),
+    },
+    tags=["analytics"],
+)
+def scorecards(  # noqa: PLR0917 - the route's query parameters
+    level: Annotated[Level, Query(description="lane, province, destination or carrier")] = Level.LANE,
+    period: Annotated[
+        str, Query(pattern=_PERIOD, description="all, an ISO week 2026-W48, or a range 2026-W40..2026-W48")
+    ] = "all",
+    carrier: Annotated[str | None, Query(max_length=8, description="Carrier code, e.g. SF or ZTO")] = None,
+    origin: Annotated[str | None, Query(max_length=64, description="Origin province or city")] = None,
+    destination: Annotated[str | None, Query(max_length=64, description="Destination province or city")] = None,
+    by_week: Annotated[bool, Query(description="One row per week of a range instead of one for the range")] = False,
+) -> ScorecardsView:
+    query = ScorecardQuery(
+        level=level, period=period, carrier=carrier, origin=origin, destination=destination, by_week=by_week
+    )
+    rows = composition.scorecard_service().rows(query)
+    return ScorecardsView(level=level, period=period, rows=[ScorecardView.of(row) for row in rows])
