@@ -66,8 +66,9 @@ def instrumented(correlation_id_path: str | None = None) -> Callable[[F], F]:
         @functools.wraps(handler)
         def entry(event: Any, context: Any) -> Any:
             if not built:
-                # responses carry presigned label links and masked views: never recorded in traces
-                fn = tracer().capture_lambda_handler(handler, capture_response=False)
+                # responses carry presigned label links and masked views, and an exception's arguments
+                # can quote its input: neither is recorded in traces (errors are logged, redacted)
+                fn = tracer().capture_lambda_handler(handler, capture_response=False, capture_error=False)
                 fn = metrics().log_metrics(capture_cold_start_metric=True)(fn)
                 fn = logger().inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(fn)
                 built.append(fn)
