@@ -124,3 +124,15 @@ def test_every_amount_number_in_whole_cents_up_to_the_maximum_is_accepted(cents:
     amount = float(Decimal(cents) / 100)
     assert amount <= AMOUNT["anyOf"][0]["maximum"]
     assert Money(amount=amount).amount == Decimal(cents) / 100
+
+
+def test_every_route_that_needs_the_key_says_so_in_the_document_and_no_public_one_does() -> None:
+    from parcelhub.api.auth import is_public
+
+    wrong = [
+        (method, path)
+        for path, methods in DOCUMENT["paths"].items()
+        for method, operation in methods.items()
+        if bool(operation.get("security")) == is_public(path)
+    ]
+    assert wrong == []

@@ -52,12 +52,13 @@ class Level(StrEnum):
 
 def _monday(week: str) -> date:
     match = _WEEK.match(week)
-    if match is None:
+    if match is None or not 1 <= int(match["week"]) <= 53:  # ISO weeks
         raise InvalidScorecardQuery("period", f"{week!r} is not an ISO week like 2026-W48")
+    year, number = int(match["year"]), int(match["week"])
     try:
-        return date.fromisocalendar(int(match["year"]), int(match["week"]), 1)
-    except ValueError:
-        raise InvalidScorecardQuery("period", f"{week!r} is not an ISO week") from None
+        return date.fromisocalendar(year, number, 1)
+    except ValueError:  # W53 of a year with 52 ISO weeks: the week after its W52, i.e. the next year's W01
+        return date.fromisocalendar(year, 52, 1) + timedelta(weeks=1)
 
 
 def iso_week(day: date) -> str:
@@ -70,13 +71,11 @@ def weeks(period: str) -> list[str]:
     if period == ALL_TIME:
         return [ALL_TIME]
     first, _, last = period.partition("..")
-    start, end = _monday(first), _monday(last or first)
-    if end < start:
-        raise InvalidScorecardQuery("period", "a range of weeks ends after it starts")
+    start, end = sorted((_monday(first), _monday(last or first)))  # a range given backwards is the same range
     count = (end - start).days // 7 + 1
-    if count > MAX_WEEKS:
-        raise InvalidScorecardQuery("period", f"a range spans at most {MAX_WEEKS} weeks")
-    return [iso_week(start + timedelta(weeks=i)) for i in range(count)]
+    # a range longer than MAX_WEEKS is read as its last MAX_WEEKS weeks (the reads per query stay bounded)
+    start = max(start, end - timedelta(weeks=MAX_WEEKS - 1))
+    return [iso_week(start + timedelta(weeks=i)) for i in range(min(count, MAX_WEEKS))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +113,8 @@ class ScorecardQuery:
     by_week: bool = False
 
     def validated(self) -> ScorecardQuery:
-        if self.origin and self.level in (Level.DESTINATION, Level.CARRIER):
-            raise InvalidScorecardQuery("origin", "an origin filter needs level lane or province")
-        if self.destination and self.level is Level.CARRIER:
-            raise InvalidScorecardQuery("destination", "a destination filter needs level lane, province or destination")
+        """Every combination the document allows is answered: a filter on a part a level's rows do not
+        have (an origin at destination or carrier level) keeps no row, as for any other unmatched filter."""
         return self
 
 

@@ -9,13 +9,15 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parcelhub import composition
+from parcelhub.api.auth import API_KEY_REQUIRED
 from parcelhub.api.analytics_views import ScorecardsView, ScorecardView
 from parcelhub.api.views import ErrorBody
 from parcelhub.app.scorecards import Level, ScorecardQuery
 
 router = APIGatewayHttpRouter()
 
-_PERIOD = r"^(all|\d{4}-W\d{2}(\.\.\d{4}-W\d{2})?)$"
+_WEEK = r"20\d{2}-W(0[1-9]|[1-4]\d|5[0-3])"  # 2000-2099, weeks 01-53
+_PERIOD = rf"^(all|{_WEEK}(\.\.{_WEEK})?)$"
 
 
 def _error(description: str) -> OpenAPIResponse:
@@ -34,6 +36,7 @@ def _error(description: str) -> OpenAPIResponse:
         422: _error("Invalid filter or period; the field is named"),
     },
     tags=["analytics"],
+    security=API_KEY_REQUIRED,
 )
 def scorecards(  # noqa: PLR0917 - the route's query parameters
     level: Annotated[Level, Query(description="lane, province, destination or carrier")] = Level.LANE,
