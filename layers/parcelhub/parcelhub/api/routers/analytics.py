@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parcelhub import composition
-from parcelhub.api.auth import API_KEY_REQUIRED
 from parcelhub.api.analytics_views import ScorecardsView, ScorecardView
+from parcelhub.api.auth import API_KEY_REQUIRED
 from parcelhub.api.views import ErrorBody
 from parcelhub.app.scorecards import Level, ScorecardQuery
 
