@@ -347,7 +347,7 @@ class LocalStackClient:
         reply.raise_for_status()
         return dict(reply.json())
 
-    def wait_for(self, shipment_id: str, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
+    def wait_for(self, shipment_id: str, statuses: set[str], timeout: float = 300) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         current: dict[str, Any] = {}
         while time.monotonic() < deadline:

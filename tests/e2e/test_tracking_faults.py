@@ -731,7 +731,9 @@ def test_the_tracking_path_under_each_fault_loses_nothing_and_announces_each_cha
         failed = failure_lines(stack, since=figures.log_offset)
         dead_ids = {m["MessageId"] for m in dlq_messages(stack) if push_of_dlq_message(m) in dead}
         assert set(failed) <= dead_ids, sorted(set(failed) - dead_ids)
-        assert all(len(lines) == 5 for lines in failed.values())  # maxReceiveCount deliveries each
+        # maxReceiveCount deliveries each; more only when the loaded local stack let a batch outlive its
+        # visibility timeout (SQS then delivers it again, as AWS would)
+        assert all(len(lines) >= 5 for lines in failed.values()), {m: len(lines) for m, lines in failed.items()}
         assert stack.metrics()["lambda"][NORMALIZER]["errors"] == 0
         # and the year-9999 scans are in the timeline but decided nothing
         for number in list(fleet.shipments)[4:6]:
