@@ -72,7 +72,7 @@ ENV = {
     "PARCELHUB_SANDBOX_STAGE_SECONDS": "600",
 }
 #: parcels per case (the issue's 100: ``PARCELHUB_FAULT_PARCELS=100``), of which a tenth (at least 6) stall
-PARCELS = int(os.environ.get("PARCELHUB_FAULT_PARCELS") or 30)
+PARCELS = int(os.environ.get("PARCELHUB_FAULT_PARCELS") or 20)
 STALLED = max(6, PARCELS // 10)
 DUPLICATES, PER_PUSH = 0.3, 3
 HAPPY = (
