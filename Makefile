@@ -70,7 +70,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed $(SCAN_VENV)/.installed
 .PHONY: test
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit tests/integration
-	$(BIN)/python -m pytest -n 3 --durations=15 tests/e2e  # mostly waiting on the local stacks: 3 workers on 2 cores
+	$(BIN)/python -m pytest -n 3 --dist loadgroup --durations=15 tests/e2e  # mostly waiting on the local stacks: 3 workers on 2 cores
 
 .PHONY: local
 local: $(STAMP)

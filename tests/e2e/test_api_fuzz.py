@@ -29,7 +29,8 @@ from sandbox.carriers.kdniao import data_sign
 from sandbox.local.client import LocalStackClient
 from tests.e2e.conftest import assert_no_denials
 
-pytestmark = pytest.mark.e2e
+# one worker runs the whole module: its private stack starts once, not once per xdist worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("fuzzed-stack")]
 
 OPENAPI = Path(__file__).resolve().parents[2] / "infra" / "openapi.json"
 #: examples per operation and mode: small enough for `make test`, large enough to find what was found before
