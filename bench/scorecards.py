@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -138,74 +137,65 @@ def run(sizes: list[int] | tuple[int, ...] = DEFAULT_SIZES, api_facts: int = DEF
     """``{"sizes": [...], "equal": bool}``: per size the requests to record one new fact and to read the
     carrier-level scorecard for all time."""
     import boto3
-    from moto import mock_aws
 
     from parcelhub.adapters.dynamodb.scorecards import DynamoScorecards
     from parcelhub.domain.lanes import LaneLevel
     from sandbox.local.fidelity import serialize_dynamodb
+    from sandbox.local.stack import in_process_moto
 
     serialize_dynamodb()  # moto's transactions back up what they touch, not the whole table (as the local stack)
-    saved = dict(os.environ)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
-    )
     rows: list[dict[str, Any]] = []
-    try:
-        with mock_aws():
-            client = boto3.client("dynamodb", region_name=REGION)
-            client.create_table(**table_spec())
-            store = DynamoScorecards(TABLE, client=client)
-            requests = _Requests(client)
-            recorded = via_backend = 0
-            probe = 10_000_000  # the measured facts' indexes: never among the seeded ones
-            for size in sorted(sizes):
-                started = time.perf_counter()
-                api_end = min(size, api_facts)
-                for index in range(recorded, api_end):
-                    store.record_fact(a_fact(index))
-                if size > max(recorded, api_end):
-                    _seed_backend(store, client, max(recorded, api_end), size)
-                    via_backend += size - max(recorded, api_end)
-                load_seconds = time.perf_counter() - started
-                recorded = size
-                # one new fact
-                requests.reset()
-                started = time.perf_counter()
-                if not store.record_fact(a_fact(probe)):
-                    raise RuntimeError("the probe fact was recorded before")
-                write_ms = (time.perf_counter() - started) * 1000
-                write_calls, write_items = dict(requests.calls), requests.items
-                # the same fact again: refused by its condition, nothing added
-                requests.reset()
-                if store.record_fact(a_fact(probe)):
-                    raise RuntimeError("a fact was recorded twice")
-                replay_calls = dict(requests.calls)
-                # a scorecard read
-                requests.reset()
-                cells = store.scorecards(carrier=None, level=LaneLevel.NATIONAL, lane=None, periods=["all"])
-                read_calls = dict(requests.calls)
-                rows.append(
-                    {
-                        "recorded_facts": size,
-                        "record_one_fact": {"requests": write_calls, "items": write_items},
-                        "record_ms_on_moto": round(write_ms, 1),
-                        "replay_same_fact": {"requests": replay_calls, "counted": False},
-                        "carrier_scorecard_read": {"requests": read_calls, "rows": len(cells)},
-                        "national_parcels": sum(c.stats.count("parcels") for c in cells),
-                        "load_seconds": round(load_seconds, 1),
-                        "loaded_via_transactions": min(size, api_facts),
-                        "loaded_via_moto_backend": via_backend,
-                    }
+    with in_process_moto():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(**table_spec())
+        store = DynamoScorecards(TABLE, client=client)
+        requests = _Requests(client)
+        recorded = via_backend = 0
+        probe = 10_000_000  # the measured facts' indexes: never among the seeded ones
+        for size in sorted(sizes):
+            started = time.perf_counter()
+            api_end = min(size, api_facts)
+            for index in range(recorded, api_end):
+                store.record_fact(a_fact(index))
+            if size > max(recorded, api_end):
+                _seed_backend(store, client, max(recorded, api_end), size)
+                via_backend += size - max(recorded, api_end)
+            load_seconds = time.perf_counter() - started
+            recorded = size
+            # one new fact
+            requests.reset()
+            started = time.perf_counter()
+            if not store.record_fact(a_fact(probe)):
+                raise RuntimeError("the probe fact was recorded before")
+            write_ms = (time.perf_counter() - started) * 1000
+            write_calls, write_items = dict(requests.calls), requests.items
+            # the same fact again: refused by its condition, nothing added
+            requests.reset()
+            if store.record_fact(a_fact(probe)):
+                raise RuntimeError("a fact was recorded twice")
+            replay_calls = dict(requests.calls)
+            # a scorecard read
+            requests.reset()
+            cells = store.scorecards(carrier=None, level=LaneLevel.NATIONAL, lane=None, periods=["all"])
+            read_calls = dict(requests.calls)
+            rows.append(
+                {
+                    "recorded_facts": size,
+                    "record_one_fact": {"requests": write_calls, "items": write_items},
+                    "record_ms_on_moto": round(write_ms, 1),
+                    "replay_same_fact": {"requests": replay_calls, "counted": False},
+                    "carrier_scorecard_read": {"requests": read_calls, "rows": len(cells)},
+                    "national_parcels": sum(c.stats.count("parcels") for c in cells),
+                    "load_seconds": round(load_seconds, 1),
+                    "loaded_via_transactions": min(size, api_facts),
+                    "loaded_via_moto_backend": via_backend,
+                }
+            )
+            probe += 1
+            if rows[-1]["national_parcels"] != size + len(rows):
+                raise RuntimeError(
+                    f"the scorecards count {rows[-1]['national_parcels']} parcels, not {size + len(rows)}"
                 )
-                probe += 1
-                if rows[-1]["national_parcels"] != size + len(rows):
-                    raise RuntimeError(
-                        f"the scorecards count {rows[-1]['national_parcels']} parcels, not {size + len(rows)}"
-                    )
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     first = rows[0]
     equal = all(
         (r["record_one_fact"], r["carrier_scorecard_read"]["requests"])

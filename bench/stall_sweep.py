@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,76 +92,67 @@ def run(
 ) -> list[dict[str, Any]]:
     """One row per size: ``{"active", "due", "items_read", ...}``."""
     import boto3
-    from moto import mock_aws
 
     from parcelhub.adapters.dynamodb import DynamoShipmentStore
     from parcelhub.ports.store import DEFAULT_SHARDS, QueryStats
+    from sandbox.local.stack import in_process_moto
 
-    saved = dict(os.environ)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
-    )
     rows: list[dict[str, Any]] = []
-    try:
-        with mock_aws():
-            client = boto3.client("dynamodb", region_name=REGION)
-            client.create_table(**table_spec())
-            store = DynamoShipmentStore(TABLE, client=client, shards=DEFAULT_SHARDS)
-            backend_table = _backend_table()
-            now = datetime.now(UTC)
-            written = 0
-            loaded_backend = 0
-            write_seconds = 0.0
-            for size in sorted(sizes):
-                started = time.perf_counter()
-                pending: list[dict[str, Any]] = []
-                via_backend = 0
-                for index in range(written, size):
-                    overdue = index < due
-                    due_at = now - timedelta(minutes=5 + index) if overdue else now + timedelta(hours=24 + index % 96)
-                    item = shipment_item(index, due_at, DEFAULT_SHARDS)
-                    if index >= api_items:
-                        backend_table.put_item(item)
-                        via_backend += 1
-                        continue
-                    pending.append({"PutRequest": {"Item": item}})
-                    if len(pending) == BATCH:
-                        _write(client, pending)
-                        pending = []
-                if pending:
+    with in_process_moto():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(**table_spec())
+        store = DynamoShipmentStore(TABLE, client=client, shards=DEFAULT_SHARDS)
+        backend_table = _backend_table()
+        now = datetime.now(UTC)
+        written = 0
+        loaded_backend = 0
+        write_seconds = 0.0
+        for size in sorted(sizes):
+            started = time.perf_counter()
+            pending: list[dict[str, Any]] = []
+            via_backend = 0
+            for index in range(written, size):
+                overdue = index < due
+                due_at = now - timedelta(minutes=5 + index) if overdue else now + timedelta(hours=24 + index % 96)
+                item = shipment_item(index, due_at, DEFAULT_SHARDS)
+                if index >= api_items:
+                    backend_table.put_item(item)
+                    via_backend += 1
+                    continue
+                pending.append({"PutRequest": {"Item": item}})
+                if len(pending) == BATCH:
                     _write(client, pending)
-                loaded_backend += via_backend
-                write_seconds += time.perf_counter() - started
-                written = size
+                    pending = []
+            if pending:
+                _write(client, pending)
+            loaded_backend += via_backend
+            write_seconds += time.perf_counter() - started
+            written = size
 
-                stats = QueryStats()
-                started = time.perf_counter()
-                found = list(store.query_due_stalls(now, stats=stats))
-                sweep_ms = (time.perf_counter() - started) * 1000
-                returned_bytes = sum(_item_bytes(_projected(shipment_item(i, now, DEFAULT_SHARDS))) for i in range(due))
-                rows.append(
-                    {
-                        "active": size,
-                        "due": due,
-                        "items_read": stats.items_read,
-                        "items_returned": stats.items_returned,
-                        "found": len(found),
-                        "pages": stats.pages,
-                        "shards": DEFAULT_SHARDS,
-                        "rcu_estimated": _rcu(returned_bytes, stats.pages),
-                        "moto_consumed_capacity": stats.capacity_units,
-                        "sweep_ms_on_moto": round(sweep_ms, 1),
-                        "load_seconds_cumulative": round(write_seconds, 1),
-                        "loaded_via_batch_write_item": size - loaded_backend,
-                        "loaded_via_moto_backend": loaded_backend,
-                    }
-                )
-                if len(found) != min(due, size):
-                    raise RuntimeError(f"sweep over {size} shipments found {len(found)} due, expected {due}")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+            stats = QueryStats()
+            started = time.perf_counter()
+            found = list(store.query_due_stalls(now, stats=stats))
+            sweep_ms = (time.perf_counter() - started) * 1000
+            returned_bytes = sum(_item_bytes(_projected(shipment_item(i, now, DEFAULT_SHARDS))) for i in range(due))
+            rows.append(
+                {
+                    "active": size,
+                    "due": due,
+                    "items_read": stats.items_read,
+                    "items_returned": stats.items_returned,
+                    "found": len(found),
+                    "pages": stats.pages,
+                    "shards": DEFAULT_SHARDS,
+                    "rcu_estimated": _rcu(returned_bytes, stats.pages),
+                    "moto_consumed_capacity": stats.capacity_units,
+                    "sweep_ms_on_moto": round(sweep_ms, 1),
+                    "load_seconds_cumulative": round(write_seconds, 1),
+                    "loaded_via_batch_write_item": size - loaded_backend,
+                    "loaded_via_moto_backend": loaded_backend,
+                }
+            )
+            if len(found) != min(due, size):
+                raise RuntimeError(f"sweep over {size} shipments found {len(found)} due, expected {due}")
     return rows
 
 

@@ -110,18 +110,10 @@ def query(directory: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
 
 
 def _s3_of_local(local_dir: Path) -> tuple[Any, str]:
-    import boto3
-
-    from sandbox.local.stack import FAKE_CREDENTIALS
+    from sandbox.local.stack import moto_client
 
     handle = json.loads((local_dir / "local-stack.json").read_text(encoding="utf-8"))
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=str(handle["moto_url"]),
-        region_name=FAKE_CREDENTIALS["AWS_REGION"],
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    s3 = moto_client("s3", str(handle["moto_url"]))
     return s3, str(handle["resources"]["HistoryBucket"])
 
 

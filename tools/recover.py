@@ -78,15 +78,9 @@ class Stack:
 
         if self.endpoint is None:
             return boto3.client(service)  # type: ignore[call-overload]
-        from sandbox.local.stack import FAKE_CREDENTIALS  # the local stack's moto placeholders
+        from sandbox.local.stack import moto_client
 
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.endpoint,
-            region_name=FAKE_CREDENTIALS["AWS_REGION"],
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        return moto_client(service, self.endpoint)
 
     def get(self, logical: str) -> str:
         if logical not in self.resources:

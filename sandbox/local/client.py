@@ -236,15 +236,9 @@ class LocalStackClient:
 
     def aws(self, service: str) -> Any:
         """A boto3 client of the stack's moto (fake credentials), as any AWS client would talk to it."""
-        import boto3
+        from sandbox.local.stack import moto_client
 
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.handle["moto_url"],
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-        )
+        return moto_client(service, str(self.handle["moto_url"]))
 
     # ------------------------------------------------------------------ the runner's routes
     def health(self, timeout: float = 10) -> dict[str, Any]:

@@ -9,6 +9,7 @@ invocation are process-wide (``stop()`` restores the environment and resets moto
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import inspect
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,37 @@ FAKE_CREDENTIALS = {
 }
 
 
+def moto_session() -> boto3.session.Session:
+    """A boto3 session holding moto's placeholder credentials (:data:`FAKE_CREDENTIALS`, the one definition)."""
+    session = boto3.session.Session(region_name=FAKE_CREDENTIALS["AWS_REGION"])
+    session._session.set_credentials(  # the same placeholders the environment variables carry
+        FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    )
+    return session
+
+
+@contextlib.contextmanager
+def in_process_moto() -> Iterator[None]:
+    """moto in this process (``mock_aws``) with its placeholder credentials, the environment restored after
+    (the benchmarks that measure one adapter's requests without a local stack)."""
+    from moto import mock_aws
+
+    saved = dict(os.environ)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(FAKE_CREDENTIALS)
+    try:
+        with mock_aws():
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def moto_client(service: str, endpoint_url: str) -> Any:
+    """A boto3 client of the moto server at ``endpoint_url``, as any AWS client would talk to it."""
+    return moto_session().client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+
 class LocalStack:
     def __init__(self, settings: LocalSettings | None = None, *, echo: Callable[[str], None] | None = None) -> None:
         self.settings = settings or LocalSettings.from_env()
@@ -101,11 +133,7 @@ class LocalStack:
         self._moto: Any = None
         self._saved_env: dict[str, str] | None = None
         self._http_session = requests.Session()
-        self._boto = boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-            region_name=REGION,
-        )
+        self._boto = moto_session()
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._sink_lock = threading.Lock()

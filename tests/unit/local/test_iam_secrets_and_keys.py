@@ -110,7 +110,9 @@ def test_no_secret_has_a_value_or_a_default_in_the_template(template: dict[str, 
 def test_the_enforcer_refuses_the_webhook_an_api_credentials_secret(
     model: IamModel, resolver: Resolver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    from sandbox.local.stack import FAKE_CREDENTIALS
+
+    for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
