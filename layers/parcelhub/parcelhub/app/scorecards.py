@@ -112,11 +112,6 @@ class ScorecardQuery:
     destination: str | None = None
     by_week: bool = False
 
-    def validated(self) -> ScorecardQuery:
-        """Every combination the document allows is answered: a filter on a part a level's rows do not
-        have (an origin at destination or carrier level) keeps no row, as for any other unmatched filter."""
-        return self
-
 
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
@@ -190,7 +185,6 @@ class ScorecardService:
         self.scorecards = scorecards
 
     def rows(self, query: ScorecardQuery) -> list[ScorecardRow]:
-        query = query.validated()
         periods = weeks(query.period)
         cells = self.scorecards.scorecards(
             carrier=query.carrier, level=query.level.lane_level, lane=None, periods=periods

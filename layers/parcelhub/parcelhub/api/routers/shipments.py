@@ -33,22 +33,13 @@ _ERRORS: dict[int, OpenAPIResponse] = {
 #: what a client (or a stateful fuzzer) can do next with a shipment view: the OpenAPI links that chain
 #: create -> read / find / cancel / retry by the ids the answer carries
 _SHIPMENT_LINKS = {
-    "GetShipment": {
-        "operationId": "get_shipment_v1_shipments__shipment_id__get",
-        "parameters": {"shipment_id": "$response.body#/shipment_id"},
-    },
-    "FindShipmentByOrder": {
-        "operationId": "find_shipment_v1_shipments_get",
-        "parameters": {"order_id": "$response.body#/order_id"},
-    },
-    "CancelShipment": {
-        "operationId": "cancel_shipment_v1_shipments__shipment_id__cancel_post",
-        "parameters": {"shipment_id": "$response.body#/shipment_id"},
-    },
-    "RetryShipment": {
-        "operationId": "retry_shipment_v1_shipments__shipment_id__retry_post",
-        "parameters": {"shipment_id": "$response.body#/shipment_id"},
-    },
+    name: {"operationId": operation, "parameters": {parameter: f"$response.body#/{parameter}"}}
+    for name, operation, parameter in (
+        ("GetShipment", "get_shipment_v1_shipments__shipment_id__get", "shipment_id"),
+        ("FindShipmentByOrder", "find_shipment_v1_shipments_get", "order_id"),
+        ("CancelShipment", "cancel_shipment_v1_shipments__shipment_id__cancel_post", "shipment_id"),
+        ("RetryShipment", "retry_shipment_v1_shipments__shipment_id__retry_post", "shipment_id"),
+    )
 }
 
 
