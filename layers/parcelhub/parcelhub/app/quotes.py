@@ -61,6 +61,10 @@ class OrderFacts:
                    request.carrier)  # fmt: skip
 
 
+class NoCandidate(LookupError):
+    """No carrier the rules allow serves the order (every one excluded, or pinned to one no provider issues)."""
+
+
 def _declared_fen(value: Money) -> int:
     # insurance is priced on a CNY value only (no FX rates here)
     return int((value.amount * 100).to_integral_value()) if value.currency == POLICY_CURRENCY else 0
@@ -98,7 +102,7 @@ class Quoter:
             issuers=self.issuers(),
         ).candidates
         if not candidates:
-            raise LookupError(f"no carrier candidate for {order.lane.destination_province}")
+            raise NoCandidate(f"no carrier candidate for {order.lane.destination_province}")
         carriers = list(dict.fromkeys(c.carrier.value for c in candidates))
         stats = self.lanes.lane_stats(carriers, order.service.value, order.lane)
         settings = config.estimates.settings()
