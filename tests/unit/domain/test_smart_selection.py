@@ -121,7 +121,7 @@ def test_the_smart_strategy_chooses_as_specified_and_records_why(case: Case) -> 
     assert (record.provider, record.carrier) == (case.chosen.provider, case.chosen.carrier)
     assert record.reason == case.reason
     assert record.promise_met is case.promise_met
-    assert record.promise == "vip" and record.promise_by == PROMISE.by
+    assert (record.promise, record.promise_by) == ("vip", PROMISE.by)
     assert {(o.provider, o.carrier) for o in record.options} == {(o.candidate.provider, o.candidate.carrier)
                                                                   for o in case.offers}  # fmt: skip
     assert (record.options[0].provider, record.options[0].carrier) == (record.provider, record.carrier)

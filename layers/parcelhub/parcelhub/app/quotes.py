@@ -10,7 +10,7 @@ stored here: ``POST /v1/quotes`` answers with the ranking, the waybill workflow 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from parcelhub.config import HubConfig
@@ -86,8 +86,10 @@ class Quoter:
         self.circuit_open = circuit_open
         self.issuers = issuers
 
-    def quote(self, order: OrderFacts, now: datetime) -> SmartChoice:
-        """``StoreError`` when the lane history cannot be read (the caller decides what that means)."""
+    def quote(self, order: OrderFacts, now: datetime, *, every_circuit: bool = True) -> SmartChoice:
+        """The ranking. ``every_circuit``: read every candidate provider's circuit (a quote shows them all);
+        else only the chosen one's, choosing again while it is open (the workflow: usually one read).
+        ``StoreError`` when the lane history or a circuit cannot be read; ``NoCandidate``."""
         config = self.config()
         policy = config.selection
         candidates = allowed_candidates(
@@ -106,7 +108,6 @@ class Quoter:
         carriers = list(dict.fromkeys(c.carrier.value for c in candidates))
         stats = self.lanes.lane_stats(carriers, order.service.value, order.lane)
         settings = config.estimates.settings()
-        open_circuits = {p: self.circuit_open(p) for p in dict.fromkeys(c.provider for c in candidates)}
         offers = []
         for candidate in candidates:
             tariff = config.tariffs.tariff(candidate.carrier, order.service)
@@ -127,12 +128,17 @@ class Quoter:
                     price_fen=price_fen,
                     window=estimate(request, stats, settings),
                     lane=lane_record(stats, candidate.carrier.value, policy.smart.lane.min_deliveries),
-                    circuit_open=open_circuits[candidate.provider],
                 )
             )
         promise = promise_for(
             policy.smart, order.customer_tier, order.lane.origin_province, order.lane.destination_province,
             order.created_at,
         )  # fmt: skip
-        return choose(offers, promise, policy.smart)
-
+        providers = list(dict.fromkeys(c.provider for c in candidates))
+        known = {p: self.circuit_open(p) for p in providers} if every_circuit else {}
+        while True:
+            judged = [replace(o, circuit_open=known.get(o.candidate.provider, False)) for o in offers]
+            choice = choose(judged, promise, policy.smart)
+            if choice.record.provider in known:
+                return choice
+            known[choice.record.provider] = self.circuit_open(choice.record.provider)
