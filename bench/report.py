@@ -42,6 +42,7 @@ class Settings:
     tracking_pages: int = 200
     scorecard_sizes: tuple[int, ...] = scorecards.DEFAULT_SIZES
     scorecard_api_facts: int = scorecards.DEFAULT_API_FACTS
+    selection_facts: int = selection.DEFAULT_FACTS
 
     def commands(self) -> dict[str, str]:
         return {
@@ -50,7 +51,7 @@ class Settings:
             "stall_sweep": stall_sweep.command(list(self.sweep_sizes), self.due, self.api_items),
             "cost": cost.command(self.shipments, self.updates),
             "scorecards": scorecards.command(self.scorecard_sizes, self.scorecard_api_facts),
-            "selection": selection.command(),
+            "selection": selection.command(self.selection_facts),
         }
 
 
@@ -153,7 +154,9 @@ def collect(settings: Settings, echo: Callable[[str], None] = print) -> dict[str
     else:
         results["errors"]["scorecards"] = error
 
-    choice, seconds, error = _part("selection", commands["selection"], selection.run, echo)
+    choice, seconds, error = _part(
+        "selection", commands["selection"], lambda: selection.run(settings.selection_facts), echo
+    )
     results["durations_s"]["selection"] = round(seconds, 1)
     if choice is not None:
         results["selection"] = choice
