@@ -97,7 +97,7 @@ def test_quotes_follow_the_lane_history_and_an_order_records_its_selection(
     # Then the same order's quote passes ZTO over for its on-time rate and ranks SF first
     after = quote(stack, body)
     zto = option(after, "ZTO")
-    assert (after["carrier"], after["reason"]) == ("SF", "cheapest_meeting_promise")
+    assert (after["carrier"], after["reason"], after["rules_carrier"]) == ("SF", "cheapest_meeting_promise", "ZTO")
     assert (zto["available"], zto["blocked"]) == (False, "lane_on_time")
     assert (zto["lane_deliveries"], zto["lane_on_time_rate"]) == (24, 0.25)
     assert zto["estimated_delivery"]["basis"] == "lane:city:created"  # its window now rests on the lane too

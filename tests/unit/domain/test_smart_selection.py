@@ -122,6 +122,8 @@ def test_the_smart_strategy_chooses_as_specified_and_records_why(case: Case) -> 
     assert record.reason == case.reason
     assert record.promise_met is case.promise_met
     assert (record.promise, record.promise_by) == ("vip", PROMISE.by)
+    first = case.offers[0].candidate  # the offers come in the rules' order
+    assert (record.rules_provider, record.rules_carrier) == (first.provider, first.carrier)
     assert {(o.provider, o.carrier) for o in record.options} == {(o.candidate.provider, o.candidate.carrier)
                                                                   for o in case.offers}  # fmt: skip
     assert (record.options[0].provider, record.options[0].carrier) == (record.provider, record.carrier)

@@ -37,6 +37,7 @@ class QuotesView(BaseModel):
     promise: str | None = Field(description="The promise rule applied")
     promise_by: datetime | None = Field(description="The latest delivery the promise allows")
     promise_met: bool
+    rules_carrier: Carrier | None = Field(description="What the rules strategy would try first")
     options: list[QuoteOptionView]
 
     @classmethod
@@ -48,5 +49,6 @@ class QuotesView(BaseModel):
             promise=record.promise,
             promise_by=record.promise_by,
             promise_met=record.promise_met,
+            rules_carrier=record.rules_carrier,
             options=[QuoteOptionView.of(rank, option) for rank, option in enumerate(record.options, 1)],
         )

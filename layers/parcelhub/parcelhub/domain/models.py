@@ -322,6 +322,9 @@ class SelectionRecord(_Model):
     promise: str | None = None
     promise_by: datetime | None = None
     promise_met: bool = True
+    #: what the ``rules`` strategy would have tried first (the saving is the difference in price)
+    rules_provider: Provider | None = None
+    rules_carrier: Carrier | None = None
     #: every candidate, best first (the chosen one first); the workflow tries them in ``plan`` order
     options: list[SelectionOption] = Field(default_factory=list, max_length=20)
 

@@ -184,6 +184,8 @@ def choose(offers: Sequence[Offer], promise: Promise, policy: SmartPolicy) -> Sm
         promise=promise.name,
         promise_by=promise.by,
         promise_met=meets[id(chosen)],
+        rules_provider=offers[0].candidate.provider,
+        rules_carrier=offers[0].candidate.carrier,
         options=[_option(o, meets[id(o)], blocked[id(o)]) for o in ranked],
     )
     return SmartChoice(record=record, plan=tuple(o.candidate for o in plan))
