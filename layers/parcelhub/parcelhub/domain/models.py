@@ -326,7 +326,7 @@ class SelectionRecord(_Model):
     rules_provider: Provider | None = None
     rules_carrier: Carrier | None = None
     #: every candidate, best first (the chosen one first); the workflow tries them in ``plan`` order
-    options: list[SelectionOption] = Field(default_factory=list, max_length=20)
+    options: list[SelectionOption] = Field(default_factory=list)
 
 
 class WaybillAttempt(_Model):
