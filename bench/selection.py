@@ -64,7 +64,7 @@ def _history(client: Any, table: str, facts: int) -> None:
         stats = LaneStats()
         for n in range(facts):
             created = NOW - timedelta(days=60) + timedelta(hours=5 * n)
-            delivered = created + timedelta(hours=30 + n % 40)
+            delivered = created + timedelta(hours=30 + n % 25)  # all on time
             stats = stats + contribution(
                 DeliveryFact(
                     shipment_id=f"shp_bench_{carrier}_{n}",
