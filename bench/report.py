@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, cost, hot_path, prices, scorecards, stall_sweep
+from bench import cold_start, cost, hot_path, prices, scorecards, selection, stall_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
@@ -42,6 +42,7 @@ class Settings:
     tracking_pages: int = 200
     scorecard_sizes: tuple[int, ...] = scorecards.DEFAULT_SIZES
     scorecard_api_facts: int = scorecards.DEFAULT_API_FACTS
+    selection_facts: int = selection.DEFAULT_FACTS
 
     def commands(self) -> dict[str, str]:
         return {
@@ -50,6 +51,7 @@ class Settings:
             "stall_sweep": stall_sweep.command(list(self.sweep_sizes), self.due, self.api_items),
             "cost": cost.command(self.shipments, self.updates),
             "scorecards": scorecards.command(self.scorecard_sizes, self.scorecard_api_facts),
+            "selection": selection.command(self.selection_facts),
         }
 
 
@@ -151,6 +153,16 @@ def collect(settings: Settings, echo: Callable[[str], None] = print) -> dict[str
         echo(scorecards.table(cards))
     else:
         results["errors"]["scorecards"] = error
+
+    choice, seconds, error = _part(
+        "selection", commands["selection"], lambda: selection.run(settings.selection_facts), echo
+    )
+    results["durations_s"]["selection"] = round(seconds, 1)
+    if choice is not None:
+        results["selection"] = choice
+        echo(selection.table(choice))
+    else:
+        results["errors"]["selection"] = error
 
     bill, seconds, error = _part("cost", commands["cost"], lambda: cost.run(settings.shipments, settings.updates), echo)
     results["durations_s"]["cost"] = round(seconds, 1)
@@ -325,6 +337,17 @@ def markdown(results: dict[str, Any]) -> str:
             ),
             "",
             scorecards.table(results["scorecards"]),
+            "",
+        ]
+    if "selection" in results:
+        out += [
+            "## Carrier selection: what the smart strategy costs per call",
+            "",
+            f"`{commands['selection']}`",
+            "",
+            "DynamoDB requests per quote and per order's carrier selection (docs/selection.md).",
+            "",
+            selection.table(results["selection"]),
             "",
         ]
     if results.get("errors"):

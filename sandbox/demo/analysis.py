@@ -446,6 +446,7 @@ def summarize(record: Mapping[str, Any]) -> Summary:
             "push_failures": push_failures(sandboxes),
             "tracking_links": tracking_links(shipments, stalled),
             "scorecards": record.get("scorecards"),
+            "selection": selection_figures(shipments),
         },
     )
 
@@ -471,3 +472,18 @@ def tracking_links(
         }
         for sid in chosen[:count]
     ]
+
+
+def selection_figures(shipments: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Under the smart strategy: parcels per chosen carrier and reason, the saving against what the fixed
+    rules would have chosen (tariff prices, fen), and the choices that could not meet the promise."""
+    chosen = [v["selection"] for v in shipments.values() if v.get("selection")]
+    by_choice = Counter((f"{s['carrier']} via {s['provider']}", str(s["reason"])) for s in chosen)
+    priced = [s for s in chosen if s.get("price_fen") is not None and s.get("rules_price_fen") is not None]
+    return {
+        "shipments": len(chosen),
+        "by_choice": [[carrier, reason, n] for (carrier, reason), n in sorted(by_choice.items())],
+        "saving_fen": sum(int(s["rules_price_fen"]) - int(s["price_fen"]) for s in priced),
+        "priced": len(priced),
+        "promise_not_met": sum(1 for s in chosen if not s.get("promise_met", True)),
+    }

@@ -77,7 +77,20 @@ def _rows(summary: Summary) -> dict[str, Rows]:
         "invariants": [
             ("PASS" if r.ok else "FAIL", r.name, str(r.checked), "; ".join(r.problems[:3])) for r in summary.invariants
         ],
+        "selection": _selection_rows(summary.extra.get("selection") or {}),
     }
+
+
+def _selection_rows(figures: dict[str, Any]) -> Rows:
+    """The smart strategy's choices (none under the rules): parcels per carrier and why, the saving against
+    the fixed rules and the promises the choice could not keep."""
+    if not figures.get("shipments"):
+        return []
+    rows: Rows = [(str(carrier), str(reason), str(n)) for carrier, reason, n in figures["by_choice"]]
+    saving = int(figures.get("saving_fen") or 0) / 100
+    rows.append(("saving against the fixed rules", f"tariff prices of {figures['priced']} parcels", f"{saving:.2f}"))
+    rows.append(("promise not met (fastest chosen)", "flagged", str(figures.get("promise_not_met", 0))))
+    return rows
 
 
 _HEADERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -92,6 +105,7 @@ _HEADERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lambda": ("Lambda invocations per shipment", ("function", "invocations / shipment")),
     "latency": ("Latency", ("measure", "samples", "p50", "p95", "max", "how")),
     "invariants": ("Invariants", ("", "invariant", "checked", "problems")),
+    "selection": ("Smart carrier selection", ("carrier", "why", "parcels / CNY")),
 }
 
 
@@ -198,6 +212,7 @@ TABLE_ORDER = (
     "latency",
     "orders",
     "waybills",
+    "selection",
     "failovers",
     "rejected",
     "statuses",
@@ -283,6 +298,8 @@ def html_report(summary: Summary, *, generated_at: datetime | None = None) -> st
         "</div>",
     ]
     for key in TABLE_ORDER:
+        if key == "selection" and not rows[key]:
+            continue  # the rules strategy: nothing chosen from data
         parts.append(_table(key, rows[key]))
     links = summary.extra.get("tracking_links") or []
     if links:
@@ -324,4 +341,5 @@ def summary_json(summary: Summary) -> dict[str, Any]:
             for f in (summary.order_to_waybill, summary.push_to_visible, summary.webhook_ack)
         },
         "duration_seconds": summary.duration_seconds,
+        "selection": summary.extra.get("selection"),
     }

@@ -49,6 +49,8 @@ class DemoSettings:
     #: least this long to settle: on a slow or busy machine the run takes longer rather than cutting them off
     settle_seconds: float = 90.0
     stack_timeout: float = 60.0
+    #: the carrier-selection strategy (``DEMO_STRATEGY``: rules or smart; docs/selection.md)
+    strategy: str = "rules"
 
     @property
     def send_window(self) -> float:
@@ -62,6 +64,7 @@ class DemoSettings:
             orders=max(1, int(env.get("DEMO_ORDERS") or 200)),
             seed=int(env.get("DEMO_SEED") or 20241111),
             local_dir=Path(env.get("PARCELHUB_LOCAL_DIR") or "var"),
+            strategy=env.get("DEMO_STRATEGY") or "rules",
         )
 
 
@@ -124,7 +127,9 @@ class Demo:
             settings.local_dir,
             {
                 "PARCELHUB_SANDBOX_STAGE_SECONDS": str(settings.stage_seconds),
-                "PARCELHUB_CONFIG": json.dumps({"stall": {"time_scale": settings.stall_time_scale}}),
+                "PARCELHUB_CONFIG": json.dumps(
+                    {"stall": {"time_scale": settings.stall_time_scale}, "selection": {"strategy": settings.strategy}}
+                ),
                 "PARCELHUB_LOCAL_LOG_LEVEL": "WARNING",
             },
             log_path=settings.local_dir / "demo-stack.log",
@@ -473,6 +478,18 @@ def _trim(view: dict[str, Any]) -> dict[str, Any]:
     )
     trimmed = {k: view.get(k) for k in keep}
     trimmed["waybill_attempts"] = view.get("waybill_attempts") or []
+    selection = view.get("selection")
+    if selection:
+        prices = {o["carrier"]: o.get("price_fen") for o in selection.get("options") or []}
+        trimmed["selection"] = {
+            "carrier": selection["carrier"],
+            "provider": selection["provider"],
+            "reason": selection["reason"],
+            "promise_met": selection.get("promise_met", True),
+            "rules_carrier": selection.get("rules_carrier"),
+            "price_fen": prices.get(selection["carrier"]),
+            "rules_price_fen": prices.get(selection.get("rules_carrier")),
+        }
     events = view.get("events") or []
     trimmed["events"] = [{k: e.get(k) for k in ("occurred_at", "status", "sub_status")} for e in events]
     return trimmed

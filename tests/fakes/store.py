@@ -27,6 +27,7 @@ from parcelhub.domain.models import (
     CarrierOrder,
     DeliveryWindow,
     OrderState,
+    SelectionRecord,
     Shipment,
     TrackingEvent,
     Waybill,
@@ -243,6 +244,11 @@ class InMemoryShipmentStore:
             self._write(
                 row, waybill_attempts=[*row.shipment.waybill_attempts, attempt], version=row.shipment.version + 1
             )
+
+    def set_selection(self, shipment_id: str, selection: SelectionRecord) -> None:
+        with self._lock, self._changing(shipment_id):
+            row = self._row(shipment_id)
+            self._write(row, selection=selection, version=row.shipment.version + 1)
 
     # -------------------------------------------------------------------------------------- tracking
 

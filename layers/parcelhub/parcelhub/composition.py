@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from parcelhub.app.ingest import Ingestor
     from parcelhub.app.outbox import OutboxRelay
     from parcelhub.app.poller import Poller
+    from parcelhub.app.quotes import Quoter
     from parcelhub.app.recovery import RecoverySweeper
     from parcelhub.app.scorecards import ScorecardService
     from parcelhub.app.shipments import ShipmentService
@@ -360,6 +361,18 @@ def fact_history() -> S3FactHistory:
     from parcelhub.adapters.s3_history import S3FactHistory
 
     return S3FactHistory(_setting("history_bucket"))
+
+
+@functools.cache
+def quoter() -> Quoter:
+    """The smart strategy's ranking for ``POST /v1/quotes`` (lane cells, circuits, tariffs; stores nothing)."""
+    from parcelhub.app.circuit import CircuitBreaker
+    from parcelhub.app.quotes import Quoter
+
+    def circuit_open(provider: Provider) -> bool:
+        return CircuitBreaker(store(), hub_config().circuit).blocked(provider.value)
+
+    return Quoter(store(), hub_config, circuit_open=circuit_open, issuers=configured_issuers)
 
 
 @functools.cache

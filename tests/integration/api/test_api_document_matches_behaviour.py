@@ -53,6 +53,9 @@ def test_every_status_the_api_answers_is_declared_for_its_route(hub_aws: Any) ->
         ("GET", "/v1/tracking/{carrier}/{tracking_number}", http_event("GET", "/v1/tracking/SF/SF0000000000")),
         ("GET", "/v1/tracking/{carrier}/{tracking_number}", http_event("GET", "/v1/tracking/SF/x", key=None)),
         ("GET", "/v1/tracking/{carrier}/{tracking_number}", http_event("GET", "/v1/tracking/NOPE/x")),  # 422
+        ("POST", "/v1/quotes", http_event("POST", "/v1/quotes", ORDER)),
+        ("POST", "/v1/quotes", http_event("POST", "/v1/quotes", {"order_id": ""})),  # 422
+        ("POST", "/v1/quotes", http_event("POST", "/v1/quotes", ORDER, key=None)),  # 401
     ]
     # When each is sent, Then its status is one the document declares for that route
     undeclared = []

@@ -26,6 +26,7 @@ SMOKE = report.Settings(
     tracking_pages=5,
     scorecard_sizes=(20, 60),
     scorecard_api_facts=10,
+    selection_facts=30,
 )
 
 
@@ -51,6 +52,7 @@ def test_the_smoke_bench_writes_results_with_the_documented_shape(tmp_path: Path
         "cold_start",
         "stall_sweep",
         "scorecards",
+        "selection",
         "measured_at",
         "commit",
     ):

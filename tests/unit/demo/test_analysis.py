@@ -97,3 +97,38 @@ def test_timeline_buckets_and_marks(record: dict[str, Any]) -> None:
     assert sum(timeline["failed"]) == 1
     labels = [m["label"] for m in timeline["marks"]]
     assert labels == ["sf outage on", "circuit opened: sf", "sf outage off"]
+
+
+def test_the_smart_choices_are_counted_per_carrier_and_reason_with_the_saving_and_unmet_promises() -> None:
+    from sandbox.demo.analysis import selection_figures
+    from sandbox.demo.report import _selection_rows
+
+    # Given three shipments chosen by the smart strategy (one of them could not meet its promise) and one
+    # from before the strategy was on
+    def chosen(carrier: str, reason: str, fen: int, rules_fen: int, *, met: bool = True) -> Any:
+        provider = "sf" if carrier == "SF" else "kdniao"
+        return {"selection": {"carrier": carrier, "provider": provider, "reason": reason, "promise_met": met,
+                              "rules_carrier": "SF", "price_fen": fen, "rules_price_fen": rules_fen}}  # fmt: skip
+
+    shipments = {
+        "a": chosen("ZTO", "cheapest_meeting_promise", 1100, 1700),
+        "b": chosen("ZTO", "cheapest_meeting_promise", 1200, 1800),
+        "c": chosen("SF", "fastest_promise_not_met", 1700, 1700, met=False),
+        "d": {"carrier": "SF"},
+    }
+    # When summarised
+    figures = selection_figures(shipments)
+    # Then the parcels per choice, the saving against the rules and the unmet promise are reported
+    assert figures == {
+        "shipments": 3,
+        "by_choice": [["SF via sf", "fastest_promise_not_met", 1], ["ZTO via kdniao", "cheapest_meeting_promise", 2]],
+        "saving_fen": 1200,
+        "priced": 3,
+        "promise_not_met": 1,
+    }
+    assert _selection_rows(figures)[-2:] == [
+        ("saving against the fixed rules", "tariff prices of 3 parcels", "12.00"),
+        ("promise not met (fastest chosen)", "flagged", "1"),
+    ]
+    # and under the rules strategy there is nothing to show
+    assert _selection_rows(selection_figures({"d": {"carrier": "SF"}})) == []

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from parcelhub.api.auth import Unauthorized, authenticate, is_public
 from parcelhub.api.views import ErrorBody, FieldError
+from parcelhub.app.quotes import NoCandidate
 from parcelhub.app.scorecards import InvalidScorecardQuery
 from parcelhub.app.shipments import InvalidTransition, OrderConflict
 from parcelhub.carriers.base import CarrierAuthError, CarrierRejected, CarrierUnavailable
@@ -100,7 +101,7 @@ def resolver() -> APIGatewayHttpResolver:
 
 
 def _build_resolver() -> APIGatewayHttpResolver:
-    from parcelhub.api.routers import analytics, health, shipments, tracking, trackpage
+    from parcelhub.api.routers import analytics, health, quotes, shipments, tracking, trackpage
 
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(shipments.router, prefix="/v1")
@@ -108,6 +109,7 @@ def _build_resolver() -> APIGatewayHttpResolver:
     app.include_router(health.router, prefix="/v1")
     app.include_router(trackpage.router)
     app.include_router(analytics.router, prefix="/v1")
+    app.include_router(quotes.router, prefix="/v1")
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[ErrorBody]:
@@ -125,6 +127,11 @@ def _build_resolver() -> APIGatewayHttpResolver:
     def _invalid_query(error: InvalidScorecardQuery) -> Response[ErrorBody]:
         field = FieldError(field=error.field, message=str(error), type="value_error")
         return _error(422, "validation_failed", "1 invalid field(s)", [field])
+
+    @app.exception_handler(NoCandidate)
+    def _no_candidate(error: NoCandidate) -> Response[ErrorBody]:
+        field = FieldError(field="receiver.province", message=str(error), type="value_error")
+        return _error(422, "no_carrier", "no carrier serves the destination", [field])
 
     @app.exception_handler(ShipmentNotFound)
     def _not_found(error: ShipmentNotFound) -> Response[ErrorBody]:

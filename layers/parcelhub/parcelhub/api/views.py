@@ -13,6 +13,7 @@ from parcelhub.domain.models import (
     DeliveryWindow,
     Money,
     Provider,
+    SelectionRecord,
     ServiceLevel,
     Shipment,
     TrackingEvent,
@@ -109,6 +110,9 @@ class ShipmentView(BaseModel):
     promised_delivery: EstimateView | None = Field(
         default=None, description="The estimate made when the waybill was created, kept as the promise"
     )
+    selection: SelectionRecord | None = Field(
+        default=None, description="How the smart strategy chose the carrier: the options ranked and the reason"
+    )
 
     @classmethod
     def of(
@@ -142,6 +146,7 @@ class ShipmentView(BaseModel):
             updated_at=shipment.updated_at,
             estimated_delivery=EstimateView.of(shipment.estimated_delivery),
             promised_delivery=EstimateView.of(shipment.promised_delivery),
+            selection=shipment.selection,
         )
 
 

@@ -43,6 +43,7 @@ from typing import Any
 from parcelhub.app.circuit import CircuitBreaker
 from parcelhub.app.estimates import DeliveryEstimator, LaneFacts
 from parcelhub.app.orders import OrderDesk, OrderPorts, attempt
+from parcelhub.app.quotes import OrderFacts, Quoter
 from parcelhub.app.waybill_claims import ShipmentNotPending, WaybillClaims
 from parcelhub.app.waybill_create import CreateStep
 from parcelhub.app.waybill_payloads import Plan, TaskError, WaybillResult, describe_error, exact
@@ -78,6 +79,7 @@ from parcelhub.ports.analytics import LaneHistory
 from parcelhub.ports.errors import (
     ShipmentNotFound,
     StatusConflict,
+    StoreError,
     TrackingClaimConflict,
     WaybillAlreadyRecorded,
 )
@@ -180,6 +182,9 @@ class WaybillService(CreateStep):
             # A re-run after the waybill was recorded: the same candidate again returns it at once.
             done = CarrierCandidate(provider=shipment.waybill.provider, carrier=shipment.waybill.carrier)
             return Plan(rule="recorded", started_at=now, remaining=[done])
+        smart = self._smart(shipment, now)
+        if smart is not None:
+            return smart
         selection = select_carriers(
             self.deps.config().selection,
             SelectionRequest(
@@ -196,6 +201,32 @@ class WaybillService(CreateStep):
             extra={"rule": selection.rule, "candidates": [f"{c.carrier}/{c.provider}" for c in selection.candidates]},
         )
         return Plan(rule=selection.rule, started_at=now, remaining=list(selection.candidates))
+
+    def _smart(self, shipment: Shipment, now: datetime) -> Plan | None:
+        """The ``smart`` strategy's plan, its record stored on the shipment; ``None`` under ``rules``, or
+        when the lane history cannot be read or no candidate exists (then the rules decide, counted)."""
+        if self.deps.config().selection.strategy != "smart" or self.deps.lanes is None:
+            return None
+        quoter = Quoter(
+            self.deps.lanes,
+            self.deps.config,
+            circuit_open=lambda provider: self.circuit().blocked(provider.value),
+            issuers=self.deps.issuers,
+        )
+        try:
+            choice = quoter.quote(OrderFacts.of_shipment(shipment), now, every_circuit=False)
+        except (StoreError, LookupError) as error:
+            add_metric("SmartSelectionSkipped", error=type(error).__name__)
+            logger().warning("smart selection skipped: the rules decide", extra={"error": str(error)[:200]})
+            return None
+        self.deps.store.set_selection(shipment.shipment_id, choice.record)
+        add_metric("CarrierChosen", strategy="smart", reason=choice.record.reason)
+        logger().info(
+            "carriers selected",
+            extra={"strategy": "smart", "reason": choice.record.reason, "promise_met": choice.record.promise_met,
+                   "candidates": [f"{c.carrier}/{c.provider}" for c in choice.plan]},
+        )  # fmt: skip
+        return Plan(rule=f"smart:{choice.record.reason}", started_at=now, remaining=list(choice.plan))
 
     def next_candidate(self, shipment_id: str, plan: Plan) -> Plan:
         """Pop the next candidate whose circuit lets calls through; skipped ones are recorded."""
@@ -380,6 +411,7 @@ class WaybillService(CreateStep):
                 failed_over=bool(moves),
                 has_label=bool(waybill.label_ref),
                 tracking_url=self.deps.tracking_url(shipment_id),
+                selection=shipment.selection,
             ),
             *moves,
         ]

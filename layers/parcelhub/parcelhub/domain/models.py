@@ -290,6 +290,45 @@ class DeliveryWindow(_Model):
             raise ValueError("a delivery window's most likely time lies inside it")
 
 
+class SelectionOption(_Model):
+    """One candidate as the ``smart`` strategy saw it: price, window, the lane's record, and whether it
+    could be chosen (``blocked`` names why not)."""
+
+    provider: Provider
+    carrier: Carrier
+    service: ServiceLevel
+    #: the tariff price (fen); None when no tariff prices this carrier and service
+    price_fen: int | None = None
+    window: DeliveryWindow
+    meets_promise: bool
+    #: deliveries on the lane level judged (city lane, else province lane) and its rates there
+    lane_deliveries: int = 0
+    lane_on_time_rate: float | None = Field(default=None, ge=0, le=1)
+    lane_exception_rate: float | None = Field(default=None, ge=0, le=1)
+    available: bool
+    #: ``circuit_open``, ``lane_on_time`` or ``lane_exceptions`` when not available
+    blocked: str | None = None
+
+
+class SelectionRecord(_Model):
+    """Why the shipment went to its carrier: the choice, the alternatives ranked, and the reason."""
+
+    strategy: Literal["rules", "smart"]
+    provider: Provider
+    carrier: Carrier
+    #: ``cheapest_meeting_promise``, ``fastest_promise_not_met``, ``all_blocked_fastest`` or ``rule:<name>``
+    reason: str
+    #: the promise rule applied and the latest delivery it allows (smart only)
+    promise: str | None = None
+    promise_by: datetime | None = None
+    promise_met: bool = True
+    #: what the ``rules`` strategy would have tried first (the saving is the difference in price)
+    rules_provider: Provider | None = None
+    rules_carrier: Carrier | None = None
+    #: every candidate, best first (the chosen one first); the workflow tries them in ``plan`` order
+    options: list[SelectionOption] = Field(default_factory=list)
+
+
 class WaybillAttempt(_Model):
     """One line of a shipment's waybill log: a create attempt, or the fate of an order not kept
     (``cancelled`` with its provider, or ``cancel_failed``: still live, ops alerted)."""
@@ -371,6 +410,8 @@ class Shipment(_Model):
     estimated_delivery: DeliveryWindow | None = None
     #: the estimate made at waybill creation and kept as the promise (on-time is measured against it)
     promised_delivery: DeliveryWindow | None = None
+    #: how the carrier was chosen (the ``smart`` strategy's options and reason; the rule under ``rules``)
+    selection: SelectionRecord | None = None
     #: HMAC of the receiver phone's last four digits (the tracking lookup form; see security.links)
     lookup_digest: str | None = Field(default=None, repr=False)
     created_at: datetime

@@ -7,6 +7,7 @@ them; the pure functions of ``domain.selection`` and ``domain.stall`` apply them
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +34,49 @@ class SelectionRule(_Policy):
     candidates: list[CarrierCandidate] = Field(min_length=1)
 
 
+class PromiseRule(_Policy):
+    """A delivery promise: when every given condition holds, the parcel is due by the end of the local day
+    ``days`` after the order's local day (``days=1``: next day). The first matching rule applies."""
+
+    name: str
+    customer_tier: CustomerTier | None = None
+    #: True: only destinations in the origin's own province; False: only other provinces; None: any
+    within_province: bool | None = None
+    destination_provinces: list[str] | None = None  # None = any
+    days: int = Field(ge=0, le=30)
+
+
+class LaneThresholds(_Policy):
+    """A carrier is not chosen on a lane where it is failing, once the lane has enough history."""
+
+    #: deliveries the lane (city lane, else province lane) needs before its rates count
+    min_deliveries: int = Field(30, ge=1)
+    #: on time against the promise, of the promised deliveries
+    min_on_time_rate: float = Field(0.8, ge=0, le=1)
+    #: parcels with an exception, of all parcels on the lane
+    max_exception_rate: float = Field(0.1, ge=0, le=1)
+
+
+class SmartPolicy(_Policy):
+    """The ``smart`` strategy (``domain.smart``): cheapest candidate meeting the promise."""
+
+    promises: list[PromiseRule] = Field(
+        default_factory=lambda: [
+            PromiseRule(name="vip-in-province", customer_tier=CustomerTier.VIP, within_province=True, days=1),
+            PromiseRule(name="vip", customer_tier=CustomerTier.VIP, days=2),
+            PromiseRule(name="in-province", within_province=True, days=3),
+        ]
+    )
+    #: the promise when no rule matches
+    default_days: int = Field(5, ge=0, le=30)
+    lane: LaneThresholds = Field(default_factory=LaneThresholds)
+
+
 class SelectionPolicy(_Policy):
+    #: ``rules``: the first matching rule's order; ``smart``: among the candidates the rules allow, the
+    #: cheapest whose estimated delivery meets the promise (``smart``)
+    strategy: Literal["rules", "smart"] = "rules"
+    smart: SmartPolicy = Field(default_factory=SmartPolicy)
     rules: list[SelectionRule] = Field(
         default_factory=lambda: [
             SelectionRule(

@@ -175,3 +175,20 @@ def select_carriers(
             if candidate.provider not in picker.providers():
                 picker.add([candidate])
     return Selection(rule=rule_name, candidates=tuple(picker.chosen))
+
+
+def allowed_candidates(
+    policy: SelectionPolicy,
+    request: SelectionRequest,
+    *,
+    issuers: Mapping[Provider, frozenset[Carrier]] | None = None,
+) -> Selection:
+    """Every candidate the rules allow (the ``smart`` strategy's pool): the rule-based selection with its
+    backup, then the other covered candidates of every matching rule. A pin stays a pin."""
+    base = select_carriers(policy, request, issuers=issuers)
+    if request.pinned_carrier is not None:
+        return base
+    picker = _Picker(policy, request.destination_province, issuers)
+    picker.add(base.candidates)
+    picker.add(c for rule in policy.rules if rule_matches(rule, request) for c in rule.candidates)
+    return Selection(rule=base.rule, candidates=tuple(picker.chosen))

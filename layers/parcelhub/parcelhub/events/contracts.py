@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from parcelhub.domain.models import Carrier, CustomerTier, Provider, ServiceLevel, WaybillAttempt
+from parcelhub.domain.models import Carrier, CustomerTier, Provider, SelectionRecord, ServiceLevel, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events.alerts import Alert, cancel_failed_alert, circuit_opened_alert, stall_alert, waybill_failed_alert
 from parcelhub.security.masking import redact_text
@@ -165,6 +165,11 @@ class WaybillCreated(TrackedShipmentEvent):
         max_length=300,
         description="The customer tracking page (an unguessable link for the brand's SMS, WeChat message or "
         "e-mail); null while no tracking-link secret is configured",
+    )
+    selection: SelectionRecord | None = Field(
+        default=None,
+        description="How the carrier was chosen under the smart strategy: the choice, every candidate ranked "
+        "with its price (fen), estimated window and lane record, and the reason; null under the rules",
     )
 
     def identity(self) -> tuple[object, ...]:

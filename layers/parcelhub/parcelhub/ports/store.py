@@ -18,6 +18,7 @@ from parcelhub.domain.models import (
     CarrierOrder,
     DeliveryWindow,
     OrderState,
+    SelectionRecord,
     Shipment,
     TrackingEvent,
     Waybill,
@@ -175,6 +176,9 @@ class Shipments(Protocol):
         """Workflow-driven status; ``StatusConflict`` when the current status is not in ``expected``."""
 
     def add_waybill_attempt(self, shipment_id: str, attempt: WaybillAttempt) -> None: ...
+
+    def set_selection(self, shipment_id: str, selection: SelectionRecord) -> None:
+        """Record how the carrier was chosen (replaces an earlier run's); ``ShipmentNotFound`` when absent."""
 
 
 @runtime_checkable

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from parcelhub.domain.models import DeliveryWindow, Shipment, TrackingEvent
+from parcelhub.domain.models import DeliveryWindow, SelectionRecord, Shipment, TrackingEvent
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -201,6 +201,12 @@ def _python(value: Any) -> Any:
 def window_value(window: DeliveryWindow) -> dict[str, Any]:
     """A delivery window as the shipment item's map attribute (``estimated_delivery``, ``promised_delivery``)."""
     return {key: _plain(value) for key, value in window.model_dump(mode="json", exclude_none=True).items()}
+
+
+def selection_value(selection: SelectionRecord) -> dict[str, Any]:
+    """How the carrier was chosen, as the shipment item's map attribute ``selection``."""
+    data = selection.model_dump(mode="json", exclude_none=True)
+    return {key: _plain(value) for key, value in data.items()}
 
 
 def shipment_to_item(shipment: Shipment) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table, TransactionCanceled
-from parcelhub.domain.models import DeliveryWindow, Shipment, Waybill, WaybillAttempt
+from parcelhub.domain.models import DeliveryWindow, SelectionRecord, Shipment, Waybill, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus, is_terminal, precedence_key
 from parcelhub.ports.changes import WORKFLOW
 from parcelhub.ports.errors import (
@@ -177,6 +177,15 @@ class ShipmentRecords(Table):
             f"{attempts} = list_append(if_not_exists({attempts}, {expr.v([])}),"
             f" {expr.v([attempt.model_dump(mode='json')])})"
         )
+        expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
+        try:
+            self._update(ser.shipment_pk(shipment_id), ser.META, expr, f"attribute_exists({expr.n('pk')})")
+        except ConditionFailed:
+            raise ShipmentNotFound(shipment_id) from None
+
+    def set_selection(self, shipment_id: str, selection: SelectionRecord) -> None:
+        expr = Expr()
+        expr.set("selection", ser.selection_value(selection))
         expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
         try:
             self._update(ser.shipment_pk(shipment_id), ser.META, expr, f"attribute_exists({expr.n('pk')})")
