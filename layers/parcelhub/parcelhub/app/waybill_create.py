@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from parcelhub.app.capacity import CapacityGate
 from parcelhub.app.circuit import CircuitBreaker, CircuitOpen
 from parcelhub.app.orders import OrderDesk, OutcomeUnknown
 from parcelhub.app.waybill_claims import ShipmentNotPending, WaybillClaims, WaybillInProgress
@@ -41,6 +42,7 @@ class CreateStep:
     deps: WaybillDeps
     claims: WaybillClaims
     orders: OrderDesk
+    gate: CapacityGate
 
     def circuit(self) -> CircuitBreaker:
         raise NotImplementedError
@@ -67,6 +69,7 @@ class CreateStep:
             raise CarrierAuthError(candidate.provider.value, str(missing), "NOT_CONFIGURED") from None
         if Capability.ISSUE_WAYBILLS not in plugin.capabilities:
             raise CarrierRejected(candidate.provider.value, "provider does not issue waybills", "UNSUPPORTED")
+        self.gate.admit(candidate, self.deps.now())  # a full carrier: the workflow tries the next candidate
         circuit = self.circuit()
         circuit.acquire(candidate.provider.value)
         try:
