@@ -1,6 +1,8 @@
-"""Capacity planning on DynamoDB (moto): the ledger counts each waybill once however often (and however
-concurrently) it is counted, a full carrier is refused before its create and passed over by the smart choice
-without an extra read, and the planner sets balances and stages each alert once per carrier, kind and day."""
+"""Capacity planning on DynamoDB (moto, whose requests the store fixture serialises as DynamoDB does): the
+ledger counts each waybill once however often (and however concurrently) it is counted; concurrent creates
+never take a carrier past its cap or balance, and a failed create gives its count back; the smart choice
+passes over a full carrier without an extra read; the planner sets balances and stages each alert once per
+carrier, kind and day."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from parcelhub.app.circuit import CircuitBreaker
 from parcelhub.app.quotes import OrderFacts, Quoter
 from parcelhub.carriers.base import CarrierRejected
 from parcelhub.config import HubConfig
+from parcelhub.domain.capacity import Reservation
 from parcelhub.domain.delivery_clock import local_day
 from parcelhub.domain.models import Carrier, Provider
 from parcelhub.domain.policy import CarrierCandidate
@@ -58,26 +61,61 @@ def test_a_waybill_is_counted_once_however_often_and_concurrently_it_is_counted(
     assert again == standing
 
 
-def test_a_full_carrier_is_refused_before_its_create(moto_backend: Backend) -> None:
+def test_concurrent_creates_never_take_a_carrier_past_its_cap(moto_backend: Backend) -> None:
     store = ledger(moto_backend)
-    gate = CapacityGate(store, lambda: config(carriers={"ZTO": {"daily_cap": 2}}))
-    # Given ZTO took one parcel today: it is admitted
-    store.record_intake("ZTO", "shp_1", TODAY)
-    gate.admit(ZTO, NOW)
-    # When it took its second (the cap)
-    gate.count(Carrier.ZTO, "shp_2", NOW)
-    # Then the next create is refused, naming the cap, with the code the attempt history records
-    with pytest.raises(CarrierRejected) as refused:
-        gate.admit(ZTO, NOW)
-    assert refused.value.code == "CAPACITY_CAP_REACHED"
-    assert "2 of 2" in refused.value.message
+    gate = CapacityGate(store, lambda: config(carriers={"ZTO": {"daily_cap": 5}}))
+
+    def admit(n: int) -> str:
+        try:
+            gate.admit(ZTO, f"shp_{n}", NOW)
+        except CarrierRejected as refused:
+            return refused.code
+        return "admitted"
+
+    # When 12 shipments ask for ZTO at once, from 6 threads
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(admit, range(12)))
+    # Then exactly the cap was admitted (each admission is one conditional write on the day's item)
+    assert outcomes.count("admitted") == 5
+    assert outcomes.count("CAPACITY_CAP_REACHED") == 7
+    assert store.standing(["ZTO"], TODAY)["ZTO"].intake_today == 5
     # and tomorrow it takes parcels again
-    gate.admit(ZTO, NOW + timedelta(days=1))
-    # and with capacity planning off nothing is read or counted
-    off = CapacityGate(store, HubConfig)
+    assert gate.admit(ZTO, "shp_tomorrow", NOW + timedelta(days=1)) is Reservation.NEW
+
+
+def test_a_failed_create_gives_its_count_back_and_a_second_run_does_not(moto_backend: Backend) -> None:
+    store = ledger(moto_backend)
+    gate = CapacityGate(store, lambda: config(carriers={"ZTO": {"daily_cap": 1}}))
+    # Given one run admitted the shipment, and a second run of the same shipment finds it held
+    assert gate.admit(ZTO, "shp_1", NOW) is Reservation.NEW
+    assert gate.admit(ZTO, "shp_1", NOW) is Reservation.HELD
+    # When the create fails and its count is given back
+    gate.release(Carrier.ZTO, "shp_1")
+    # Then the day has room again, and a second release finds nothing to give back
+    assert store.standing(["ZTO"], TODAY)["ZTO"].intake_today == 0
+    assert store.release("ZTO", "shp_1") is False
+    assert gate.admit(ZTO, "shp_2", NOW) is Reservation.NEW
+    # and a waybill recorded after its reservation is not counted again
+    gate.count(Carrier.ZTO, "shp_2", NOW)
+    assert store.standing(["ZTO"], TODAY)["ZTO"].intake_today == 1
+
+
+def test_a_used_up_balance_refuses_the_next_create(moto_backend: Backend) -> None:
+    store = ledger(moto_backend)
+    gate = CapacityGate(store, config)
+    store.set_balance("ZTO", 2, "provider", NOW)
+    assert [gate.admit(ZTO, f"shp_{n}", NOW) for n in range(2)] == [Reservation.NEW, Reservation.NEW]
+    with pytest.raises(CarrierRejected) as refused:
+        gate.admit(ZTO, "shp_3", NOW)
+    assert refused.value.code == "CAPACITY_BALANCE_EXHAUSTED"
+    assert store.standing(["ZTO"], TODAY)["ZTO"].balance_left == 0
+
+
+def test_capacity_planning_off_makes_no_request(moto_backend: Backend) -> None:
+    off = CapacityGate(ledger(moto_backend), HubConfig)
     moto_backend.calls.clear()
-    off.admit(ZTO, NOW)
-    off.count(Carrier.ZTO, "shp_3", NOW)
+    assert off.admit(ZTO, "shp_1", NOW) is None
+    off.count(Carrier.ZTO, "shp_1", NOW)
     assert not moto_backend.calls
 
 

@@ -1,10 +1,12 @@
 """Capacity planning's use cases (issue 18 item 4; the arithmetic is :mod:`parcelhub.domain.capacity`).
 
-* :class:`CapacityGate`, in the waybill workflow: before a create, a carrier whose daily intake cap is
-  reached or whose e-waybill balance is used up refuses the order (``CarrierRejected``, code
+* :class:`CapacityGate`, in the waybill workflow: before a create, the shipment is counted against the
+  carrier's day and balance in one conditional transaction; a carrier whose daily intake cap is reached
+  or whose e-waybill balance is used up refuses the order (``CarrierRejected``, code
   ``CAPACITY_CAP_REACHED`` / ``CAPACITY_BALANCE_EXHAUSTED``: recorded in the attempt history, and the
-  workflow goes on to the next candidate); once a waybill is recorded, it is counted (the day's intake
-  and the balance, once per shipment however often the step runs).
+  workflow goes on to the next candidate). A create that fails gives its count back; a waybill recorded
+  without one (found after an unclear outcome) is counted then. Once per shipment and carrier however
+  often a step runs.
 * :class:`CapacityPlanner`, on a schedule (``functions/capacity_planner``) and behind
   ``GET /v1/analytics/capacity``: per carrier, the balance (asked of the provider where its API has a
   balance query, else as configured), the intake history, the forecast, the cover and the alerts; the
@@ -22,13 +24,14 @@ from datetime import date, datetime, timedelta
 
 from parcelhub.carriers.base import CarrierError, CarrierRejected
 from parcelhub.config import HubConfig
-from parcelhub.domain.capacity import CapacityBlock, Outlook, Standing, blocked, limits_for, outlook
+from parcelhub.domain.capacity import CapacityBlock, Outlook, Reservation, Standing, limits_for, outlook
 from parcelhub.domain.delivery_clock import local_day
 from parcelhub.domain.models import Carrier
 from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.events import CarrierCapacityAlert, EventPublisher
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.capacity import CapacityLedger
+from parcelhub.ports.errors import StoreError
 
 #: the attempt's error code when a carrier is full
 REFUSAL_CODES = {
@@ -47,25 +50,38 @@ class CapacityGate:
     def _on(self) -> bool:
         return self.ledger is not None and self.config().capacity.enabled
 
-    def admit(self, candidate: CarrierCandidate, now: datetime) -> None:
-        """Raise ``CarrierRejected`` when the carrier cannot take another parcel today (one read)."""
+    def admit(self, candidate: CarrierCandidate, shipment_id: str, now: datetime) -> Reservation | None:
+        """Count the shipment against the carrier's day before its create (one conditional transaction);
+        ``CarrierRejected`` when the carrier is full. ``Reservation.NEW``: this call counted it (give it back
+        if the create fails); ``HELD``: counted before; ``None``: capacity planning is off."""
         if not self._on() or self.ledger is None:
-            return
+            return None
         carrier = candidate.carrier.value
-        standing = self.ledger.standing([carrier], local_day(now))[carrier]
         limits = limits_for(self.config().capacity, carrier)
-        reason = blocked(limits, standing)
-        if reason is None:
-            return
+        cap = limits.daily_cap if limits is not None else None
+        reason = self.ledger.reserve(carrier, shipment_id, local_day(now), cap)
+        if isinstance(reason, Reservation):
+            return reason
         add_metric("CarrierCapacityRefused", carrier=carrier, reason=reason.value)
-        if reason is CapacityBlock.CAP_REACHED and limits is not None:
-            why = f"{carrier} reached its daily intake cap ({standing.intake_today} of {limits.daily_cap} today)"
+        if reason is CapacityBlock.CAP_REACHED:
+            why = f"{carrier} reached its daily intake cap of {cap} parcels"
         else:
-            why = f"{carrier} has no e-waybill numbers left (balance {standing.balance_left})"
+            why = f"{carrier} has no e-waybill numbers left"
         raise CarrierRejected(candidate.provider.value, why, REFUSAL_CODES[reason])
 
+    def release(self, carrier: Carrier, shipment_id: str) -> None:
+        """Take back a reservation whose create failed (a failure to do so leaves the day over-counted by
+        one, never under: logged and counted)."""
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.release(carrier.value, shipment_id)
+        except StoreError as error:
+            add_metric("CarrierCapacityReleaseFailed", carrier=carrier.value)
+            logger().warning("capacity not released", extra={"carrier": carrier.value, "error": str(error)[:200]})
+
     def count(self, carrier: Carrier, shipment_id: str, issued_at: datetime) -> None:
-        """Count the shipment's recorded waybill against the carrier's day (once)."""
+        """Count the shipment's recorded waybill against the carrier's day, unless its reservation did."""
         if not self._on() or self.ledger is None:
             return
         if self.ledger.record_intake(carrier.value, shipment_id, local_day(issued_at)):

@@ -274,8 +274,9 @@ class WaybillService(CreateStep):
         estimate = self._estimate(shipment_id, waybill, now)
         try:
             shipment = store.save_waybill(shipment_id, waybill, [created], now, order_key=key, estimate=estimate)
-            issued = next((a.at for a in shipment.waybill_attempts if a.outcome == "created"), now)
-            self.gate.count(waybill.carrier, shipment_id, issued)  # once, however often this step runs
+            if not result.counted:  # a waybill found after an unclear outcome, or from before capacity was on
+                issued = next((a.at for a in shipment.waybill_attempts if a.outcome == "created"), now)
+                self.gate.count(waybill.carrier, shipment_id, issued)  # once, however often this step runs
         except StatusConflict as conflict:
             # cancelled while the provider was creating it: the cancel wins, the waybill is cancelled
             self._not_kept(store.get(shipment_id), key, waybill)

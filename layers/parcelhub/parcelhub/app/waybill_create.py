@@ -21,6 +21,7 @@ from parcelhub.carriers.base import (
     WaybillOrder,
 )
 from parcelhub.carriers.http import CONNECT_FAILED
+from parcelhub.domain.capacity import Reservation
 from parcelhub.domain.models import Carrier, CarrierOrder, Shipment, ShipmentRequest, Waybill
 from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.domain.status import Status
@@ -69,19 +70,25 @@ class CreateStep:
             raise CarrierAuthError(candidate.provider.value, str(missing), "NOT_CONFIGURED") from None
         if Capability.ISSUE_WAYBILLS not in plugin.capabilities:
             raise CarrierRejected(candidate.provider.value, "provider does not issue waybills", "UNSUPPORTED")
-        self.gate.admit(candidate, self.deps.now())  # a full carrier: the workflow tries the next candidate
-        circuit = self.circuit()
-        circuit.acquire(candidate.provider.value)
+        # counted against the carrier's day before the create; a full carrier: the next candidate
+        reservation = self.gate.admit(candidate, shipment_id, self.deps.now())
         try:
-            order = self.orders.open(shipment, candidate)
-        except StatusConflict as conflict:
-            raise ShipmentNotPending(shipment_id, conflict.current) from None
-        except OrderInFlight as flying:
-            raise WaybillInProgress(shipment_id, flying.key, self.deps.epoch()) from None
-        waybill = self._ask_provider(plugin, circuit, shipment, order)
+            circuit = self.circuit()
+            circuit.acquire(candidate.provider.value)
+            try:
+                order = self.orders.open(shipment, candidate)
+            except StatusConflict as conflict:
+                raise ShipmentNotPending(shipment_id, conflict.current) from None
+            except OrderInFlight as flying:
+                raise WaybillInProgress(shipment_id, flying.key, self.deps.epoch()) from None
+            waybill = self._ask_provider(plugin, circuit, shipment, order)
+        except Exception:
+            if reservation is Reservation.NEW:  # no waybill from this create: its count goes back (one found
+                self.gate.release(candidate.carrier, shipment_id)  # later is counted when it is recorded)
+            raise
         circuit.record_success(candidate.provider.value)
         add_metric("WaybillIssued", provider=candidate.provider.value)
-        return self._issued(shipment, order, waybill)
+        return self._issued(shipment, order, waybill).model_copy(update={"counted": reservation is not None})
 
     def _ask_provider(
         self, plugin: ProviderPlugin, circuit: CircuitBreaker, shipment: Shipment, order: CarrierOrder

@@ -37,6 +37,14 @@ class CapacityBlock(StrEnum):
     BALANCE_EXHAUSTED = "balance_exhausted"
 
 
+class Reservation(StrEnum):
+    """A shipment counted against a carrier before its create: by this call, or already (a retried step,
+    or another run of the same shipment - only the one that made it gives it back)."""
+
+    NEW = "new"
+    HELD = "held"
+
+
 @dataclass(frozen=True, slots=True)
 class Standing:
     """A carrier's counters as stored: today's intake and, when a balance is known, what is left of it."""

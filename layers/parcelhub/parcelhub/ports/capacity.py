@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from parcelhub.domain.capacity import Standing
+from parcelhub.domain.capacity import CapacityBlock, Reservation, Standing
 from parcelhub.domain.lanes import Lane, LaneLevel, LaneStats
 
 
@@ -19,6 +19,13 @@ class CapacityLedger(Protocol):
     ) -> tuple[Mapping[tuple[str, LaneLevel], LaneStats], Mapping[str, Standing]]:
         """The lane cells of ``LaneHistory.lane_stats`` (none without a lane) and the carriers' standing, in
         the same one read."""
+
+    def reserve(self, carrier: str, shipment_id: str, day: date, cap: int | None) -> Reservation | CapacityBlock:
+        """Count the shipment against the carrier's day and balance before its create, atomically refused
+        when the day's intake has reached ``cap`` or the balance is used up (the reason)."""
+
+    def release(self, carrier: str, shipment_id: str) -> bool:
+        """Take back the shipment's count at the carrier (its create failed); False when there was none."""
 
     def record_intake(self, carrier: str, shipment_id: str, day: date) -> bool:
         """Count the shipment's waybill once (day's intake +1, balance -1); False when counted before."""

@@ -8,10 +8,13 @@ A carrier's items share the partition ``CAPACITY#<carrier>``:
   its balance together;
 * ``SHIPMENT#<shipment id>``: the marker that makes counting a waybill idempotent.
 
-``record_intake`` is one ``TransactWriteItems`` (marker ``Put`` conditional on ``attribute_not_exists``,
-the day's ``ADD intake 1``, the balance's ``ADD used 1``): a retried workflow step counts once. The
-standing of the candidates is one eventually consistent ``BatchGetItem`` (two keys a carrier), which the
-smart choice shares with the lane cells' read.
+``reserve`` (before a create) is one ``TransactWriteItems``: the marker ``Put`` conditional on
+``attribute_not_exists``, the day's ``ADD intake 1`` conditional on ``intake < cap``, the balance's ``ADD used
+1`` conditional on ``level > used``. DynamoDB serialises the writes to the day's item, so concurrent creates
+cannot take a carrier past its cap, and a retried step counts once. ``release`` (the create failed) takes
+the three back; ``record_intake`` (a waybill recorded without a reservation, e.g. found after an unclear
+outcome) counts without the conditions. The standing of the candidates is one eventually consistent
+``BatchGetItem`` (two keys a carrier), which the smart choice shares with the lane cells' read.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.lanes import BATCH_GET_MAX_KEYS, LaneHistoryRecords, lane_keys, lane_stats_of
 from parcelhub.adapters.dynamodb.table import TransactionCanceled
-from parcelhub.domain.capacity import Standing
+from parcelhub.domain.capacity import CapacityBlock, Reservation, Standing
 from parcelhub.domain.lanes import Lane, LaneLevel, LaneStats
 
 BALANCE_SK = "DAY#balance"  # 'b' sorts after every digit: the last item of a carrier's DAY# range
@@ -69,11 +72,75 @@ class CapacityRecords(LaneHistoryRecords):
         }
         return lanes, standing
 
+    def reserve(self, carrier: str, shipment_id: str, day: date, cap: int | None) -> Reservation | CapacityBlock:
+        try:
+            self._call("transact_write_items", TransactItems=self._count_items(carrier, shipment_id, day, cap, True))
+        except TransactionCanceled as cancelled:
+            codes = [reason.get("Code") for reason in cancelled.reasons]
+            if len(codes) != 3 or "ConditionalCheckFailed" not in codes:
+                raise
+            if codes[0] == "ConditionalCheckFailed":
+                return Reservation.HELD  # counted before (a retried step, another run): still counted
+            return (
+                CapacityBlock.CAP_REACHED if codes[1] == "ConditionalCheckFailed" else CapacityBlock.BALANCE_EXHAUSTED
+            )
+        return Reservation.NEW
+
     def record_intake(self, carrier: str, shipment_id: str, day: date) -> bool:
+        try:
+            self._call("transact_write_items", TransactItems=self._count_items(carrier, shipment_id, day, None, False))
+        except TransactionCanceled as cancelled:
+            first = cancelled.reasons[0] if cancelled.reasons else {}
+            if first.get("Code") == "ConditionalCheckFailed":
+                return False  # counted before (at its reservation, or a retried step)
+            raise
+        return True
+
+    def release(self, carrier: str, shipment_id: str) -> bool:
+        pk, sk = capacity_pk(carrier), f"SHIPMENT#{shipment_id}"
+        marker = self._get_item(pk, sk)
+        if marker is None:
+            return False
+        day = date.fromisoformat(str(marker["day"]))
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": ser.to_wire({"pk": pk, "sk": sk}),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            self._add(pk, day_sk(day), "intake", -1),
+            self._add(pk, BALANCE_SK, "used", -1),
+        ]
+        try:
+            self._call("transact_write_items", TransactItems=items)
+        except TransactionCanceled as cancelled:
+            first = cancelled.reasons[0] if cancelled.reasons else {}
+            if first.get("Code") == "ConditionalCheckFailed":
+                return False  # released meanwhile
+            raise
+        return True
+
+    def _count_items(
+        self, carrier: str, shipment_id: str, day: date, cap: int | None, guard_balance: bool
+    ) -> list[dict[str, Any]]:
+        """The marker (new), the day's intake +1 (under the cap) and the balance's used +1 (while some is
+        left: ``level > used``, two attributes compared in one condition)."""
         pk, now = capacity_pk(carrier), datetime.now(UTC)
         marker = {"pk": pk, "sk": f"SHIPMENT#{shipment_id}", "day": day.isoformat(),
                   "expires_at": ser.epoch(now + MARKER_TTL)}  # fmt: skip
-        items: list[dict[str, Any]] = [
+        intake = self._add(pk, day_sk(day), "intake", 1)
+        intake["Update"]["UpdateExpression"] += " SET expires_at = if_not_exists(expires_at, :ttl)"
+        intake["Update"]["ExpressionAttributeValues"] |= ser.to_wire({":ttl": ser.epoch(now + DAY_TTL)})
+        if cap is not None:
+            intake["Update"]["ConditionExpression"] = "attribute_not_exists(#n) OR #n < :cap"
+            intake["Update"]["ExpressionAttributeValues"] |= ser.to_wire({":cap": cap})
+        used = self._add(pk, BALANCE_SK, "used", 1)
+        if guard_balance:
+            used["Update"]["ConditionExpression"] = "attribute_not_exists(#level) OR #level > #n"
+            used["Update"]["ExpressionAttributeNames"]["#level"] = "level"
+        return [
             {
                 "Put": {
                     "TableName": self.table_name,
@@ -81,31 +148,20 @@ class CapacityRecords(LaneHistoryRecords):
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": ser.to_wire({"pk": pk, "sk": day_sk(day)}),
-                    "UpdateExpression": "ADD intake :one SET expires_at = if_not_exists(expires_at, :ttl)",
-                    "ExpressionAttributeValues": ser.to_wire({":one": 1, ":ttl": ser.epoch(now + DAY_TTL)}),
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": ser.to_wire({"pk": pk, "sk": BALANCE_SK}),
-                    "UpdateExpression": "ADD used :one",
-                    "ExpressionAttributeValues": ser.to_wire({":one": 1}),
-                }
-            },
+            intake,
+            used,
         ]
-        try:
-            self._call("transact_write_items", TransactItems=items)
-        except TransactionCanceled as cancelled:
-            first = cancelled.reasons[0] if cancelled.reasons else {}
-            if first.get("Code") == "ConditionalCheckFailed":
-                return False  # counted before (a retried step)
-            raise
-        return True
+
+    def _add(self, pk: str, sk: str, name: str, amount: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": ser.to_wire({"pk": pk, "sk": sk}),
+                "UpdateExpression": "ADD #n :amount",
+                "ExpressionAttributeNames": {"#n": name},
+                "ExpressionAttributeValues": ser.to_wire({":amount": amount}),
+            }
+        }
 
     def intake_history(self, carrier: str, since: date, until: date) -> tuple[Mapping[date, int], Standing]:
         items = self._query_range(capacity_pk(carrier), day_sk(since), BALANCE_SK)
