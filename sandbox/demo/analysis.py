@@ -474,19 +474,44 @@ def tracking_links(
     ]
 
 
+_FULL = frozenset({"cap_reached", "balance_exhausted"})
+
+
 def selection_figures(shipments: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Under the smart strategy: parcels per chosen carrier and reason, the carriers passed over and why
-    (an open circuit, a reached daily cap, a lane record), the saving against what the fixed rules would have
-    chosen (tariff prices, fen), and the choices that could not meet the promise."""
-    chosen = [v["selection"] for v in shipments.values() if v.get("selection")]
-    by_choice = Counter((f"{s['carrier']} via {s['provider']}", str(s["reason"])) for s in chosen)
-    priced = [s for s in chosen if s.get("price_fen") is not None and s.get("rules_price_fen") is not None]
-    passed = Counter((str(carrier), str(why)) for s in chosen for carrier, why in s.get("passed_over") or [])
+    """Under the smart strategy: parcels per carrier that issued the waybill and why (the choice's reason,
+    or the chosen carrier refusing at its create because it was full), the carriers passed over and why (an
+    open circuit, a reached daily cap, a lane record), the saving against what the fixed rules would have
+    chosen (tariff prices, fen; only parcels whose rules choice was not full, since the rules could not have
+    used it either), and the choices that could not meet the promise."""
+    by_choice: Counter[tuple[str, str]] = Counter()
+    passed: Counter[tuple[str, str]] = Counter()
+    saving = priced = unmet = chosen = 0
+    for view in shipments.values():
+        record = view.get("selection")
+        if not record:
+            continue
+        chosen += 1
+        unmet += 0 if record.get("promise_met", True) else 1
+        actual = str(view.get("carrier") or record["carrier"])
+        provider = str(view.get("provider") or record["provider"])
+        refused = [a.get("error_code") for a in view.get("waybill_attempts") or []
+                   if str(a.get("error_code") or "").startswith("CAPACITY_")]  # fmt: skip
+        why = str(record["reason"]) if actual == record["carrier"] else f"{record['carrier']} full at its create"
+        by_choice[(f"{actual} via {provider}", why)] += 1
+        full = {str(c) for c, reason in record.get("passed_over") or [] if reason in _FULL}
+        passed.update((str(c), str(reason)) for c, reason in record.get("passed_over") or [])
+        if refused:
+            full.add(str(record["carrier"]))
+        prices = record.get("prices") or {}
+        mine, rules = prices.get(actual), record.get("rules_price_fen")
+        if mine is not None and rules is not None and record.get("rules_carrier") not in full:
+            saving += int(rules) - int(mine)
+            priced += 1
     return {
-        "shipments": len(chosen),
+        "shipments": chosen,
         "by_choice": [[carrier, reason, n] for (carrier, reason), n in sorted(by_choice.items())],
         "passed_over": [[carrier, why, n] for (carrier, why), n in sorted(passed.items())],
-        "saving_fen": sum(int(s["rules_price_fen"]) - int(s["price_fen"]) for s in priced),
-        "priced": len(priced),
-        "promise_not_met": sum(1 for s in chosen if not s.get("promise_met", True)),
+        "saving_fen": saving,
+        "priced": priced,
+        "promise_not_met": unmet,
     }

@@ -502,6 +502,7 @@ def _trim(view: dict[str, Any]) -> dict[str, Any]:
             "price_fen": prices.get(selection["carrier"]),
             "rules_price_fen": prices.get(selection.get("rules_carrier")),
             "passed_over": [[o["carrier"], o["blocked"]] for o in selection.get("options") or [] if o.get("blocked")],
+            "prices": prices,
         }
     events = view.get("events") or []
     trimmed["events"] = [{k: e.get(k) for k in ("occurred_at", "status", "sub_status")} for e in events]

@@ -103,26 +103,41 @@ def test_the_smart_choices_are_counted_per_carrier_and_reason_with_the_saving_an
     from sandbox.demo.analysis import selection_figures
     from sandbox.demo.report import _selection_rows
 
-    # Given three shipments chosen by the smart strategy (one of them could not meet its promise) and one
-    # from before the strategy was on
-    def chosen(carrier: str, reason: str, fen: int, rules_fen: int, *, met: bool = True, passed: Any = ()) -> Any:
-        provider = "sf" if carrier == "SF" else "kdniao"
-        return {"selection": {"carrier": carrier, "provider": provider, "reason": reason, "promise_met": met,
-                              "rules_carrier": "SF", "price_fen": fen, "rules_price_fen": rules_fen,
-                              "passed_over": [list(p) for p in passed]}}  # fmt: skip
+    prices = {"ZTO": 1100, "SF": 1700}
 
+    def chosen(carrier: str, reason: str, *, issued: str | None = None, met: bool = True, passed: Any = (),
+               rules: str = "SF", refused: str | None = None) -> Any:  # fmt: skip
+        actual = issued or carrier
+        attempts = [{"carrier": carrier, "outcome": "rejected", "error_code": refused}] if refused else []
+        return {"carrier": actual, "provider": "sf" if actual == "SF" else "kdniao", "waybill_attempts": attempts,
+                "selection": {"carrier": carrier, "provider": "sf" if carrier == "SF" else "kdniao",
+                              "reason": reason, "promise_met": met, "rules_carrier": rules,
+                              "rules_price_fen": prices[rules], "passed_over": [list(p) for p in passed],
+                              "prices": prices}}  # fmt: skip
+
+    # Given smart choices: two ZTO under SF-first rules (each 6.00 cheaper), one SF that could not meet its
+    # promise, one SF past a full ZTO that the rules would also have tried first (no saving counted), and
+    # one chosen as ZTO that ZTO refused at its create because it was full; and one from before the strategy
     shipments = {
-        "a": chosen("ZTO", "cheapest_meeting_promise", 1100, 1700),
-        "b": chosen("ZTO", "cheapest_meeting_promise", 1200, 1800),
-        "c": chosen("SF", "fastest_promise_not_met", 1700, 1700, met=False, passed=[("ZTO", "cap_reached")]),
+        "a": chosen("ZTO", "cheapest_meeting_promise"),
+        "b": chosen("ZTO", "cheapest_meeting_promise"),
+        "c": chosen("SF", "fastest_promise_not_met", met=False),
+        "e": chosen("SF", "cheapest_meeting_promise", rules="ZTO", passed=[("ZTO", "cap_reached")]),
+        "f": chosen("ZTO", "cheapest_meeting_promise", issued="SF", rules="ZTO", refused="CAPACITY_CAP_REACHED"),
         "d": {"carrier": "SF"},
     }
     # When summarised
     figures = selection_figures(shipments)
-    # Then the parcels per choice, the saving against the rules and the unmet promise are reported
+    # Then the parcels per issuing carrier and why, the carriers passed over, the saving against the rules
+    # where the rules' choice had room, and the unmet promise are reported
     assert figures == {
-        "shipments": 3,
-        "by_choice": [["SF via sf", "fastest_promise_not_met", 1], ["ZTO via kdniao", "cheapest_meeting_promise", 2]],
+        "shipments": 5,
+        "by_choice": [
+            ["SF via sf", "ZTO full at its create", 1],
+            ["SF via sf", "cheapest_meeting_promise", 1],
+            ["SF via sf", "fastest_promise_not_met", 1],
+            ["ZTO via kdniao", "cheapest_meeting_promise", 2],
+        ],
         "passed_over": [["ZTO", "cap_reached", 1]],
         "saving_fen": 1200,
         "priced": 3,
