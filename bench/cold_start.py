@@ -356,6 +356,13 @@ def summarize(
             "import_ratio_to_boto3": round(_median([r["import_ms"] for r in runs]) / boto3_median, 2),
             "cold_ratio_to_minimal": round(_median(cold) / _median(minimal_cold), 2) if minimal_cold else None,
             "overhead_ratio": round(_median(own) / _median(minimal_own), 2) if minimal_own else None,
+            # CPU time of the same interpreters: what the wall times are made of, less sensitive to whatever
+            # else the machine runs (the comparisons before/after a change use it)
+            "cpu_ms": _median([r["cpu_ms"] for r in runs]),
+            "minimal_cpu_ms": _median([m["cpu_ms"] for m in replays]),
+            "cpu_ratio": round(_median([r["cpu_ms"] for r in runs]) / _median([m["cpu_ms"] for m in replays]), 2)
+            if replays
+            else None,
             "calls_first_round": dict(calls),
             "errors": sorted({r["error"]["errorType"] for r in runs if "error" in r}),
             "rounds": len(runs),
@@ -398,18 +405,20 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         (
             "| function | first request | import ms | first invocation ms | of which AWS wait ms (requests) "
-            "| cold start ms | minimal handler ms (AWS wait) | overhead ratio | `import boto3` ms |"
+            "| cold start ms | minimal handler ms (AWS wait) | overhead ratio | CPU ms: ours / minimal (ratio) "
+            "| `import boto3` ms |"
         ),
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         if "error" in r:
-            lines.append(f"| {name} | {r['error']} | | | | | | | |")
+            lines.append(f"| {name} | {r['error']} | | | | | | | | |")
             continue
         lines.append(
             f"| {name} | {r['request']} | {r['import_ms']} | {r['first_invocation_ms']} | "
             f"{r['aws_wait_ms']} ({r['aws_requests']}) | {r['cold_ms']} | "
-            f"{r['minimal_cold_ms']} ({r['minimal_aws_wait_ms']}) | {r['overhead_ratio']} | {r['boto3_ms']} |"
+            f"{r['minimal_cold_ms']} ({r['minimal_aws_wait_ms']}) | {r['overhead_ratio']} | "
+            f"{r['cpu_ms']} / {r['minimal_cpu_ms']} ({r['cpu_ratio']}) | {r['boto3_ms']} |"
         )
     return "\n".join(lines)
 
