@@ -276,7 +276,10 @@ def markdown(results: dict[str, Any]) -> str:
         if bill.get("notes"):
             out += ["Notes from the run:", "", *[f"- {note}" for note in bill["notes"]], ""]
     if "cold_start" in results:
-        out += [cold_start.markdown(results["cold_start"], commands["cold_start"]), ""]
+        out += [
+            cold_start.markdown(results["cold_start"], commands["cold_start"], results.get("cold_start_measured")),
+            "",
+        ]
     if "hot_path" in results:
         out += [
             "## Hot path",
