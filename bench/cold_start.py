@@ -615,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write(results: dict[str, Any], repetitions: int, seconds: float) -> None:
-    """This run's figures into bench/results.json's cold-start keys, then docs/performance.md regenerated."""
+    """This run's figures into bench/results.json's cold-start keys and docs/performance.md's cold-start
+    section; every other key and section is left as the last ``make bench`` wrote it."""
     from datetime import UTC, datetime
 
     from bench import report
@@ -629,7 +630,24 @@ def write(results: dict[str, Any], repetitions: int, seconds: float) -> None:
         "commit": report.commit(),
         "machine": report.machine(),
     }
-    report.write(document)
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    report.RESULTS.write_text(text, encoding="utf-8")
+    section = markdown(results, document["commands"]["cold_start"], document["cold_start_measured"])
+    page = report.PERFORMANCE.read_text(encoding="utf-8")
+    report.PERFORMANCE.write_text(splice(page, section.rstrip("\n") + "\n\n"), encoding="utf-8")
+
+
+def splice(page: str, section: str) -> str:
+    """``page`` with its cold-start section (a ``## Cold start`` heading up to the next ``## ``) replaced by
+    ``section``, or ``section`` put before the hot-path section (or at the end) when it has none."""
+    lines = page.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("## Cold start")), None)
+    if start is None:
+        start = next((i for i, line in enumerate(lines) if line.startswith("## Hot path")), len(lines))
+        end = start
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "".join(lines[:start]) + section + "".join(lines[end:])
 
 
 if __name__ == "__main__":

@@ -163,3 +163,16 @@ def test_the_sweep_table_is_built_from_the_template() -> None:
     # Given template.yaml, When the bench builds its table, Then it has the sparse stall index
     spec = stall_sweep.table_spec()
     assert {index["IndexName"] for index in spec["GlobalSecondaryIndexes"]} >= {"stall"}
+
+
+def test_the_cold_start_section_is_spliced_into_the_page_alone() -> None:
+    # Given a generated page with a cold-start section between two others
+    page = "# title\n\n## Cost\n\ncost table\n\n## Cold start: old\n\nold table\n\n### Method\n\nold\n\n"
+    page += "## Hot path\n\nhot\n"
+    # When a new cold-start section is written into it
+    spliced = cold_start.splice(page, "## Cold starts: new\n\nnew table\n\n")
+    # Then only that section changed (its subsections with it), and a page without one gets it before the hot path
+    assert spliced == "# title\n\n## Cost\n\ncost table\n\n## Cold starts: new\n\nnew table\n\n## Hot path\n\nhot\n"
+    assert cold_start.splice("# t\n\n## Hot path\n\nhot\n", "## Cold starts\n\n") == (
+        "# t\n\n## Cold starts\n\n## Hot path\n\nhot\n"
+    )
