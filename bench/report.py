@@ -277,16 +277,7 @@ def markdown(results: dict[str, Any]) -> str:
             out += ["Notes from the run:", "", *[f"- {note}" for note in bill["notes"]], ""]
     if "cold_start" in results:
         out += [
-            "## Cold start: importing each handler",
-            "",
-            f"`{commands['cold_start']}`",
-            "",
-            (
-                "Median of fresh interpreters importing `functions.<name>.handler` (interpreter start-up excluded), "
-                "next to `import boto3` alone in the same run; heaviest packages from one `-X importtime` run."
-            ),
-            "",
-            cold_start.table(results["cold_start"]),
+            cold_start.markdown(results["cold_start"], commands["cold_start"], results.get("cold_start_measured")),
             "",
         ]
     if "hot_path" in results:

@@ -12,10 +12,13 @@ import functools
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parcelhub.config import HubConfig, OmsSecrets, SecretPart, environment
 from parcelhub.domain.models import Provider
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 CACHE_SECONDS = 300
 #: the secrets are re-read at least this often: an OMS key removed from ``api_keys`` (or a rotated provider
@@ -27,14 +30,34 @@ SECRETS_CACHE_SECONDS = 60
 _unset: dict[str, float] = {}
 
 
+@functools.cache
+def _ssm() -> SSMProvider:
+    """Powertools' SSM provider on the process's one boto3 session (``adapters.aws.client``): its default
+    provider would build a session of its own, and a second session loads botocore's endpoint and service
+    data again (about 100 ms of a cold start)."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from parcelhub.adapters.aws import client
+
+    return SSMProvider(boto3_client=client("ssm"))
+
+
+@functools.cache
+def _secrets() -> SecretsProvider:
+    """Powertools' Secrets Manager provider, on the one boto3 session too."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from parcelhub.adapters.aws import client
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))
+
+
 def hub_config() -> HubConfig:
     """The hub configuration (fetched through Powertools, cached for ``CACHE_SECONDS``)."""
     env = environment()
     if not env.config_parameter:
         return HubConfig()
-    from aws_lambda_powertools.utilities import parameters
-
-    raw = parameters.get_parameter(env.config_parameter, transform="json", max_age=CACHE_SECONDS)
+    raw = _ssm().get(env.config_parameter, transform="json", max_age=CACHE_SECONDS)
     return _parse_hub_config(json.dumps(raw or {}, sort_keys=True))
 
 
@@ -54,7 +77,7 @@ def secret_document(arn: str) -> Mapping[str, Any] | None:
     from parcelhub.adapters.aws import error_code
 
     try:
-        raw = parameters.get_secret(arn, transform="json", max_age=SECRETS_CACHE_SECONDS)
+        raw = _secrets().get(arn, transform="json", max_age=SECRETS_CACHE_SECONDS)
     except parameters.exceptions.GetParameterError as error:
         # Powertools wraps the ClientError without ``from``: it is the implicit context
         if error_code(error.__cause__ or error.__context__) == "ResourceNotFoundException":
@@ -101,6 +124,5 @@ def reset_caches() -> None:
     _parse_hub_config.cache_clear()
     _parse_oms_secrets.cache_clear()
     _unset.clear()
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    _ssm.cache_clear()  # the providers hold the values they fetched, and their clients
+    _secrets.cache_clear()

@@ -38,6 +38,9 @@ def _never_sent(error: requests.ConnectionError) -> bool:
 
 
 def new_session(pool_size: int = 10) -> requests.Session:
+    from parcelhub.observability import trace_requests
+
+    trace_requests()  # the carriers' calls are traced like the AWS SDK's
     session = requests.Session()
     # read=False: a read timeout is re-raised as such (the request may have reached the provider).
     retry = Retry(
