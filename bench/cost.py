@@ -256,10 +256,12 @@ def rule_deliveries(
     return out
 
 
-def transitions(stack: LocalStackClient) -> dict[str, int]:
-    """Step Functions: executions and billed state transitions (states entered + Lambda task retries)."""
+def transitions(stack: LocalStackClient) -> dict[str, Any]:
+    """Step Functions, for either type's bill: executions and billed state transitions (states entered +
+    Lambda task retries: Standard), and each execution's duration rounded up to 100 ms (Express)."""
     client = stack.aws("stepfunctions")
     executions = entered = retries = 0
+    billed_ms: list[int] = []
     for machine in client.list_state_machines()["stateMachines"]:
         paginator = client.get_paginator("list_executions")
         for page in paginator.paginate(stateMachineArn=machine["stateMachineArn"]):
@@ -269,7 +271,30 @@ def transitions(stack: LocalStackClient) -> dict[str, int]:
                 types = Counter(event["type"] for event in history["events"])
                 entered += sum(n for kind, n in types.items() if kind.endswith("StateEntered"))
                 retries += max(0, types.get("LambdaFunctionScheduled", 0) - types.get("TaskStateEntered", 0))
-    return {"executions": executions, "states_entered": entered, "retries": retries, "transitions": entered + retries}
+                stopped = execution.get("stopDate") or history["events"][-1]["timestamp"]
+                ms = (stopped - execution["startDate"]).total_seconds() * 1000
+                step = prices.EXPRESS_INCREMENT_MS
+                billed_ms.append(max(step, math.ceil(ms / step) * step))
+    ordered = sorted(billed_ms)
+    return {
+        "executions": executions,
+        "states_entered": entered,
+        "retries": retries,
+        "transitions": entered + retries,
+        "billed_ms_total": sum(billed_ms),
+        "billed_ms_p50": ordered[len(ordered) // 2] if ordered else 0,
+        "billed_ms_max": ordered[-1] if ordered else 0,
+    }
+
+
+def step_functions_usd(sfn: dict[str, Any]) -> dict[str, float]:
+    """The same executions billed as a Standard and as an Express workflow (us-east-1 list prices)."""
+    gb_seconds = prices.EXPRESS_BILLED_MB / 1024 * float(sfn.get("billed_ms_total", 0)) / 1000
+    return {
+        "STANDARD": prices.cost("stepfunctions.standard.transitions", sfn["transitions"]),
+        "EXPRESS": prices.cost("stepfunctions.express.requests", sfn["executions"])
+        + prices.cost("stepfunctions.express.gb_second", gb_seconds),
+    }
 
 
 def s3_objects(stack: LocalStackClient) -> dict[str, int]:
@@ -394,6 +419,16 @@ def template_facts() -> dict[str, Any]:
             for s in plan.schedules
             if s.function
         },
+        "state_machine_type": str(
+            next(
+                (
+                    r["Properties"].get("Type", "STANDARD")
+                    for r in template["Resources"].values()
+                    if r["Type"] == "AWS::Serverless::StateMachine"
+                ),
+                "STANDARD",
+            )
+        ),
         #: each secret is billed per month whatever its reads (one per provider part, and the OMS secret)
         "secrets": sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::SecretsManager::Secret"),
     }
@@ -436,7 +471,7 @@ def price_phase(
         "Lambda": prices.cost("lambda.requests", invocations) + prices.cost(f"lambda.gb_second.{arch}", gb_seconds),
         "SQS": prices.cost("sqs.standard.requests", sqs_requests),
         "DynamoDB": prices.cost("dynamodb.wru", units["wru"]) + prices.cost("dynamodb.rru", units["rru"]),
-        "Step Functions": prices.cost("stepfunctions.standard.transitions", extras["sfn"]["transitions"]),
+        "Step Functions": step_functions_usd(extras["sfn"])[facts["state_machine_type"]],
         "EventBridge": prices.cost("events.custom", events_published)
         + prices.cost("events.api_destination", to_api_destination),
         "SNS": prices.cost("sns.publishes", sns_publishes),
@@ -454,7 +489,10 @@ def price_phase(
         "sqs_event_source_requests": 2 * sqs_batches,
         "eventbridge_events_published": events_published,
         "eventbridge_rule_deliveries": to_sns + to_api_destination + to_sqs + to_lambda,
-        "step_functions_transitions": int(extras["sfn"]["transitions"]),
+        # Standard bills each transition; Express bills each execution (plus its duration)
+        "step_functions_transitions" if facts["state_machine_type"] == "STANDARD" else "step_functions_executions": int(
+            extras["sfn"]["transitions" if facts["state_machine_type"] == "STANDARD" else "executions"]
+        ),
     }
     return {
         "usd_by_service": dollars,
@@ -468,6 +506,7 @@ def price_phase(
         "sqs_requests": sqs_requests,
         "sns_publishes": sns_publishes,
         "xray_traces_estimated": xray_traces,
+        "step_functions": {**extras["sfn"], "usd_by_type": step_functions_usd(extras["sfn"])},
     }
 
 
@@ -564,7 +603,7 @@ def run(
         tracking_extras = {
             "events_published": len(tracking_events),
             "rule_deliveries": rule_deliveries(stack, tracking_events, facts["rule_targets"]),
-            "sfn": {"executions": 0, "states_entered": 0, "retries": 0, "transitions": 0},
+            "sfn": {"executions": 0, "states_entered": 0, "retries": 0, "transitions": 0, "billed_ms_total": 0},
             "log_bytes": log_bytes(stack, offset, stack.log_offset()),
         }
 
@@ -617,7 +656,23 @@ def run(
         "phases": phases,
         "timings": timings,
         "architecture": facts["architecture"],
+        "step_functions": step_functions_summary(phases["order_to_waybill"]["step_functions"], facts, shipments),
         "notes": notes,
+    }
+
+
+def step_functions_summary(sfn: dict[str, Any], facts: dict[str, Any], shipments: int) -> dict[str, Any]:
+    """The waybill workflow's bill under each type, per 1,000 shipments, from the same measured executions."""
+    return {
+        "type": facts["state_machine_type"],
+        "executions": sfn["executions"],
+        "transitions": sfn["transitions"],
+        "transitions_per_shipment": round(sfn["transitions"] / max(shipments, 1), 2),
+        "billed_ms_p50": sfn["billed_ms_p50"],
+        "billed_ms_max": sfn["billed_ms_max"],
+        "usd_per_1k_shipments_by_type": {
+            kind: round(usd * 1000 / max(shipments, 1), 5) for kind, usd in sfn["usd_by_type"].items()
+        },
     }
 
 
