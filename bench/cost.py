@@ -793,3 +793,81 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ------------------------------------------------------------------------------------------ markdown
+
+#: AWS's own words on Express, as docs/performance.md cites them (found with the docs search, 2026-11-30)
+EXPRESS_SOURCES = {
+    "guarantees": "https://docs.aws.amazon.com/step-functions/latest/dg/express-at-least-once-execution.html",
+    "types": "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-standard-vs-express.html",
+    "integrations": "https://docs.aws.amazon.com/step-functions/latest/dg/connect-supported-services.html",
+    "sync_async": "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-express-synchronous.html",
+}
+
+
+def workflow_markdown(bill: dict[str, Any]) -> list[str]:
+    """The waybill workflow's bill under each type, from the same measured executions."""
+    sfn = bill.get("step_functions")
+    if not sfn:
+        return []
+    usd = sfn["usd_per_1k_shipments_by_type"]
+    others = sum(v for k, v in bill["cost_by_service"].items() if k != "Step Functions")
+    rows = [
+        ("STANDARD (before issue 21)", "each state transition, 0.025 USD / 1,000", usd["STANDARD"]),
+        (
+            "EXPRESS at the workflow's own duration (chosen)",
+            f"1.00 USD / M executions + 64 MB x {sfn['billed_ms_own_mean']} ms mean billed duration",
+            usd["EXPRESS"],
+        ),
+        (
+            "EXPRESS at the local wall clock (upper bound)",
+            f"same, p50 {sfn['local_wall_clock_ms_p50']} ms (the emulator's queue included)",
+            usd["EXPRESS_local_wall_clock"],
+        ),
+    ]
+    out = [
+        f"### The waybill workflow: {sfn['type']}",
+        "",
+        (
+            f"The same {sfn['executions']} executions of this run ({sfn['transitions_per_shipment']} billed state "
+            "transitions per shipment) priced as each workflow type; the total is the rest of the bill "
+            f"(USD {others:.4f} per 1,000 shipments) plus the line."
+        ),
+        "",
+        "| workflow type | billed as | Step Functions USD / 1,000 shipments | total USD / 1,000 shipments |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {name} | {how} | {value:.4f} | {others + value:.4f} |" for name, how, value in rows]
+    return [*out, ""]
+
+
+def requests_markdown(bill: dict[str, Any]) -> list[str]:
+    """The billable requests of the tracking phase per tracking update, by kind."""
+    phase = bill["phases"]["tracking"]
+    updates = max(int(phase["billable_requests"]["api_gateway_requests"]) or bill["tracking_updates_pushed"], 1)
+    kinds: dict[str, float] = {}
+    for name, n in phase["billable_requests"].items():
+        if name != "aws_api_calls_by_functions":
+            kinds[name.replace("_", " ")] = n
+    for call, n in phase["aws_calls"].items():
+        kinds[f"API call {call}"] = n
+    out = [
+        "| billable request (tracking phase) | per tracking update |",
+        "|---|---|",
+        *[f"| {kind} | {n / updates:.3f} |" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]) if n],
+        f"| **total** | **{bill['aws_requests_per_tracking_update']}** |",
+        "",
+    ]
+    by_function = phase.get("aws_calls_by_function") or {}
+    if by_function:
+        out += ["| function | API calls per tracking update |", "|---|---|"]
+        for function, calls in sorted(by_function.items()):
+            detail = ", ".join(f"{call} {n / updates:.3f}" for call, n in sorted(calls.items(), key=lambda kv: -kv[1]))
+            out.append(f"| {function} | {detail} |")
+        out.append("")
+    events = phase.get("events_by_type") or {}
+    if events:
+        listed = ", ".join(f"{kind} {n / updates:.3f}" for kind, n in sorted(events.items(), key=lambda kv: -kv[1]))
+        out += [f"EventBridge events published per tracking update, by type: {listed}.", ""]
+    return out
