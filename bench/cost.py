@@ -839,7 +839,66 @@ def workflow_markdown(bill: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
     ]
     out += [f"| {name} | {how} | {value:.4f} | {others + value:.4f} |" for name, how, value in rows]
-    return [*out, ""]
+    src = EXPRESS_SOURCES
+    out += [
+        "",
+        (
+            "Why EXPRESS is safe here (issue 21 item 1; it reverses the earlier choice of Standard in "
+            "`docs/waybill-workflow.md`):"
+        ),
+        "",
+        (
+            f'- **At least once, names not unique.** Asynchronous Express is at-least-once, and "starting multiple '
+            f'workflows with the same name results in concurrent executions" '
+            f"([execution guarantees]({src['guarantees']})). "
+            "The shipment id as the execution name therefore no longer de-duplicates. What does: each run draws "
+            "its own owner token in `Init` (`$.run`, the name + `States.UUID()`), and `create_waybill` takes the "
+            "shipment's waybill claim (a conditional lease) with it, so a second run of the same name is another "
+            "owner and waits (`WaybillInProgress`) like any other execution; the order in flight is one "
+            "conditional attribute, so there is never a second live carrier order; and a run that starts after "
+            "the run it duplicates has ended (`workflow_done`, reset only by `/retry` and the recovery sweep) "
+            "stops at `NothingToDo` without asking a provider anything. "
+            "`tests/integration/waybill/test_waybill_workflow.py` runs two and three runs of one name at once "
+            "and a late duplicate, counting create calls, live carrier orders, attempts and `WaybillCreated` "
+            "(they fail with the claim owner set back to `$$.Execution.Name` or without the `workflow_done` check)."
+        ),
+        (
+            f"- **5-minute maximum** ([Standard vs Express]({src['types']})). The happy path takes about "
+            f"{sfn['billed_ms_own_mean']} ms of task time here. The worst case is bounded by the ASL: per "
+            "candidate, `CreateWaybill` runs at most 3 times (`CarrierUnavailable`: 2 retries, waits <= 1 + 2 s), "
+            "each bounded by the task's 30 s timeout (a 10 s read timeout for the create, then the question "
+            "that settles an unclear outcome): <= 93 s per candidate, <= ~190 s for the usual primary + backup; "
+            "`WaybillInProgress` waits (<= 75 s) only happen in a run that is not the claim's owner. A run "
+            "cut at 300 s leaves the shipment PENDING in the recovery index: the sweep re-drives it "
+            "(`<shipment_id>-d<n>`, which settles the order in flight first) after `pending_limit_seconds`; the "
+            "claim's lease (300 s) has expired by then. So the ceiling costs a re-drive, never a second order "
+            "or a stranded shipment."
+        ),
+        (
+            f"- **Integrations.** Express supports Request Response only, no `.sync` or `.waitForTaskToken` "
+            f"([integration patterns]({src['integrations']})): every task of the workflow is a plain Lambda "
+            "invoke (Request Response), and nothing waits for a callback."
+        ),
+        (
+            f"- **History and operations.** Express keeps no execution history; it goes to CloudWatch Logs "
+            f"([execution guarantees]({src['guarantees']})): the state machine logs to its log group "
+            "(`WaybillStateMachineLogGroup`, level ERROR, no execution data, the log-delivery permissions it "
+            "had). The attempt history ops read before `/retry` was never the execution history: every attempt "
+            "(candidate, outcome, provider code) is on the shipment (`waybill_attempts`, `GET /v1/shipments/{id}`) "
+            "and in `WaybillFailed`'s alert, unchanged. Starting it: `StartExecution`, asynchronous "
+            f"([synchronous and asynchronous Express]({src['sync_async']}))."
+        ),
+        (
+            "- **Duration billed.** Express bills 64 MB x the execution's duration in 100 ms steps. On this "
+            "machine an execution's wall clock is mostly the local emulator's queue (the runner runs at most 4 "
+            "invocations of a function at once, moto's interpreter shares two cores): the chosen line bills "
+            "the workflow's own time (its tasks' measured handler time plus any Retry waits, rounded up per "
+            "execution); the wall-clock line is the upper bound. Standard is priced from the same histories "
+            "(states entered + task retries)."
+        ),
+        "",
+    ]
+    return out
 
 
 def requests_markdown(bill: dict[str, Any]) -> list[str]:
@@ -860,6 +919,7 @@ def requests_markdown(bill: dict[str, Any]) -> list[str]:
         "",
     ]
     by_function = phase.get("aws_calls_by_function") or {}
+    out += _requests_by_purpose(phase, updates)
     if by_function:
         out += ["| function | API calls per tracking update |", "|---|---|"]
         for function, calls in sorted(by_function.items()):
@@ -871,3 +931,46 @@ def requests_markdown(bill: dict[str, Any]) -> list[str]:
         listed = ", ".join(f"{kind} {n / updates:.3f}" for kind, n in sorted(events.items(), key=lambda kv: -kv[1]))
         out += [f"EventBridge events published per tracking update, by type: {listed}.", ""]
     return out
+
+
+def _requests_by_purpose(phase: dict[str, Any], updates: int) -> list[str]:
+    """The tracking phase's billable requests per update grouped by what they are for."""
+    billable = phase["billable_requests"]
+    invocations = {name: int(f.get("invocations", 0)) for name, f in (phase.get("lambda") or {}).items()}
+    calls = phase.get("aws_calls_by_function") or {}
+
+    def of(function: str) -> int:
+        return invocations.get(function, 0) + sum(calls.get(function, {}).values())
+
+    push = (
+        billable["api_gateway_requests"]
+        + of("CarrierWebhookFunction")
+        + billable["sqs_event_source_requests"]
+        + invocations.get("TrackingNormalizerFunction", 0)
+    )
+    fold = sum(calls.get("TrackingNormalizerFunction", {}).values())
+    announce = (
+        billable["eventbridge_events_published"] + billable["eventbridge_rule_deliveries"] + of("EventRelayFunction")
+    )
+    facts = of("DeliveryFactsFunction")
+    rows = [
+        ("the push: API Gateway, the webhook's invocation and SendMessage, the queue's receive/delete, "
+         + "the normalizer's invocation", push),
+        ("the fold: the normalizer's DynamoDB reads and writes and the raw archive", fold),
+        ("the outbox: events published, rule deliveries (OMS callback), the relay's invocations and PutEvents",
+         announce),
+        ("delivery facts and scorecards (the delivered parcels)", facts),
+    ]  # fmt: skip
+    other = int(billable_total(billable)) - sum(n for _, n in rows)
+    if other:
+        rows.append(("other", other))
+    return [
+        "| for | billable requests per tracking update |",
+        "|---|---|",
+        *[f"| {what} | {n / updates:.3f} |" for what, n in rows],
+        "",
+    ]
+
+
+def billable_total(billable: dict[str, int]) -> int:
+    return sum(billable.values())

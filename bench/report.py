@@ -273,6 +273,7 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         out += [f"| {name} | {usd:.4f} |" for name, usd in bill["fixed_usd_per_month"].items()]
         out.append("")
+        out += cost.workflow_markdown(bill) + cost.requests_markdown(bill)
         if bill.get("notes"):
             out += ["Notes from the run:", "", *[f"- {note}" for note in bill["notes"]], ""]
     if "cold_start" in results:
