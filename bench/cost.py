@@ -953,9 +953,9 @@ def _requests_by_purpose(phase: dict[str, Any], updates: int) -> list[str]:
         billable["eventbridge_events_published"] + billable["eventbridge_rule_deliveries"] + of("EventRelayFunction")
     )
     facts = of("DeliveryFactsFunction")
+    push_what = "the push: API Gateway, the webhook's invocation and SendMessage, the queue's receive/delete"
     rows = [
-        ("the push: API Gateway, the webhook's invocation and SendMessage, the queue's receive/delete, "
-         + "the normalizer's invocation", push),
+        (f"{push_what}, the normalizer's invocation", push),
         ("the fold: the normalizer's DynamoDB reads and writes and the raw archive", fold),
         ("the outbox: events published, rule deliveries (OMS callback), the relay's invocations and PutEvents",
          announce),
