@@ -940,7 +940,7 @@ def _requests_by_purpose(phase: dict[str, Any], updates: int) -> list[str]:
     calls = phase.get("aws_calls_by_function") or {}
 
     def of(function: str) -> int:
-        return invocations.get(function, 0) + sum(calls.get(function, {}).values())
+        return invocations.get(function, 0) + int(sum(calls.get(function, {}).values()))
 
     push = (
         billable["api_gateway_requests"]
