@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -95,64 +94,74 @@ def _history(client: Any, table: str, facts: int) -> None:
 
 def run(facts: int = DEFAULT_FACTS) -> dict[str, Any]:
     import boto3
-    from moto import mock_aws
 
     from parcelhub.adapters.dynamodb import DynamoShipmentStore
+    from parcelhub.app.capacity import CapacityGate
     from parcelhub.app.circuit import CircuitBreaker
     from parcelhub.app.quotes import OrderFacts, Quoter
     from parcelhub.app.waybill import WaybillDeps, WaybillService
     from parcelhub.config import HubConfig
+    from parcelhub.domain.delivery_clock import local_day
+    from parcelhub.domain.models import Carrier, Provider
+    from parcelhub.domain.policy import CarrierCandidate
+    from sandbox.local.stack import in_process_moto
 
     smart = HubConfig.model_validate({"selection": {"strategy": "smart"}})
-    saved = dict(os.environ)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+    capped = HubConfig.model_validate(
+        {
+            "selection": {"strategy": "smart"},
+            "capacity": {"enabled": True, "carriers": {"ZTO": {"daily_cap": 5000}, "SF": {"daily_cap": 2000}}},
+        }
     )
-    try:
-        with mock_aws():
-            client = boto3.client("dynamodb", region_name=REGION)
-            spec = table_spec()
-            client.create_table(**spec)
-            table = spec["TableName"]
-            store = DynamoShipmentStore(table, client=client)
-            _history(client, table, facts)
-            store.create(_shipment())
-            requests = _Requests(client)
+    with in_process_moto():
+        client = boto3.client("dynamodb", region_name=REGION)
+        spec = table_spec()
+        client.create_table(**spec)
+        table = spec["TableName"]
+        store = DynamoShipmentStore(table, client=client)
+        _history(client, table, facts)
+        store.create(_shipment())
+        requests = _Requests(client)
 
-            def counted(action: Any) -> dict[str, int]:
-                requests.reset()
-                action()
-                return dict(requests.calls)
+        def counted(action: Any) -> dict[str, int]:
+            requests.reset()
+            action()
+            return dict(requests.calls)
 
-            def service(config: HubConfig) -> WaybillService:
-                def unused(*_: Any) -> Any:
-                    raise RuntimeError("selection neither decrypts nor calls a provider")
+        def service(config: HubConfig) -> WaybillService:
+            def unused(*_: Any) -> Any:
+                raise RuntimeError("selection neither decrypts nor calls a provider")
 
-                return WaybillService(
-                    WaybillDeps(
-                        store=store,
-                        publisher=_Unpublished(),
-                        decrypt_party=unused,
-                        plugin=unused,
-                        labels=None,
-                        config=lambda: config,
-                        callback_url=unused,
-                        lanes=store,
-                        now=lambda: NOW,
-                    )
+            return WaybillService(
+                WaybillDeps(
+                    store=store,
+                    publisher=_Unpublished(),
+                    decrypt_party=unused,
+                    plugin=unused,
+                    labels=None,
+                    config=lambda: config,
+                    callback_url=unused,
+                    lanes=store,
+                    capacity=store,
+                    now=lambda: NOW,
                 )
+            )
 
-            circuit = CircuitBreaker(store, smart.circuit)
-            quoter = Quoter(store, lambda: smart, circuit_open=lambda p: circuit.blocked(p.value))
-            order = OrderFacts.of_shipment(store.get(SHIPMENT))
-            choice = quoter.quote(order, NOW)
-            per_quote = counted(lambda: quoter.quote(order, NOW))
-            rules = counted(lambda: service(HubConfig()).select_carriers(SHIPMENT))
-            with_smart = counted(lambda: service(smart).select_carriers(SHIPMENT))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        circuit = CircuitBreaker(store, smart.circuit)
+        quoter = Quoter(store, lambda: smart, circuit_open=lambda p: circuit.blocked(p.value))
+        order = OrderFacts.of_shipment(store.get(SHIPMENT))
+        choice = quoter.quote(order, NOW)
+        per_quote = counted(lambda: quoter.quote(order, NOW))
+        rules = counted(lambda: service(HubConfig()).select_carriers(SHIPMENT))
+        with_smart = counted(lambda: service(smart).select_carriers(SHIPMENT))
+        # capacity planning on: the counters ride in the lane cells' read; the create step's admission
+        # counts the shipment in one conditional transaction, which a failed create gives back
+        store.record_intake("ZTO", "shp_bench_earlier", local_day(NOW))
+        with_capacity = counted(lambda: service(capped).select_carriers(SHIPMENT))
+        gate = CapacityGate(store, lambda: capped)
+        zto = CarrierCandidate(provider=Provider.KDNIAO, carrier=Carrier.ZTO)
+        admit = counted(lambda: gate.admit(zto, SHIPMENT, NOW))
+        release = counted(lambda: gate.release(Carrier.ZTO, SHIPMENT))
     reads = ("GetItem", "BatchGetItem", "Query")
     added_reads = sum(with_smart.get(op, 0) for op in reads) - sum(rules.get(op, 0) for op in reads)
     candidates = len(choice.record.options)
@@ -163,6 +172,9 @@ def run(facts: int = DEFAULT_FACTS) -> dict[str, Any]:
         "per_quote": per_quote,
         "per_order_rules": rules,
         "per_order_smart": with_smart,
+        "per_order_smart_with_capacity": with_capacity,
+        "capacity_per_create_attempt": admit,
+        "capacity_per_failed_create": release,
         "added_reads_per_order": added_reads,
         "added_reads_per_candidate": round(added_reads / candidates, 2),
         "within_target": added_reads <= candidates,
@@ -180,6 +192,9 @@ def table(result: dict[str, Any]) -> str:
             f"| a quote ({result['candidates']} candidates) | {calls(result['per_quote'])} |",
             f"| an order's selection, `rules` | {calls(result['per_order_rules'])} |",
             f"| an order's selection, `smart` | {calls(result['per_order_smart'])} |",
+            f"| an order's selection, `smart` + capacity | {calls(result['per_order_smart_with_capacity'])} |",
+            f"| capacity: admitting a create attempt | {calls(result['capacity_per_create_attempt'])} |",
+            f"| capacity: giving back a failed create's count | {calls(result['capacity_per_failed_create'])} |",
             "",
             (
                 f"`smart` adds {result['added_reads_per_order']} reads per order "

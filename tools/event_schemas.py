@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -24,6 +24,7 @@ from parcelhub.events import (
     SOURCE,
     Alert,
     AttemptSummary,
+    CarrierCapacityAlert,
     CarrierCircuitClosed,
     CarrierCircuitOpened,
     CarrierFailover,
@@ -186,6 +187,21 @@ _EXAMPLES: dict[str, Callable[[], Event]] = {
         last_error_message="Service Unavailable",
         emitted_at=_at(0.01),
     ),
+    "CarrierCapacityAlert": lambda: CarrierCapacityAlert(
+        carrier=Carrier.ZTO,
+        kind="balance_low",
+        day=date(2026, 11, 9),
+        daily_cap=3000,
+        intake_today=1850,
+        forecast_today=2400.0,
+        balance_left=4100,
+        balance_source="provider",
+        cover_days=1.6,
+        min_cover_days=3.0,
+        cap_day=date(2026, 11, 11),
+        promotion="双11",
+        emitted_at=_at(0.5),
+    ),
     "CarrierCircuitClosed": lambda: CarrierCircuitClosed(
         provider=Provider.SF, opened_at=_at(0.01), closed_at=_at(0.2), emitted_at=_at(0.2)
     ),
@@ -267,8 +283,8 @@ def render_docs() -> str:
         "- `emitted_at` is the publish time (UTC); business times are in each event's own fields.",
         "- No personal data: no names, phones or street addresses; carrier texts are redacted.",
         (
-            "- `ShipmentStalled`, `WaybillFailed`, `WaybillCancelFailed` and `CarrierCircuitOpened` carry"
-            " `alert.subject` (ASCII, SNS"
+            "- `ShipmentStalled`, `WaybillFailed`, `WaybillCancelFailed`, `CarrierCircuitOpened` and"
+            " `CarrierCapacityAlert` carry `alert.subject` (ASCII, SNS"
             " subject rules) and `alert.message` (Chinese, then English). The ops rule forwards"
             " `$.detail.alert.message` to the ops SNS topic."
         ),

@@ -14,10 +14,12 @@ timeout, a lost answer or a 503 once the order exists), ``GET /_sandbox/orders``
 order, cancelled or live), ``POST /_sandbox/push-mode``, ``GET /_sandbox/requests``,
 ``POST /_sandbox/push`` (manual mode: push what is due now, or ``{"tracking_number": ..., "stages": [...]}``
 to push chosen stages), ``POST /_sandbox/webhook`` (``{"url": ...}``), ``GET /_sandbox/parcels``,
-``GET /_sandbox/pushes`` (every push sent: time, tracking number, the scans it carried, whether it was a
-duplicate, the webhook's answer) and ``POST /_sandbox/stall`` (``{"tracking_number" | "order_id": ...,
-"after": n}``: the parcel's lifecycle stops after ``n`` scans - a stalled parcel; given an ``order_id``
-whose waybill is not issued yet, it applies when the waybill is issued).
+``POST /_sandbox/stock`` (``{"carrier": ..., "numbers": ...}``: the e-waybill numbers left on the account,
+which each waybill issued for that carrier uses up), ``GET /_sandbox/pushes`` (every push sent: time,
+tracking number, the scans it carried, whether it was a duplicate, the webhook's answer) and
+``POST /_sandbox/stall`` (``{"tracking_number" | "order_id": ..., "after": n}``: the parcel's lifecycle
+stops after ``n`` scans - a stalled parcel; given an ``order_id`` whose waybill is not issued yet, it
+applies when the waybill is issued).
 """
 
 from __future__ import annotations
@@ -159,6 +161,8 @@ class CarrierSandbox:
         seed: int | None = None,
     ) -> None:
         self.faults = Faults()
+        #: carrier -> e-waybill numbers left on the account (a carrier not listed has no limit)
+        self.stock: dict[str, int] = {}
         self.push_mode = PushMode()
         self.webhook_url = webhook_url
         self.stage_seconds = stage_seconds
@@ -438,6 +442,14 @@ class CarrierSandbox:
             return _json_reply(200, {"scans": self.advance()})
         if path == "/_sandbox/stall" and request.method == "POST":
             return self._control_stall(request.json())
+        if path == "/_sandbox/stock" and request.method == "POST":
+            body = request.json()
+            carrier, numbers = body.get("carrier"), body.get("numbers")
+            if not isinstance(carrier, str) or not isinstance(numbers, int) or numbers < 0:
+                return _json_reply(400, {"error": "need carrier and numbers >= 0"})
+            with self.lock:
+                self.stock[carrier] = numbers
+            return _json_reply(200, {"carrier": carrier, "numbers": numbers})
         if path == "/_sandbox/parcels" and request.method == "POST":
             body = request.json()
             parcel = self.track(

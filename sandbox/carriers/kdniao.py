@@ -1,6 +1,6 @@
 """Kdniao (快递鸟) sandbox: a real HTTP server on loopback speaking Kdniao's wire format.
 
-Paths (REFERENCE §1.3): ``/api/EOrderService`` (1007 e-waybill, 1147 cancel; the demo's
+Paths (REFERENCE §1.3): ``/api/EOrderService`` (1007 e-waybill, 1147 cancel, 1127 balance; the demo's
 ``/api/Eorderservice`` spelling too), ``/api/dist`` (8008/1008 subscribe) and
 ``/Ebusiness/EbusinessOrderHandle.aspx`` (8001/1002 query). Every call is a form
 ``RequestData/EBusinessID/RequestType/DataSign/DataType`` whose DataSign is checked.
@@ -182,6 +182,8 @@ class KdniaoSandbox(CarrierSandbox):
             return self._create(request)
         if request_type == "1147":
             return self._cancel(request)
+        if request_type == "1127":
+            return self._balance(request)
         self.record("eorder", None, request_type=request_type, result="101")
         return self._error(self.ebusiness_id, "101", f"RequestType {request_type} 不支持此地址")
 
@@ -225,6 +227,11 @@ class KdniaoSandbox(CarrierSandbox):
             answer = dict(previous) | {"ResultCode": "106", "Reason": "订单已下单成功，请勿重复提交"}
             self.record("create_waybill", True, request_type="1007", order_code=order_code, result="106")
             return json_reply(200, answer)
+        if shipper in self.stock:  # an account with a number balance: each waybill uses one
+            if self.stock[shipper] <= 0:
+                self.record("create_waybill", True, request_type="1007", order_code=order_code, result="105")
+                return self._error(self.ebusiness_id, "105", "电子面单余额不足，请充值")
+            self.stock[shipper] -= 1
         number = self._issue_number(shipper)
         origin, dest = _city(str(sender.get("CityName", ""))), _city(str(receiver.get("CityName", "")))
         origin_code, _ = CITY_CODES.get(origin, ("000000", "000"))
@@ -298,6 +305,23 @@ class KdniaoSandbox(CarrierSandbox):
             self.record("create_waybill", True, order_code=order_code, result="106", fault="reject:duplicate")
             return self._error(self.ebusiness_id, "106", "订单编号已存在，请勿重复下单")
         return None
+
+    def _balance(self, request: SandboxRequest) -> Reply:
+        """1127 单号余量查询 [C]: the numbers left for ``ShipperCode``. The answer's field name is unverified
+        ([U]): ``Balance`` here, one of the plugin's configurable ``balance_fields``."""
+        _, data, error = self._authenticate(request, "waybill_balance")
+        if error is not None:
+            return error
+        shipper = str(data.get("ShipperCode") or "")
+        with self.lock:
+            left = self.stock.get(shipper)
+        if left is None:
+            self.record("waybill_balance", True, request_type="1127", result="105")
+            return self._error(self.ebusiness_id, "105", f"{shipper} 账号无单号余量限制")
+        self.record("waybill_balance", True, request_type="1127", result="100")
+        answer = {"EBusinessID": self.ebusiness_id, "Success": True, "ResultCode": "100", "Reason": "成功",
+                  "ShipperCode": shipper, "Balance": left}  # fmt: skip
+        return json_reply(200, answer)
 
     def _issue_number(self, shipper: str) -> str:
         prefix, digits = NUMBER_FORMATS[shipper]

@@ -475,14 +475,17 @@ def tracking_links(
 
 
 def selection_figures(shipments: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Under the smart strategy: parcels per chosen carrier and reason, the saving against what the fixed
-    rules would have chosen (tariff prices, fen), and the choices that could not meet the promise."""
+    """Under the smart strategy: parcels per chosen carrier and reason, the carriers passed over and why
+    (an open circuit, a reached daily cap, a lane record), the saving against what the fixed rules would have
+    chosen (tariff prices, fen), and the choices that could not meet the promise."""
     chosen = [v["selection"] for v in shipments.values() if v.get("selection")]
     by_choice = Counter((f"{s['carrier']} via {s['provider']}", str(s["reason"])) for s in chosen)
     priced = [s for s in chosen if s.get("price_fen") is not None and s.get("rules_price_fen") is not None]
+    passed = Counter((str(carrier), str(why)) for s in chosen for carrier, why in s.get("passed_over") or [])
     return {
         "shipments": len(chosen),
         "by_choice": [[carrier, reason, n] for (carrier, reason), n in sorted(by_choice.items())],
+        "passed_over": [[carrier, why, n] for (carrier, why), n in sorted(passed.items())],
         "saving_fen": sum(int(s["rules_price_fen"]) - int(s["price_fen"]) for s in priced),
         "priced": len(priced),
         "promise_not_met": sum(1 for s in chosen if not s.get("promise_met", True)),

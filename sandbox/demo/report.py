@@ -87,6 +87,7 @@ def _selection_rows(figures: dict[str, Any]) -> Rows:
     if not figures.get("shipments"):
         return []
     rows: Rows = [(str(carrier), str(reason), str(n)) for carrier, reason, n in figures["by_choice"]]
+    rows += [(f"{carrier} passed over", str(why), str(n)) for carrier, why, n in figures.get("passed_over") or []]
     saving = int(figures.get("saving_fen") or 0) / 100
     rows.append(("saving against the fixed rules", f"tariff prices of {figures['priced']} parcels", f"{saving:.2f}"))
     rows.append(("promise not met (fastest chosen)", "flagged", str(figures.get("promise_not_met", 0))))

@@ -51,6 +51,9 @@ class DemoSettings:
     stack_timeout: float = 60.0
     #: the carrier-selection strategy (``DEMO_STRATEGY``: rules or smart; docs/selection.md)
     strategy: str = "rules"
+    #: under ``smart``, capacity planning is on and ZTO takes this many parcels a day (``DEMO_ZTO_DAILY_CAP``):
+    #: orders past it go to the next carrier, and the summary shows how many were passed over and why
+    zto_daily_cap: int = 60
 
     @property
     def send_window(self) -> float:
@@ -65,7 +68,18 @@ class DemoSettings:
             seed=int(env.get("DEMO_SEED") or 20241111),
             local_dir=Path(env.get("PARCELHUB_LOCAL_DIR") or "var"),
             strategy=env.get("DEMO_STRATEGY") or "rules",
+            zto_daily_cap=max(1, int(env.get("DEMO_ZTO_DAILY_CAP") or 60)),
         )
+
+    def hub_config(self) -> dict[str, Any]:
+        """The hub configuration the demo's stack runs with."""
+        config: dict[str, Any] = {
+            "stall": {"time_scale": self.stall_time_scale},
+            "selection": {"strategy": self.strategy},
+        }
+        if self.strategy == "smart":
+            config["capacity"] = {"enabled": True, "carriers": {"ZTO": {"daily_cap": self.zto_daily_cap}}}
+        return config
 
 
 @dataclass
@@ -127,9 +141,7 @@ class Demo:
             settings.local_dir,
             {
                 "PARCELHUB_SANDBOX_STAGE_SECONDS": str(settings.stage_seconds),
-                "PARCELHUB_CONFIG": json.dumps(
-                    {"stall": {"time_scale": settings.stall_time_scale}, "selection": {"strategy": settings.strategy}}
-                ),
+                "PARCELHUB_CONFIG": json.dumps(settings.hub_config()),
                 "PARCELHUB_LOCAL_LOG_LEVEL": "WARNING",
             },
             log_path=settings.local_dir / "demo-stack.log",
@@ -489,6 +501,7 @@ def _trim(view: dict[str, Any]) -> dict[str, Any]:
             "rules_carrier": selection.get("rules_carrier"),
             "price_fen": prices.get(selection["carrier"]),
             "rules_price_fen": prices.get(selection.get("rules_carrier")),
+            "passed_over": [[o["carrier"], o["blocked"]] for o in selection.get("options") or [] if o.get("blocked")],
         }
     events = view.get("events") or []
     trimmed["events"] = [{k: e.get(k) for k in ("occurred_at", "status", "sub_status")} for e in events]

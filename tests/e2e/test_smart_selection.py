@@ -1,7 +1,10 @@
-"""Issue 18 (smart strategy and quotes) end to end on a local stack configured with ``selection.strategy:
-smart``: the quote for the same order changes when the lane history changes (delivery facts recorded
-through the Scorecards adapter, as the delivery-facts consumer records them), and an order placed under
-``smart`` records its selection with the reason (on the shipment and in ``WaybillCreated``)."""
+"""Issue 18 (smart strategy, quotes and capacity planning) end to end on a local stack.
+
+Under ``selection.strategy: smart``, the quote for the same order changes when the lane history changes
+(delivery facts recorded through the Scorecards adapter, as the delivery-facts consumer records them), and
+an order records its selection with the reason (on the shipment and in ``WaybillCreated``). With capacity
+planning on, orders after a reached daily cap go to the next carrier, and a balance that falls below the
+forecast's cover alerts ops once."""
 
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ from typing import Any
 import pytest
 import requests
 
+from parcelhub.adapters.dynamodb import DynamoShipmentStore
 from parcelhub.adapters.dynamodb.scorecards import DynamoScorecards
+from parcelhub.domain.delivery_clock import local_day
 from parcelhub.domain.lanes import DeliveryFact, Lane, Outcome
 from sandbox.local.client import LocalStackClient
 
@@ -130,3 +135,61 @@ def test_quotes_follow_the_lane_history_and_an_order_records_its_selection(
     assert (selection["carrier"], selection["reason"], selection["promise"]) == ("SF", "cheapest_meeting_promise",
                                                                                  "regular-10d")  # fmt: skip
     assert [o["carrier"] for o in selection["options"]] == ["SF", "ZTO"]
+
+
+CAPACITY = {
+    "capacity": {
+        "enabled": True,
+        "carriers": {"ZTO": {"daily_cap": 2}},
+        "history_days": 14,
+        "min_cover_days": 3,
+        "query_provider_balance": True,
+    }
+}
+
+
+def test_a_reached_cap_routes_to_the_next_carrier_and_a_low_balance_alerts_once(
+    stack_factory: Callable[..., LocalStackClient],
+) -> None:
+    stack = stack_factory(CAPACITY, PARCELHUB_SANDBOX_STAGE_SECONDS="600")
+    ledger = DynamoShipmentStore(stack.resource("ParcelhubTable"), client=stack.aws("dynamodb"))
+    today = local_day(datetime.now(UTC))
+    # Given ZTO took 10 parcels a day for the past week, and its Kdniao account has 40 numbers left
+    for day in range(1, 8):
+        for n in range(10):
+            ledger.record_intake("ZTO", f"HIST-{day}-{n}", today - timedelta(days=day))
+    stack.sandbox_post("kdniao", "/_sandbox/stock", {"carrier": "ZTO", "numbers": 40})
+
+    # When the planner runs: the balance is asked of Kdniao (1127) and covers 4 days: no balance alert yet
+    first = stack.invoke("CapacityPlannerFunction")
+    assert first["balances_set"] == ["ZTO"]
+    assert "ZTO:balance_low" not in first["alerts"]
+    assert "ZTO:cap_forecast" in first["alerts"]  # 10 a day against a cap of 2
+
+    # When three orders that the rules send to ZTO first are placed, one after the other
+    carriers, last = [], {}
+    for _ in range(3):
+        shipment_id = stack.post_order(order()).json()["shipment_id"]
+        last = stack.wait_for(shipment_id, {"WAYBILL_CREATED"}, timeout=60)
+        carriers.append(last["carrier"])
+    # Then ZTO takes two (its cap) and the third goes to SF, the refusal in its attempt history
+    assert carriers == ["ZTO", "ZTO", "SF"]
+    refused = [(a["carrier"], a["outcome"], a["error_code"]) for a in last["waybill_attempts"]][:1]
+    assert refused == [("ZTO", "rejected", "CAPACITY_CAP_REACHED")]
+
+    # When the balance falls (numbers used elsewhere on the account) and the planner runs twice
+    stack.sandbox_post("kdniao", "/_sandbox/stock", {"carrier": "ZTO", "numbers": 12})
+    runs = [stack.invoke("CapacityPlannerFunction") for _ in range(2)]
+    assert all("ZTO:balance_low" in run["alerts"] for run in runs)
+    # Then ops get the balance alert once (the same carrier, kind and day is one event id)
+    stack.wait_for_alert("[Balance low] ZTO")
+    time.sleep(3)  # a second alert would have been relayed by now
+    assert len([a for a in stack.alerts() if "[Balance low] ZTO" in json.dumps(a, ensure_ascii=False)]) == 1
+    # and the capacity view shows it: the cap reached today, the balance from the provider, the cover
+    view = requests.get(f"{stack.api}/v1/analytics/capacity", headers=stack.headers, timeout=30)
+    assert view.status_code == 200, view.text
+    zto = next(c for c in view.json()["carriers"] if c["carrier"] == "ZTO")
+    assert (zto["intake_today"], zto["daily_cap"], zto["blocked"]) == (2, 2, "cap_reached")
+    assert (zto["balance_left"], zto["balance_source"]) == (12, "provider")
+    assert zto["cover_days"] < 3
+    assert set(zto["alerts"]) == {"balance_low", "cap_reached"}

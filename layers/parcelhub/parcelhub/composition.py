@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from parcelhub.adapters.s3_history import S3FactHistory
     from parcelhub.adapters.sqs import SqsMessageSink
     from parcelhub.adapters.stepfunctions import StepFunctionsStarter
+    from parcelhub.app.capacity import CapacityPlanner
     from parcelhub.app.facts import FactRecorder
     from parcelhub.app.ingest import Ingestor
     from parcelhub.app.outbox import OutboxRelay
@@ -300,6 +301,7 @@ def waybill_service() -> WaybillService:
             apply_parked=lambda carrier, number: ingestor().apply_parked(carrier, number).replayed,
             tracking_url=tracking_url,
             lanes=store(),
+            capacity=store(),
         )
     )
 
@@ -372,7 +374,34 @@ def quoter() -> Quoter:
     def circuit_open(provider: Provider) -> bool:
         return CircuitBreaker(store(), hub_config().circuit).blocked(provider.value)
 
-    return Quoter(store(), hub_config, circuit_open=circuit_open, issuers=configured_issuers)
+    return Quoter(store(), hub_config, circuit_open=circuit_open, issuers=configured_issuers, capacity=store())
+
+
+@functools.cache
+def capacity_planner() -> CapacityPlanner:
+    """Balances, forecasts and capacity alerts (the scheduled planner and ``GET /v1/analytics/capacity``)."""
+    from parcelhub.app.capacity import CapacityPlanner
+
+    return CapacityPlanner(store(), hub_config, publisher=outbox(), provider_balance=provider_balance)
+
+
+def provider_balance(carrier: Carrier) -> int | None:
+    """The carrier's e-waybill balance from the first provider whose API has a balance query (by its plugin
+    class, so only that provider's API secret is read) and that issues the carrier's waybills."""
+    from parcelhub.adapters.parameters import provider_config
+    from parcelhub.carriers.base import Capability
+    from parcelhub.carriers.registry import plugin_class
+    from parcelhub.domain.models import Provider
+
+    for provider in Provider:
+        if Capability.WAYBILL_BALANCE not in plugin_class(provider).capabilities:
+            continue
+        if not environment().provider_secret_arn(provider, SecretPart.API) or provider_config(provider, API) is None:
+            continue
+        answering = plugin(provider)
+        if carrier in answering.supported_carriers():
+            return answering.waybill_balance(carrier)
+    return None
 
 
 @functools.cache
@@ -417,6 +446,8 @@ def reset() -> None:
         scorecards,
         scorecard_service,
         fact_history,
+        quoter,
+        capacity_planner,
         aws.client,
     ):
         factory.cache_clear()

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
 from parcelhub.domain.branding import TrackingPageSettings
 from parcelhub.domain.estimate import EstimateSettings
 from parcelhub.domain.models import Carrier, Party, Provider
-from parcelhub.domain.policy import SelectionPolicy, StallRules
+from parcelhub.domain.policy import CapacityPolicy, SelectionPolicy, StallRules
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.domain.tariff import Tariffs
 
@@ -214,6 +214,8 @@ class HubConfig(_Config):
     #: carrier -> service -> tariff (first/additional weight per zone, volumetric divisor, surcharges): the
     #: cost of a delivery fact when the provider bills none (defaults: illustrative list-price-shaped tables)
     tariffs: Tariffs = Field(default_factory=Tariffs)
+    #: capacity planning: daily intake caps and e-waybill balances per carrier, forecasts, promotions
+    capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
 
 
 # ------------------------------------------------------------------------------------- secrets

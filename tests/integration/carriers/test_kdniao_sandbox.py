@@ -198,6 +198,41 @@ def test_cancel_waybill(plugin: KdniaoPlugin, sandbox: KdniaoSandbox) -> None:
     assert caught.value.code == "105"
 
 
+def test_the_balance_query_answers_the_numbers_left_and_each_waybill_uses_one(
+    plugin: KdniaoPlugin, sandbox: KdniaoSandbox
+) -> None:
+    # Given a ZTO account with 2 e-waybill numbers left
+    sandbox.stock["ZTO"] = 2
+    # When the balance is asked (1127), then after a waybill
+    before = plugin.waybill_balance(Carrier.ZTO)
+    plugin.create_waybill(order(shipment_id="shp_bal_1"))
+    after = plugin.waybill_balance(Carrier.ZTO)
+    # Then it counts down, and with none left the next create is refused in Kdniao's shape
+    assert (before, after) == (2, 1)
+    plugin.create_waybill(order(shipment_id="shp_bal_2"))
+    assert plugin.waybill_balance(Carrier.ZTO) == 0
+    with pytest.raises(CarrierRejected) as caught:
+        plugin.create_waybill(order(shipment_id="shp_bal_3"))
+    assert caught.value.code == "105"
+    # and each query was a correctly signed 1127
+    queries = [r for r in sandbox.request_log if r["operation"] == "waybill_balance"]
+    assert len(queries) == 3
+    assert all(r["signature_valid"] is True and r["request_type"] == "1127" for r in queries)
+
+
+def test_a_balance_answer_without_a_known_field_is_unavailable(sandbox: KdniaoSandbox) -> None:
+    # Given the plugin configured for a field the answer does not carry (the field name is unverified)
+    plugin = KdniaoPlugin.from_config(
+        {"ebusiness_id": EBUSINESS_ID, "app_key": APP_KEY, "base_url": sandbox.url, "balance_fields": ["Remaining"]}
+    )
+    sandbox.stock["ZTO"] = 5
+    # Then the answer is refused as unreadable, naming the field it looked for
+    with pytest.raises(CarrierUnavailable) as caught:
+        plugin.waybill_balance(Carrier.ZTO)
+    assert caught.value.code == "BAD_RESPONSE"
+    assert "Remaining" in caught.value.message
+
+
 def test_subscribe_then_query_returns_the_scans(plugin: KdniaoPlugin, sandbox: KdniaoSandbox) -> None:
     # Given a subscribed waybill with no scans yet / Then the query answers with no events
     waybill = plugin.create_waybill(order())

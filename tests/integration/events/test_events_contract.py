@@ -41,7 +41,7 @@ pytestmark = pytest.mark.integration
 SCHEMAS = Path(__file__).resolve().parents[3] / "infra" / "events"
 BUS = "parcelhub-contract"
 #: the detail-types of the template's ops rule
-ALERTING = ["ShipmentStalled", "WaybillFailed", "WaybillCancelFailed", "CarrierCircuitOpened"]
+ALERTING = ["ShipmentStalled", "WaybillFailed", "WaybillCancelFailed", "CarrierCircuitOpened", "CarrierCapacityAlert"]
 T0 = datetime(2024, 11, 11, 0, 0, tzinfo=UTC)
 
 
@@ -175,10 +175,11 @@ def test_the_ops_rule_delivers_the_bilingual_alert_text(aws: dict[str, Any]) -> 
     # When published
     EventBridgePublisher(BUS, client_factory=lambda: aws["events"]).publish(emitted)
     bodies = drain(aws["sqs"], aws["queues"]["ops-alerts"][0])
-    # Then the ops target received exactly the four alert messages (WaybillCancelFailed since issue 13), as text
+    # Then the ops target received exactly the five alert messages (WaybillCancelFailed since issue 13,
+    # CarrierCapacityAlert since issue 18), as text
     # a person can read
     expected = sorted(e.alert.message for e in emitted if isinstance(getattr(e, "alert", None), Alert))
-    assert len(expected) == 4
+    assert len(expected) == 5
     assert sorted(json.loads(b)["message"] for b in bodies) == expected
     for body in bodies:
         text = json.loads(body)["message"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -360,3 +360,29 @@ def test_no_carrier_covering_the_destination_fails_with_an_explained_alert(world
     failed = [e["detail"] for e in world.events() if e["detail-type"] == "WaybillFailed"]
     assert len(failed) == 1
     assert "上海市" in failed[0]["alert"]["message"]
+
+
+def test_a_daily_cap_routes_to_the_backup_and_a_failed_create_gives_its_count_back(world: World) -> None:
+    # Given capacity planning on, SF taking one parcel a day, and SF rejecting the first order's address
+    world.configure({"capacity": {"enabled": True, "carriers": {"SF": {"daily_cap": 1}}}})
+    world.fault(world.sf, reject="address")
+    first = vip(world)
+    # When the first VIP order runs: SF (counted before the create) rejects it, ZTO issues it
+    assert world.run(first)["status"] == "SUCCEEDED"
+    assert world.shipment(first).waybill.carrier is Carrier.ZTO  # type: ignore[union-attr]
+    # When SF accepts again and two more VIP orders run
+    world.fault(world.sf)
+    second, third = vip(world), vip(world)
+    assert world.run(second)["status"] == "SUCCEEDED"
+    assert world.run(third)["status"] == "SUCCEEDED"
+    # Then SF took the second (the rejected create gave its count back), and the third went past SF's cap
+    assert world.shipment(second).waybill.carrier is Carrier.SF  # type: ignore[union-attr]
+    refused, issued = world.shipment(third).waybill_attempts
+    assert (refused.carrier, refused.outcome, refused.error_code) == (Carrier.SF, "rejected", "CAPACITY_CAP_REACHED")
+    assert (issued.carrier, issued.outcome) == (Carrier.ZTO, "created")
+    assert len(world.create_calls(world.sf)) == 2  # the refused order never reached SF
+    # and each carrier's day counts its waybills exactly once
+    store = composition.store()
+    day = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date()
+    counted = store.standing(["SF", "ZTO"], day)
+    assert (counted["SF"].intake_today, counted["ZTO"].intake_today) == (1, 2)

@@ -105,15 +105,16 @@ def test_the_smart_choices_are_counted_per_carrier_and_reason_with_the_saving_an
 
     # Given three shipments chosen by the smart strategy (one of them could not meet its promise) and one
     # from before the strategy was on
-    def chosen(carrier: str, reason: str, fen: int, rules_fen: int, *, met: bool = True) -> Any:
+    def chosen(carrier: str, reason: str, fen: int, rules_fen: int, *, met: bool = True, passed: Any = ()) -> Any:
         provider = "sf" if carrier == "SF" else "kdniao"
         return {"selection": {"carrier": carrier, "provider": provider, "reason": reason, "promise_met": met,
-                              "rules_carrier": "SF", "price_fen": fen, "rules_price_fen": rules_fen}}  # fmt: skip
+                              "rules_carrier": "SF", "price_fen": fen, "rules_price_fen": rules_fen,
+                              "passed_over": [list(p) for p in passed]}}  # fmt: skip
 
     shipments = {
         "a": chosen("ZTO", "cheapest_meeting_promise", 1100, 1700),
         "b": chosen("ZTO", "cheapest_meeting_promise", 1200, 1800),
-        "c": chosen("SF", "fastest_promise_not_met", 1700, 1700, met=False),
+        "c": chosen("SF", "fastest_promise_not_met", 1700, 1700, met=False, passed=[("ZTO", "cap_reached")]),
         "d": {"carrier": "SF"},
     }
     # When summarised
@@ -122,11 +123,13 @@ def test_the_smart_choices_are_counted_per_carrier_and_reason_with_the_saving_an
     assert figures == {
         "shipments": 3,
         "by_choice": [["SF via sf", "fastest_promise_not_met", 1], ["ZTO via kdniao", "cheapest_meeting_promise", 2]],
+        "passed_over": [["ZTO", "cap_reached", 1]],
         "saving_fen": 1200,
         "priced": 3,
         "promise_not_met": 1,
     }
-    assert _selection_rows(figures)[-2:] == [
+    assert _selection_rows(figures)[-3:] == [
+        ("ZTO passed over", "cap_reached", "1"),
         ("saving against the fixed rules", "tariff prices of 3 parcels", "12.00"),
         ("promise not met (fastest chosen)", "flagged", "1"),
     ]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from parcelhub.domain.capacity import CapacityBlock
 from parcelhub.domain.lanes import LaneLevel, LaneStats
 from parcelhub.domain.models import Carrier, CustomerTier, DeliveryWindow, Provider, ServiceLevel
 from parcelhub.domain.policy import CarrierCandidate, LaneThresholds, PromiseRule, SmartPolicy
@@ -36,12 +37,18 @@ THIN_AND_LATE = LaneRecord(deliveries=5, on_time_rate=0.2, exception_rate=0.4, j
 
 
 def offer(
-    candidate: CarrierCandidate, yuan: int, latest_day: int, lane: LaneRecord = HEALTHY, *, circuit_open: bool = False
+    candidate: CarrierCandidate,
+    yuan: int,
+    latest_day: int,
+    lane: LaneRecord = HEALTHY,
+    *,
+    circuit_open: bool = False,
+    capacity: CapacityBlock | None = None,
 ) -> Offer:
     """``latest_day``: the latest estimated delivery is that many days after creation, 18:00."""
     latest = CREATED.replace(hour=18) + timedelta(days=latest_day)
     window = DeliveryWindow(earliest=CREATED, latest=latest, most_likely=latest - timedelta(hours=6), basis="t")
-    return Offer(candidate, ServiceLevel.STANDARD, yuan * 100, window, lane, circuit_open)
+    return Offer(candidate, ServiceLevel.STANDARD, yuan * 100, window, lane, circuit_open, capacity)
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,24 @@ CASES = [
         blocked={Carrier.ZTO: "circuit_open", Carrier.YTO: "circuit_open"},
     ),
     Case(
+        "a reached daily cap is honoured: the next cheapest meeting the promise",
+        [offer(ZTO, 8, 1, capacity=CapacityBlock.CAP_REACHED), offer(YTO, 9, 2), offer(SF, 18, 1)],
+        chosen=YTO,
+        reason="cheapest_meeting_promise",
+        promise_met=True,
+        plan=[YTO, SF],  # a full carrier is not planned at all while another provider backs the choice
+        blocked={Carrier.ZTO: "cap_reached"},
+    ),
+    Case(
+        "a used-up e-waybill balance is honoured like a reached cap",
+        [offer(ZTO, 8, 1, capacity=CapacityBlock.BALANCE_EXHAUSTED), offer(SF, 18, 1)],
+        chosen=SF,
+        reason="cheapest_meeting_promise",
+        promise_met=True,
+        plan=[SF, ZTO],  # the only other provider stays as the backup (its create step refuses while full)
+        blocked={Carrier.ZTO: "balance_exhausted"},
+    ),
+    Case(
         "no candidate meets the promise: the fastest, flagged",
         [offer(ZTO, 8, 5), offer(SF, 18, 3), offer(JD, 16, 4)],
         chosen=SF,
@@ -107,6 +132,15 @@ CASES = [
         promise_met=True,
         plan=[ZTO, SF],
         blocked={Carrier.ZTO: "lane_on_time", Carrier.SF: "circuit_open"},
+    ),
+    Case(
+        "every candidate blocked: one only late on the lane goes before a faster full one",
+        [offer(SF, 18, 1, capacity=CapacityBlock.CAP_REACHED), offer(ZTO, 8, 2, LATE)],
+        chosen=ZTO,
+        reason="all_blocked_fastest",
+        promise_met=True,
+        plan=[ZTO, SF],
+        blocked={Carrier.SF: "cap_reached", Carrier.ZTO: "lane_on_time"},
     ),
 ]
 

@@ -48,6 +48,7 @@ EXPECTED = {
     "CarrierCircuitOpened",
     "CarrierCircuitClosed",
     "EstimatedDeliveryChanged",
+    "CarrierCapacityAlert",
 }
 T = datetime(2024, 5, 3, 8, 0, tzinfo=CHINA_TZ)
 

@@ -32,6 +32,7 @@ READS: dict[str, set[str]] = {
     "TrackingPollerFunction": API,
     "WaybillRecoveryFunction": API,
     "StallDetectorFunction": set(),
+    "CapacityPlannerFunction": {"KdniaoApiSecret"},  # Kdniao answers e-waybill balances (1127)
     "WaybillDispatchFunction": set(),
     "EventRelayFunction": set(),
 }

@@ -140,7 +140,12 @@ def test_plan_details_match_the_template(template: dict[str, Any]) -> None:
         1.0,
         True,
     )
-    assert {s.expression for s in plan.schedules} == {"rate(30 minutes)", "rate(15 minutes)", "rate(5 minutes)"}
+    assert {s.expression for s in plan.schedules} == {
+        "rate(30 minutes)",
+        "rate(15 minutes)",
+        "rate(5 minutes)",
+        "rate(1 hour)",
+    }
     definition = plan.state_machines["WaybillStateMachine"].definition
     assert "${" not in definition
     assert "function:parcelhub-dev-waybill-tasks" in definition

@@ -3,11 +3,13 @@ carrier) and period, with the figures computed from the scorecard cells."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
 from parcelhub.app.scorecards import Level, ScorecardRow
+from parcelhub.domain.capacity import Outlook
 
 
 class ScorecardView(BaseModel):
@@ -60,3 +62,51 @@ class ScorecardsView(BaseModel):
     level: Level
     period: str
     rows: list[ScorecardView]
+
+
+class ForecastDayView(BaseModel):
+    day: date
+    parcels: float = Field(description="Parcels forecast for the day (today: never below its intake so far)")
+    multiplier: float = Field(description="The promotion multiplier applied (1 = an ordinary day)")
+    promotion: str | None
+
+
+class CarrierCapacityView(BaseModel):
+    carrier: str
+    today: date = Field(description="The local (China) day")
+    daily_cap: int | None = Field(description="Parcels a day the carrier takes; null: no cap configured")
+    intake_today: int
+    baseline: float = Field(description="Parcels an ordinary day: the mean over the configured past days")
+    forecast: list[ForecastDayView]
+    balance_left: int | None = Field(description="E-waybill numbers left; null: not known")
+    balance_source: str | None = Field(description="provider (queried) or configured")
+    cover_days: float | None = Field(description="Days the balance lasts at the forecast; null: not known")
+    cap_day: date | None = Field(description="The first day forecast to reach the cap")
+    blocked: str | None = Field(description="cap_reached or balance_exhausted: new orders go to the next carrier")
+    alerts: list[str] = Field(description="balance_low, cap_reached, cap_forecast")
+
+    @classmethod
+    def of(cls, look: Outlook) -> CarrierCapacityView:
+        return cls(
+            carrier=look.carrier,
+            today=look.today,
+            daily_cap=look.daily_cap,
+            intake_today=look.intake_today,
+            baseline=look.baseline,
+            forecast=[
+                ForecastDayView(day=d.day, parcels=d.parcels, multiplier=d.multiplier, promotion=d.promotion)
+                for d in look.forecast
+            ],
+            balance_left=look.balance_left,
+            balance_source=look.balance_source,
+            cover_days=look.cover_days,
+            cap_day=look.cap_day,
+            blocked=look.blocked.value if look.blocked else None,
+            alerts=[a.value for a in look.alerts],
+        )
+
+
+class CapacityView(BaseModel):
+    enabled: bool = Field(description="capacity.enabled: intake is counted and caps are enforced")
+    min_cover_days: float
+    carriers: list[CarrierCapacityView]

@@ -22,7 +22,10 @@ class QuoteOptionView(BaseModel):
     lane_on_time_rate: float | None = Field(description="On time against the promise on that lane (0..1)")
     lane_exception_rate: float | None = Field(description="Parcels with an exception on that lane (0..1)")
     available: bool
-    blocked: str | None = Field(description="Why not available: circuit_open, lane_on_time or lane_exceptions")
+    blocked: str | None = Field(
+        description="Why not available: circuit_open, cap_reached (the daily intake cap), balance_exhausted "
+        "(no e-waybill numbers left), lane_on_time or lane_exceptions"
+    )
 
     @classmethod
     def of(cls, rank: int, option: SelectionOption) -> QuoteOptionView:

@@ -1,7 +1,9 @@
 """Quotes and the ``smart`` carrier choice: every candidate the rules allow, priced, estimated and judged.
 
 One read of the lane history for all candidates (``LaneHistory.lane_stats``: one ``BatchGetItem`` of every
-candidate carrier's city, province and national cells) and one circuit read per distinct provider; the
+candidate carrier's city, province and national cells; with capacity planning on, the same request also
+reads each candidate's intake today and balance, ``CapacityLedger.lanes_and_standing``) and one circuit
+read per distinct provider; the
 price comes from the configured tariffs and the window from the lane estimate at creation
 (``domain.estimate``, the pickup cutoff applied), then ``domain.smart`` ranks and chooses. Nothing is
 stored here: ``POST /v1/quotes`` answers with the ranking, the waybill workflow stores it on the shipment.
@@ -14,6 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from parcelhub.config import HubConfig
+from parcelhub.domain.capacity import Standing, blocked, limits_for
+from parcelhub.domain.delivery_clock import local_day
 from parcelhub.domain.estimate import EstimateRequest, estimate
 from parcelhub.domain.lanes import Lane, Milestone
 from parcelhub.domain.models import (
@@ -31,6 +35,7 @@ from parcelhub.domain.selection import POLICY_CURRENCY, SelectionRequest, allowe
 from parcelhub.domain.smart import Offer, SmartChoice, choose, lane_record, promise_for
 from parcelhub.domain.tariff import price
 from parcelhub.ports.analytics import LaneHistory
+from parcelhub.ports.capacity import CapacityLedger
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +85,13 @@ class Quoter:
         *,
         circuit_open: Callable[[Provider], bool],
         issuers: Callable[[], Mapping[Provider, frozenset[Carrier]] | None] = lambda: None,
+        capacity: CapacityLedger | None = None,
     ) -> None:
         self.lanes = lanes
         self.config = config
         self.circuit_open = circuit_open
         self.issuers = issuers
+        self.capacity = capacity
 
     def quote(self, order: OrderFacts, now: datetime, *, every_circuit: bool = True) -> SmartChoice:
         """The ranking. ``every_circuit``: read every candidate provider's circuit (a quote shows them all);
@@ -106,7 +113,13 @@ class Quoter:
         if not candidates:
             raise NoCandidate(f"no carrier candidate for {order.lane.destination_province}")
         carriers = list(dict.fromkeys(c.carrier.value for c in candidates))
-        stats = self.lanes.lane_stats(carriers, order.service.value, order.lane)
+        standing: Mapping[str, Standing] = {}
+        if config.capacity.enabled and self.capacity is not None:
+            stats, standing = self.capacity.lanes_and_standing(
+                carriers, order.service.value, order.lane, local_day(now)
+            )
+        else:
+            stats = self.lanes.lane_stats(carriers, order.service.value, order.lane)
         settings = config.estimates.settings()
         offers = []
         for candidate in candidates:
@@ -128,6 +141,10 @@ class Quoter:
                     price_fen=price_fen,
                     window=estimate(request, stats, settings),
                     lane=lane_record(stats, candidate.carrier.value, policy.smart.lane.min_deliveries),
+                    capacity=blocked(
+                        limits_for(config.capacity, candidate.carrier.value),
+                        standing.get(candidate.carrier.value, Standing()),
+                    ),
                 )
             )
         promise = promise_for(

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from parcelhub.app.capacity import CapacityGate
 from parcelhub.app.circuit import CircuitBreaker
 from parcelhub.app.estimates import DeliveryEstimator, LaneFacts
 from parcelhub.app.orders import OrderDesk, OrderPorts, attempt
@@ -76,6 +77,7 @@ from parcelhub.events import (
 )
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.analytics import LaneHistory
+from parcelhub.ports.capacity import CapacityLedger
 from parcelhub.ports.errors import (
     ShipmentNotFound,
     StatusConflict,
@@ -115,6 +117,8 @@ class WaybillDeps:
     tracking_url: Callable[[str], str | None] = lambda shipment_id: None
     #: the lanes' delivery history (the estimate recorded with the waybill); None = no estimates
     lanes: LaneHistory | None = None
+    #: the carriers' intake and balances (capacity planning); None = not counted
+    capacity: CapacityLedger | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     epoch: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -158,6 +162,7 @@ class WaybillService(CreateStep):
     def __init__(self, deps: WaybillDeps) -> None:
         self.deps = deps
         self.claims = WaybillClaims(deps.store, deps.epoch)
+        self.gate = CapacityGate(deps.capacity, deps.config)
         self.orders = OrderDesk(
             OrderPorts(
                 store=deps.store,
@@ -212,6 +217,7 @@ class WaybillService(CreateStep):
             self.deps.config,
             circuit_open=lambda provider: self.circuit().blocked(provider.value),
             issuers=self.deps.issuers,
+            capacity=self.deps.capacity,
         )
         try:
             choice = quoter.quote(OrderFacts.of_shipment(shipment), now, every_circuit=False)
@@ -268,6 +274,9 @@ class WaybillService(CreateStep):
         estimate = self._estimate(shipment_id, waybill, now)
         try:
             shipment = store.save_waybill(shipment_id, waybill, [created], now, order_key=key, estimate=estimate)
+            if not result.counted:  # a waybill found after an unclear outcome, or from before capacity was on
+                issued = next((a.at for a in shipment.waybill_attempts if a.outcome == "created"), now)
+                self.gate.count(waybill.carrier, shipment_id, issued)  # once, however often this step runs
         except StatusConflict as conflict:
             # cancelled while the provider was creating it: the cancel wins, the waybill is cancelled
             self._not_kept(store.get(shipment_id), key, waybill)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from parcelhub.app.capacity import CapacityGate
 from parcelhub.app.circuit import CircuitBreaker, CircuitOpen
 from parcelhub.app.orders import OrderDesk, OutcomeUnknown
 from parcelhub.app.waybill_claims import ShipmentNotPending, WaybillClaims, WaybillInProgress
@@ -20,6 +21,7 @@ from parcelhub.carriers.base import (
     WaybillOrder,
 )
 from parcelhub.carriers.http import CONNECT_FAILED
+from parcelhub.domain.capacity import Reservation
 from parcelhub.domain.models import Carrier, CarrierOrder, Shipment, ShipmentRequest, Waybill
 from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.domain.status import Status
@@ -41,6 +43,7 @@ class CreateStep:
     deps: WaybillDeps
     claims: WaybillClaims
     orders: OrderDesk
+    gate: CapacityGate
 
     def circuit(self) -> CircuitBreaker:
         raise NotImplementedError
@@ -72,18 +75,25 @@ class CreateStep:
             raise CarrierAuthError(candidate.provider.value, str(missing), "NOT_CONFIGURED") from None
         if Capability.ISSUE_WAYBILLS not in plugin.capabilities:
             raise CarrierRejected(candidate.provider.value, "provider does not issue waybills", "UNSUPPORTED")
-        circuit = self.circuit()
-        circuit.acquire(candidate.provider.value)
+        # counted against the carrier's day before the create; a full carrier: the next candidate
+        reservation = self.gate.admit(candidate, shipment_id, self.deps.now())
         try:
-            order = self.orders.open(shipment, candidate)
-        except StatusConflict as conflict:
-            raise ShipmentNotPending(shipment_id, conflict.current) from None
-        except OrderInFlight as flying:
-            raise WaybillInProgress(shipment_id, flying.key, self.deps.epoch()) from None
-        waybill = self._ask_provider(plugin, circuit, shipment, order)
+            circuit = self.circuit()
+            circuit.acquire(candidate.provider.value)
+            try:
+                order = self.orders.open(shipment, candidate)
+            except StatusConflict as conflict:
+                raise ShipmentNotPending(shipment_id, conflict.current) from None
+            except OrderInFlight as flying:
+                raise WaybillInProgress(shipment_id, flying.key, self.deps.epoch()) from None
+            waybill = self._ask_provider(plugin, circuit, shipment, order)
+        except Exception:
+            if reservation is Reservation.NEW:  # no waybill from this create: its count goes back (one found
+                self.gate.release(candidate.carrier, shipment_id)  # later is counted when it is recorded)
+            raise
         circuit.record_success(candidate.provider.value)
         add_metric("WaybillIssued", provider=candidate.provider.value)
-        return self._issued(shipment, order, waybill)
+        return self._issued(shipment, order, waybill).model_copy(update={"counted": reservation is not None})
 
     def _ask_provider(
         self, plugin: ProviderPlugin, circuit: CircuitBreaker, shipment: Shipment, order: CarrierOrder

@@ -48,13 +48,15 @@ class WaybillResult(_Payload):
     destination_code: str | None = None
     package_code: str | None = None
     reused: bool = False
+    #: counted against the carrier's capacity when its create was admitted (``app.capacity``)
+    counted: bool = False
 
     def waybill(self) -> Waybill:
-        return Waybill.model_validate(self.model_dump(exclude={"reused"}))
+        return Waybill.model_validate(self.model_dump(exclude={"reused", "counted"}))
 
     @classmethod
-    def of(cls, waybill: Waybill, *, reused: bool = False) -> WaybillResult:
-        return cls.model_validate({**waybill.model_dump(), "reused": reused})
+    def of(cls, waybill: Waybill, *, reused: bool = False, counted: bool = False) -> WaybillResult:
+        return cls.model_validate({**waybill.model_dump(), "reused": reused, "counted": counted})
 
 
 class TaskError(_Payload):

@@ -30,6 +30,7 @@ class Capability(StrEnum):
     FETCH_WAYBILLS = "fetch_waybills"  # fetch_waybill: recover the waybill of an order it already has
     PUSH_TRACKING = "push_tracking"  # pushes tracking to our webhook (else the poller queries it)
     BOOK_PICKUP = "book_pickup"  # declared for later: no plugin offers it yet
+    WAYBILL_BALANCE = "waybill_balance"  # waybill_balance: e-waybill numbers left for a carrier
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -226,6 +227,10 @@ class ProviderPlugin(Protocol):
         """The waybill of an order the provider already has (after ``CarrierDuplicateOrder``, or to settle
         a create whose answer was lost); ``CarrierOrderNotFound`` when it has none
         (``Capability.FETCH_WAYBILLS``)."""
+        ...
+
+    def waybill_balance(self, carrier: Carrier) -> int:
+        """The e-waybill numbers left for the carrier on the brand's account (``Capability.WAYBILL_BALANCE``)."""
         ...
 
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None: ...

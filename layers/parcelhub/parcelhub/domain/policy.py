@@ -6,10 +6,11 @@ them; the pure functions of ``domain.selection`` and ``domain.stall`` apply them
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parcelhub.domain.models import Carrier, CustomerTier, Provider
 
@@ -139,3 +140,60 @@ class StallRules(_Policy):
     at_pickup_point_hours: float = 72
     #: scale every threshold (the local stack and e2e tests use seconds: 1/3600)
     time_scale: float = 1.0
+
+
+class Promotion(_Policy):
+    """A sales event (双11, 618): the forecast of every listed carrier (None = all) is multiplied on these
+    local days (``start`` to ``end`` inclusive); overlapping promotions: the largest multiplier."""
+
+    name: str
+    start: date
+    end: date
+    multiplier: float = Field(gt=0, le=100)
+    carriers: list[Carrier] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Promotion:
+        if self.end < self.start:
+            raise ValueError(f"promotion {self.name!r}: end {self.end} is before start {self.start}")
+        return self
+
+
+class CarrierLimits(_Policy):
+    """What one carrier can take: a daily intake cap and the e-waybill balance (numbers left to print).
+
+    ``balance`` is the configured balance as of ``balance_as_of`` (for a provider whose API has no balance
+    query; where it has one, the capacity planner's query replaces it); parcelhub counts the waybills
+    issued since."""
+
+    #: parcels a local day the carrier's outlet takes; once reached, orders go to the next candidate
+    daily_cap: int | None = Field(None, ge=1)
+    balance: int | None = Field(None, ge=0)
+    balance_as_of: datetime | None = None
+
+    @model_validator(mode="after")
+    def _balance_dated(self) -> CarrierLimits:
+        if (self.balance is None) != (self.balance_as_of is None):
+            raise ValueError("balance and balance_as_of go together")
+        if self.balance_as_of is not None and self.balance_as_of.tzinfo is None:
+            raise ValueError("balance_as_of must carry a timezone")
+        return self
+
+
+class CapacityPolicy(_Policy):
+    """Capacity planning (``domain.capacity``): caps and balances as constraints on the choice, a daily
+    forecast per carrier, and the ops alerts before a carrier runs out."""
+
+    #: count each carrier's intake per local day (one transaction per waybill); caps, balances, forecasts
+    #: and alerts need it
+    enabled: bool = False
+    carriers: dict[Carrier, CarrierLimits] = Field(default_factory=dict)
+    #: the forecast's baseline: mean daily intake over this many past days (promotion days scaled back)
+    history_days: int = Field(14, ge=1, le=60)
+    #: days forecast ahead (today included)
+    horizon_days: int = Field(7, ge=1, le=31)
+    #: alert when a balance covers fewer days of forecast than this
+    min_cover_days: float = Field(3.0, gt=0, le=31)
+    promotions: list[Promotion] = Field(default_factory=list)
+    #: ask the provider for the balance where its API offers a query (Kdniao 1127), else the configuration
+    query_provider_balance: bool = True

@@ -4,21 +4,22 @@ The candidates are those the rules allow (``domain.selection.allowed_candidates`
 :class:`Offer` — its tariff price, its lane estimate at creation, its record on the lane, whether its
 provider's circuit is open. Then:
 
-1. **Blocked**: an open circuit (``circuit_open``); on a lane with at least ``min_deliveries`` deliveries
-   (the city lane, else the province lane), an on-time rate below ``min_on_time_rate``
-   (``lane_on_time``) or an exception rate above ``max_exception_rate`` (``lane_exceptions``).
+1. **Blocked**: an open circuit (``circuit_open``); the carrier's daily intake cap reached or its
+   e-waybill balance used up (``cap_reached``, ``balance_exhausted``: ``domain.capacity``); on a lane
+   with at least ``min_deliveries`` deliveries (the city lane, else the province lane), an on-time rate
+   below ``min_on_time_rate`` (``lane_on_time``) or an exception rate above ``max_exception_rate``
+   (``lane_exceptions``).
 2. **The promise** (``promise_for``): the first matching :class:`~parcelhub.domain.policy.PromiseRule` gives
    the days; the parcel is due by the end of that local day. An offer meets it when its window's latest
    moment is no later.
 3. **The choice**: the cheapest available offer meeting the promise (``cheapest_meeting_promise``; ties:
    the earlier latest delivery, then the rules' order). If none meets it: the fastest available offer,
-   flagged (``fastest_promise_not_met``). If every offer is blocked: the fastest one whose circuit is not
-   open, else the fastest of all, flagged (``all_blocked_fastest``).
+   flagged (``fastest_promise_not_met``). If every offer is blocked: the fastest one blocked only by its lane
+   record, else the fastest of all, flagged (``all_blocked_fastest``).
 4. **The plan** the workflow tries: the choice, then the other available offers in rank order; when none
    of them goes through another provider, the best blocked offer through another provider is kept as the
    backup (the workflow still skips an open circuit when it gets there).
 
-Per-carrier daily intake caps are not applied here (issue 18 item 4).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from parcelhub.domain.capacity import CapacityBlock
 from parcelhub.domain.delivery_clock import local_day, local_midnight
 from parcelhub.domain.lanes import LaneLevel, LaneStats
 from parcelhub.domain.models import CustomerTier, DeliveryWindow, SelectionOption, SelectionRecord, ServiceLevel
@@ -48,6 +50,8 @@ class Reason(StrEnum):
 
 class Blocked(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
+    CAP_REACHED = "cap_reached"
+    BALANCE_EXHAUSTED = "balance_exhausted"
     LANE_ON_TIME = "lane_on_time"
     LANE_EXCEPTIONS = "lane_exceptions"
 
@@ -92,6 +96,7 @@ class Offer:
     window: DeliveryWindow
     lane: LaneRecord = LaneRecord()
     circuit_open: bool = False
+    capacity: CapacityBlock | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,8 @@ def promise_for(
 def blocked_by(offer: Offer, thresholds: LaneThresholds) -> Blocked | None:
     if offer.circuit_open:
         return Blocked.CIRCUIT_OPEN
+    if offer.capacity is not None:
+        return Blocked(offer.capacity.value)
     lane = offer.lane
     if not lane.judged:
         return None
@@ -165,8 +172,9 @@ def choose(offers: Sequence[Offer], promise: Promise, policy: SmartPolicy) -> Sm
         reason = Reason.FASTEST_PROMISE_NOT_MET
     else:
         reason = Reason.ALL_BLOCKED_FASTEST
-        closed = [o for o in rest if blocked[id(o)] is not Blocked.CIRCUIT_OPEN]
-        rest = closed + [o for o in rest if o not in closed]
+        # a carrier failing on the lane can still carry it; a full one or an open circuit cannot
+        hard = (Blocked.CIRCUIT_OPEN, Blocked.CAP_REACHED, Blocked.BALANCE_EXHAUSTED)
+        rest = sorted(rest, key=lambda o: blocked[id(o)] in hard)
     ranked = [*meeting, *late, *rest]
     chosen = ranked[0]
 

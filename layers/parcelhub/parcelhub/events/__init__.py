@@ -14,7 +14,8 @@ Rules that every event follows:
 * ``emitted_at`` is when we published it (UTC); the business time is in the event's own fields.
 * **No personal data.** No names, phones or street addresses; carrier scan texts are passed through
   :func:`parcelhub.security.masking.redact_text` (mobile numbers, signer names masked).
-* The three alerting events (``ShipmentStalled``, ``WaybillFailed``, ``CarrierCircuitOpened``) carry
+* The alerting events (``ShipmentStalled``, ``WaybillFailed``, ``WaybillCancelFailed``,
+  ``CarrierCircuitOpened``, ``CarrierCapacityAlert``) carry
   ``alert = {subject, message}``: a bilingual (Chinese, then English) text a person can act on. The
   ops rule forwards ``$.detail.alert.message`` to the ops SNS topic. The texts are built by the pure
   functions :func:`stall_alert`, :func:`waybill_failed_alert` and :func:`circuit_opened_alert`.
@@ -34,6 +35,7 @@ from parcelhub.events.contracts import (
     EVENT_TYPES,
     SOURCE,
     AttemptSummary,
+    CarrierCapacityAlert,
     CarrierCircuitClosed,
     CarrierCircuitOpened,
     CarrierFailover,
@@ -71,6 +73,7 @@ __all__ = [
     "STALL_RULES",
     "Alert",
     "AttemptSummary",
+    "CarrierCapacityAlert",
     "CarrierCircuitClosed",
     "CarrierCircuitOpened",
     "CarrierFailover",

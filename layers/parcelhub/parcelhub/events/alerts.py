@@ -347,3 +347,57 @@ def circuit_opened_alert(
     )
     subject = _ascii(f"[parcelhub] Circuit opened for provider {provider}: {failures} failures in {window_en}")
     return Alert(subject=subject, message=message)
+
+
+_CAPACITY_ZH = {
+    "balance_low": "电子面单余额不足",
+    "cap_reached": "今日揽收上限已满",
+    "cap_forecast": "预计将达揽收上限",
+}
+
+
+def capacity_alert(
+    *,
+    carrier: str,
+    kind: str,
+    day: str,
+    daily_cap: int | None,
+    intake_today: int,
+    forecast_today: float,
+    balance_left: int | None,
+    cover_days: float | None,
+    min_cover_days: float,
+    cap_day: str | None,
+    promotion: str | None,
+) -> Alert:
+    """The ops alert for a carrier running out of capacity (pure)."""
+    name = _carrier_zh(carrier)
+    promo = f"（促销：{promotion}）" if promotion else ""
+    promo_en = f" (promotion: {promotion})" if promotion else ""
+    if kind == "balance_low":
+        cover_zh = f"约 {cover_days} 天" if cover_days is not None else "已用尽"
+        cover_en = f"about {cover_days} days" if cover_days is not None else "none left"
+        zh = (f"【面单余额】{name} 电子面单余额 {balance_left}，按预测仅够 {cover_zh}"
+              f"（告警阈值 {min_cover_days} 天）{promo}")  # fmt: skip
+        en = (f"[Balance low] {carrier}: {balance_left} e-waybill numbers left, {cover_en} of forecast"
+              f" (alert under {min_cover_days} days){promo_en}")  # fmt: skip
+        action_zh = "建议操作：在服务商后台充值面单或申请单号；余额用尽前，新订单将自动改派下一承运商。"
+        action_en = "Suggested action: top up the e-waybill balance; once used up, orders go to the next carrier."
+    elif kind == "cap_reached":
+        zh = (f"【揽收上限】{name} 今日（{day}）已揽收 {intake_today} 单，达到上限 {daily_cap}，"
+              "新订单已自动改派下一承运商")  # fmt: skip
+        en = (f"[Cap reached] {carrier}: {intake_today} parcels today ({day}) reached the daily cap of {daily_cap};"
+              " new orders go to the next carrier")  # fmt: skip
+        action_zh = "建议操作：联系网点确认可否提高今日揽收量，或调整选择规则。"
+        action_en = "Suggested action: ask the outlet whether it can take more today, or adjust the selection rules."
+    else:
+        zh = f"【揽收上限预警】{name} 预计 {cap_day} 达到每日上限 {daily_cap}（今日预测 {forecast_today} 单）{promo}"
+        en = (f"[Cap ahead] {carrier}: forecast to reach its daily cap of {daily_cap} on {cap_day}"
+              f" (today's forecast {forecast_today}){promo_en}")  # fmt: skip
+        action_zh = "建议操作：提前与网点协商加量，或在促销期间为其他承运商分配更多订单。"
+        action_en = (
+            "Suggested action: agree more intake with the outlet, or allocate more to other carriers for the event."
+        )
+    message = "\n".join([zh, action_zh, "", en, action_en])
+    subject = _ascii(f"[parcelhub] Capacity {kind} for {carrier} on {day}")
+    return Alert(subject=subject, message=message)

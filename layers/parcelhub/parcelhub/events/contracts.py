@@ -10,14 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from parcelhub.domain.models import Carrier, CustomerTier, Provider, SelectionRecord, ServiceLevel, WaybillAttempt
 from parcelhub.domain.status import Status, SubStatus
-from parcelhub.events.alerts import Alert, cancel_failed_alert, circuit_opened_alert, stall_alert, waybill_failed_alert
+from parcelhub.events.alerts import (
+    Alert,
+    cancel_failed_alert,
+    capacity_alert,
+    circuit_opened_alert,
+    stall_alert,
+    waybill_failed_alert,
+)
 from parcelhub.security.masking import redact_text
 
 SOURCE = "parcelhub"
@@ -473,7 +480,53 @@ class CarrierCircuitClosed(Event):
         return (self.provider, self.opened_at)
 
 
-A = TypeVar("A", "WaybillFailed", "ShipmentStalled", "CarrierCircuitOpened", "WaybillCancelFailed")
+class CarrierCapacityAlert(Event, AlertingEvent):
+    """A carrier is running out: its e-waybill balance covers too few days of forecast, its daily intake cap
+    was reached, or a day ahead is forecast to reach it (``domain.capacity``)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("ops SNS topic (alert.message)", "dashboards")
+    fires_when: ClassVar[str] = "The capacity planner's run finds the condition; once per carrier, kind and local day."
+
+    carrier: Carrier
+    kind: Literal["balance_low", "cap_reached", "cap_forecast"]
+    day: date = Field(description="The local (China) day the planner judged")
+    daily_cap: int | None = Field(description="Parcels a day the carrier takes; null: no cap configured")
+    intake_today: int = Field(ge=0)
+    forecast_today: float = Field(ge=0, description="Parcels forecast for the whole day")
+    balance_left: int | None = Field(description="E-waybill numbers left; null: not known")
+    balance_source: Literal["provider", "configured"] | None = None
+    cover_days: float | None = Field(description="Days the balance lasts at the forecast; null: not known")
+    min_cover_days: float
+    cap_day: date | None = Field(description="The first day forecast to reach the cap")
+    promotion: str | None = Field(default=None, description="The promotion behind the forecast, if any")
+    alert: Alert = Field(default_factory=_pending_alert)
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.carrier, self.kind, self.day)
+
+    def build_alert(self) -> Alert:
+        return capacity_alert(
+            carrier=self.carrier.value,
+            kind=self.kind,
+            day=self.day.isoformat(),
+            daily_cap=self.daily_cap,
+            intake_today=self.intake_today,
+            forecast_today=self.forecast_today,
+            balance_left=self.balance_left,
+            cover_days=self.cover_days,
+            min_cover_days=self.min_cover_days,
+            cap_day=self.cap_day.isoformat() if self.cap_day else None,
+            promotion=self.promotion,
+        )
+
+    @model_validator(mode="after")
+    def _fill_alert(self) -> CarrierCapacityAlert:
+        return _with_alert(self)
+
+
+A = TypeVar(
+    "A", "WaybillFailed", "ShipmentStalled", "CarrierCircuitOpened", "WaybillCancelFailed", "CarrierCapacityAlert"
+)
 
 
 def _with_alert(event: A) -> A:
@@ -497,6 +550,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CarrierCircuitOpened,
     CarrierCircuitClosed,
     EstimatedDeliveryChanged,
+    CarrierCapacityAlert,
 )
 _BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}
 

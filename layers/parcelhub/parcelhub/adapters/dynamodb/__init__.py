@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from parcelhub.adapters.dynamodb.capacity import CapacityRecords
 from parcelhub.adapters.dynamodb.health import HealthRecords
 from parcelhub.adapters.dynamodb.indexes import PollIndexRecords, StallIndexRecords
-from parcelhub.adapters.dynamodb.lanes import LaneHistoryRecords
 from parcelhub.adapters.dynamodb.leases import LeaseRecords
 from parcelhub.adapters.dynamodb.orders import OrderRecords, RecoveryRecords
 from parcelhub.adapters.dynamodb.pages import TrackingPageRecords
@@ -28,7 +28,7 @@ class DynamoShipmentStore(
     TrackingPageRecords,
     OrderRecords,
     RecoveryRecords,
-    LaneHistoryRecords,
+    CapacityRecords,
 ):
     """Every store port on one DynamoDB table."""
 
@@ -37,7 +37,9 @@ __all__ = ["DynamoShipmentStore", "dynamodb_client"]
 
 if TYPE_CHECKING:  # static proof that the adapter implements every port
     from parcelhub.ports.analytics import LaneHistory
+    from parcelhub.ports.capacity import CapacityLedger
     from parcelhub.ports.store import ShipmentStore
 
     _conforms: ShipmentStore = DynamoShipmentStore("table")
     _reads_lanes: LaneHistory = DynamoShipmentStore("table")
+    _counts_capacity: CapacityLedger = DynamoShipmentStore("table")

@@ -24,28 +24,44 @@ _LEVELS = (LaneLevel.CITY, LaneLevel.PROVINCE, LaneLevel.NATIONAL)
 _UNPROCESSED_ROUNDS = 3
 
 
+def lane_keys(carriers: Sequence[str], service: str, lane: Lane) -> list[tuple[str, str]]:
+    """The (pk, sk) of every all-time cell an estimate of these carriers on the lane may read."""
+    pks = dict.fromkeys(cell_pk(c, service, level, lane_key(lane, level)) for c in carriers for level in _LEVELS)
+    return [(pk, ALL_TIME) for pk in pks]
+
+
+def lane_stats_of(items: Sequence[Mapping[str, Any]]) -> dict[tuple[str, LaneLevel], LaneStats]:
+    found: dict[tuple[str, LaneLevel], LaneStats] = {}
+    for item in items:
+        carrier, _, level, _ = parse_cell_pk(str(item["pk"]))
+        found[(carrier, level)] = stats_from_item(item)
+    return found
+
+
 class LaneHistoryRecords(Table):
     def lane_stats(
         self, carriers: Sequence[str], service: str, lane: Lane
     ) -> Mapping[tuple[str, LaneLevel], LaneStats]:
-        pks = list(
-            dict.fromkeys(cell_pk(c, service, level, lane_key(lane, level)) for c in carriers for level in _LEVELS)
-        )
-        if not pks:
-            return {}
-        if len(pks) > BATCH_GET_MAX_KEYS:
+        keys = lane_keys(carriers, service, lane)
+        if len(keys) > BATCH_GET_MAX_KEYS:
             raise ValueError(f"one read holds {BATCH_GET_MAX_KEYS} cells: {len(carriers)} carriers is too many")
+        return lane_stats_of(self._batch_get(keys, what="lane cells"))
+
+    def _batch_get(self, keys: Sequence[tuple[str, str]], *, what: str) -> list[dict[str, Any]]:
+        """One eventually consistent ``BatchGetItem`` of at most 100 keys (unprocessed keys asked again)."""
+        if not keys:
+            return []
         request: dict[str, Any] = {
-            self.table_name: {"Keys": [{"pk": {"S": pk}, "sk": {"S": ALL_TIME}} for pk in pks], "ConsistentRead": False}
+            self.table_name: {
+                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
+                "ConsistentRead": False,
+            }
         }
-        found: dict[tuple[str, LaneLevel], LaneStats] = {}
+        items: list[dict[str, Any]] = []
         for _ in range(_UNPROCESSED_ROUNDS):
             response = self._call("batch_get_item", RequestItems=request)
-            for wire in response.get("Responses", {}).get(self.table_name, []):
-                item = ser.from_wire(wire)
-                carrier, _, level, _ = parse_cell_pk(str(item["pk"]))
-                found[(carrier, level)] = stats_from_item(item)
+            items.extend(ser.from_wire(wire) for wire in response.get("Responses", {}).get(self.table_name, []))
             request = response.get("UnprocessedKeys") or {}
             if not request:
-                return found
-        raise StoreUnavailable("lane cells: keys left unprocessed after retries", code="UnprocessedKeys")
+                return items
+        raise StoreUnavailable(f"{what}: keys left unprocessed after retries", code="UnprocessedKeys")

@@ -1,7 +1,9 @@
-"""``/v1/analytics/scorecards``: carrier scorecards by lane, destination province or carrier."""
+"""``/v1/analytics/scorecards``: carrier scorecards by lane, destination province or carrier;
+``/v1/analytics/capacity``: each carrier's intake, forecast, balance cover and alerts."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -9,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parcelhub import composition
-from parcelhub.api.analytics_views import ScorecardsView, ScorecardView
+from parcelhub.api.analytics_views import CapacityView, CarrierCapacityView, ScorecardsView, ScorecardView
 from parcelhub.api.auth import API_KEY_REQUIRED
 from parcelhub.api.views import ErrorBody
 from parcelhub.app.scorecards import Level, ScorecardQuery
@@ -53,3 +55,28 @@ def scorecards(  # noqa: PLR0917 - the route's query parameters
     )
     rows = composition.scorecard_service().rows(query)
     return ScorecardsView(level=level, period=period, rows=[ScorecardView.of(row) for row in rows])
+
+
+@router.get(
+    "/analytics/capacity",
+    summary="Carrier capacity: intake today, forecast, e-waybill balance cover and alerts",
+    description="Per carrier (the configured ones and every carrier the selection rules name): today's intake "
+    "against the daily cap, a daily forecast over the horizon from recent intake with the configured promotion "
+    "multipliers, the e-waybill balance left and how many days of forecast it covers, whether new orders skip "
+    "the carrier, and the alerts the capacity planner raises. Empty counters unless capacity.enabled.",
+    responses={
+        200: {"description": "The carriers' capacity", "content": {"application/json": {"model": CapacityView}}},
+        401: _error("Missing or invalid x-api-key"),
+        503: _error("The store is busy; retry with backoff"),
+    },
+    tags=["analytics"],
+    security=API_KEY_REQUIRED,
+)
+def capacity() -> CapacityView:
+    policy = composition.hub_config().capacity
+    looks = composition.capacity_planner().outlooks(datetime.now(UTC))
+    return CapacityView(
+        enabled=policy.enabled,
+        min_cover_days=policy.min_cover_days,
+        carriers=[CarrierCapacityView.of(look) for look in looks],
+    )

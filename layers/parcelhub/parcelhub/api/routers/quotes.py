@@ -28,7 +28,8 @@ def _error(description: str) -> OpenAPIResponse:
     "for it, ranked as the smart strategy ranks them: the tariff price, the lane estimate of the delivery "
     "window if the order were placed now, whether it meets the promise for the customer's tier and "
     "destination, the lane's on-time and exception rates, and whether the carrier is available (else why "
-    "not: an open circuit, a lane threshold). Stores nothing.",
+    "not: an open circuit, a reached daily intake cap or a used-up e-waybill balance, a lane threshold). "
+    "Stores nothing.",
     responses={
         200: {"description": "The ranked options", "content": {"application/json": {"model": QuotesView}}},
         401: _error("Missing or invalid x-api-key"),

@@ -1,6 +1,6 @@
 """Kdniao request builders: PURE functions from our models to the exact forms we POST (REFERENCE §1).
 
-* ``build_create_request`` (1007 e-waybill), ``build_cancel_request`` (1147),
+* ``build_create_request`` (1007 e-waybill), ``build_cancel_request`` (1147), ``build_balance_request`` (1127),
   ``build_subscribe_request`` (8008), ``build_query_request`` (8001 / 1002);
 * no ``build_fetch_request``: Kdniao has no "fetch an existing e-waybill" call here (a duplicate order
   code is answered with the order itself, see ``parsers.parse_create_response``).
@@ -103,6 +103,12 @@ def build_cancel_request(waybill: Waybill, settings: KdniaoSettings) -> dict[str
     }
     payload |= _account_fields(waybill.carrier, settings, for_cancel=True)
     return envelope(compact_json(payload), settings.cancel_request_type, settings)
+
+
+def build_balance_request(carrier: Carrier, settings: KdniaoSettings) -> dict[str, str]:
+    """1127 单号余量查询: ``ShipperCode`` + the carrier's account fields, as 1007 sends them [C]."""
+    payload: dict[str, Any] = {"ShipperCode": carrier.value} | _account_fields(carrier, settings)
+    return envelope(compact_json(payload), settings.balance_request_type, settings)
 
 
 def build_subscribe_request(subscription: TrackingSubscription, settings: KdniaoSettings) -> dict[str, str]:

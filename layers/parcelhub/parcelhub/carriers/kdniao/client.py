@@ -26,6 +26,9 @@ class KdniaoClient(FormClient):
     def cancel(self, form: Mapping[str, str]) -> dict[str, Any]:
         return self.post(self.settings.url(self.settings.eorder_path), form)
 
+    def balance(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.eorder_path), form)
+
     def subscribe(self, form: Mapping[str, str]) -> dict[str, Any]:
         return self.post(self.settings.url(self.settings.subscribe_path), form)
 

@@ -109,6 +109,19 @@ def parse_cancel_response(body: Mapping[str, Any], settings: KdniaoSettings) -> 
     check_result(body, settings)
 
 
+def parse_balance_response(body: Mapping[str, Any], settings: KdniaoSettings) -> int:
+    """A 1127 answer: the e-waybill numbers left (the first of ``balance_fields`` holding a whole number)."""
+    check_result(body, settings)
+    for name in settings.balance_fields:
+        value = body.get(name)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+            return int(value)
+    wanted = ", ".join(settings.balance_fields)
+    raise CarrierUnavailable(PROVIDER, f"balance answer without a whole number in {wanted}", "BAD_RESPONSE")
+
+
 def parse_subscribe_response(body: Mapping[str, Any], settings: KdniaoSettings) -> None:
     """An 8008 answer (no ResultCode on success): success returns, anything else raises."""
     check_result(body, settings)

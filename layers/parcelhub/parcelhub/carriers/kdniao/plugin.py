@@ -1,5 +1,6 @@
 """The Kdniao (快递鸟) provider plugin: an aggregator issuing e-waybills for many carriers (1007/1147),
-tracking them (8008 subscribe, 8001 query) and pushing full snapshots (101/102; 107 COD).
+tracking them (8008 subscribe, 8001 query) and pushing full snapshots (101/102; 107 COD); it answers the
+e-waybill balance of a carrier's account (1127).
 
 Wiring only: ``builders`` make the form, ``client`` posts it, ``parsers`` read the answer.
 It cannot fetch an existing waybill (``Capability.FETCH_WAYBILLS`` is not offered)."""
@@ -33,7 +34,9 @@ from parcelhub.domain.models import Carrier, Provider, Waybill
 class KdniaoPlugin:
     name = Provider.KDNIAO
     settings_type = KdniaoSettings
-    capabilities = frozenset({Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.PUSH_TRACKING})
+    capabilities = frozenset(
+        {Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.PUSH_TRACKING, Capability.WAYBILL_BALANCE}
+    )
 
     def __init__(
         self,
@@ -64,6 +67,10 @@ class KdniaoPlugin:
 
     def fetch_waybill(self, order_id: str) -> Waybill:
         raise CapabilityNotSupported(PROVIDER, Capability.FETCH_WAYBILLS, "kdniao cannot fetch an existing waybill")
+
+    def waybill_balance(self, carrier: Carrier) -> int:
+        body = self.client.balance(builders.build_balance_request(carrier, self.settings))
+        return parsers.parse_balance_response(body, self.settings)
 
     # ------------------------------------------------------------------------------------ tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:

@@ -53,6 +53,10 @@ class KdniaoSettings(ProviderSettings):
     cancel_request_type: RequestType = "1147"  # [C]
     subscribe_request_type: RequestType = "8008"  # 1008 = standard edition
     query_request_type: RequestType = "8001"  # 1002 = standard edition
+    #: 单号余量查询 (e-waybill balance) on the e-order path [C] misu99; its answer's field is [U]: the first
+    #: of ``balance_fields`` holding a whole number is read (configure the real one when Kdniao confirms it)
+    balance_request_type: RequestType = "1127"
+    balance_fields: tuple[str, ...] = ("Balance", "Num", "AvailableNum", "Count")
     data_type: Literal["2"] = "2"  # 2 = JSON, the only value used in practice
 
     # -- timeouts (seconds)

@@ -64,6 +64,9 @@ class Kuaidi100Plugin:
     def fetch_waybill(self, order_id: str) -> Waybill:
         raise CapabilityNotSupported(PROVIDER, Capability.FETCH_WAYBILLS, TRACKING_ONLY.format("fetches"))
 
+    def waybill_balance(self, carrier: Carrier) -> int:
+        raise CapabilityNotSupported(PROVIDER, Capability.WAYBILL_BALANCE, "kuaidi100 has no e-waybill balance query")
+
     # ------------------------------------------------------------------------------------- tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
         """Subscribe a tracking number; 501 (already subscribed) counts as success (idempotent)."""

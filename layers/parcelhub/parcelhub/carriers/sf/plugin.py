@@ -20,6 +20,7 @@ import requests
 
 from parcelhub.carriers.base import (
     Capability,
+    CapabilityNotSupported,
     CarrierOrderNotFound,
     CarrierRejected,
     HttpReply,
@@ -96,6 +97,9 @@ class SfPlugin:
             if rejected.code in ORDER_NOT_FOUND:
                 raise CarrierOrderNotFound(PROVIDER, rejected.message, rejected.code) from None
             raise
+
+    def waybill_balance(self, carrier: Carrier) -> int:
+        raise CapabilityNotSupported(PROVIDER, Capability.WAYBILL_BALANCE, "sf has no e-waybill balance query")
 
     # ------------------------------------------------------------------------------------ tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
