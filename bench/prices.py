@@ -115,6 +115,14 @@ PRICES: dict[str, Price] = {
         _AWS.format("step-functions"),
         verified="AWS compute blog 'Building cost-effective AWS Step Functions workflows'",
     ),
+    "stepfunctions.express.gb_second": Price(
+        "Step Functions",
+        "Express duration GB-second (64 MB minimum, 100 ms increments)",
+        0.00001667,
+        1,
+        _AWS.format("step-functions"),
+        verified=None,
+    ),
     "events.custom": Price(
         "EventBridge",
         "custom event published (per 64 KB chunk)",
@@ -196,6 +204,9 @@ CNY_PER_USD = 7.1
 
 #: Lambda platform log lines per invocation (START, END, REPORT) in bytes, ingested by CloudWatch Logs.
 LAMBDA_PLATFORM_LOG_BYTES = 260
+#: Express workflows: memory billed at least 64 MB (our state is a few KB), duration in 100 ms increments.
+EXPRESS_BILLED_MB = 64
+EXPRESS_INCREMENT_MS = 100
 
 
 def price(key: str) -> Price:

@@ -224,7 +224,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{bill['updates_per_shipment']} tracking pushes each from the carrier sandboxes -> delivered "
                 f"(final statuses {bill['statuses']}). Every AWS request counted (botocore hooks in the runner, plus "
                 "what AWS does on our behalf: API Gateway requests, Lambda invocations and GB-seconds, the SQS event "
-                "source mapping's receive/delete, EventBridge events and rule deliveries, Step Functions transitions, "
+                "source mapping's receive/delete, EventBridge events and rule deliveries, the Step Functions "
+                "workflow's executions and durations (and its transitions, for the Standard comparison), "
                 "bytes to S3 and to CloudWatch Logs), priced with `bench/prices.py` "
                 f"(us-east-1 list prices collected {results['prices']['collected']}, checked "
                 f"{results['prices']['checked']}, no free tier)."
@@ -273,6 +274,7 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         out += [f"| {name} | {usd:.4f} |" for name, usd in bill["fixed_usd_per_month"].items()]
         out.append("")
+        out += cost.workflow_markdown(bill) + cost.requests_markdown(bill)
         if bill.get("notes"):
             out += ["Notes from the run:", "", *[f"- {note}" for note in bill["notes"]], ""]
     if "cold_start" in results:

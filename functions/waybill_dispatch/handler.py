@@ -1,9 +1,11 @@
 """SQS ``waybill-requests`` -> ``StartExecution`` of the waybill workflow, one per shipment.
 
 The execution is named by the shipment id (or the ``execution_name`` the message carries, e.g. a
-``/retry``'s ``<shipment_id>-r<n>``), so a duplicated or redelivered message cannot start a second
-workflow: Standard Step Functions refuses a used name with ``ExecutionAlreadyExists``, which counts as
-success here. Any other failure fails only its own record (``ReportBatchItemFailures``).
+``/retry``'s ``<shipment_id>-r<n>``). The workflow is EXPRESS: a duplicated or redelivered message starts
+a second run of the same name, which the waybill claim (a lease per run) keeps from a second carrier order
+and which stops at once when the run it duplicates has ended (``infra/statemachines/waybill.asl.json``).
+``ExecutionAlreadyExists`` (a Standard machine, or moto) still counts as success. Any other failure fails
+only its own record (``ReportBatchItemFailures``).
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from parcelhub.ports.errors import (
 )
 from parcelhub.ports.store import (
     DEFAULT_SHARDS,
+    ClaimFacts,
     DuePoll,
     DueRecovery,
     DueStall,
@@ -93,6 +94,7 @@ class _Claim:
     shipment_id: str
     order_id: str
     known: set[str] = field(default_factory=set)
+    facts: ClaimFacts | None = None
 
 
 def _stored(shipment: Shipment) -> Shipment:
@@ -253,16 +255,24 @@ class InMemoryShipmentStore:
     # -------------------------------------------------------------------------------------- tracking
 
     def claim_tracking(
-        self, carrier: str, tracking_number: str, shipment_id: str, order_id: str, *, replacing: str | None = None
+        self,
+        carrier: str,
+        tracking_number: str,
+        shipment_id: str,
+        order_id: str,
+        *,
+        replacing: str | None = None,
+        facts: ClaimFacts | None = None,
     ) -> None:
         with self._lock:
             claim = self._claims.get((carrier, tracking_number))
             if claim is not None and claim.shipment_id not in (shipment_id, replacing):
                 raise TrackingClaimConflict(carrier, tracking_number, claim.shipment_id)
             if claim is None or (replacing is not None and claim.shipment_id == replacing):
-                self._claims[(carrier, tracking_number)] = _Claim(shipment_id, order_id)
+                self._claims[(carrier, tracking_number)] = _Claim(shipment_id, order_id, facts=facts)
             else:
                 claim.order_id = order_id
+                claim.facts = facts or claim.facts
             self.item_writes += 1
 
     def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
@@ -270,7 +280,9 @@ class InMemoryShipmentStore:
             claim = self._claims.get((carrier, tracking_number))
             if claim is None:
                 return None
-            return TrackingClaim(claim.shipment_id, claim.order_id, carrier, tracking_number, frozenset(claim.known))
+            return TrackingClaim(
+                claim.shipment_id, claim.order_id, carrier, tracking_number, frozenset(claim.known), claim.facts
+            )
 
     def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
         seen = set(claim.known_hashes)

@@ -71,7 +71,13 @@ def test_the_smoke_bench_writes_results_with_the_documented_shape(tmp_path: Path
     # a tracking update costs at least the webhook's API request, its Lambda invocation and one SendMessage,
     # and (plausibility) far fewer than a hundred requests
     assert 3 <= written["aws_requests_per_tracking_update"] < 100
-    assert bill["phases"]["order_to_waybill"]["billable_requests"]["step_functions_transitions"] > 0
+    # the waybill workflow billed as its type bills (Express: one request per execution), and priced both ways
+    assert bill["phases"]["order_to_waybill"]["billable_requests"]["step_functions_executions"] == SMOKE.shipments
+    workflow = bill["step_functions"]
+    assert workflow["type"] == "EXPRESS"
+    assert workflow["transitions_per_shipment"] >= 8
+    assert {"STANDARD", "EXPRESS", "EXPRESS_local_wall_clock"} <= set(workflow["usd_per_1k_shipments_by_type"])
+    assert by_service["Step Functions"] == pytest.approx(workflow["usd_per_1k_shipments_by_type"]["EXPRESS"], rel=1e-2)
     for peer in bill["peers"].values():
         assert all(_positive(x) for x in peer["times_parcelhub"])
 

@@ -40,7 +40,7 @@ from parcelhub.ports.errors import (
     TrackingClaimConflict,
     WaybillAlreadyRecorded,
 )
-from parcelhub.ports.store import DEFAULT_SHARDS, QueryStats, ShipmentStore, StallMark
+from parcelhub.ports.store import DEFAULT_SHARDS, ClaimFacts, QueryStats, ShipmentStore, StallMark
 
 pytestmark = pytest.mark.integration
 
@@ -358,6 +358,34 @@ def test_a_tracking_claim_is_found_by_carrier_and_number(store: ShipmentStore):
     )
     assert store.find_by_tracking("ZTO", "00000000000000") is None
     assert store.find_by_tracking("YTO", "78912345678901") is None
+
+
+def test_a_claim_keeps_the_facts_of_its_shipment_and_a_reissued_number_takes_the_new_ones(store: ShipmentStore):
+    # Given a shipment claiming its number with its lane, service and creation time
+    first = a_shipment(1)
+    store.create(first)
+    store.claim_tracking("ZTO", "78912345678901", first.shipment_id, first.order_id, facts=ClaimFacts.of(first))
+    # Then the claim hands them back exactly (the ingest reads no shipment for them)
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    assert claim.facts == ClaimFacts.of(first)
+    assert claim.facts.lane.destination_city == first.destination_city
+    assert claim.facts.created_at == first.created_at
+    # When the carrier issues the number again to another shipment
+    second = a_shipment(2).model_copy(update={"destination_city": "苏州市", "created_at": NOW + timedelta(days=40)})
+    store.create(second)
+    store.claim_tracking(
+        "ZTO", "78912345678901", second.shipment_id, second.order_id,
+        replacing=first.shipment_id, facts=ClaimFacts.of(second),
+    )  # fmt: skip
+    # Then the claim carries the new shipment's facts; a claim written without facts has none
+    moved = store.find_by_tracking("ZTO", "78912345678901")
+    assert moved is not None
+    assert moved.facts == ClaimFacts.of(second)
+    shipped(store, 3, tracking_number="78912345678903")
+    bare = store.find_by_tracking("ZTO", "78912345678903")
+    assert bare is not None
+    assert bare.facts is None
 
 
 def test_claiming_again_for_the_same_shipment_is_a_no_op_and_keeps_known_events(store: ShipmentStore):

@@ -144,6 +144,22 @@ class World:
     def run(self, shipment_id: str, name: str | None = None) -> dict[str, Any]:
         return self.wait(self.start(shipment_id, name))
 
+    def start_duplicate(self, shipment_id: str, name: str | None = None) -> str:
+        """Start a second run under a name already used: what an asynchronous Express start may do (at least
+        once, names not unique). moto refuses a used name per state machine, so the duplicate runs on a twin
+        machine with the same definition, role and type: the same ``$$.Execution.Name``, another run."""
+        described = self.sfn.describe_state_machine(stateMachineArn=self.state_machine_arn)
+        twin = self.sfn.create_state_machine(
+            name=f"parcelhub-test-waybill-{uuid.uuid4().hex[:8]}",
+            definition=described["definition"],
+            roleArn=described["roleArn"],
+            type=described["type"],
+        )["stateMachineArn"]
+        reply = self.sfn.start_execution(
+            stateMachineArn=twin, name=name or shipment_id, input=json.dumps({"shipment_id": shipment_id})
+        )
+        return str(reply["executionArn"])
+
     def shipment(self, shipment_id: str) -> Shipment:
         return composition.store().get(shipment_id)
 
@@ -179,6 +195,14 @@ CREATES = {"EXP_RECE_CREATE_ORDER", "create_waybill", "1007"}
 
 def _asks(entry: dict[str, Any], names: set[str]) -> bool:
     return bool({entry["operation"], entry.get("service"), entry.get("request_type")} & names)
+
+
+def machine_type() -> str:
+    """The waybill state machine's type as template.yaml declares it."""
+    from sandbox.local.template import load_template
+
+    template = load_template(ROOT / "template.yaml")
+    return str(template["Resources"]["WaybillStateMachine"]["Properties"]["Type"])
 
 
 def _create_table(client: Any, name: str) -> None:
@@ -261,7 +285,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         )["FunctionArn"]
         definition = ASL.read_text(encoding="utf-8").replace("${WaybillTasksFunctionArn}", function_arn)
         machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-            name="parcelhub-test-waybill", definition=definition, roleArn=role, type="STANDARD"
+            name="parcelhub-test-waybill", definition=definition, roleArn=role, type=machine_type()
         )["stateMachineArn"]
         for name, value in {
             "TABLE_NAME": table,

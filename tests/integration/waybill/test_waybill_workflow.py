@@ -202,8 +202,11 @@ def test_every_provider_down_marks_waybill_failed_with_an_alert_and_retry_recove
     # When the outage is cleared and /retry re-runs it (status back to PENDING, execution <id>-r<n>)
     world.fault(world.sf, outage=False)
     world.fault(world.kdniao, outage=False)
-    composition.store().set_status(shipment_id, Status.PENDING, expected={Status.WAYBILL_FAILED}, now=datetime.now(UTC))
-    retried = world.run(shipment_id, name=f"{shipment_id}-r2")
+    now = datetime.now(UTC)
+    _, name = composition.store().begin_run(
+        shipment_id, "retry", expected={Status.WAYBILL_FAILED}, recovery_due=now + timedelta(minutes=15), now=now
+    )
+    retried = world.run(shipment_id, name=name)
     # Then it gets its waybill
     assert retried["status"] == "SUCCEEDED", retried
     stored = world.shipment(shipment_id)
@@ -244,11 +247,50 @@ def test_concurrent_executions_for_one_shipment_make_one_waybill_and_one_create_
     assert len([c for c in world.create_calls(world.kdniao) if c["operation"] == "create_waybill"]) == 1
     stored = world.shipment(shipment_id)
     assert [a.outcome for a in stored.waybill_attempts] == ["created"]
-    # and a duplicate start of a finished execution is refused by name
-    with pytest.raises(world.sfn.exceptions.ExecutionAlreadyExists):
-        world.sfn.start_execution(
-            stateMachineArn=world.state_machine_arn, name=shipment_id, input=json.dumps({"shipment_id": "other"})
-        )
+
+
+def live_orders(world: World, shipment_id: str) -> list[str]:
+    """The shipment's carrier orders that are (or may be) live at a provider: not cancelled, not absent."""
+    orders = world.shipment(shipment_id).carrier_orders
+    return [key for key, order in orders.items() if order.state not in {"cancelled", "absent"}]
+
+
+def test_duplicate_runs_of_one_name_at_once_make_one_carrier_order_and_one_announcement(world: World) -> None:
+    twins = 3
+    # Given one shipment whose asynchronous Express start ran more than once: runs of the SAME execution name
+    # at once (Express is at-least-once and does not de-duplicate names)
+    shipment_id = world.new_shipment(order_request()).shipment_id
+    # When they run concurrently
+    arns = [world.start(shipment_id)] + [world.start_duplicate(shipment_id) for _ in range(twins - 1)]
+    results = [world.wait(arn, timeout=150) for arn in arns]
+    # Then none fails, the provider got ONE create call, the shipment has ONE live carrier order and one
+    # "created" attempt, and ONE WaybillCreated was announced
+    assert [r["status"] for r in results] == ["SUCCEEDED"] * twins
+    assert len(world.create_calls(world.kdniao)) == 1
+    assert len(live_orders(world, shipment_id)) == 1
+    assert [a.outcome for a in world.shipment(shipment_id).waybill_attempts] == ["created"]
+    assert [e["detail-type"] for e in world.events()].count("WaybillCreated") == 1
+
+
+def test_a_duplicate_run_after_the_run_ended_does_nothing(world: World) -> None:
+    # Given a shipment whose workflow ran to its end (waybill recorded and announced)
+    shipment_id = world.new_shipment(order_request()).shipment_id
+    assert world.run(shipment_id)["status"] == "SUCCEEDED"
+    announced = world.events()
+    asked = len(world.kdniao.request_log)
+    # When a late duplicate of that start runs (same name)
+    duplicate = world.wait(world.start_duplicate(shipment_id))
+    # Then it ends without asking the provider anything (no create, no second subscription), adding an
+    # attempt or announcing anything
+    assert duplicate["status"] == "SUCCEEDED"
+    assert len(world.kdniao.request_log) == asked
+    assert len(world.create_calls(world.kdniao)) == 1
+    assert [a.outcome for a in world.shipment(shipment_id).waybill_attempts] == ["created"]
+    assert [e["detail-type"] for e in announced].count("WaybillCreated") == 1
+    assert world.events() == []
+    assert not world.sfn.get_execution_history(executionArn=duplicate["executionArn"])["events"][-1].get(
+        "executionFailedEventDetails"
+    )
 
 
 def test_cancelled_shipment_needs_no_waybill(world: World) -> None:

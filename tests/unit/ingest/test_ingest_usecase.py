@@ -55,7 +55,7 @@ from parcelhub.events import (
     ShipmentStatusChanged,
     StallResolved,
 )
-from parcelhub.ports.store import TrackingClaim
+from parcelhub.ports.store import ClaimFacts, TrackingClaim
 from tests.fakes.relay import Announced
 from tests.fakes.store import InMemoryShipmentStore
 
@@ -275,6 +275,33 @@ def test_a_signed_kdniao_push_is_archived_once_deduped_and_moves_the_status() ->
     assert changed[0].order_id == shipment.order_id
     assert changed[0].carrier is Carrier.ZTO
     assert changed[0].provider is Provider.KDNIAO
+
+
+def test_a_claim_carrying_its_shipments_facts_is_ingested_without_reading_the_shipment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given two parcels on the same push fixture: one claimed as the waybill step claims (with its shipment's
+    # lane, service and creation time), one claimed without them (a claim written before they were kept)
+    outcomes = []
+    for with_facts, number in ((True, "73100000000001"), (False, "73100000000001")):
+        world = World()
+        shipment_id = world.shipment(number, claim=False)
+        shipment = world.store.get(shipment_id)
+        facts = ClaimFacts.of(shipment) if with_facts else None
+        world.store.claim_tracking("ZTO", number, shipment_id, shipment.order_id, facts=facts)
+        reads: list[str] = []
+        get = world.store.get
+        monkeypatch.setattr(world.store, "get", lambda sid, _get=get, _reads=reads: _reads.append(sid) or _get(sid))
+        # When its push is ingested
+        world.ingest([kdniao_fixture_body("102_reference.json")])
+        stored = get(shipment_id)
+        stall = world.store._row(shipment_id).stall  # the stall mark the same write carried
+        outcomes.append((len(reads), stored.status, stored.status_key, stall, stored.last_event_text))
+    # Then with the facts on the claim no shipment was read, and the outcome is the same as with the read
+    (reads_with, *with_facts_outcome), (reads_without, *without_outcome) = outcomes
+    assert (reads_with, reads_without) == (0, 1)
+    assert with_facts_outcome == without_outcome
+    assert with_facts_outcome[0] is Status.OUT_FOR_DELIVERY
 
 
 def test_a_push_with_a_wrong_signature_fails_its_message_and_nothing_is_stored() -> None:

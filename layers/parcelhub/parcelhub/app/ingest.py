@@ -51,7 +51,7 @@ from parcelhub.carriers.base import ProviderPlugin, PushUnreadable
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
 from parcelhub.ports.analytics import LaneHistory
 from parcelhub.ports.messaging import RawArchive
-from parcelhub.ports.store import StatusChange, TrackingClaim
+from parcelhub.ports.store import ClaimFacts, StatusChange, TrackingClaim
 
 if TYPE_CHECKING:
     from parcelhub.config import HubConfig
@@ -295,9 +295,10 @@ class Ingestor:
             return None
         if waybill.carrier not in group.alternates | {group.carrier}:
             return None
+        facts = ClaimFacts.of(shipment)
         try:
             self.store.claim_tracking(
-                waybill.carrier.value, group.tracking_number, shipment.shipment_id, shipment.order_id
+                waybill.carrier.value, group.tracking_number, shipment.shipment_id, shipment.order_id, facts=facts
             )
         except TrackingClaimConflict:
             return None
@@ -306,7 +307,9 @@ class Ingestor:
             "push matched to its shipment by the echoed order reference",
             extra={"carrier": waybill.carrier.value, "tracking_number": group.tracking_number},
         )
-        return TrackingClaim(shipment.shipment_id, shipment.order_id, waybill.carrier.value, group.tracking_number)
+        return TrackingClaim(
+            shipment.shipment_id, shipment.order_id, waybill.carrier.value, group.tracking_number, facts=facts
+        )
 
     def _park(self, group: _Group, now: datetime, result: BatchResult) -> None:
         expires_at = now + timedelta(hours=self.config.parked_push_ttl_hours)

@@ -61,7 +61,7 @@ class TrackingWriter:
     def checked(self, claim: TrackingClaim, scans: Sequence[tuple[TrackingEvent, datetime]]) -> list[TrackingEvent]:
         """The scans, one per content hash, flagged when their time is implausible (a plausible copy of a
         scan wins over a flagged one)."""
-        _, created_at = self.facts(claim.shipment_id)
+        _, created_at = self.facts(claim)
         settings = self.config.scan_time
         unique: dict[str, TrackingEvent] = {}
         for event, received_at in scans:
@@ -133,7 +133,7 @@ class TrackingWriter:
         quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
         common: dict[str, Any] = {
             "last_event_text": winner.raw_text or None,
-            "stall": self._stall_mark(claim.shipment_id, state),
+            "stall": self._stall_mark(claim, state),
             "now": now,
             "poll_due": None if is_terminal(state.status) else now + quiet,  # same write: no extra UpdateItem
             "location": winner.location,
@@ -164,7 +164,7 @@ class TrackingWriter:
             return None
         milestone = max(passed, key=lambda e: (e.occurred_at, e is winner))
         return self.estimator.at_scan(
-            self.lane_facts(claim.shipment_id),
+            self.lane_facts(claim),
             claim.carrier,
             milestone.status,
             milestone.occurred_at,
@@ -172,8 +172,9 @@ class TrackingWriter:
             carrier_estimate=milestone.estimated_delivery_at or winner.estimated_delivery_at,
         )
 
-    def _stall_mark(self, shipment_id: str, state: TrackingState) -> StallMark | None:
+    def _stall_mark(self, claim: TrackingClaim, state: TrackingState) -> StallMark | None:
         rules = self.config.stall
+        shipment_id = claim.shipment_id
 
         def due(province: str) -> Any:
             return stall_due(
@@ -188,27 +189,30 @@ class TrackingWriter:
 
         mark = due("")
         if mark is not None and mark.rule is StallRule.NO_UPDATE_IN_TRANSIT and rules.in_transit_hours_by_province:
-            mark = due(self.facts(shipment_id)[0])
+            mark = due(self.facts(claim)[0])
         if mark is None:
             return None
         return StallMark(due_at=mark.due_at, rule=mark.rule.value, episode=mark.episode)
 
-    def facts(self, shipment_id: str) -> tuple[str, datetime]:
+    def facts(self, claim: TrackingClaim) -> tuple[str, datetime]:
         """The destination province and creation time (see :meth:`lane_facts`)."""
-        facts = self.lane_facts(shipment_id)
+        facts = self.lane_facts(claim)
         return facts.lane.destination_province, facts.created_at
 
-    def lane_facts(self, shipment_id: str) -> LaneFacts:
-        """Lane, service and creation time: one GetItem per shipment and warm process (they never change;
-        the tracking claim does not carry them)."""
+    def lane_facts(self, claim: TrackingClaim) -> LaneFacts:
+        """Lane, service and creation time: from the claim, which carries them since the waybill step claims
+        with them (issue 21); for a claim written without them, one GetItem per shipment and warm process
+        (they never change)."""
+        if claim.facts is not None:
+            return LaneFacts(service=claim.facts.service, lane=claim.facts.lane, created_at=claim.facts.created_at)
         try:
             cache = _FACTS.setdefault(self.store, collections.OrderedDict())
         except TypeError:  # a store that cannot be weakly referenced: no cache
             cache = collections.OrderedDict()
-        facts = cache.get(shipment_id)
+        facts = cache.get(claim.shipment_id)
         if facts is None:
-            facts = LaneFacts.of(self.store.get(shipment_id))
-            cache[shipment_id] = facts
+            facts = LaneFacts.of(self.store.get(claim.shipment_id))
+            cache[claim.shipment_id] = facts
             while len(cache) > _FACTS_CACHE_SIZE:
                 cache.popitem(last=False)
         return facts

@@ -86,7 +86,7 @@ from parcelhub.ports.errors import (
     WaybillAlreadyRecorded,
 )
 from parcelhub.ports.messaging import LabelStore
-from parcelhub.ports.store import StallMark, WaybillStore
+from parcelhub.ports.store import ClaimFacts, StallMark, WaybillStore
 
 #: Error code of the synthetic attempt recorded when no candidate could even be tried.
 NO_CANDIDATE = "NO_CANDIDATE"
@@ -339,7 +339,9 @@ class WaybillService(CreateStep):
         (delivered, returned, cancelled, or not updated for ``tracking_reuse_days``) moves to this shipment."""
         store, carrier, number = self.deps.store, waybill.carrier.value, waybill.tracking_number
         try:
-            store.claim_tracking(carrier, number, shipment.shipment_id, shipment.order_id)
+            store.claim_tracking(
+                carrier, number, shipment.shipment_id, shipment.order_id, facts=ClaimFacts.of(shipment)
+            )
             return
         except TrackingClaimConflict as taken:
             previous = taken.shipment_id
@@ -353,7 +355,9 @@ class WaybillService(CreateStep):
             add_metric("TrackingClaimConflict", provider=waybill.provider.value)
             logger().error("tracking number held by a live shipment", extra={"holder": previous})
             return
-        store.claim_tracking(carrier, number, shipment.shipment_id, shipment.order_id, replacing=previous)
+        store.claim_tracking(
+            carrier, number, shipment.shipment_id, shipment.order_id, replacing=previous, facts=ClaimFacts.of(shipment)
+        )
         add_metric("TrackingNumberReissued", provider=waybill.provider.value)
 
     def _apply_parked(self, waybill: Waybill) -> None:

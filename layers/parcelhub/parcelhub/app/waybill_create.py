@@ -51,6 +51,11 @@ class CreateStep:
     def create_waybill(self, shipment_id: str, candidate: CarrierCandidate, execution: str) -> WaybillResult:
         store = self.deps.store
         shipment = store.get(shipment_id)
+        if shipment.workflow_done:
+            # the latest run has ended (announced, or failed) and no new run was begun (/retry and the sweep
+            # begin one first): this is a duplicate run of an Express start (at-least-once, names not unique)
+            add_metric("WaybillRunDuplicate")
+            raise ShipmentNotPending(shipment_id, shipment.status)
         if shipment.waybill is not None:
             add_metric("WaybillReused")
             return WaybillResult.of(shipment.waybill, reused=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from parcelhub.domain.lanes import Lane
 from parcelhub.domain.models import (
     CarrierOrder,
     DeliveryWindow,
@@ -32,6 +33,23 @@ DEFAULT_SHARDS = 8
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimFacts:
+    """What never changes of the shipment that claims a tracking number, copied onto the claim in the same
+    write, so the tracking ingest folds, flags scan times and re-estimates without reading the shipment."""
+
+    lane: Lane
+    service: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, shipment: Shipment) -> ClaimFacts:
+        lane = Lane(
+            shipment.origin_province, shipment.origin_city, shipment.destination_province, shipment.destination_city
+        )
+        return cls(lane=lane, service=shipment.service.value, created_at=shipment.created_at)
+
+
+@dataclass(frozen=True, slots=True)
 class TrackingClaim:
     """Who owns a (carrier, tracking number), and the content hashes of the events already stored."""
 
@@ -40,6 +58,8 @@ class TrackingClaim:
     carrier: str
     tracking_number: str
     known_hashes: frozenset[str] = frozenset()
+    #: the owner's lane, service and creation time; ``None`` on a claim written without them
+    facts: ClaimFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +206,19 @@ class TrackingClaims(Protocol):
     """Which shipment owns a (carrier, tracking number): uniqueness and the webhook's one-read lookup."""
 
     def claim_tracking(
-        self, carrier: str, tracking_number: str, shipment_id: str, order_id: str, *, replacing: str | None = None
+        self,
+        carrier: str,
+        tracking_number: str,
+        shipment_id: str,
+        order_id: str,
+        *,
+        replacing: str | None = None,
+        facts: ClaimFacts | None = None,
     ) -> None:
         """``TrackingClaimConflict`` when another shipment holds it; the same shipment again is a no-op.
         ``replacing``: take the claim over from that shipment (a number the carrier issued again: the old
-        shipment keeps its own timeline, new pushes go to the new one)."""
+        shipment keeps its own timeline, new pushes go to the new one). ``facts``: the shipment's, kept on
+        the claim (:class:`ClaimFacts`)."""
 
     def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
         """Exactly one GetItem."""

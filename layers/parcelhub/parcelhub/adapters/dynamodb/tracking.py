@@ -9,6 +9,7 @@ from typing import Any
 
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table
+from parcelhub.domain.lanes import Lane
 from parcelhub.domain.models import DeliveryWindow, TrackingEvent
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
 from parcelhub.ports.changes import TRACKING
@@ -16,18 +17,29 @@ from parcelhub.ports.errors import (
     ShipmentNotFound,
     TrackingClaimConflict,
 )
-from parcelhub.ports.store import StallMark, StatusChange, TrackingClaim
+from parcelhub.ports.store import ClaimFacts, StallMark, StatusChange, TrackingClaim
 
 
 class TrackingRecords(Table):
     """The :class:`~parcelhub.ports.store.TrackingClaims` and :class:`~parcelhub.ports.store.Timeline` ports."""
 
     def claim_tracking(
-        self, carrier: str, tracking_number: str, shipment_id: str, order_id: str, *, replacing: str | None = None
+        self,
+        carrier: str,
+        tracking_number: str,
+        shipment_id: str,
+        order_id: str,
+        *,
+        replacing: str | None = None,
+        facts: ClaimFacts | None = None,
     ) -> None:
         expr = Expr()
         expr.set("shipment_id", shipment_id).set("order_id", order_id)
         expr.set("carrier", carrier).set("tracking_number", tracking_number)
+        if facts is not None:  # what never changes of the shipment: the ingest then needs no read of it
+            lane = facts.lane
+            route = [lane.origin_province, lane.origin_city, lane.destination_province, lane.destination_city]
+            expr.set("lane", route).set("service", facts.service).set("created_at", ser.iso(facts.created_at))
         condition = f"attribute_not_exists({expr.n('pk')}) OR {expr.n('shipment_id')} = {expr.v(shipment_id)}"
         if replacing is not None:
             # a re-issued number: the claim moves to the new shipment and its dedupe hashes start afresh
@@ -50,6 +62,7 @@ class TrackingRecords(Table):
             carrier=str(item["carrier"]),
             tracking_number=str(item["tracking_number"]),
             known_hashes=frozenset(str(h) for h in item.get("known_hashes", ())),
+            facts=_claim_facts(item),
         )
 
     def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
@@ -240,3 +253,13 @@ class TrackingRecords(Table):
         return events
 
     # ----------------------------------------------------------------------------------------- stalls
+
+
+def _claim_facts(item: dict[str, Any]) -> ClaimFacts | None:
+    """The shipment's facts kept on its claim (claims written before they were kept have none)."""
+    route, service, created_at = item.get("lane"), item.get("service"), item.get("created_at")
+    if not isinstance(route, list) or len(route) != 4 or not service or not created_at:
+        return None
+    return ClaimFacts(
+        lane=Lane(*(str(part) for part in route)), service=str(service), created_at=ser.parse_iso(str(created_at))
+    )
