@@ -479,10 +479,11 @@ _FULL = frozenset({"cap_reached", "balance_exhausted"})
 
 def selection_figures(shipments: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Under the smart strategy: parcels per carrier that issued the waybill and why (the choice's reason,
-    or the chosen carrier refusing at its create because it was full), the carriers passed over and why (an
-    open circuit, a reached daily cap, a lane record), the saving against what the fixed rules would have
-    chosen (tariff prices, fen; only parcels whose rules choice was not full, since the rules could not have
-    used it either), and the choices that could not meet the promise."""
+    the chosen carrier refusing at its create because it was full, or failing over; "no waybill" when every
+    candidate failed), the carriers passed over and why (an open circuit, a reached daily cap, a lane
+    record), the saving against what the fixed rules would have chosen (tariff prices, fen; only parcels whose
+    rules choice was not full, since the rules could not have used it either), and the choices that could not
+    meet the promise."""
     by_choice: Counter[tuple[str, str]] = Counter()
     passed: Counter[tuple[str, str]] = Counter()
     saving = priced = unmet = chosen = 0
@@ -492,12 +493,22 @@ def selection_figures(shipments: Mapping[str, Mapping[str, Any]]) -> dict[str, A
             continue
         chosen += 1
         unmet += 0 if record.get("promise_met", True) else 1
-        actual = str(view.get("carrier") or record["carrier"])
-        provider = str(view.get("provider") or record["provider"])
-        refused = [a.get("error_code") for a in view.get("waybill_attempts") or []
-                   if str(a.get("error_code") or "").startswith("CAPACITY_")]  # fmt: skip
-        why = str(record["reason"]) if actual == record["carrier"] else f"{record['carrier']} full at its create"
-        by_choice[(f"{actual} via {provider}", why)] += 1
+        actual = str(view.get("carrier") or "")
+        provider = str(view.get("provider") or "")
+        attempts = list(view.get("waybill_attempts") or [])
+        refused = [
+            a
+            for a in attempts
+            if a.get("carrier") == record["carrier"] and str(a.get("error_code")).startswith("CAPACITY_")
+        ]
+        if actual == record["carrier"]:
+            why = str(record["reason"])
+        elif refused:
+            why = f"{record['carrier']} full at its create"
+        else:  # the chosen carrier failed (an open circuit, an outage): the workflow's failover
+            why = f"{record['carrier']} {(attempts[0] if attempts else {}).get('outcome') or 'failed'}"
+        issued = f"{actual} via {provider}" if actual else "no waybill"
+        by_choice[(issued, why)] += 1
         full = {str(c) for c, reason in record.get("passed_over") or [] if reason in _FULL}
         passed.update((str(c), str(reason)) for c, reason in record.get("passed_over") or [])
         if refused:

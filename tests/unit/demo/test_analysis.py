@@ -116,14 +116,24 @@ def test_the_smart_choices_are_counted_per_carrier_and_reason_with_the_saving_an
                               "prices": prices}}  # fmt: skip
 
     # Given smart choices: two ZTO under SF-first rules (each 6.00 cheaper), one SF that could not meet its
-    # promise, one SF past a full ZTO that the rules would also have tried first (no saving counted), and
-    # one chosen as ZTO that ZTO refused at its create because it was full; and one from before the strategy
+    # promise, one SF past a full ZTO that the rules would also have tried first (no saving counted), one
+    # chosen as ZTO that ZTO refused at its create because it was full, one chosen as SF that failed over to
+    # ZTO while SF's circuit was open (6.00 cheaper than the rules' SF); and one from before the strategy
     shipments = {
         "a": chosen("ZTO", "cheapest_meeting_promise"),
         "b": chosen("ZTO", "cheapest_meeting_promise"),
         "c": chosen("SF", "fastest_promise_not_met", met=False),
         "e": chosen("SF", "cheapest_meeting_promise", rules="ZTO", passed=[("ZTO", "cap_reached")]),
         "f": chosen("ZTO", "cheapest_meeting_promise", issued="SF", rules="ZTO", refused="CAPACITY_CAP_REACHED"),
+        "g": chosen("SF", "cheapest_meeting_promise", issued="ZTO", rules="SF")
+        | {"waybill_attempts": [{"carrier": "SF", "outcome": "skipped_circuit_open", "error_code": "CIRCUIT_OPEN"}]},
+        "h": chosen("SF", "all_blocked_fastest", rules="SF")
+        | {
+            "carrier": None,
+            "provider": None,
+            "status": "WAYBILL_FAILED",
+            "waybill_attempts": [{"carrier": "SF", "outcome": "skipped_circuit_open", "error_code": "CIRCUIT_OPEN"}],
+        },
         "d": {"carrier": "SF"},
     }
     # When summarised
@@ -131,21 +141,23 @@ def test_the_smart_choices_are_counted_per_carrier_and_reason_with_the_saving_an
     # Then the parcels per issuing carrier and why, the carriers passed over, the saving against the rules
     # where the rules' choice had room, and the unmet promise are reported
     assert figures == {
-        "shipments": 5,
+        "shipments": 7,
         "by_choice": [
             ["SF via sf", "ZTO full at its create", 1],
             ["SF via sf", "cheapest_meeting_promise", 1],
             ["SF via sf", "fastest_promise_not_met", 1],
+            ["ZTO via kdniao", "SF skipped_circuit_open", 1],
             ["ZTO via kdniao", "cheapest_meeting_promise", 2],
+            ["no waybill", "SF skipped_circuit_open", 1],
         ],
         "passed_over": [["ZTO", "cap_reached", 1]],
-        "saving_fen": 1200,
-        "priced": 3,
+        "saving_fen": 1800,
+        "priced": 4,
         "promise_not_met": 1,
     }
     assert _selection_rows(figures)[-3:] == [
         ("ZTO passed over", "cap_reached", "1"),
-        ("saving against the fixed rules", "tariff prices of 3 parcels", "12.00"),
+        ("saving against the fixed rules", "tariff prices of 4 parcels", "18.00"),
         ("promise not met (fastest chosen)", "flagged", "1"),
     ]
     # and under the rules strategy there is nothing to show
