@@ -162,3 +162,27 @@ def test_the_smart_choices_are_counted_per_carrier_and_reason_with_the_saving_an
     ]
     # and under the rules strategy there is nothing to show
     assert _selection_rows(selection_figures({"d": {"carrier": "SF"}})) == []
+
+
+def test_the_latency_notes_say_how_much_our_handlers_ran_and_leave_the_rest_to_the_emulator() -> None:
+    from sandbox.demo.analysis import handler_time
+
+    # Given the stack's per-function figures for 10 shipments and 40 pushes
+    metrics = {
+        "lambda": {
+            "WaybillTasksFunction": {"invocations": 60, "duration_ms": 30_000.0},
+            "WaybillDispatchFunction": {"invocations": 10, "duration_ms": 2_000.0},
+            "CarrierWebhookFunction": {"invocations": 40, "duration_ms": 8_000.0},
+            "TrackingNormalizerFunction": {"invocations": 8, "duration_ms": 12_000.0},
+        }
+    }
+    # When split
+    notes = handler_time(metrics, shipments=10, pushes=40)
+    # Then order -> waybill names 3.0 s of task time and 0.2 s of dispatch per shipment, push -> visible a
+    # webhook call (0.2 s) plus one normalizer batch (1.5 s)
+    assert notes["order_to_waybill"].startswith(
+        "our handlers ran 3.2 s of it per shipment (6.0 waybill tasks of 0.50 s"
+    )
+    assert notes["push_to_visible"].startswith("our handlers ran 1.7 s of it (webhook 0.20 s per push, one normalizer")
+    # and a run without figures says nothing it cannot back
+    assert handler_time({}, shipments=10, pushes=40) == {}
