@@ -80,11 +80,13 @@ FAKE_CREDENTIALS = {
 
 def moto_session() -> boto3.session.Session:
     """A boto3 session holding moto's placeholder credentials (:data:`FAKE_CREDENTIALS`, the one definition)."""
-    session = boto3.session.Session(region_name=FAKE_CREDENTIALS["AWS_REGION"])
-    session._session.set_credentials(  # the same placeholders the environment variables carry
-        FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
-    )
-    return session
+    import botocore.session
+    from botocore.credentials import EnvProvider
+
+    core = botocore.session.Session()
+    # read as the environment provider reads variables, but from FAKE_CREDENTIALS, not os.environ
+    core.get_component("credential_provider").insert_before("env", EnvProvider(environ=FAKE_CREDENTIALS))
+    return boto3.session.Session(botocore_session=core, region_name=REGION)
 
 
 @contextlib.contextmanager
