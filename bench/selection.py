@@ -161,7 +161,7 @@ def run(facts: int = DEFAULT_FACTS) -> dict[str, Any]:
         gate = CapacityGate(store, lambda: capped)
         zto = CarrierCandidate(provider=Provider.KDNIAO, carrier=Carrier.ZTO)
         admit = counted(lambda: gate.admit(zto, SHIPMENT, NOW))
-        release = counted(lambda: gate.release(Carrier.ZTO, SHIPMENT))
+        release = counted(lambda: gate.release(Carrier.ZTO, SHIPMENT, NOW))
     reads = ("GetItem", "BatchGetItem", "Query")
     added_reads = sum(with_smart.get(op, 0) for op in reads) - sum(rules.get(op, 0) for op in reads)
     candidates = len(choice.record.options)

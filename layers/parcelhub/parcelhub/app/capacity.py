@@ -69,13 +69,13 @@ class CapacityGate:
             why = f"{carrier} has no e-waybill numbers left"
         raise CarrierRejected(candidate.provider.value, why, REFUSAL_CODES[reason])
 
-    def release(self, carrier: Carrier, shipment_id: str) -> None:
-        """Take back a reservation whose create failed (a failure to do so leaves the day over-counted by
-        one, never under: logged and counted)."""
+    def release(self, carrier: Carrier, shipment_id: str, admitted_at: datetime) -> None:
+        """Take back a reservation whose create failed (``admitted_at``: the ``now`` it was admitted with).
+        A failure to do so leaves the day over-counted by one, never under: logged and counted."""
         if self.ledger is None:
             return
         try:
-            self.ledger.release(carrier.value, shipment_id)
+            self.ledger.release(carrier.value, shipment_id, local_day(admitted_at))
         except StoreError as error:
             add_metric("CarrierCapacityReleaseFailed", carrier=carrier.value)
             logger().warning("capacity not released", extra={"carrier": carrier.value, "error": str(error)[:200]})

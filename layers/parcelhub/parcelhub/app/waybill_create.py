@@ -76,7 +76,8 @@ class CreateStep:
         if Capability.ISSUE_WAYBILLS not in plugin.capabilities:
             raise CarrierRejected(candidate.provider.value, "provider does not issue waybills", "UNSUPPORTED")
         # counted against the carrier's day before the create; a full carrier: the next candidate
-        reservation = self.gate.admit(candidate, shipment_id, self.deps.now())
+        admitted_at = self.deps.now()
+        reservation = self.gate.admit(candidate, shipment_id, admitted_at)
         try:
             circuit = self.circuit()
             circuit.acquire(candidate.provider.value)
@@ -89,7 +90,7 @@ class CreateStep:
             waybill = self._ask_provider(plugin, circuit, shipment, order)
         except Exception:
             if reservation is Reservation.NEW:  # no waybill from this create: its count goes back (one found
-                self.gate.release(candidate.carrier, shipment_id)  # later is counted when it is recorded)
+                self.gate.release(candidate.carrier, shipment_id, admitted_at)  # later is counted when recorded)
             raise
         circuit.record_success(candidate.provider.value)
         add_metric("WaybillIssued", provider=candidate.provider.value)

@@ -24,8 +24,9 @@ class CapacityLedger(Protocol):
         """Count the shipment against the carrier's day and balance before its create, atomically refused
         when the day's intake has reached ``cap`` or the balance is used up (the reason)."""
 
-    def release(self, carrier: str, shipment_id: str) -> bool:
-        """Take back the shipment's count at the carrier (its create failed); False when there was none."""
+    def release(self, carrier: str, shipment_id: str, day: date) -> bool:
+        """Take back the shipment's count at the carrier on ``day`` (its create failed); False when there
+        was none."""
 
     def record_intake(self, carrier: str, shipment_id: str, day: date) -> bool:
         """Count the shipment's waybill once (day's intake +1, balance -1); False when counted before."""

@@ -10,15 +10,20 @@ A carrier's items share the partition ``CAPACITY#<carrier>``:
 
 ``reserve`` (before a create) is one ``TransactWriteItems``: the marker ``Put`` conditional on
 ``attribute_not_exists``, the day's ``ADD intake 1`` conditional on ``intake < cap``, the balance's ``ADD used
-1`` conditional on ``level > used``. DynamoDB serialises the writes to the day's item, so concurrent creates
-cannot take a carrier past its cap, and a retried step counts once. ``release`` (the create failed) takes
-the three back; ``record_intake`` (a waybill recorded without a reservation, e.g. found after an unclear
-outcome) counts without the conditions. The standing of the candidates is one eventually consistent
-``BatchGetItem`` (two keys a carrier), which the smart choice shares with the lane cells' read.
+1`` conditional on ``level > used``. Each transaction is atomic and its conditions are checked against the
+committed items, so concurrent creates cannot take a carrier past its cap, and a retried step counts once.
+DynamoDB cancels a transaction that collides with a concurrent one on the same item (``TransactionConflict``)
+rather than queueing it: it is sent again with jitter (``_transact``). ``release`` (the create failed)
+takes the three back, for the day the count was made; ``record_intake`` (a waybill recorded without a
+reservation, e.g. found after an unclear outcome) counts without the conditions. The standing of the
+candidates is one eventually consistent ``BatchGetItem`` (two keys a carrier), which the smart choice
+shares with the lane cells' read.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,10 +33,15 @@ from parcelhub.adapters.dynamodb.lanes import BATCH_GET_MAX_KEYS, LaneHistoryRec
 from parcelhub.adapters.dynamodb.table import TransactionCanceled
 from parcelhub.domain.capacity import CapacityBlock, Reservation, Standing
 from parcelhub.domain.lanes import Lane, LaneLevel, LaneStats
+from parcelhub.ports.errors import StoreUnavailable
 
 BALANCE_SK = "DAY#balance"  # 'b' sorts after every digit: the last item of a carrier's DAY# range
 DAY_TTL = timedelta(days=120)
 MARKER_TTL = timedelta(days=45)
+#: a transaction cancelled by a concurrent one on the same item is sent again this many times in all
+CONFLICT_ATTEMPTS = 5
+#: the first retry waits up to twice this many seconds (full jitter), doubling each time
+CONFLICT_BACKOFF = 0.02
 
 
 def capacity_pk(carrier: str) -> str:
@@ -74,7 +84,7 @@ class CapacityRecords(LaneHistoryRecords):
 
     def reserve(self, carrier: str, shipment_id: str, day: date, cap: int | None) -> Reservation | CapacityBlock:
         try:
-            self._call("transact_write_items", TransactItems=self._count_items(carrier, shipment_id, day, cap, True))
+            self._transact(self._count_items(carrier, shipment_id, day, cap, True))
         except TransactionCanceled as cancelled:
             codes = [reason.get("Code") for reason in cancelled.reasons]
             if len(codes) != 3 or "ConditionalCheckFailed" not in codes:
@@ -88,7 +98,7 @@ class CapacityRecords(LaneHistoryRecords):
 
     def record_intake(self, carrier: str, shipment_id: str, day: date) -> bool:
         try:
-            self._call("transact_write_items", TransactItems=self._count_items(carrier, shipment_id, day, None, False))
+            self._transact(self._count_items(carrier, shipment_id, day, None, False))
         except TransactionCanceled as cancelled:
             first = cancelled.reasons[0] if cancelled.reasons else {}
             if first.get("Code") == "ConditionalCheckFailed":
@@ -96,31 +106,43 @@ class CapacityRecords(LaneHistoryRecords):
             raise
         return True
 
-    def release(self, carrier: str, shipment_id: str) -> bool:
+    def release(self, carrier: str, shipment_id: str, day: date) -> bool:
         pk, sk = capacity_pk(carrier), f"SHIPMENT#{shipment_id}"
-        marker = self._get_item(pk, sk)
-        if marker is None:
-            return False
-        day = date.fromisoformat(str(marker["day"]))
         items: list[dict[str, Any]] = [
             {
                 "Delete": {
                     "TableName": self.table_name,
                     "Key": ser.to_wire({"pk": pk, "sk": sk}),
-                    "ConditionExpression": "attribute_exists(pk)",
+                    "ConditionExpression": "#day = :day",  # counted on that day (absent: nothing to give back)
+                    "ExpressionAttributeNames": {"#day": "day"},
+                    "ExpressionAttributeValues": ser.to_wire({":day": day.isoformat()}),
                 }
             },
             self._add(pk, day_sk(day), "intake", -1),
             self._add(pk, BALANCE_SK, "used", -1),
         ]
         try:
-            self._call("transact_write_items", TransactItems=items)
+            self._transact(items)
         except TransactionCanceled as cancelled:
             first = cancelled.reasons[0] if cancelled.reasons else {}
             if first.get("Code") == "ConditionalCheckFailed":
-                return False  # released meanwhile
+                return False  # released meanwhile, or never counted that day
             raise
         return True
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        """One ``TransactWriteItems``, asked again (jittered backoff) when DynamoDB cancels it for a
+        conflict with a concurrent transaction on the same item - every create of a carrier's day writes
+        that day's item, so under a burst they collide (a cancelled transaction wrote nothing). Still
+        conflicting after :data:`CONFLICT_ATTEMPTS`: ``StoreUnavailable``, which the workflow retries."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                self._call("transact_write_items", TransactItems=items)
+                return
+            except StoreUnavailable as busy:
+                if busy.code != "TransactionCanceledException" or attempt == CONFLICT_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, CONFLICT_BACKOFF * 2**attempt))  # noqa: S311 - jitter, not crypto
 
     def _count_items(
         self, carrier: str, shipment_id: str, day: date, cap: int | None, guard_balance: bool
