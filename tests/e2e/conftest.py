@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,16 @@ from typing import Any
 import pytest
 
 from sandbox.local.client import STOP_TIMEOUT, LocalStackClient
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30) -> Any:
+    """``check()`` until it answers something truthy, or ``timeout`` seconds; its last answer."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.3)
+        value = check()
+    return value
 
 
 def assert_no_denials(stack: LocalStackClient) -> None:

@@ -18,6 +18,7 @@ import requests
 
 from sandbox.demo.scorecards import fetch as fetch_scorecards
 from sandbox.demo.scorecards import page as report_page
+from tests.e2e.conftest import wait_until
 from tools import history
 
 pytestmark = pytest.mark.e2e
@@ -42,15 +43,6 @@ def scorecards(stack: Any, query: str) -> dict[str, Any]:
     reply = requests.get(f"{stack.api}/v1/analytics/scorecards?{query}", headers=stack.headers, timeout=30)
     assert reply.status_code == 200, reply.text
     return dict(reply.json())
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    value = check()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.3)
-        value = check()
-    return value
 
 
 def fact_items(stack: Any) -> list[str]:

@@ -24,6 +24,7 @@ from parcelhub.adapters.dynamodb.scorecards import DynamoScorecards
 from parcelhub.domain.delivery_clock import local_day
 from parcelhub.domain.lanes import DeliveryFact, Lane, Outcome
 from sandbox.local.client import LocalStackClient
+from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -67,15 +68,6 @@ def late_zto_history(stack: LocalStackClient, parcels: int = 24) -> None:
             delivered_at=delivered, ended_at=delivered, attempts=1, promised_latest=promised, cost_fen=1100,
         )  # fmt: skip
         assert scorecards.record_fact(fact)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    value = check()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.3)
-        value = check()
-    return value
 
 
 def option(answer: dict[str, Any], carrier: str) -> dict[str, Any]:

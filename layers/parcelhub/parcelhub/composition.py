@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from parcelhub.config import SecretPart, environment
@@ -385,15 +385,14 @@ def capacity_planner() -> CapacityPlanner:
     return CapacityPlanner(store(), hub_config, publisher=outbox(), provider_balance=provider_balance)
 
 
-def provider_balance(carrier: Carrier) -> int | None:
-    """The carrier's e-waybill balance from the first provider whose API has a balance query (by its plugin
-    class, so only that provider's API secret is read) and that issues the carrier's waybills."""
+def provider_balance(carrier: Carrier, providers: Sequence[Provider]) -> int | None:
+    """The carrier's e-waybill balance from the first of ``providers`` (those issuing its waybills) whose API
+    has a balance query - known from its plugin class, so only that provider's API secret is read."""
     from parcelhub.adapters.parameters import provider_config
     from parcelhub.carriers.base import Capability
     from parcelhub.carriers.registry import plugin_class
-    from parcelhub.domain.models import Provider
 
-    for provider in Provider:
+    for provider in providers:
         if Capability.WAYBILL_BALANCE not in plugin_class(provider).capabilities:
             continue
         if not environment().provider_secret_arn(provider, SecretPart.API) or provider_config(provider, API) is None:

@@ -6,6 +6,7 @@ carrier, kind and day."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from types import SimpleNamespace
@@ -196,14 +197,21 @@ def test_the_provider_balance_replaces_the_configured_one_and_a_failed_query_kee
     policy = config(carriers={"ZTO": {"balance": 500, "balance_as_of": NOW.isoformat()}})
     answers: list[int | Exception] = [4000, CarrierRejected("kdniao", "no balance limit", "105")]
 
-    def provider_balance(carrier: Carrier) -> int | None:
+    asked: list[tuple[Carrier, list[Provider]]] = []
+
+    def provider_balance(carrier: Carrier, providers: Sequence[Provider]) -> int | None:
+        asked.append((carrier, list(providers)))
+        if carrier is not Carrier.ZTO:
+            return None
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer if carrier is Carrier.ZTO else None
+        return answer
 
     planner = CapacityPlanner(store, lambda: policy, provider_balance=provider_balance)
     planner.run(NOW)
+    # ZTO's balance is asked of the provider the rules send ZTO through, SF's of SF's
+    assert asked[:2] == [(Carrier.ZTO, [Provider.KDNIAO]), (Carrier.SF, [Provider.SF])]
     assert store.standing(["ZTO"], TODAY)["ZTO"].balance_left == 4000
     assert store.standing(["ZTO"], TODAY)["ZTO"].balance_source == "provider"
     # When the provider cannot answer: the stored balance stands (the configured one is not newer)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
@@ -21,6 +21,9 @@ from parcelhub.domain.models import (
 )
 from parcelhub.domain.progress import Milestone, shows_estimate
 from parcelhub.domain.status import Status, SubStatus
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 
 class EventView(BaseModel):
@@ -192,6 +195,11 @@ class ErrorBody(BaseModel):
     error: str
     message: str
     fields: list[FieldError] = Field(default_factory=list)
+
+
+def error_response(description: str) -> OpenAPIResponse:
+    """An OpenAPI error answer of a route: ``description`` with an :class:`ErrorBody`."""
+    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
 
 
 class Health(BaseModel):

@@ -18,7 +18,7 @@ Nothing here runs unless ``capacity.enabled``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -26,7 +26,7 @@ from parcelhub.carriers.base import CarrierError, CarrierRejected
 from parcelhub.config import HubConfig
 from parcelhub.domain.capacity import CapacityBlock, Outlook, Reservation, Standing, limits_for, outlook
 from parcelhub.domain.delivery_clock import local_day
-from parcelhub.domain.models import Carrier
+from parcelhub.domain.models import Carrier, Provider
 from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.events import CarrierCapacityAlert, EventPublisher
 from parcelhub.observability import add_metric, logger
@@ -105,12 +105,18 @@ class CapacityPlanner:
         config: Callable[[], HubConfig],
         *,
         publisher: EventPublisher | None = None,
-        provider_balance: Callable[[Carrier], int | None] = lambda carrier: None,
+        provider_balance: Callable[[Carrier, Sequence[Provider]], int | None] = lambda carrier, providers: None,
     ) -> None:
         self.ledger = ledger
         self.config = config
         self.publisher = publisher
         self.provider_balance = provider_balance
+
+    def _issuers(self, carrier: Carrier) -> list[Provider]:
+        """The providers the selection rules send this carrier's waybills through (whose account's balance
+        is the one that runs out), in the rules' order."""
+        rules = self.config().selection.rules
+        return list(dict.fromkeys(c.provider for rule in rules for c in rule.candidates if c.carrier is carrier))
 
     def carriers(self) -> list[Carrier]:
         """The configured carriers, then every carrier the selection rules name."""
@@ -163,7 +169,7 @@ class CapacityPlanner:
         policy = self.config().capacity
         if policy.query_provider_balance:
             try:
-                queried = self.provider_balance(carrier)
+                queried = self.provider_balance(carrier, self._issuers(carrier))
             except (CarrierError, LookupError) as error:  # the configured balance stands
                 add_metric("WaybillBalanceQueryFailed", carrier=carrier.value)
                 logger().warning("balance query failed", extra={"carrier": carrier.value, "error": str(error)[:200]})

@@ -7,23 +7,18 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parcelhub import composition
 from parcelhub.api.analytics_views import CapacityView, CarrierCapacityView, ScorecardsView, ScorecardView
 from parcelhub.api.auth import API_KEY_REQUIRED
-from parcelhub.api.views import ErrorBody
+from parcelhub.api.views import error_response
 from parcelhub.app.scorecards import Level, ScorecardQuery
 
 router = APIGatewayHttpRouter()
 
 _WEEK = r"20\d{2}-W(0[1-9]|[1-4]\d|5[0-3])"  # 2000-2099, weeks 01-53
 _PERIOD = rf"^(all|{_WEEK}(\.\.{_WEEK})?)$"
-
-
-def _error(description: str) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
 
 
 @router.get(
@@ -34,8 +29,8 @@ def _error(description: str) -> OpenAPIResponse:
     "the delivery facts of parcels that ended in the period (ISO weeks, China time).",
     responses={
         200: {"description": "The scorecard rows", "content": {"application/json": {"model": ScorecardsView}}},
-        401: _error("Missing or invalid x-api-key"),
-        422: _error("Invalid filter or period; the field is named"),
+        401: error_response("Missing or invalid x-api-key"),
+        422: error_response("Invalid filter or period; the field is named"),
     },
     tags=["analytics"],
     security=API_KEY_REQUIRED,
@@ -66,8 +61,8 @@ def scorecards(  # noqa: PLR0917 - the route's query parameters
     "the carrier, and the alerts the capacity planner raises. Empty counters unless capacity.enabled.",
     responses={
         200: {"description": "The carriers' capacity", "content": {"application/json": {"model": CapacityView}}},
-        401: _error("Missing or invalid x-api-key"),
-        503: _error("The store is busy; retry with backoff"),
+        401: error_response("Missing or invalid x-api-key"),
+        503: error_response("The store is busy; retry with backoff"),
     },
     tags=["analytics"],
     security=API_KEY_REQUIRED,

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parcelhub import composition
 from parcelhub.api.auth import API_KEY_REQUIRED
 from parcelhub.api.quote_views import QuotesView
-from parcelhub.api.views import ErrorBody
+from parcelhub.api.views import error_response
 from parcelhub.app.quotes import OrderFacts
 from parcelhub.domain.models import ShipmentRequest
 
 router = APIGatewayHttpRouter()
-
-
-def _error(description: str) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
 
 
 @router.post(
@@ -32,9 +27,9 @@ def _error(description: str) -> OpenAPIResponse:
     "Stores nothing.",
     responses={
         200: {"description": "The ranked options", "content": {"application/json": {"model": QuotesView}}},
-        401: _error("Missing or invalid x-api-key"),
-        422: _error("Invalid input, every bad field named; or no carrier serves the destination"),
-        503: _error("The lane history is busy; retry with backoff"),
+        401: error_response("Missing or invalid x-api-key"),
+        422: error_response("Invalid input, every bad field named; or no carrier serves the destination"),
+        503: error_response("The lane history is busy; retry with backoff"),
     },
     tags=["quotes"],
     security=API_KEY_REQUIRED,

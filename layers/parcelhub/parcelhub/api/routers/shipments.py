@@ -12,21 +12,17 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parcelhub import composition
 from parcelhub.api.auth import API_KEY_REQUIRED
-from parcelhub.api.views import ErrorBody, ShipmentView
+from parcelhub.api.views import ShipmentView, error_response
 from parcelhub.domain.models import Shipment, ShipmentRequest, TrackingEvent
 
 router = APIGatewayHttpRouter()
 
 
-def _error(description: str) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
-
-
 _ERRORS: dict[int, OpenAPIResponse] = {
-    401: _error("Missing or invalid x-api-key"),
-    404: _error("Unknown shipment"),
-    409: _error("Conflict with the shipment's state"),
-    422: _error("Invalid input; every bad field is named"),
+    401: error_response("Missing or invalid x-api-key"),
+    404: error_response("Unknown shipment"),
+    409: error_response("Conflict with the shipment's state"),
+    422: error_response("Invalid input; every bad field is named"),
 }
 
 
