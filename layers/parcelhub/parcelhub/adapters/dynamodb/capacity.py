@@ -142,7 +142,8 @@ class CapacityRecords(LaneHistoryRecords):
             except StoreUnavailable as busy:
                 if busy.code != "TransactionCanceledException" or attempt == CONFLICT_ATTEMPTS:
                     raise
-                time.sleep(random.uniform(0, CONFLICT_BACKOFF * 2**attempt))  # noqa: S311 - jitter, not crypto
+                pause = random.uniform(0, CONFLICT_BACKOFF * 2**attempt)  # noqa: S311 - jitter, not a secret  # nosec B311
+                time.sleep(pause)
 
     def _count_items(
         self, carrier: str, shipment_id: str, day: date, cap: int | None, guard_balance: bool
