@@ -58,6 +58,15 @@ class ServiceLevel(StrEnum):
     EXPRESS = "express"
 
 
+class ShipmentKind(StrEnum):
+    """Where a shipment came from: an OMS order parcelhub issued the waybill for, a bare tracking number
+    registered to be tracked (``POST /v1/trackings``), or a return of another shipment."""
+
+    ORDER = "order"
+    TRACKING = "tracking"
+    RETURN = "return"
+
+
 class EventSource(StrEnum):
     PUSH = "push"
     POLL = "poll"
@@ -372,6 +381,7 @@ class Shipment(_Model):
 
     shipment_id: str
     order_id: str
+    kind: ShipmentKind = ShipmentKind.ORDER
     status: Status = Status.PENDING
     sub_status: SubStatus = SubStatus.NONE
     customer_tier: CustomerTier = CustomerTier.REGULAR
