@@ -49,6 +49,8 @@ EXPECTED = {
     "CarrierCircuitClosed",
     "EstimatedDeliveryChanged",
     "CarrierCapacityAlert",
+    "TrackingRegistered",
+    "DeliveryConfirmed",
 }
 T = datetime(2024, 5, 3, 8, 0, tzinfo=CHINA_TZ)
 
