@@ -183,26 +183,17 @@ def test_an_unknown_number_is_guessed_from_the_sandboxs_own_prefixes_or_left_emp
 # ------------------------------------------------------------------------------------ every carrier's lifecycle
 
 
+@pytest.mark.parametrize("aggregator", ["kdniao", "kuaidi100"])
 @pytest.mark.parametrize("carrier", NAMED)
-def test_every_carrier_is_tracked_to_delivery_through_kdniao(
-    carrier: Carrier, kdniao: tuple[KdniaoSandbox, KdniaoPlugin], collector: Collector
+def test_every_carrier_is_tracked_to_delivery_through_each_aggregator(
+    carrier: Carrier, aggregator: str, request: pytest.FixtureRequest, collector: Collector
 ) -> None:
-    box, plugin = kdniao
+    # Given a parcel of the carrier in the aggregator's network, subscribed under its carrier
+    box, plugin = request.getfixturevalue(aggregator)
     number = number_of(carrier, seed=2)
     register(box, carrier, number)
     plugin.subscribe_tracking(subscription(carrier, number, collector.url))
-    push_lifecycle(box, number)
-    assert_delivered_under(collector.parsed(plugin), carrier)
-
-
-@pytest.mark.parametrize("carrier", NAMED)
-def test_every_carrier_is_tracked_to_delivery_through_kuaidi100(
-    carrier: Carrier, kuaidi100: tuple[Kuaidi100Sandbox, Kuaidi100Plugin], collector: Collector
-) -> None:
-    box, plugin = kuaidi100
-    number = number_of(carrier, seed=3)
-    register(box, carrier, number)
-    plugin.subscribe_tracking(subscription(carrier, number, collector.url))
+    # When it moves to delivery / Then every push parses to that carrier, through the whole lifecycle
     push_lifecycle(box, number)
     parsed = collector.parsed(plugin)
     assert_delivered_under(parsed, carrier)

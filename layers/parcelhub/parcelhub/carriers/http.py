@@ -68,17 +68,6 @@ def post_form(
     )
 
 
-def get_query(
-    session: requests.Session,
-    provider: str,
-    url: str,
-    params: Mapping[str, str],
-    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-) -> requests.Response:
-    """GET with query parameters (each encoded once), the transport outcome classified like ``post_form``."""
-    return _classified(provider, url, lambda: session.get(url, params=dict(params), timeout=timeout))
-
-
 def _classified(provider: str, url: str, send: Callable[[], requests.Response]) -> requests.Response:
     try:
         response = send()
@@ -132,7 +121,9 @@ class FormClient:
 
     def get(self, url: str, params: Mapping[str, str]) -> Any:
         """GET with query parameters; the decoded JSON, whatever its type (an array for some answers)."""
-        response = get_query(self.session, self.provider, url, params, timeout=self.timeout)
+        response = _classified(
+            self.provider, url, lambda: self.session.get(url, params=dict(params), timeout=self.timeout)
+        )
         try:
             return response.json()
         except ValueError as exc:
