@@ -38,6 +38,9 @@ class Carrier(StrEnum):
     YZPY = "YZPY"
     ZJS = "ZJS"
     UC = "UC"
+    #: 菜鸟直送 (Cainiao's own delivery): Kdniao ShipperCode ``CNSD`` [C: a shop's Kdniao code table names
+    #: "CNSD" 菜鸟直送 next to JTSD/DBL; not in a vendor source]
+    CAINIAO = "CNSD"
 
 
 class Provider(StrEnum):

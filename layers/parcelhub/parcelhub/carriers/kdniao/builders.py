@@ -139,3 +139,8 @@ def build_query_request(query: TrackingQuery, settings: KdniaoSettings) -> dict[
         "CustomerName": customer,
     }
     return envelope(compact_json(payload), settings.query_request_type, settings)
+
+
+def build_recognise_request(number: str, settings: KdniaoSettings) -> dict[str, str]:
+    """2002 单号识别: ``{"LogisticCode": number}`` (REFERENCE §1.4 [V] request type; body [C])."""
+    return envelope(compact_json({"LogisticCode": number}), settings.recognise_request_type, settings)

@@ -1,6 +1,6 @@
 """The Kdniao (快递鸟) provider plugin: an aggregator issuing e-waybills for many carriers (1007/1147),
 tracking them (8008 subscribe, 8001 query) and pushing full snapshots (101/102; 107 COD); it answers the
-e-waybill balance of a carrier's account (1127).
+e-waybill balance of a carrier's account (1127) and names the carriers of a tracking number (2002).
 
 Wiring only: ``builders`` make the form, ``client`` posts it, ``parsers`` read the answer.
 It cannot fetch an existing waybill (``Capability.FETCH_WAYBILLS`` is not offered)."""
@@ -35,7 +35,13 @@ class KdniaoPlugin:
     name = Provider.KDNIAO
     settings_type = KdniaoSettings
     capabilities = frozenset(
-        {Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.PUSH_TRACKING, Capability.WAYBILL_BALANCE}
+        {
+            Capability.ISSUE_WAYBILLS,
+            Capability.CANCEL_WAYBILLS,
+            Capability.PUSH_TRACKING,
+            Capability.WAYBILL_BALANCE,
+            Capability.RECOGNISE_NUMBERS,
+        }
     )
 
     def __init__(
@@ -73,6 +79,10 @@ class KdniaoPlugin:
         return parsers.parse_balance_response(body, self.settings)
 
     # ------------------------------------------------------------------------------------ tracking
+    def recognise_number(self, number: str) -> list[Carrier]:
+        body = self.client.recognise(builders.build_recognise_request(number, self.settings))
+        return parsers.parse_recognise_response(body, self.settings)
+
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
         body = self.client.subscribe(builders.build_subscribe_request(subscription, self.settings))
         parsers.parse_subscribe_response(body, self.settings)

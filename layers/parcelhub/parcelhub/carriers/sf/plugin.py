@@ -101,6 +101,9 @@ class SfPlugin:
     def waybill_balance(self, carrier: Carrier) -> int:
         raise CapabilityNotSupported(PROVIDER, Capability.WAYBILL_BALANCE, "sf has no e-waybill balance query")
 
+    def recognise_number(self, number: str) -> list[Carrier]:
+        raise CapabilityNotSupported(PROVIDER, Capability.RECOGNISE_NUMBERS, "sf recognises no tracking numbers")
+
     # ------------------------------------------------------------------------------------ tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
         """No-op: SF pushes routes of Fengqiao-created orders automatically (REFERENCE §2.6)."""
