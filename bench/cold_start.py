@@ -364,6 +364,7 @@ def summarize(
             if replays
             else None,
             "calls_first_round": dict(calls),
+            "aws_requests_first_round": int(first["aws_requests"]),
             "errors": sorted({r["error"]["errorType"] for r in runs if "error" in r}),
             "rounds": len(runs),
             "rounds_missed": missing.get(logical, 0),

@@ -9,9 +9,10 @@ A provider sandbox subclasses :class:`CarrierSandbox` and implements:
   push format, validly signed;
 * ``scan(stage, parcel)`` — the provider's code and text for a lifecycle stage.
 
-Control API (JSON): ``POST /_sandbox/faults`` (also the ``after_create`` faults: latency past the client's
-timeout, a lost answer or a 503 once the order exists), ``GET /_sandbox/orders`` (the order book: every
-order, cancelled or live), ``POST /_sandbox/push-mode``, ``GET /_sandbox/requests``,
+Control API (JSON): ``POST /_sandbox/faults`` (``paths`` limits an outage to some API paths; also the
+``after_create`` faults: latency past the client's timeout, a lost answer or a 503 once the order
+exists), ``GET /_sandbox/orders`` (the order book: every order, cancelled or live),
+``POST /_sandbox/push-mode``, ``GET /_sandbox/requests``,
 ``POST /_sandbox/push`` (manual mode: push what is due now, or ``{"tracking_number": ..., "stages": [...]}``
 to push chosen stages), ``POST /_sandbox/webhook`` (``{"url": ...}``), ``GET /_sandbox/parcels``,
 ``POST /_sandbox/parcels`` (``{"tracking_number", "carrier"}``: a parcel that exists in the carrier's
@@ -136,6 +137,8 @@ class Faults:
     after_create: str | None = None
     after_create_rate: float = 1.0
     after_create_latency_ms: int = 0
+    #: the API paths the outage, error-rate and latency faults apply to (empty: every path)
+    paths: tuple[str, ...] = ()
 
 
 class DropConnection(Exception):
@@ -393,6 +396,7 @@ class CarrierSandbox:
                     after_create=after,
                     after_create_rate=float(body.get("after_create_rate", 1.0)),
                     after_create_latency_ms=int(body.get("after_create_latency_ms", 0)),
+                    paths=tuple(str(p) for p in body.get("paths") or ()),
                 )
             return _json_reply(200, self.faults.__dict__)
         if path == "/_sandbox/push-mode" and request.method == "POST":
@@ -501,7 +505,7 @@ class CarrierSandbox:
         route = self.routes().get(request.path)
         if route is None:
             return 404, b"Not Found", "text/plain"
-        short_circuit = self.inject()
+        short_circuit = self.inject() if not self.faults.paths or request.path in self.faults.paths else None
         if short_circuit is not None:
             self.record(request.path, None, fault="unavailable", **self.describe(request))
             return short_circuit

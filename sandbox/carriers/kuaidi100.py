@@ -29,8 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import struct
 import time
 import urllib.parse
+import zlib
 from typing import Any
 
 from sandbox.carriers.base import (
@@ -109,6 +111,19 @@ STAGE_CODES: dict[Stage, tuple[str, str]] = {
 SIGNED_STAGES = frozenset({Stage.DELIVERED, Stage.RETURNED})
 
 
+def receipt_png(number: str) -> bytes:
+    """A small, valid PNG standing for a signed slip (its pixels depend on the number)."""
+    width, height = 32, 16
+    seed = hashlib.sha256(number.encode("utf-8")).digest()
+    rows = b"".join(b"\x00" + bytes(seed[(x + y) % 32] for x in range(width)) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def md5_upper(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
 
@@ -133,6 +148,7 @@ class Kuaidi100Sandbox(CarrierSandbox):
         customer: str,
         salt: str = "",
         *,
+        secret: str = "",
         port: int = 0,
         webhook_url: str | None = None,
         stage_seconds: float = 2.0,
@@ -142,12 +158,57 @@ class Kuaidi100Sandbox(CarrierSandbox):
         self.key = key
         self.customer = customer
         self.salt = salt
+        self.secret = secret
         #: numbers subscribed under a company that is not theirs, without autoCom: polled, never found
         self.lost: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------------ routes
     def routes(self) -> dict[str, Route]:
-        return {"/poll": self._subscribe, "/poll/query.do": self._query, "/autonumber/auto": self._autonumber}
+        return {
+            "/poll": self._subscribe,
+            "/poll/query.do": self._query,
+            "/autonumber/auto": self._autonumber,
+            "/label/order": self._label,
+            "/label/file": self._file,
+        }
+
+    # ------------------------------------------------------------------------ 运单附件查询 (receipts)
+    def _label(self, request: SandboxRequest) -> Reply:
+        """The label API's ``backOrder``: a signed delivery's receipt link (it expires), else none."""
+        form = request.form()
+        param = form.get("param", "")
+        sign_ok = bool(self.secret) and form.get("sign", "") == md5_upper(
+            param + form.get("t", "") + form.get("key", "") + self.secret
+        )
+        if form.get("key") != self.key or not sign_ok:
+            self.record("receipt", False)
+            return json_reply(200, {"success": False, "code": 30001, "message": "签名错误 (sign/key)"})
+        if form.get("method") != "backOrder":
+            return json_reply(200, {"success": False, "code": 30002, "message": f"method {form.get('method')} 不支持"})
+        try:
+            number = str(json.loads(param).get("kuaidinum") or "")
+        except (ValueError, AttributeError):
+            return json_reply(200, {"success": False, "code": 30003, "message": "param 格式错误"})
+        with self.lock:
+            parcel = self.parcels.get(number)
+            signed = parcel is not None and any(scan.stage is Stage.DELIVERED for scan in parcel.scans)
+        self.record("receipt", True, tracking_number=number, found=signed)
+        if not signed:
+            return json_reply(200, {"success": False, "code": 30004, "message": "暂无附件"})
+        expires = int(time.time()) + 300
+        query = urllib.parse.urlencode({"num": number, "expires": expires, "sig": self._file_sig(number, expires)})
+        link = f"{self.url}/label/file?{query}"
+        return json_reply(200, {"success": True, "code": 200, "message": "success", "data": {"imgUrl": link}})
+
+    def _file_sig(self, number: str, expires: int) -> str:
+        return md5_upper(f"{number}:{expires}:{self.secret}")[:16]
+
+    def _file(self, request: SandboxRequest) -> Reply:
+        """The receipt image behind a link: refused once the link expired (as the provider's do)."""
+        number, expires = request.query.get("num", ""), int(request.query.get("expires", "0") or 0)
+        if expires < time.time() or request.query.get("sig") != self._file_sig(number, expires):
+            return 403, b"link expired", "text/plain"
+        return 200, receipt_png(number), "image/png"
 
     @staticmethod
     def _fail(code: str, message_key: str | None = None) -> Reply:

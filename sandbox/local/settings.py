@@ -26,6 +26,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "PARCELHUB_KUAIDI100_KEY": ("local-kuaidi100-key", "Kuaidi100 authorization key"),
     "PARCELHUB_KUAIDI100_CUSTOMER": ("LOCALCUSTOMER01", "Kuaidi100 customer id"),
     "PARCELHUB_KUAIDI100_SALT": ("local-kuaidi100-salt", "Kuaidi100 push signing salt (>= 8 chars)"),
+    "PARCELHUB_KUAIDI100_SECRET": ("local-kuaidi100-secret", "Kuaidi100 label API secret (signs receipt queries)"),
     "PARCELHUB_TRACKING_LINK_SECRET": (
         "",
         "signs tracking-page links (the OMS secret's `tracking_link_secret`, >= 32 chars); unset: random per start",
@@ -65,6 +66,7 @@ class Credentials:
     kuaidi100_key: str
     kuaidi100_customer: str
     kuaidi100_salt: str
+    kuaidi100_secret: str
 
     def for_provider(self, provider: str) -> dict[str, str]:
         """The provider's credential fields, named as its plugin settings and sandbox name them."""
@@ -115,6 +117,7 @@ class LocalSettings:
                 kuaidi100_key=_get(env, "PARCELHUB_KUAIDI100_KEY"),
                 kuaidi100_customer=_get(env, "PARCELHUB_KUAIDI100_CUSTOMER"),
                 kuaidi100_salt=_get(env, "PARCELHUB_KUAIDI100_SALT"),
+                kuaidi100_secret=_get(env, "PARCELHUB_KUAIDI100_SECRET"),
             ),
             "local_dir": Path(_get(env, "PARCELHUB_LOCAL_DIR")),
             "time_scale": float(_get(env, "PARCELHUB_TIME_SCALE")),

@@ -428,7 +428,6 @@ def provider_balance(carrier: Carrier, providers: Sequence[Provider]) -> int | N
     return None
 
 
-@functools.cache
 def receipt_copier() -> ReceiptCopier:
     from parcelhub.adapters.dynamodb.stream import decode_record
     from parcelhub.app.receipts import ReceiptCopier
@@ -451,6 +450,7 @@ def receipt_store() -> S3ReceiptStore:
     return S3ReceiptStore(_setting("data_bucket"), kms_key_id=_setting("pii_key_id"))
 
 
+@functools.cache
 def scorecard_service() -> ScorecardService:
     from parcelhub.app.scorecards import ScorecardService
 
@@ -494,6 +494,8 @@ def reset() -> None:
         fact_history,
         quoter,
         capacity_planner,
+        tracking_registry,
+        receipt_store,
         aws.client,
     ):
         factory.cache_clear()

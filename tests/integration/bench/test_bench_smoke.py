@@ -92,7 +92,8 @@ def test_the_smoke_bench_writes_results_with_the_documented_shape(tmp_path: Path
             assert _positive(figures[key]), (name, key)
         assert figures["cold_ms"] == pytest.approx(figures["import_ms"] + figures["first_invocation_ms"], abs=0.2)
         assert 0 < figures["aws_wait_ms"] < figures["first_invocation_ms"], name
-        assert figures["aws_requests"] >= sum(figures["calls_first_round"].values()) >= 1, name
+        # every call the first round recorded was waited on (rounds may serve different batches)
+        assert figures["aws_requests_first_round"] >= sum(figures["calls_first_round"].values()) >= 1, name
     cold = written["cold_start"]
     assert cold["shipments_api"]["request"] == "POST /v1/shipments"
     assert cold["carrier_webhook"]["request"].startswith("POST /v1/webhooks/")

@@ -32,6 +32,7 @@ class Capability(StrEnum):
     BOOK_PICKUP = "book_pickup"  # declared for later: no plugin offers it yet
     WAYBILL_BALANCE = "waybill_balance"  # waybill_balance: e-waybill numbers left for a carrier
     RECOGNISE_NUMBERS = "recognise_numbers"  # recognise_number: the carriers a tracking number may be of
+    DELIVERY_RECEIPTS = "delivery_receipts"  # delivery_receipt: the signed slip or photo of a delivery
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -182,6 +183,14 @@ class HttpReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiptFile:
+    """A delivery receipt as the provider serves it (an image of the signed slip, a photo)."""
+
+    body: bytes = field(repr=False)
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class CarrierCorrection:
     """The provider says a number belongs to another carrier than the one it was subscribed under
     (Kuaidi100 ``autoCheck=1`` with ``comOld``/``comNew``); ``old`` is ``None`` when the old company
@@ -248,6 +257,11 @@ class ProviderPlugin(Protocol):
 
     def waybill_balance(self, carrier: Carrier) -> int:
         """The e-waybill numbers left for the carrier on the brand's account (``Capability.WAYBILL_BALANCE``)."""
+        ...
+
+    def delivery_receipt(self, carrier: Carrier, tracking_number: str, phone_last4: str | None) -> ReceiptFile | None:
+        """The delivery's receipt, downloaded at once (the provider's links expire); ``None`` when the
+        provider has none for the parcel (``Capability.DELIVERY_RECEIPTS``)."""
         ...
 
     def recognise_number(self, number: str) -> list[Carrier]:

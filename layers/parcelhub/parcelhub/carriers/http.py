@@ -61,14 +61,14 @@ def post_form(
 ) -> requests.Response:
     """POST ``application/x-www-form-urlencoded`` (each value encoded exactly once) and classify the
     transport outcome. Returns the response for 2xx/4xx-other; raises for the rest."""
-    return _classified(
+    return classified(
         provider,
         url,
         lambda: session.post(url, data=dict(form), headers={"Content-Type": FORM_CONTENT_TYPE}, timeout=timeout),
     )
 
 
-def _classified(provider: str, url: str, send: Callable[[], requests.Response]) -> requests.Response:
+def classified(provider: str, url: str, send: Callable[[], requests.Response]) -> requests.Response:
     try:
         response = send()
     except requests.ConnectTimeout as exc:
@@ -121,7 +121,7 @@ class FormClient:
 
     def get(self, url: str, params: Mapping[str, str]) -> Any:
         """GET with query parameters; the decoded JSON, whatever its type (an array for some answers)."""
-        response = _classified(
+        response = classified(
             self.provider, url, lambda: self.session.get(url, params=dict(params), timeout=self.timeout)
         )
         try:

@@ -38,6 +38,9 @@ class ProviderSettings(BaseModel):
     #: fields of the push secret: what verifies the provider's pushes (may overlap ``API_CREDENTIALS``
     #: where the provider signs pushes with its API key, as Kdniao does)
     PUSH_MATERIAL: ClassVar[frozenset[str]] = frozenset()
+    #: credentials of the API secret an account may not have (a product it did not buy): never in the push
+    #: secret, and not required for the API part to be whole
+    API_OPTIONAL: ClassVar[frozenset[str]] = frozenset()
 
     base_url: str
     connect_timeout: float
@@ -106,7 +109,7 @@ def split_config(settings: type[ProviderSettings], config: Mapping[str, Any]) ->
     """One provider entry (credentials and options together) as its two secrets: the API secret without the
     push-only material, the push secret without the API-only credentials; options go into both."""
     push_only = settings.PUSH_MATERIAL - settings.API_CREDENTIALS
-    api_only = settings.API_CREDENTIALS - settings.PUSH_MATERIAL
+    api_only = (settings.API_CREDENTIALS | settings.API_OPTIONAL) - settings.PUSH_MATERIAL
     return {
         SecretPart.API: {k: v for k, v in config.items() if k not in push_only},
         SecretPart.PUSH: {k: v for k, v in config.items() if k not in api_only},

@@ -19,6 +19,7 @@ from parcelhub.carriers.base import (
     HttpReply,
     HttpRequest,
     ParsedPush,
+    ReceiptFile,
     TrackingQuery,
     TrackingSubscription,
     WaybillOrder,
@@ -79,6 +80,9 @@ class KdniaoPlugin:
         return parsers.parse_balance_response(body, self.settings)
 
     # ------------------------------------------------------------------------------------ tracking
+    def delivery_receipt(self, carrier: Carrier, tracking_number: str, phone_last4: str | None) -> ReceiptFile | None:
+        raise CapabilityNotSupported(PROVIDER, Capability.DELIVERY_RECEIPTS, "kdniao serves no delivery receipts here")
+
     def recognise_number(self, number: str) -> list[Carrier]:
         body = self.client.recognise(builders.build_recognise_request(number, self.settings))
         return parsers.parse_recognise_response(body, self.settings)

@@ -18,7 +18,7 @@ from typing import Any
 from parcelhub.carriers.base import CarrierRejected, TrackingQuery, TrackingSubscription
 from parcelhub.carriers.kuaidi100.codes import PROVIDER
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
-from parcelhub.carriers.kuaidi100.signing import query_sign
+from parcelhub.carriers.kuaidi100.signing import print_sign, query_sign
 from parcelhub.carriers.wire import compact_json
 from parcelhub.domain.models import Carrier
 
@@ -82,3 +82,21 @@ def build_query_request(query: TrackingQuery, settings: Kuaidi100Settings) -> di
 def build_autonumber_request(number: str, settings: Kuaidi100Settings) -> dict[str, str]:
     """The query parameters of 智能单号识别: ``num`` and the account ``key``."""
     return {"num": number, "key": settings.required("key")}
+
+
+def build_receipt_request(
+    carrier: Carrier, number: str, phone_last4: str | None, settings: Kuaidi100Settings, t: str
+) -> dict[str, str]:
+    """运单附件查询 (the delivery receipt): ``method``, ``key``, ``t``, ``sign``, ``param`` (the SDK's
+    ``BackOrderReq``; ``imgType`` 1 = 回单, the signed slip)."""
+    payload: dict[str, Any] = {"kuaidicom": com_code(carrier, settings), "kuaidinum": number, "imgType": 1}
+    if settings.partner_id:
+        payload["partnerId"] = settings.partner_id
+    if settings.partner_key is not None:
+        payload["partnerKey"] = settings.partner_key.get_secret_value()
+    if phone_last4:
+        payload["phone"] = phone_last4
+    param = compact_json(payload)
+    key = settings.required("key")
+    sign = print_sign(param, t, key, settings.required("secret"))
+    return {"method": settings.receipt_method, "key": key, "t": t, "sign": sign, "param": param}

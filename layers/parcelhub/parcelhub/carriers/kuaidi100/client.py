@@ -13,7 +13,8 @@ from typing import Any
 
 import requests
 
-from parcelhub.carriers.http import FormClient
+from parcelhub.carriers.base import CarrierUnavailable
+from parcelhub.carriers.http import FormClient, classified
 from parcelhub.carriers.kuaidi100.codes import PROVIDER
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
 
@@ -34,3 +35,19 @@ class Kuaidi100Client(FormClient):
     def autonumber(self, params: Mapping[str, str]) -> Any:
         """``GET autonumber/auto?num=&key=``: a JSON array (an object when refused)."""
         return self.get(self.settings.autonumber_endpoint, params)
+
+    def receipt(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """``POST`` the label API (运单附件查询: form ``method``, ``key``, ``t``, ``sign``, ``param``)."""
+        return self.post(self.settings.receipt_endpoint, form)
+
+    def download(self, url: str) -> tuple[bytes, str]:
+        """GET a file the provider links to (a receipt image): its bytes and content type, at most
+        ``receipt_max_bytes`` (a larger one is refused as unreadable)."""
+        limit = self.settings.receipt_max_bytes
+        response = classified(self.provider, url, lambda: self.session.get(url, timeout=self.timeout, stream=True))
+        body = response.raw.read(limit + 1, decode_content=True)
+        response.close()
+        if response.status_code != 200 or not body or len(body) > limit:
+            reason = f"receipt download: HTTP {response.status_code}, {len(body)} bytes"
+            raise CarrierUnavailable(self.provider, reason, "BAD_RESPONSE")
+        return body, response.headers.get("Content-Type", "application/octet-stream")

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from parcelhub.carriers.base import (
+    CarrierAuthError,
     CarrierCorrection,
     CarrierUnavailable,
     HttpReply,
@@ -89,6 +90,27 @@ def parse_autonumber_response(body: Any, settings: Kuaidi100Settings) -> list[Ca
         if carrier is not None and carrier not in found:
             found.append(carrier)
     return found
+
+
+def parse_receipt_response(body: Mapping[str, Any], settings: Kuaidi100Settings) -> str | None:
+    """The receipt's link in a 运单附件查询 answer; ``None`` when Kuaidi100 has none for the parcel. A
+    refused signature or key is ``CarrierAuthError``; an answer that is neither is ``CarrierUnavailable``."""
+    ok = body.get("success") is True or str(body.get("code") or body.get("returnCode") or "") == "200"
+    message = str(body.get("message") or "")
+    if not ok:
+        if re.search(r"sign|签名|key|授权|secret", message, re.IGNORECASE):
+            raise CarrierAuthError(PROVIDER, f"receipt query refused: {message}"[:200], str(body.get("code") or ""))
+        return None  # nothing for this parcel (not signed yet, no slip, not this account's)
+    data = body.get("data")
+    entries = data if isinstance(data, list) else [data]
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        for name in settings.receipt_url_fields:
+            link = str(entry.get(name) or "").strip()
+            if link.startswith(("https://", "http://")):
+                return link
+    return None
 
 
 def parse_query_response(body: Mapping[str, Any], query: TrackingQuery, settings: Kuaidi100Settings) -> ParsedPush:

@@ -17,6 +17,7 @@ from parcelhub.carriers.base import (
     HttpReply,
     HttpRequest,
     ParsedPush,
+    ReceiptFile,
     TrackingQuery,
     TrackingSubscription,
     WaybillOrder,
@@ -46,6 +47,8 @@ class Kuaidi100Plugin:
         self.settings = settings
         self.client = Kuaidi100Client(settings, session)
         self._clock = clock
+        if settings.secret is not None:  # the label API's secret: the account has receipts
+            self.capabilities = self.capabilities | {Capability.DELIVERY_RECEIPTS}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Kuaidi100Plugin:
@@ -83,6 +86,20 @@ class Kuaidi100Plugin:
         query = TrackingQuery(carrier, tracking_number, phone_last4)
         body = self.client.query(builders.build_query_request(query, self.settings))
         return parsers.parse_query_response(body, query, self.settings)
+
+    def delivery_receipt(self, carrier: Carrier, tracking_number: str, phone_last4: str | None) -> ReceiptFile | None:
+        """运单附件查询, then the image downloaded at once (its link expires); ``None`` when there is none."""
+        if Capability.DELIVERY_RECEIPTS not in self.capabilities:
+            raise CapabilityNotSupported(PROVIDER, Capability.DELIVERY_RECEIPTS, "no label API secret configured")
+        t = str(int(self._clock().timestamp() * 1000))
+        body = self.client.receipt(
+            builders.build_receipt_request(carrier, tracking_number, phone_last4, self.settings, t)
+        )
+        link = parsers.parse_receipt_response(body, self.settings)
+        if link is None:
+            return None
+        content, content_type = self.client.download(link)
+        return ReceiptFile(body=content, content_type=content_type)
 
     # ---------------------------------------------------------------------------------------- pushes
     def verify_push(self, request: HttpRequest) -> None:

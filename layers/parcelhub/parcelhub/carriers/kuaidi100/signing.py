@@ -29,3 +29,9 @@ def push_sign_matches(param: str, sign: str, salt: str, *, case_insensitive: boo
     if case_insensitive:
         given = given.upper()
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+def print_sign(param: str, t: str, key: str, secret: str) -> str:
+    """The label/print API's ``sign``: ``UPPER(MD5(param + t + key + secret))`` (the official SDK's
+    ``SignUtils.printSign``)."""
+    return md5_upper(param + t + key + secret)

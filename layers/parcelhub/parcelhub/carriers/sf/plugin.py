@@ -26,6 +26,7 @@ from parcelhub.carriers.base import (
     HttpReply,
     HttpRequest,
     ParsedPush,
+    ReceiptFile,
     TrackingQuery,
     TrackingSubscription,
     WaybillOrder,
@@ -100,6 +101,9 @@ class SfPlugin:
 
     def waybill_balance(self, carrier: Carrier) -> int:
         raise CapabilityNotSupported(PROVIDER, Capability.WAYBILL_BALANCE, "sf has no e-waybill balance query")
+
+    def delivery_receipt(self, carrier: Carrier, tracking_number: str, phone_last4: str | None) -> ReceiptFile | None:
+        raise CapabilityNotSupported(PROVIDER, Capability.DELIVERY_RECEIPTS, "sf serves no delivery receipts here")
 
     def recognise_number(self, number: str) -> list[Carrier]:
         raise CapabilityNotSupported(PROVIDER, Capability.RECOGNISE_NUMBERS, "sf recognises no tracking numbers")
