@@ -75,8 +75,13 @@ ALLOWED: dict[ReturnState, frozenset[ReturnState]] = {
         {ReturnState.PICKUP_BOOKED, ReturnState.CANCELLED, ReturnState.EXPIRED, ReturnState.PICKUP_FAILED}
     ),
     ReturnState.PICKUP_BOOKED: frozenset(
-        {ReturnState.COURIER_ASSIGNED, ReturnState.PICKED_UP, ReturnState.PICKUP_FAILED, ReturnState.CANCELLED,
-         ReturnState.EXPIRED}
+        {
+            ReturnState.COURIER_ASSIGNED,
+            ReturnState.PICKED_UP,
+            ReturnState.PICKUP_FAILED,
+            ReturnState.CANCELLED,
+            ReturnState.EXPIRED,
+        }
     ),
     ReturnState.COURIER_ASSIGNED: frozenset(
         {ReturnState.PICKED_UP, ReturnState.PICKUP_FAILED, ReturnState.CANCELLED, ReturnState.EXPIRED}

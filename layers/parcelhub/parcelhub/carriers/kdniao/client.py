@@ -34,3 +34,9 @@ class KdniaoClient(FormClient):
 
     def query(self, form: Mapping[str, str]) -> dict[str, Any]:
         return self.post(self.settings.url(self.settings.query_path), form)
+
+    def pickup(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.oorder_path), form)
+
+    def cancel_pickup(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.oorder_path), form)

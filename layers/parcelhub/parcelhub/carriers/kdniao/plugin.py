@@ -19,6 +19,7 @@ from parcelhub.carriers.base import (
     HttpReply,
     HttpRequest,
     ParsedPush,
+    PickupOrder,
     TrackingQuery,
     TrackingSubscription,
     WaybillOrder,
@@ -28,14 +29,20 @@ from parcelhub.carriers.kdniao import builders, parsers
 from parcelhub.carriers.kdniao.client import KdniaoClient
 from parcelhub.carriers.kdniao.codes import PROVIDER
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
-from parcelhub.domain.models import Carrier, Provider, Waybill
+from parcelhub.domain.models import Carrier, PickupBooking, Provider, Waybill
 
 
 class KdniaoPlugin:
     name = Provider.KDNIAO
     settings_type = KdniaoSettings
     capabilities = frozenset(
-        {Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.PUSH_TRACKING, Capability.WAYBILL_BALANCE}
+        {
+            Capability.ISSUE_WAYBILLS,
+            Capability.CANCEL_WAYBILLS,
+            Capability.PUSH_TRACKING,
+            Capability.WAYBILL_BALANCE,
+            Capability.BOOK_PICKUP,
+        }
     )
 
     def __init__(
@@ -71,6 +78,21 @@ class KdniaoPlugin:
     def waybill_balance(self, carrier: Carrier) -> int:
         body = self.client.balance(builders.build_balance_request(carrier, self.settings))
         return parsers.parse_balance_response(body, self.settings)
+
+    # ------------------------------------------------------------------------------------ door pickup
+    def book_pickup(self, order: PickupOrder) -> PickupBooking:
+        """预约取件 (1001 on OOrderService) or an e-waybill with a window (1007), per the carrier."""
+        form = builders.build_pickup_request(order, self.settings)
+        eorder = self.settings.pickup_method(order.carrier) == "eorder"
+        body = self.client.create(form) if eorder else self.client.pickup(form)
+        return parsers.parse_pickup_response(body, order, self.settings, self._clock())
+
+    def cancel_pickup(self, booking: PickupBooking) -> None:
+        """Cancel before the courier collects (1004, or 1147 for an e-waybill pickup); idempotent."""
+        form = builders.build_pickup_cancel_request(booking, self.settings)
+        eorder = self.settings.pickup_method(booking.carrier) == "eorder"
+        body = self.client.cancel(form) if eorder else self.client.cancel_pickup(form)
+        parsers.parse_pickup_cancel_response(body, self.settings)
 
     # ------------------------------------------------------------------------------------ tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
