@@ -21,6 +21,7 @@ pytestmark = pytest.mark.unit
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sf"
 STAMP = Stamp(timestamp="1700000000000", request_id="6f1c2a8e-2b0e-4c38-9a57-2d1b7f0d9a11")
+CHECKWORD = "TESTCHECKWORD0000000000000000000"
 BOOKED_AT = datetime(2026, 12, 1, 10, 0, tzinfo=CHINA_TZ)
 
 
@@ -80,10 +81,10 @@ def test_given_a_reverse_order_answer_when_parsed_then_a_booking_with_the_waybil
     booking = parsers.parse_pickup_response(
         response("pickup_reverse_order.response.json"), pickup_order(), settings(), BOOKED_AT
     )
-    assert booking.provider is Provider.SF and booking.carrier is Carrier.SF
+    assert (booking.provider, booking.carrier) == (Provider.SF, Carrier.SF)
     assert booking.tracking_number == "SF7444407670711"
     assert booking.pickup_order_id == "ret_01JDRETURN0000000000000001"
-    assert booking.window == pickup_order().window and booking.booked_at == BOOKED_AT
+    assert (booking.window, booking.booked_at) == (pickup_order().window, BOOKED_AT)
 
 
 def booking() -> PickupBooking:
@@ -104,7 +105,8 @@ def test_given_a_booking_when_cancelled_then_the_reverse_cancel_names_the_order(
     docall = json.loads(
         builders.build_pickup_cancel_request(booking(), settings(pickup_method="docall"), STAMP)["msgData"]
     )
-    assert docall["dealType"] == 2 and docall["waybillNoInfoList"][0]["waybillNo"] == "SF7444407670711"
+    assert docall["dealType"] == 2
+    assert docall["waybillNoInfoList"][0]["waybillNo"] == "SF7444407670711"
 
 
 def test_given_a_cancel_answer_then_already_cancelled_is_done_and_collected_is_refused():

@@ -31,6 +31,9 @@ from parcelhub.domain.models import Carrier, PickupBooking, Provider, Waybill
 
 TRACKING_ONLY = "kuaidi100 is a tracking provider here; it {} no waybills"
 
+#: Kuaidi100 offers 商家寄件 (a pickup product), not wired here
+NO_PICKUP = "kuaidi100 books no door pickups here"
+
 
 class Kuaidi100Plugin:
     name: Provider = Provider.KUAIDI100
