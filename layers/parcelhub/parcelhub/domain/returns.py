@@ -124,7 +124,8 @@ def is_terminal(state: ReturnState) -> bool:
     return state in TERMINAL
 
 
-#: the statuses of a parcel on its way (or held on its way) to the warehouse
+#: the statuses of a parcel in the carrier's hands on its way (or held on its way) to the warehouse; an
+#: exception is one too (the carrier has the parcel to report on it)
 _MOVING = frozenset(
     {
         Status.IN_TRANSIT,
@@ -132,6 +133,7 @@ _MOVING = frozenset(
         Status.OUT_FOR_DELIVERY,
         Status.AVAILABLE_FOR_PICKUP,
         Status.DELIVERY_FAILED,
+        Status.EXCEPTION,
         Status.RETURNING,
     }
 )
@@ -141,7 +143,8 @@ def from_tracking(status: Status, sub_status: SubStatus = SubStatus.NONE) -> Ret
     """What one canonical scan of the return's parcel says about the return, or None (nothing).
 
     A created waybill awaiting pickup (Kdniao StateEx 10 待揽件, Kuaidi100 102 待揽收) is the courier
-    assigned; an exception is news about the parcel, not progress (the status shows it)."""
+    assigned; the carrier closing the order (CANCELLED: intercepted, cancelled) before it collected is
+    the pickup failed."""
     if status is Status.WAYBILL_CREATED and sub_status is SubStatus.AWAITING_PICKUP:
         return ReturnState.COURIER_ASSIGNED
     if status is Status.PICKED_UP:
@@ -150,15 +153,20 @@ def from_tracking(status: Status, sub_status: SubStatus = SubStatus.NONE) -> Ret
         return ReturnState.IN_TRANSIT
     if status in (Status.DELIVERED, Status.RETURNED):
         return ReturnState.RECEIVED
+    if status is Status.CANCELLED:
+        return ReturnState.PICKUP_FAILED
     return None
 
 
 def advance(state: ReturnState, status: Status, sub_status: SubStatus = SubStatus.NONE) -> ReturnState:
-    """The return's state after a scan: forward only, never out of a terminal state."""
+    """The return's state after a scan: forward only, never out of a terminal state; a failed pickup
+    counts only while nothing was collected (a pickup scan after it still moves it on)."""
     target = from_tracking(status, sub_status)
-    if target is None or state in TERMINAL or RANK[target] <= RANK[state]:
+    if target is None or state in TERMINAL:
         return state
-    return target
+    if target is ReturnState.PICKUP_FAILED:
+        return target if RANK[state] < RANK[ReturnState.PICKED_UP] else state
+    return target if RANK[target] > RANK[state] else state
 
 
 def fold(state: ReturnState, scans: Iterable[tuple[Status, SubStatus]]) -> ReturnState:
