@@ -45,7 +45,7 @@ def response(name: str) -> Any:
     return json.loads((FIXTURES / "kdniao" / "responses" / name).read_text(encoding="utf-8"))
 
 
-def test_given_a_return_when_a_pickup_is_built_then_1001_with_the_window_signed():
+def test_given_a_return_when_a_pickup_is_built_then_1001_with_the_window_signed() -> None:
     form = builders.build_pickup_request(pickup_order(), settings())
     data = json.loads(form["RequestData"])
     # Then RequestType 1001, signed over the very RequestData
@@ -68,7 +68,7 @@ def test_given_a_return_when_a_pickup_is_built_then_1001_with_the_window_signed(
     assert "IsNotice" not in data
 
 
-def test_given_eorder_for_a_carrier_when_built_then_1007_telling_the_courier_to_come():
+def test_given_eorder_for_a_carrier_when_built_then_1007_telling_the_courier_to_come() -> None:
     config = settings(pickup_methods={Carrier.ZTO: "eorder"})
     form = builders.build_pickup_request(pickup_order(), config)
     assert form["RequestType"] == "1007"
@@ -77,14 +77,14 @@ def test_given_eorder_for_a_carrier_when_built_then_1007_telling_the_courier_to_
     assert builders.build_pickup_request(pickup_order(Carrier.YTO), config)["RequestType"] == "1001"
 
 
-def test_given_a_pickup_answer_when_parsed_then_the_booking_with_the_waybill():
+def test_given_a_pickup_answer_when_parsed_then_the_booking_with_the_waybill() -> None:
     booking = parsers.parse_pickup_response(response("pickup_ok.json"), pickup_order(), settings(), BOOKED_AT)
     assert (booking.provider, booking.carrier) == (Provider.KDNIAO, Carrier.ZTO)
     assert (booking.tracking_number, booking.booking_id) == ("73100000000077", "KDN2612011000012")
     assert booking.pickup_order_id == "ret_01JDRETURN0000000000000002"
 
 
-def test_given_a_booking_when_cancelled_then_1004_and_idempotent_but_refused_after_collection():
+def test_given_a_booking_when_cancelled_then_1004_and_idempotent_but_refused_after_collection() -> None:
     booking = parsers.parse_pickup_response(response("pickup_ok.json"), pickup_order(), settings(), BOOKED_AT)
     form = builders.build_pickup_cancel_request(booking, settings())
     assert form["RequestType"] == "1004"

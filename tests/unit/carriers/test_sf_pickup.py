@@ -52,7 +52,7 @@ def response(name: str) -> Any:
     return json.loads((FIXTURES / "responses" / name).read_text(encoding="utf-8"))
 
 
-def test_given_a_return_when_a_reverse_order_is_built_then_the_customer_is_the_sender_with_the_window():
+def test_given_a_return_when_a_reverse_order_is_built_then_the_customer_is_the_sender_with_the_window() -> None:
     # Given the default settings (reverse-order service)
     form = builders.build_pickup_request(pickup_order(), settings(), STAMP)
     body = json.loads(form["msgData"])
@@ -69,7 +69,7 @@ def test_given_a_return_when_a_reverse_order_is_built_then_the_customer_is_the_s
     assert body["cargoDetails"] == [{"name": "护肤品", "count": 1, "unit": "个"}]
 
 
-def test_given_the_docall_method_and_an_end_field_when_built_then_a_create_order_with_isdocall():
+def test_given_the_docall_method_and_an_end_field_when_built_then_a_create_order_with_isdocall() -> None:
     config = settings(pickup_method="docall", pickup_end_field="sendEndTm", service_codes={"create_order": "EXP_X"})
     form = builders.build_pickup_request(pickup_order(), config, STAMP)
     body = json.loads(form["msgData"])
@@ -77,7 +77,7 @@ def test_given_the_docall_method_and_an_end_field_when_built_then_a_create_order
     assert (body["isDocall"], body["sendEndTm"]) == (1, "2026-12-02 12:00:00")
 
 
-def test_given_a_reverse_order_answer_when_parsed_then_a_booking_with_the_waybill():
+def test_given_a_reverse_order_answer_when_parsed_then_a_booking_with_the_waybill() -> None:
     booking = parsers.parse_pickup_response(
         response("pickup_reverse_order.response.json"), pickup_order(), settings(), BOOKED_AT
     )
@@ -98,7 +98,7 @@ def booking() -> PickupBooking:
     )
 
 
-def test_given_a_booking_when_cancelled_then_the_reverse_cancel_names_the_order():
+def test_given_a_booking_when_cancelled_then_the_reverse_cancel_names_the_order() -> None:
     form = builders.build_pickup_cancel_request(booking(), settings(), STAMP)
     assert form["serviceCode"] == "EXP_RECE_CANCEL_REVERSE_ORDER"
     assert json.loads(form["msgData"]) == {"language": "zh_CN", "orderId": "ret_01JDRETURN0000000000000001"}
@@ -109,7 +109,7 @@ def test_given_a_booking_when_cancelled_then_the_reverse_cancel_names_the_order(
     assert docall["waybillNoInfoList"][0]["waybillNo"] == "SF7444407670711"
 
 
-def test_given_a_cancel_answer_then_already_cancelled_is_done_and_collected_is_refused():
+def test_given_a_cancel_answer_then_already_cancelled_is_done_and_collected_is_refused() -> None:
     parsers.parse_pickup_cancel_response(response("pickup_cancel.already.response.json"), settings())
     with pytest.raises(CarrierRejected) as refused:
         parsers.parse_pickup_cancel_response(response("pickup_cancel.collected.response.json"), settings())

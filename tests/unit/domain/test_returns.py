@@ -30,7 +30,7 @@ scans = st.lists(st.tuples(st.sampled_from(list(Status)), st.sampled_from(list(S
 
 
 @given(start=st.sampled_from(list(ReturnState)), events=scans, data=st.data())
-def test_given_any_scans_when_folded_shuffled_and_duplicated_then_the_same_state(start, events, data):
+def test_given_any_scans_when_folded_shuffled_and_duplicated_then_the_same_state(start, events, data) -> None:
     # Given a set of scans, and the same scans shuffled with some repeated
     shuffled = data.draw(st.permutations(events))
     repeated = shuffled + data.draw(st.lists(st.sampled_from(events), max_size=5) if events else st.just([]))
@@ -39,17 +39,17 @@ def test_given_any_scans_when_folded_shuffled_and_duplicated_then_the_same_state
 
 
 @given(events=scans)
-def test_given_a_terminal_state_when_scans_arrive_then_it_stays(events):
+def test_given_a_terminal_state_when_scans_arrive_then_it_stays(events) -> None:
     for terminal in (R.RECEIVED, R.CANCELLED, R.EXPIRED):
         assert fold(terminal, events) == terminal
 
 
-def test_given_in_transit_when_an_older_pickup_scan_arrives_late_then_it_does_not_move_back():
+def test_given_in_transit_when_an_older_pickup_scan_arrives_late_then_it_does_not_move_back() -> None:
     assert advance(R.IN_TRANSIT, Status.PICKED_UP) == R.IN_TRANSIT
     assert advance(R.IN_TRANSIT, Status.EXCEPTION, SubStatus.DELAYED) == R.IN_TRANSIT
 
 
-def test_given_a_booked_pickup_when_the_parcel_is_tracked_then_it_walks_the_flow():
+def test_given_a_booked_pickup_when_the_parcel_is_tracked_then_it_walks_the_flow() -> None:
     state = R.PICKUP_BOOKED
     state = advance(state, Status.WAYBILL_CREATED, SubStatus.AWAITING_PICKUP)
     assert state == R.COURIER_ASSIGNED
@@ -60,12 +60,12 @@ def test_given_a_booked_pickup_when_the_parcel_is_tracked_then_it_walks_the_flow
     assert advance(state, Status.DELIVERED, SubStatus.SIGNED_BY_RECIPIENT) == R.RECEIVED
 
 
-def test_given_a_failed_pickup_when_the_courier_collects_after_all_then_picked_up():
+def test_given_a_failed_pickup_when_the_courier_collects_after_all_then_picked_up() -> None:
     assert advance(R.PICKUP_FAILED, Status.PICKED_UP) == R.PICKED_UP
     assert advance(R.PICKUP_FAILED, Status.WAYBILL_CREATED, SubStatus.AWAITING_PICKUP) == R.PICKUP_FAILED
 
 
-def test_given_a_picked_up_return_when_cancelled_then_refused():
+def test_given_a_picked_up_return_when_cancelled_then_refused() -> None:
     with pytest.raises(ReturnTransitionRefused):
         transition(R.PICKED_UP, R.CANCELLED)
     assert transition(R.PICKUP_BOOKED, R.CANCELLED) == R.CANCELLED
@@ -73,20 +73,20 @@ def test_given_a_picked_up_return_when_cancelled_then_refused():
 
 
 @pytest.mark.parametrize("terminal", [R.RECEIVED, R.CANCELLED, R.EXPIRED])
-def test_given_a_terminal_state_then_no_move_is_allowed(terminal):
+def test_given_a_terminal_state_then_no_move_is_allowed(terminal) -> None:
     for wanted in ReturnState:
         if wanted != terminal:
             with pytest.raises(ReturnTransitionRefused):
                 transition(terminal, wanted)
 
 
-def test_given_forward_tracking_when_refused_or_returned_then_a_linked_return():
+def test_given_forward_tracking_when_refused_or_returned_then_a_linked_return() -> None:
     assert forward_return(Status.RETURNING, SubStatus.REFUSED) == (R.IN_TRANSIT, ReturnReason.REFUSED)
     assert forward_return(Status.RETURNED, SubStatus.NONE) == (R.RECEIVED, ReturnReason.RETURNED_TO_SENDER)
     assert forward_return(Status.DELIVERED, SubStatus.NONE) is None
 
 
-def test_given_a_window_when_validated_then_it_must_be_ordered_future_and_near():
+def test_given_a_window_when_validated_then_it_must_be_ordered_future_and_near() -> None:
     with pytest.raises(ValidationError):
         PickupWindow(start=NOW, end=NOW)
     with pytest.raises(ValidationError):
@@ -99,7 +99,7 @@ def test_given_a_window_when_validated_then_it_must_be_ordered_future_and_near()
     assert window_problems(far, NOW, 7) == ["the pickup window must start within 7 days"]
 
 
-def test_given_returned_items_then_they_must_be_a_subset_of_the_shipped_ones():
+def test_given_returned_items_then_they_must_be_a_subset_of_the_shipped_ones() -> None:
     shipped = [("护肤品", 2), ("面膜", 1)]
     assert item_problems([("护肤品", 1)], shipped) == []
     assert item_problems([("护肤品", 3)], shipped) == ["item '护肤品': 3 returned, 2 shipped"]
