@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from parcelhub.app.poller import Poller
     from parcelhub.app.quotes import Quoter
     from parcelhub.app.recovery import RecoverySweeper
+    from parcelhub.app.returns import ReturnService
     from parcelhub.app.scorecards import ScorecardService
     from parcelhub.app.shipments import ShipmentService
     from parcelhub.app.stalls import StallSweeper
@@ -420,6 +421,28 @@ def fact_recorder() -> FactRecorder:
     )
 
 
+@functools.cache
+def return_service() -> ReturnService:
+    """Returns with door pickup: the store, the cipher, the providers' pickup and subscription plugins."""
+    from parcelhub.app.returns import ReturnPorts, ReturnService
+
+    shipments = store()
+    return ReturnService(
+        ReturnPorts(
+            shipments=shipments,
+            returns=shipments,
+            tracking=shipments,
+            polls=shipments,
+            cipher=cipher(),
+            plugin=plugin,
+            subscriber=subscribing_plugin,
+            callback_url=callback_url,
+            config=hub_config,
+            apply_parked=lambda carrier, number: ingestor().apply_parked(carrier, number).replayed,
+        )
+    )
+
+
 # -------------------------------------------------------------------------------------------- reset
 
 
@@ -447,6 +470,7 @@ def reset() -> None:
         fact_history,
         quoter,
         capacity_planner,
+        return_service,
         aws.client,
     ):
         factory.cache_clear()

@@ -101,7 +101,7 @@ def resolver() -> APIGatewayHttpResolver:
 
 
 def _build_resolver() -> APIGatewayHttpResolver:
-    from parcelhub.api.routers import analytics, health, quotes, shipments, tracking, trackpage
+    from parcelhub.api.routers import analytics, health, quotes, returns, shipments, tracking, trackpage
 
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(shipments.router, prefix="/v1")
@@ -110,6 +110,7 @@ def _build_resolver() -> APIGatewayHttpResolver:
     app.include_router(trackpage.router)
     app.include_router(analytics.router, prefix="/v1")
     app.include_router(quotes.router, prefix="/v1")
+    app.include_router(returns.router, prefix="/v1")
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[ErrorBody]:
