@@ -438,7 +438,6 @@ def return_service() -> ReturnService:
             subscriber=subscribing_plugin,
             callback_url=callback_url,
             config=hub_config,
-            apply_parked=lambda carrier, number: ingestor().apply_parked(carrier, number).replayed,
         )
     )
 
