@@ -22,8 +22,17 @@ from parcelhub.domain.returns import PickupWindow, ReturnState, fold
 from parcelhub.domain.status import Status, SubStatus
 from sandbox.carriers.base import CarrierSandbox
 from sandbox.carriers.kdniao import KdniaoSandbox
+from sandbox.carriers.sf import SfSandbox
 from tests.integration.carriers.test_kdniao_sandbox import APP_KEY, EBUSINESS_ID, Receiver
-from tests.integration.carriers.test_sf_sandbox import Webhook, make_plugin, serve_webhook, stack  # noqa: F401
+from tests.integration.carriers.test_sf_sandbox import (
+    CARD,
+    CHECKWORD,
+    PARTNER,
+    TOKEN,
+    Webhook,
+    make_plugin,
+    serve_webhook,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +77,25 @@ def kdniao() -> Iterator[tuple[KdniaoSandbox, KdniaoPlugin, Receiver]]:
     finally:
         box.stop()
         receiver.server.shutdown()
+        plugin.client.close()
+
+
+@pytest.fixture
+def sf() -> Iterator[tuple[SfSandbox, SfPlugin, Webhook]]:
+    sandbox = SfSandbox(partner_id=PARTNER, checkword=CHECKWORD, monthly_card=CARD, stage_seconds=1.0, seed=7)
+    plugin = make_plugin(sandbox)
+    webhook = Webhook(plugin)
+    server = serve_webhook(webhook)
+    host, port = server.server_address[:2]
+    sandbox.webhook_url = f"http://{host}:{port}/v1/webhooks/sf/{TOKEN}"
+    sandbox.start()
+    control(sandbox, "push-mode", {"mode": "manual"})
+    try:
+        yield sandbox, plugin, webhook
+    finally:
+        sandbox.stop()
+        server.shutdown()
+        server.server_close()
         plugin.client.close()
 
 
@@ -129,9 +157,9 @@ def test_given_a_kdniao_pickup_when_the_courier_cannot_collect_then_pickup_faile
 
 
 def test_given_an_sf_reverse_order_when_booked_then_tracked_and_refused_cancel_after_pickup(
-    stack: tuple[Any, SfPlugin, Webhook],
+    sf: tuple[SfSandbox, SfPlugin, Webhook],
 ) -> None:
-    sandbox, plugin, webhook = stack
+    sandbox, plugin, webhook = sf
     booking = plugin.book_pickup(pickup("ret_0000000000004", Carrier.SF))
     assert booking.tracking_number
     assert booking.tracking_number.startswith("SF")
@@ -146,9 +174,9 @@ def test_given_an_sf_reverse_order_when_booked_then_tracked_and_refused_cancel_a
 
 
 def test_given_an_sf_reverse_order_when_cancelled_before_pickup_then_no_route_and_idempotent(
-    stack: tuple[Any, SfPlugin, Webhook],
+    sf: tuple[SfSandbox, SfPlugin, Webhook],
 ) -> None:
-    sandbox, plugin, webhook = stack
+    sandbox, plugin, webhook = sf
     booking = plugin.book_pickup(pickup("ret_0000000000005", Carrier.SF))
     plugin.cancel_pickup(booking)
     plugin.cancel_pickup(booking)  # 8037 已消单: done
