@@ -23,18 +23,14 @@ from parcelhub.domain.status import Status, SubStatus
 from sandbox.carriers.base import CarrierSandbox
 from sandbox.carriers.kdniao import KdniaoSandbox
 from sandbox.carriers.sf import SfSandbox
+from tests.integration.carriers import test_sf_sandbox
 from tests.integration.carriers.test_kdniao_sandbox import APP_KEY, EBUSINESS_ID, Receiver
-from tests.integration.carriers.test_sf_sandbox import (
-    CARD,
-    CHECKWORD,
-    PARTNER,
-    TOKEN,
-    Webhook,
-    make_plugin,
-    serve_webhook,
-)
+from tests.integration.carriers.test_sf_sandbox import Webhook
 
 pytestmark = pytest.mark.integration
+
+#: the SF sandbox in manual push mode with its verifying webhook (the SF sandbox suite's fixture)
+stack = test_sf_sandbox.stack
 
 CUSTOMER = Party(
     name="李四", phone="18688806057", province="广东省", city="广州市", district="白云区", address="某路1号"
@@ -77,25 +73,6 @@ def kdniao() -> Iterator[tuple[KdniaoSandbox, KdniaoPlugin, Receiver]]:
     finally:
         box.stop()
         receiver.server.shutdown()
-        plugin.client.close()
-
-
-@pytest.fixture
-def sf() -> Iterator[tuple[SfSandbox, SfPlugin, Webhook]]:
-    sandbox = SfSandbox(partner_id=PARTNER, checkword=CHECKWORD, monthly_card=CARD, stage_seconds=1.0, seed=7)
-    plugin = make_plugin(sandbox)
-    webhook = Webhook(plugin)
-    server = serve_webhook(webhook)
-    host, port = server.server_address[:2]
-    sandbox.webhook_url = f"http://{host}:{port}/v1/webhooks/sf/{TOKEN}"
-    sandbox.start()
-    control(sandbox, "push-mode", {"mode": "manual"})
-    try:
-        yield sandbox, plugin, webhook
-    finally:
-        sandbox.stop()
-        server.shutdown()
-        server.server_close()
         plugin.client.close()
 
 
@@ -157,9 +134,9 @@ def test_given_a_kdniao_pickup_when_the_courier_cannot_collect_then_pickup_faile
 
 
 def test_given_an_sf_reverse_order_when_booked_then_tracked_and_refused_cancel_after_pickup(
-    sf: tuple[SfSandbox, SfPlugin, Webhook],
+    stack: tuple[SfSandbox, SfPlugin, Webhook],
 ) -> None:
-    sandbox, plugin, webhook = sf
+    sandbox, plugin, webhook = stack
     booking = plugin.book_pickup(pickup("ret_0000000000004", Carrier.SF))
     assert booking.tracking_number
     assert booking.tracking_number.startswith("SF")
@@ -174,9 +151,9 @@ def test_given_an_sf_reverse_order_when_booked_then_tracked_and_refused_cancel_a
 
 
 def test_given_an_sf_reverse_order_when_cancelled_before_pickup_then_no_route_and_idempotent(
-    sf: tuple[SfSandbox, SfPlugin, Webhook],
+    stack: tuple[SfSandbox, SfPlugin, Webhook],
 ) -> None:
-    sandbox, plugin, webhook = sf
+    sandbox, plugin, webhook = stack
     booking = plugin.book_pickup(pickup("ret_0000000000005", Carrier.SF))
     plugin.cancel_pickup(booking)
     plugin.cancel_pickup(booking)  # 8037 已消单: done

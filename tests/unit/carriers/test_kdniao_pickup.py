@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +14,8 @@ from parcelhub.carriers.base import CarrierRejected, PickupOrder
 from parcelhub.carriers.kdniao import builders, parsers
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
 from parcelhub.carriers.kdniao.signing import data_sign
-from parcelhub.domain.models import CHINA_TZ, Carrier, Item, Parcel, Party, Provider
-from parcelhub.domain.returns import PickupWindow
+from parcelhub.domain.models import CHINA_TZ, Carrier, Provider
+from tests.unit.carriers.test_sf_pickup import pickup_order as sf_pickup_order
 
 pytestmark = pytest.mark.unit
 
@@ -28,17 +29,8 @@ def settings(**overrides: Any) -> KdniaoSettings:
 
 
 def pickup_order(carrier: Carrier = Carrier.ZTO) -> PickupOrder:
-    raw = json.loads((FIXTURES / "sf" / "requests" / "pickup.json").read_text(encoding="utf-8"))
-    return PickupOrder(
-        return_id="ret_01JDRETURN0000000000000002",
-        carrier=carrier,
-        pickup=Party(**raw["pickup"]),
-        receiver=Party(**raw["receiver"]),
-        items=tuple(Item(**i) for i in raw["items"]),
-        parcels=tuple(Parcel(**p) for p in raw["parcels"]),
-        window=PickupWindow(**raw["window"]),
-        remark=raw["remark"],
-    )
+    """The SF suite's return pickup, as a Kdniao carrier's."""
+    return dataclasses.replace(sf_pickup_order(), return_id="ret_01JDRETURN0000000000000002", carrier=carrier)
 
 
 def response(name: str) -> Any:

@@ -49,6 +49,10 @@ EXPECTED = {
     "CarrierCircuitClosed",
     "EstimatedDeliveryChanged",
     "CarrierCapacityAlert",
+    "ReturnCreated",
+    "ReturnPickedUp",
+    "ReturnReceived",
+    "ReturnCancelled",
 }
 T = datetime(2024, 5, 3, 8, 0, tzinfo=CHINA_TZ)
 
