@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from parcelhub.domain.models import Carrier, CustomerTier, Provider, ServiceLevel
+from parcelhub.domain.models import Carrier, CustomerTier, Provider, ServiceLevel, SignType
 from parcelhub.domain.returns import ReturnReason, ReturnState
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events import (
@@ -29,6 +29,7 @@ from parcelhub.events import (
     CarrierCircuitClosed,
     CarrierCircuitOpened,
     CarrierFailover,
+    DeliveryConfirmed,
     EstimatedDeliveryChanged,
     Event,
     ReturnCancelled,
@@ -41,6 +42,7 @@ from parcelhub.events import (
     ShipmentStalled,
     ShipmentStatusChanged,
     StallResolved,
+    TrackingRegistered,
     WaybillCancelFailed,
     WaybillCreated,
     WaybillFailed,
@@ -110,6 +112,25 @@ _EXAMPLES: dict[str, Callable[[], Event]] = {
         failed_over=True,
         has_label=True,
         tracking_url="https://track.brand.example/t/shp_01HX3Z9K7Q4M2N8P5R6S.q3Vb0mY4rT8wXe2Lk9NpZA",
+        emitted_at=_at(0.01),
+    ),
+    "DeliveryConfirmed": lambda: DeliveryConfirmed(
+        **_ZTO,
+        signed_at=_at(2.1),
+        sign_type=SignType.STATION,
+        station="菜鸟驿站(阳光小区店)",
+        receipt="copied",
+        emitted_at=_at(2.1),
+    ),
+    "TrackingRegistered": lambda: TrackingRegistered(
+        shipment_id="shp_0193a7c2e4f1a2b3c4d5e6f8",
+        order_id="TMALL-3390021187",
+        carrier=Carrier.YTO,
+        provider=Provider.KUAIDI100,
+        tracking_number="YT7512345678901",
+        detection="pattern",
+        candidates=[Carrier.YTO],
+        registered_at=_at(0.01),
         emitted_at=_at(0.01),
     ),
     "WaybillFailed": lambda: WaybillFailed(

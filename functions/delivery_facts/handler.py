@@ -6,6 +6,9 @@ status may end them. ``ReportBatchItemFailures``: the first record whose fact co
 reported and Lambda retries the shard from it; a fact recorded before is not counted again (the
 scorecards' write is conditional on the fact being new). After the retries the batch's position goes to
 the ``OnFailure`` queue.
+
+The same records carry the write that recorded a delivery's proof: the provider's receipt is copied then
+(``parcelhub.app.receipts``); a record whose receipt could not be copied is reported the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from parcelhub import composition
+from parcelhub.app.facts import record_id
 from parcelhub.observability import instrumented
 
 
@@ -20,5 +24,8 @@ from parcelhub.observability import instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = [record for record in event.get("Records") or [] if isinstance(record, dict)]
     result = composition.fact_recorder().handle(records)
-    failures = [{"itemIdentifier": result.failed_record}] if result.failed_record else []
-    return {"batchItemFailures": failures}
+    # a delivered parcel's receipt, copied from its provider (its links expire): retried with the record
+    receipts = composition.receipt_copier().handle(records, record_id)
+    failed = [r for r in (result.failed_record, receipts.failed_record) if r]
+    first = next((record_id(r) for r in records if record_id(r) in failed), None)
+    return {"batchItemFailures": [{"itemIdentifier": first}] if first else []}

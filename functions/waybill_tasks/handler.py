@@ -28,6 +28,10 @@ class SelectCarriers(_Task):
     action: Literal["select_carriers"]
 
 
+class RegisterTracking(_Task):
+    action: Literal["register_tracking"]
+
+
 class NextCandidate(_Task):
     action: Literal["next_candidate"]
     plan: Plan
@@ -75,6 +79,7 @@ class MarkFailed(_Task):
 
 Task = Annotated[
     SelectCarriers
+    | RegisterTracking
     | NextCandidate
     | CreateWaybill
     | RecordFailure
@@ -93,6 +98,8 @@ def run(task: Task, service: WaybillService) -> dict[str, Any]:  # noqa: PLR0911
     match task:
         case SelectCarriers():
             return service.select_carriers(task.shipment_id).model_dump(mode="json")
+        case RegisterTracking():
+            return service.register_tracking(task.shipment_id).model_dump(mode="json")
         case NextCandidate():
             return service.next_candidate(task.shipment_id, task.plan).model_dump(mode="json")
         case CreateWaybill():

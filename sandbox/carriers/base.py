@@ -14,6 +14,8 @@ timeout, a lost answer or a 503 once the order exists), ``GET /_sandbox/orders``
 order, cancelled or live), ``POST /_sandbox/push-mode``, ``GET /_sandbox/requests``,
 ``POST /_sandbox/push`` (manual mode: push what is due now, or ``{"tracking_number": ..., "stages": [...]}``
 to push chosen stages), ``POST /_sandbox/webhook`` (``{"url": ...}``), ``GET /_sandbox/parcels``,
+``POST /_sandbox/parcels`` (``{"tracking_number", "carrier"}``: a parcel that exists in the carrier's
+network - the ground truth of the recognition endpoints - whose lifecycle starts when it is subscribed),
 ``POST /_sandbox/stock`` (``{"carrier": ..., "numbers": ...}``: the e-waybill numbers left on the account,
 which each waybill issued for that carrier uses up), ``GET /_sandbox/pushes`` (every push sent: time,
 tracking number, the scans it carried, whether it was a duplicate, the webhook's answer) and
@@ -465,19 +467,37 @@ class CarrierSandbox:
                 self.stock[carrier] = numbers
             return _json_reply(200, {"carrier": carrier, "numbers": numbers})
         if path == "/_sandbox/parcels" and request.method == "POST":
-            body = request.json()
-            parcel = self.track(
+            return self._control_register(request.json())
+        return _json_reply(404, {"error": f"no control route {request.method} {path}"})
+
+    def _control_register(self, body: dict[str, Any]) -> Reply:
+        """A parcel that exists in the carrier's network (the ground truth the recognition endpoints
+        answer from). Its lifecycle starts when it is subscribed (under any carrier code), unless
+        ``subscribed`` is true (tracked at once, as a waybill the sandbox issued and was subscribed)."""
+        carrier, number = body.get("carrier"), body.get("tracking_number")
+        if not isinstance(carrier, str) or not carrier or not isinstance(number, str) or not number:
+            return _json_reply(400, {"error": "need carrier and tracking_number"})
+        with self.lock:
+            known = self.parcels.get(number)
+            if known is not None and known.carrier != carrier:
+                return _json_reply(409, {"error": f"{number} is already a {known.carrier} parcel"})
+            parcel = known or self.track(
                 SandboxParcel(
-                    carrier=body["carrier"],
-                    tracking_number=body["tracking_number"],
+                    carrier=carrier,
+                    tracking_number=number,
                     order_id=body.get("order_id", ""),
                     plan=tuple(Stage(s) for s in body.get("plan", [s.value for s in HAPPY_PATH])),
                     stall_after=body.get("stall_after"),
-                    subscribed=bool(body.get("subscribed", True)),
+                    subscribed=bool(body.get("subscribed", False)),
                 )
             )
-            return _json_reply(201, {"tracking_number": parcel.tracking_number})
-        return _json_reply(404, {"error": f"no control route {request.method} {path}"})
+        return _json_reply(201, {"tracking_number": parcel.tracking_number, "carrier": parcel.carrier})
+
+    def start_lifecycle(self, parcel: SandboxParcel) -> None:
+        """Subscribed: the parcel's scans start from now (once; a repeated subscription changes nothing)."""
+        if not parcel.subscribed:
+            parcel.subscribed = True
+            parcel.created_at = time.monotonic()
 
     def _control_stall(self, body: dict[str, Any]) -> Reply:
         tracking_number, order_id, after = body.get("tracking_number"), body.get("order_id"), body.get("after", 0)

@@ -2,7 +2,8 @@
 
 Paths (REFERENCE §1.3): ``/api/EOrderService`` (1007 e-waybill, 1147 cancel, 1127 balance; the demo's
 ``/api/Eorderservice`` spelling too), ``/api/dist`` (8008/1008 subscribe) and
-``/Ebusiness/EbusinessOrderHandle.aspx`` (8001/1002 query). Every call is a form
+``/Ebusiness/EbusinessOrderHandle.aspx`` (8001/1002 query, 2002 单号识别 from the ground truth: the parcels
+issued or registered with ``POST /_sandbox/parcels``, else ``sandbox.numbers.guess_carriers``). Every call is a form
 ``RequestData/EBusinessID/RequestType/DataSign/DataType`` whose DataSign is checked.
 
 A bad DataSign or an unknown EBusinessID is answered HTTP 200 with
@@ -20,7 +21,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import urllib.parse
 import uuid
 from datetime import datetime, timedelta
@@ -39,6 +39,8 @@ from sandbox.carriers.base import (
     json_reply,
 )
 from sandbox.carriers.cli import serve
+from sandbox.carriers.texts import scan_text
+from sandbox.numbers import SHAPES, guess_carriers, published_numbers
 
 CARRIER_NAMES = {
     "SF": "顺丰速运",
@@ -54,23 +56,7 @@ CARRIER_NAMES = {
     "YZPY": "邮政快递包裹",
     "ZJS": "宅急送",
     "UC": "优速快递",
-}
-
-#: carrier -> (prefix, digits after the prefix): the carriers' real waybill number shapes
-NUMBER_FORMATS: dict[str, tuple[str, int]] = {
-    "ZTO": ("7", 13),  # 14 digits starting 7
-    "YTO": ("YT", 13),
-    "STO": ("77", 11),  # 13 digits starting 77
-    "YD": ("43", 11),  # 13 digits starting 43
-    "SF": ("SF", 13),
-    "JTSD": ("JT", 13),
-    "EMS": ("11", 11),  # 13 digits
-    "YZPY": ("98", 11),  # 13 digits
-    "JD": ("JDVA", 11),
-    "DBL": ("DPK", 12),
-    "HTKY": ("55", 13),
-    "ZJS": ("A", 9),
-    "UC": ("5", 11),
+    "CNSD": "菜鸟直送",
 }
 
 #: city -> (OriginCode/DestinatioCode area code, 大头笔 prefix)
@@ -299,7 +285,7 @@ class KdniaoSandbox(CarrierSandbox):
         if missing:
             self.record("create_waybill", True, order_code=order_code, result="101")
             return self._error(self.ebusiness_id, "101", f"缺少必要参数：{', '.join(missing)}")
-        if shipper not in NUMBER_FORMATS:
+        if shipper not in SHAPES:
             self.record("create_waybill", True, order_code=order_code, result="105")
             return self._error(self.ebusiness_id, "105", f"不支持的快递公司编码 {shipper}")
         if self.faults.reject == "address":
@@ -328,9 +314,9 @@ class KdniaoSandbox(CarrierSandbox):
         return json_reply(200, answer)
 
     def _issue_number(self, shipper: str) -> str:
-        prefix, digits = NUMBER_FORMATS[shipper]
+        """A new number in the carrier's current e-waybill format (its first published shape)."""
         while True:
-            number = prefix + "".join(str(self.random.randint(0, 9)) for _ in range(digits))
+            (number,) = published_numbers(shipper, 1, self.random)
             if number not in self.parcels:
                 return number
 
@@ -378,7 +364,7 @@ class KdniaoSandbox(CarrierSandbox):
             return self._error(self.ebusiness_id, "101", "缺少必要参数：StartDate/EndDate (yyyy-MM-dd HH:mm:ss)")
         missing = [n for n, v in (("OrderCode", order_code), ("Sender.Address", sender.get("Address")),
                                   ("Receiver.Address", receiver.get("Address"))) if not v]  # fmt: skip
-        if missing or shipper not in NUMBER_FORMATS or end <= start:
+        if missing or shipper not in SHAPES or end <= start:
             self.record("book_pickup", True, order_code=order_code, result="105")
             return self._error(
                 self.ebusiness_id, "105", f"预约取件参数有误：{', '.join(missing) or shipper or '时间段'}"
@@ -450,9 +436,7 @@ class KdniaoSandbox(CarrierSandbox):
             parcel = self.parcels.get(number) or self.track(
                 SandboxParcel(carrier=shipper, tracking_number=number, order_id=str(data.get("OrderCode") or ""))
             )
-            if not parcel.subscribed:
-                parcel.subscribed = True
-                parcel.created_at = time.monotonic()  # the lifecycle starts at subscription
+            self.start_lifecycle(parcel)  # a registered parcel moves under its true carrier, whatever code was sent
             parcel.extra["callback"] = str(data.get("Callback") or data.get("CallBack") or "")
             parcel.extra["push_type"] = "102" if request_type == "8008" else "101"
         self.record("subscribe", True, tracking_number=number, request_type=request_type)
@@ -470,6 +454,8 @@ class KdniaoSandbox(CarrierSandbox):
     # ----------------------------------------------------------------------------- 8001 / 1002
     def _query(self, request: SandboxRequest) -> Reply:
         request_type = request.form().get("RequestType", "")
+        if request_type == "2002":
+            return self._recognise(request)
         if request_type not in ("8001", "1002"):
             self.record("query", None, request_type=request_type, result="101")
             return self._error(self.ebusiness_id, "101", f"RequestType {request_type} 不支持此地址")
@@ -502,17 +488,38 @@ class KdniaoSandbox(CarrierSandbox):
         element.pop("CallBack", None)
         return json_reply(200, element)
 
+    # ----------------------------------------------------------------------------- 2002
+    def _recognise(self, request: SandboxRequest) -> Reply:
+        """2002 单号识别: the true carrier of a parcel the network holds, else the sandbox's own prefix guess.
+        A number nobody can place is ``Success: false`` with no shipper and no ResultCode [U]."""
+        _, data, error = self._authenticate(request, "recognise")
+        if error is not None:
+            return error
+        number = str(data.get("LogisticCode") or "").strip().upper()
+        with self.lock:
+            parcel = self.parcels.get(number)
+        carriers = [parcel.carrier] if parcel is not None else guess_carriers(number)
+        self.record("recognise", True, request_type="2002", tracking_number=number, carriers=carriers)
+        return json_reply(
+            200,
+            {
+                "EBusinessID": self.ebusiness_id,
+                "Success": bool(carriers),
+                "LogisticCode": number,
+                "Shippers": [{"ShipperCode": c, "ShipperName": CARRIER_NAMES.get(c, c)} for c in carriers],
+            },
+        )
+
     # ----------------------------------------------------------------------------- pushes
     def scan_for(self, stage: Stage, parcel: SandboxParcel) -> tuple[str, str, str]:
         origin, dest = parcel.origin_city, parcel.dest_city
-        name = CARRIER_NAMES.get(parcel.carrier, parcel.carrier)
         o, d = origin.removesuffix("市"), dest.removesuffix("市")
         table: dict[Stage, tuple[str, str, str]] = {
-            Stage.PICKED_UP: ("1", f"【{origin}】{name}{o}西湖网点 快件已揽收", origin),
+            Stage.PICKED_UP: ("1", scan_text(parcel.carrier, Stage.PICKED_UP, origin, f"{o}西湖网点"), origin),
             Stage.IN_TRANSIT: ("2", f"【{origin}】快件已发往 {d}转运中心", origin),
             Stage.ARRIVED_DEST_CITY: ("201", f"【{dest}】快件已到达 {d}转运中心", dest),
             Stage.OUT_FOR_DELIVERY: ("202", f"【{dest}】快递员王某（138****0000）正在派件", dest),
-            Stage.DELIVERED: ("301", f"【{dest}】快件已签收，签收人：本人，感谢使用{name}", dest),
+            Stage.DELIVERED: ("301", scan_text(parcel.carrier, Stage.DELIVERED, dest, f"{d}营业部"), dest),
             Stage.DELIVERY_FAILED: ("405", f"【{dest}】快件派送不成功（收件人电话无人接听），待再次派送", dest),
             Stage.EXCEPTION: ("414", f"【{dest}】快件外包装破损，网点已登记问题件", dest),
             Stage.RETURNING: ("404", f"【{dest}】收件人拒收，快件退回中", dest),

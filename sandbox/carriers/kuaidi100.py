@@ -10,6 +10,16 @@
   subscription, full snapshots (``lastResult.data[]`` newest first), ``status`` polling → shutdown
   once signed for.
 
+* ``GET /autonumber/auto?num=&key=`` — 智能单号识别: ``[{"comCode", "lengthPre", "noPre", "noCount"}]``
+  best first, from the ground truth (parcels registered with ``POST /_sandbox/parcels``) or, for a number
+  it has no record of, ``sandbox.numbers.guess_carriers``.
+* Ground truth on subscribe: a registered parcel subscribed under its own company starts its lifecycle;
+  under another company with ``autoCom=1`` it starts too and every push says ``autoCheck:"1"``,
+  ``comOld`` (the company sent), ``comNew`` and ``lastResult.com`` (the true one), as Kuaidi100 does when
+  it corrects a company (REFERENCE §3.3); with ``autoCom=0`` the subscription is accepted (200: Kuaidi100
+  cannot tell), nothing is ever found under that company, a query answers 500 查询无结果, and after two
+  stages an ``abort`` push "3天查询无记录" with no traces ends the watch (the real outcome, compressed).
+
 Business replies are HTTP 200 with ``{"result": false, "returnCode": ..., "message": ...}``.
 ``faults.reject``: ``"address"`` → 700 (subscribe) / 400 (query); ``"duplicate"`` → 501.
 """
@@ -35,6 +45,8 @@ from sandbox.carriers.base import (
     json_reply,
 )
 from sandbox.carriers.cli import serve
+from sandbox.carriers.texts import scan_text
+from sandbox.numbers import guess_carriers
 
 #: kuaidi100 ``com`` -> our carrier code (the sandbox keeps its own copy: it plays the provider)
 COMPANIES: dict[str, str] = {
@@ -51,6 +63,7 @@ COMPANIES: dict[str, str] = {
     "youzhengguonei": "YZPY",
     "zhaijisong": "ZJS",
     "youshuwuliu": "UC",
+    "cainiao": "CNSD",
 }
 COM_OF = {carrier: com for com, carrier in COMPANIES.items()}
 
@@ -67,6 +80,7 @@ MESSAGES: dict[str, str] = {
     "q408": "快递公司参数异常：顺丰快递必须填写收、寄件人手机号码",
     "q500": "查询无结果，请隔段时间再查",
     "q503": "验证签名失败",
+    "abort": "3天查询无记录",
 }
 
 #: a few cities: areaName, areaCode, areaCenter, areaPinYin (resultv2=4 fields)
@@ -128,10 +142,12 @@ class Kuaidi100Sandbox(CarrierSandbox):
         self.key = key
         self.customer = customer
         self.salt = salt
+        #: numbers subscribed under a company that is not theirs, without autoCom: polled, never found
+        self.lost: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------------ routes
     def routes(self) -> dict[str, Route]:
-        return {"/poll": self._subscribe, "/poll/query.do": self._query}
+        return {"/poll": self._subscribe, "/poll/query.do": self._query, "/autonumber/auto": self._autonumber}
 
     @staticmethod
     def _fail(code: str, message_key: str | None = None) -> Reply:
@@ -152,31 +168,35 @@ class Kuaidi100Sandbox(CarrierSandbox):
         raw_parameters = param.get("parameters")
         parameters: dict[str, Any] = raw_parameters if isinstance(raw_parameters, dict) else {}
         key_ok = param.get("key") == self.key
-        self.record("subscribe", key_ok, tracking_number=number, company=company)
+        auto_com = str(parameters.get("autoCom") or "0")
+        self.record("subscribe", key_ok, tracking_number=number, company=company, auto_com=auto_com)
         failure = self._subscribe_failure(key_ok, number, company, parameters)
         if failure is not None:
             return self._fail(failure)
+        extra = {
+            "salt": str(parameters.get("salt") or ""),
+            "callbackurl": str(parameters.get("callbackurl") or ""),
+            "resultv2": str(parameters.get("resultv2") or "0"),
+            "phone": str(parameters.get("phone") or ""),
+        }
         with self.lock:
             existing = self.parcels.get(number)
             if self.faults.reject == "duplicate" or (existing is not None and existing.subscribed):
                 return self._fail("501")
-            self.track(
-                SandboxParcel(
-                    carrier=COMPANIES[company],
-                    tracking_number=number,
-                    order_id="",
-                    origin_city=_city_of(str(param.get("from") or ""), "杭州市"),
-                    dest_city=_city_of(str(param.get("to") or ""), "上海市"),
-                    created_at=time.monotonic(),
-                    subscribed=True,
-                    extra={
-                        "salt": str(parameters.get("salt") or ""),
-                        "callbackurl": str(parameters.get("callbackurl") or ""),
-                        "resultv2": str(parameters.get("resultv2") or "0"),
-                        "phone": str(parameters.get("phone") or ""),
-                    },
-                )
-            )
+            if number in self.lost:
+                return self._fail("501")  # still polling under the wrong company until it aborts
+            if existing is None:  # no ground truth: the number is the subscriber's word
+                existing = self.track(SandboxParcel(carrier=COMPANIES[company], tracking_number=number, order_id=""))
+            elif COMPANIES[company] != existing.carrier:
+                if auto_com != "1":
+                    # Kuaidi100 polls the wrong company, finds nothing, and gives up (an abort push)
+                    self.lost[number] = extra | {"com": company, "since": time.monotonic(), "pushed": False}
+                    return json_reply(200, {"result": True, "returnCode": "200", "message": MESSAGES["200"]})
+                extra["com_old"] = company  # autoCom: corrected to the true company in every push
+            existing.origin_city = _city_of(str(param.get("from") or ""), "杭州市")
+            existing.dest_city = _city_of(str(param.get("to") or ""), "上海市")
+            existing.extra.update(extra)
+            self.start_lifecycle(existing)
         return json_reply(200, {"result": True, "returnCode": "200", "message": MESSAGES["200"]})
 
     def _subscribe_failure(self, key_ok: bool, number: str, company: str, parameters: dict[str, Any]) -> str | None:
@@ -213,11 +233,57 @@ class Kuaidi100Sandbox(CarrierSandbox):
             return self._fail("408", "q408")
         with self.lock:
             parcel = self.parcels.get(number)
+            if parcel is not None and COMPANIES[str(param["com"])] != parcel.carrier:
+                parcel = None  # nothing under the company asked
             scans = sorted(parcel.scans, key=lambda s: s.at, reverse=True) if parcel else []
             if parcel is None or not scans:
                 return self._fail("500", "q500")
             result = self._last_result(parcel, scans, str(param.get("resultv2") or "0"))
         return json_reply(200, result)
+
+    def _autonumber(self, request: SandboxRequest) -> Reply:
+        """智能单号识别 ``GET /autonumber/auto?num=&key=``: a JSON array best first - the true company of a
+        parcel the network holds, else the sandbox's own prefix guess (possibly ``[]``). A wrong key is
+        answered like a subscription's (600) [U]."""
+        number = request.query.get("num", "").strip().upper()
+        key_ok = request.query.get("key") == self.key
+        self.record("autonumber", key_ok, tracking_number=number)
+        if not key_ok:
+            return self._fail("600")
+        with self.lock:
+            parcel = self.parcels.get(number)
+        carriers = [parcel.carrier] if parcel is not None else guess_carriers(number)
+        answer = [
+            {"comCode": COM_OF[c], "lengthPre": len(number), "noPre": number[:4], "noCount": 1000 // (rank + 1)}
+            for rank, c in enumerate(carriers)
+            if c in COM_OF
+        ]
+        return json_reply(200, answer)
+
+    def advance(self, now: float | None = None) -> int:
+        """The lifecycle, and the abort push of a subscription under the wrong company (after two stages)."""
+        added = super().advance(now)
+        moment = time.monotonic() if now is None else now
+        with self.lock:
+            due = [
+                (number, watch)
+                for number, watch in self.lost.items()
+                if not watch["pushed"] and moment - watch["since"] >= 2 * self.stage_seconds
+            ]
+            for _, watch in due:
+                watch["pushed"] = True
+        for number, watch in due:
+            self.send(self._abort_push(number, watch), {"tracking_number": number, "carrier": None, "scans": []})
+        return added
+
+    def _abort_push(self, number: str, watch: dict[str, Any]) -> PushRequest:
+        last = {"message": "ok", "nu": number, "ischeck": "0", "condition": "F00", "com": watch["com"],
+                "status": "201", "state": "0", "data": []}  # fmt: skip
+        payload = {"status": "abort", "billstatus": "", "message": MESSAGES["abort"], "autoCheck": "0",
+                   "comOld": "", "comNew": "", "lastResult": last}  # fmt: skip
+        param = _dumps(payload)
+        body = urllib.parse.urlencode({"sign": md5_upper(param + str(watch["salt"] or self.salt)), "param": param})
+        return PushRequest(body=body.encode("ascii"), content_type="application/x-www-form-urlencoded")
 
     # ------------------------------------------------------------------------------------ lifecycle
     def scan_for(self, stage: Stage, parcel: SandboxParcel) -> tuple[str, str, str]:
@@ -227,11 +293,11 @@ class Kuaidi100Sandbox(CarrierSandbox):
         hub_o, hub_d = f"{short_o}转运中心", f"{short_d}转运中心"
         site_o, site_d = f"{short_o}{_district(origin)}营业部", f"{short_d}{_district(dest)}营业部"
         texts: dict[Stage, tuple[str, str]] = {
-            Stage.PICKED_UP: (origin, f"【{origin}】{site_o} 已揽收"),
+            Stage.PICKED_UP: (origin, scan_text(parcel.carrier, Stage.PICKED_UP, origin, site_o)),
             Stage.IN_TRANSIT: (origin, f"【{origin}】快件离开 【{hub_o}】 已发往 【{hub_d}】"),
             Stage.ARRIVED_DEST_CITY: (dest, f"【{dest}】快件已到达 【{site_d}】"),
             Stage.OUT_FOR_DELIVERY: (dest, f"【{dest}】{site_d} 派件员：王师傅 电话：13800000000 当前正在为您派件"),
-            Stage.DELIVERED: (dest, f"【{dest}】快件已签收，签收人：本人，如有疑问请联系派件员"),
+            Stage.DELIVERED: (dest, scan_text(parcel.carrier, Stage.DELIVERED, dest, site_d)),
             Stage.DELIVERY_FAILED: (dest, f"【{dest}】派件员多次联系收件人未果，快件暂存{site_d}，将再次派送"),
             Stage.EXCEPTION: (dest, f"【{dest}】快件滞留在 【{site_d}】，原因：天气原因"),
             Stage.RETURNING: (dest, f"【{dest}】快件已退回，退回原因：收件人拒收"),
@@ -255,9 +321,9 @@ class Kuaidi100Sandbox(CarrierSandbox):
                 "status": "shutdown" if signed else "polling",
                 "billstatus": "check" if signed else "sending",
                 "message": "",
-                "autoCheck": "0",
-                "comOld": "",
-                "comNew": "",
+                "autoCheck": "1" if parcel.extra.get("com_old") else "0",
+                "comOld": str(parcel.extra.get("com_old") or ""),
+                "comNew": last["com"] if parcel.extra.get("com_old") else "",
                 "lastResult": last,
             }
             param = _dumps(payload)

@@ -24,10 +24,14 @@ from typing import TYPE_CHECKING, Any
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.domain.lanes import Lane, LaneLevel, LaneStats, lane_key
 from parcelhub.domain.models import (
+    Carrier,
+    CarrierDetection,
     CarrierOrder,
+    DeliveryReceipt,
     DeliveryWindow,
     OrderState,
     PickupBooking,
+    ProofOfDelivery,
     SelectionRecord,
     Shipment,
     TrackingEvent,
@@ -255,6 +259,24 @@ class InMemoryShipmentStore:
             row = self._row(shipment_id)
             self._write(row, selection=selection, version=row.shipment.version + 1)
 
+    def set_detection(self, shipment_id: str, detection: CarrierDetection, *, carrier: Carrier | None = None) -> None:
+        with self._lock, self._changing(shipment_id):
+            row = self._row(shipment_id)
+            changes: dict[str, Any] = {"detection": detection, "version": row.shipment.version + 1}
+            if carrier is not None:
+                if row.shipment.waybill is None:
+                    raise ShipmentNotFound(shipment_id)
+                changes |= {"carrier": carrier, "waybill": row.shipment.waybill.model_copy(update={"carrier": carrier})}
+            self._write(row, **changes)
+
+    def set_receipt(self, shipment_id: str, receipt: DeliveryReceipt) -> bool:
+        with self._lock, self._changing(shipment_id):
+            row = self._row(shipment_id)
+            if row.shipment.receipt is not None:
+                return False
+            self._write(row, receipt=receipt, version=row.shipment.version + 1)
+            return True
+
     # -------------------------------------------------------------------------------------- tracking
 
     def claim_tracking(
@@ -332,13 +354,14 @@ class InMemoryShipmentStore:
         location: str | None = None,
         provider: str | None = None,
         estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
     ) -> StatusChange | None:
         with self._lock:
             old = self._row(shipment_id).shipment
             if old.status_key is not None and not old.status_key < state.key:
                 return None
             return self._write_state(
-                shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate
+                shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate, proof
             )
 
     def replace_tracking_state(
@@ -354,13 +377,14 @@ class InMemoryShipmentStore:
         location: str | None = None,
         provider: str | None = None,
         estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
     ) -> StatusChange | None:
         with self._lock:
             old = self._row(shipment_id).shipment
             if old.status_key != expected_key or old.status is Status.CANCELLED:
                 return None
             return self._write_state(
-                shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate
+                shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate, proof
             )
 
     def _write_state(  # noqa: PLR0917 - the arguments of the write, as the port names them
@@ -374,6 +398,7 @@ class InMemoryShipmentStore:
         location: str | None,
         provider: str | None,
         estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
     ) -> StatusChange:
         with self._changing(shipment_id):
             row = self._row(shipment_id)
@@ -397,6 +422,7 @@ class InMemoryShipmentStore:
                 updated_at=now,
                 version=old.version + 1,
                 **({"estimated_delivery": estimate} if estimate is not None else {}),
+                **({"proof": proof} if proof is not None else {}),
             )
         return StatusChange(
             shipment_id=shipment_id,

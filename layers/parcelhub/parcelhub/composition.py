@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from parcelhub.adapters.dynamodb.scorecards import DynamoScorecards
     from parcelhub.adapters.eventbridge import EventBridgePublisher
     from parcelhub.adapters.kms import PiiCipher
-    from parcelhub.adapters.s3 import S3LabelStore, S3RawArchive
+    from parcelhub.adapters.s3 import S3LabelStore, S3RawArchive, S3ReceiptStore
     from parcelhub.adapters.s3_history import S3FactHistory
     from parcelhub.adapters.sqs import SqsMessageSink
     from parcelhub.adapters.stepfunctions import StepFunctionsStarter
@@ -31,12 +31,14 @@ if TYPE_CHECKING:
     from parcelhub.app.outbox import OutboxRelay
     from parcelhub.app.poller import Poller
     from parcelhub.app.quotes import Quoter
+    from parcelhub.app.receipts import ReceiptCopier
     from parcelhub.app.recovery import RecoverySweeper
     from parcelhub.app.returns import ReturnService
     from parcelhub.app.scorecards import ScorecardService
     from parcelhub.app.shipments import ShipmentService
     from parcelhub.app.stalls import StallSweeper
     from parcelhub.app.tracking_page import TrackingPageService
+    from parcelhub.app.trackings import TrackingRegistry
     from parcelhub.app.waybill import WaybillService
     from parcelhub.carriers.base import ProviderPlugin
     from parcelhub.config import HubConfig, OmsSecrets
@@ -284,6 +286,27 @@ def tracking_page_service() -> TrackingPageService:
     )
 
 
+@functools.cache
+def tracking_registry() -> TrackingRegistry:
+    """Tracked numbers: registered by the API, resolved by the workflow, corrected by the ingest."""
+    from parcelhub.app.trackings import TrackingPorts, TrackingRegistry
+    from parcelhub.domain.detection import detect, normalise_number
+
+    shipments = store()
+    return TrackingRegistry(
+        TrackingPorts(
+            shipments=shipments,
+            tracking=shipments,
+            waybill_requests=waybill_requests,
+            config=hub_config,
+            plugin=plugin,
+            links=tracking_links,
+            detect=detect,
+            normalise=normalise_number,
+        )
+    )
+
+
 def waybill_service() -> WaybillService:
     from parcelhub.app.waybill import WaybillDeps, WaybillService
 
@@ -303,6 +326,7 @@ def waybill_service() -> WaybillService:
             tracking_url=tracking_url,
             lanes=store(),
             capacity=store(),
+            trackings=tracking_registry,
         )
     )
 
@@ -324,6 +348,7 @@ def ingestor() -> Ingestor:
         plugins=push_plugin,
         config=hub_config(),
         lanes=store(),
+        trackings=tracking_registry,
     )
 
 
@@ -405,6 +430,28 @@ def provider_balance(carrier: Carrier, providers: Sequence[Provider]) -> int | N
 
 
 @functools.cache
+def receipt_copier() -> ReceiptCopier:
+    from parcelhub.adapters.dynamodb.stream import decode_record
+    from parcelhub.app.receipts import ReceiptCopier
+    from parcelhub.observability import add_metric
+
+    return ReceiptCopier(
+        decode=decode_record,
+        shipments=store(),
+        receipts=receipt_store(),
+        plugin=plugin,
+        config=hub_config,
+        metric=add_metric,
+    )
+
+
+@functools.cache
+def receipt_store() -> S3ReceiptStore:
+    from parcelhub.adapters.s3 import S3ReceiptStore
+
+    return S3ReceiptStore(_setting("data_bucket"), kms_key_id=_setting("pii_key_id"))
+
+
 def scorecard_service() -> ScorecardService:
     from parcelhub.app.scorecards import ScorecardService
 

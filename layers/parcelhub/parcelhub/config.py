@@ -198,6 +198,23 @@ class ReturnsConfig(_Config):
         return self.pickup_providers.get(carrier, self.default_pickup_provider)
 
 
+class TrackingsConfig(_Config):
+    """Tracking numbers parcelhub did not ship (``POST /v1/trackings``; issue 19)."""
+
+    #: which provider subscribes a carrier's tracked numbers (else ``default_provider``)
+    provider_for: dict[Carrier, Provider] = Field(default_factory=dict)
+    default_provider: Provider = Provider.KUAIDI100
+    #: whose number recognition confirms an ambiguous number (Kuaidi100 autonumber, Kdniao 2002), in order;
+    #: a provider without the capability or not configured for the function is passed over
+    recognisers: list[Provider] = Field(default_factory=lambda: [Provider.KUAIDI100, Provider.KDNIAO])
+    #: subscribe an unconfirmed number with the provider's own company check (Kuaidi100 ``autoCom``), so a
+    #: wrong guess is corrected by the first push
+    auto_detect_unconfirmed: bool = True
+
+    def provider(self, carrier: Carrier) -> Provider:
+        return self.provider_for.get(carrier, self.default_provider)
+
+
 class HubConfig(_Config):
     warehouse: Party = Party(
         name="示例品牌仓库",
@@ -233,6 +250,11 @@ class HubConfig(_Config):
     capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
     #: returns with door pickup: the provider per carrier, the pickup window's horizon
     returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
+    #: tracked numbers: who subscribes them, who confirms an ambiguous carrier
+    trackings: TrackingsConfig = Field(default_factory=TrackingsConfig)
+    #: whose receipt API (the signed slip or photo) a delivered parcel's receipt is copied from (Kuaidi100
+    #: 运单附件查询); None = no receipts. Its links, like label links, expire after ``label_link_seconds``
+    receipt_provider: Provider | None = Provider.KUAIDI100
 
 
 # ------------------------------------------------------------------------------------- secrets

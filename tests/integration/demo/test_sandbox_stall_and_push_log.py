@@ -57,7 +57,7 @@ def sandbox(webhook: tuple[str, list[bytes]]) -> Iterator[KdniaoSandbox]:
 def _parcel(box: KdniaoSandbox, number: str, order_id: str) -> None:
     reply = requests.post(
         f"{box.url}/_sandbox/parcels",
-        json={"carrier": "ZTO", "tracking_number": number, "order_id": order_id},
+        json={"carrier": "ZTO", "tracking_number": number, "order_id": order_id, "subscribed": True},
         timeout=5,
     )
     assert reply.status_code == 201

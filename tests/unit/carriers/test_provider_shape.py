@@ -26,6 +26,9 @@ OPERATIONS = {
     Capability.FETCH_WAYBILLS: ("build_fetch_request", "parse_fetch_response", "fetch"),
     Capability.BOOK_PICKUP: ("build_pickup_request", "parse_pickup_response", "pickup"),
 }
+#: capability -> the client method that exists exactly when the provider has it (builder and parser
+#: names differ per provider: Kdniao 2002 "recognise", Kuaidi100 "autonumber")
+CLIENT_CALLS = {Capability.RECOGNISE_NUMBERS: ("recognise", "autonumber")}
 PROVIDERS = sorted(PLUGINS, key=lambda p: p.value)
 
 
@@ -82,6 +85,8 @@ def test_the_operations_of_a_capability_exist_exactly_when_it_is_declared(provid
         assert hasattr(builders, builder) is present, (capability, builder)
         assert hasattr(parsers, parser) is present, (capability, parser)
         assert (call in vars(client)) is present, (capability, call)
+    for capability, calls in CLIENT_CALLS.items():
+        assert any(call in vars(client) for call in calls) is (capability in capabilities), capability
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -96,6 +101,7 @@ def test_a_missing_capability_is_refused_with_a_typed_error(provider: Provider) 
         Capability.CANCEL_WAYBILLS: lambda: plugin.cancel_waybill(waybill),
         Capability.FETCH_WAYBILLS: lambda: plugin.fetch_waybill("shp_1"),
         Capability.BOOK_PICKUP: lambda: plugin.book_pickup(None),
+        Capability.RECOGNISE_NUMBERS: lambda: plugin.recognise_number("SF1234567890123"),
     }
     for capability, call in calls.items():
         if capability in cls.capabilities:

@@ -49,6 +49,8 @@ EXPECTED = {
     "CarrierCircuitClosed",
     "EstimatedDeliveryChanged",
     "CarrierCapacityAlert",
+    "TrackingRegistered",
+    "DeliveryConfirmed",
     "ReturnCreated",
     "ReturnPickedUp",
     "ReturnReceived",

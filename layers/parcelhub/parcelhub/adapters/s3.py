@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from parcelhub.adapters import aws
-from parcelhub.ports.messaging import LabelNotStored
+from parcelhub.ports.messaging import LabelNotStored, ReceiptNotStored
 
 LABEL_PREFIX = "labels"
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -104,6 +104,34 @@ class S3LabelStore(_Bucket):
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
         )
         return url
+
+
+RECEIPT_PREFIX = "receipts"
+_RECEIPT_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "application/pdf": "pdf"}
+
+
+class S3ReceiptStore(S3LabelStore):
+    """Delivery receipts (a signature or photo: personal data) in the data bucket, SSE-KMS, under
+    ``receipts/``; presigned links like labels."""
+
+    def put_receipt(self, shipment_id: str, tracking_number: str, body: bytes, content_type: str) -> str:
+        """Store the receipt (idempotent: same key, same bytes); ``ReceiptNotStored`` on any failure."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        extension = _RECEIPT_EXTENSIONS.get(content_type.split(";", maxsplit=1)[0].strip().lower(), "bin")
+        key = f"{RECEIPT_PREFIX}/{_SAFE.sub('_', shipment_id)}/{_SAFE.sub('_', tracking_number)}.{extension}"
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Metadata={"shipment-id": shipment_id, "tracking-number": tracking_number},
+                **self._encryption(),
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ReceiptNotStored(f"receipt {key} not stored: {aws.error_code(error) or error}") from error
+        return key
 
 
 # ------------------------------------------------------------------------------------------- raw archive

@@ -16,6 +16,7 @@ from parcelhub.api.views import ErrorBody, FieldError
 from parcelhub.app.quotes import NoCandidate
 from parcelhub.app.scorecards import InvalidScorecardQuery
 from parcelhub.app.shipments import InvalidTransition, OrderConflict
+from parcelhub.app.trackings import InvalidTrackingNumber
 from parcelhub.carriers.base import CarrierAuthError, CarrierRejected, CarrierUnavailable
 from parcelhub.ports.errors import ShipmentNotFound, StoreUnavailable
 from parcelhub.security.bodies import MAX_NESTING, nesting_depth
@@ -101,7 +102,7 @@ def resolver() -> APIGatewayHttpResolver:
 
 
 def _build_resolver() -> APIGatewayHttpResolver:
-    from parcelhub.api.routers import analytics, health, quotes, returns, shipments, tracking, trackpage
+    from parcelhub.api.routers import analytics, health, quotes, returns, shipments, tracking, trackings, trackpage
 
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(shipments.router, prefix="/v1")
@@ -110,6 +111,7 @@ def _build_resolver() -> APIGatewayHttpResolver:
     app.include_router(trackpage.router)
     app.include_router(analytics.router, prefix="/v1")
     app.include_router(quotes.router, prefix="/v1")
+    app.include_router(trackings.router, prefix="/v1")
     app.include_router(returns.router, prefix="/v1")
 
     @app.exception_handler(RequestValidationError)
@@ -126,6 +128,11 @@ def _build_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(InvalidScorecardQuery)
     def _invalid_query(error: InvalidScorecardQuery) -> Response[ErrorBody]:
+        field = FieldError(field=error.field, message=str(error), type="value_error")
+        return _error(422, "validation_failed", "1 invalid field(s)", [field])
+
+    @app.exception_handler(InvalidTrackingNumber)
+    def _invalid_number(error: InvalidTrackingNumber) -> Response[ErrorBody]:
         field = FieldError(field=error.field, message=str(error), type="value_error")
         return _error(422, "validation_failed", "1 invalid field(s)", [field])
 

@@ -9,13 +9,16 @@ from pydantic import BaseModel, Field
 
 from parcelhub.domain.models import (
     Carrier,
+    CarrierDetection,
     CustomerTier,
     DeliveryWindow,
     Money,
+    ProofOfDelivery,
     Provider,
     SelectionRecord,
     ServiceLevel,
     Shipment,
+    ShipmentKind,
     TrackingEvent,
     WaybillAttempt,
 )
@@ -84,6 +87,14 @@ class ShipmentView(BaseModel):
 
     shipment_id: str
     order_id: str
+    kind: ShipmentKind = Field(
+        default=ShipmentKind.ORDER,
+        description="order: parcelhub issued the waybill; tracking: a number registered to be tracked; "
+        "return: a return of another shipment",
+    )
+    detection: CarrierDetection | None = Field(
+        default=None, description="How a tracked number's carrier was found (kind tracking)"
+    )
     status: Status
     sub_status: SubStatus
     carrier: Carrier | None
@@ -116,6 +127,16 @@ class ShipmentView(BaseModel):
     selection: SelectionRecord | None = Field(
         default=None, description="How the smart strategy chose the carrier: the options ranked and the reason"
     )
+    proof: ProofOfDelivery | None = Field(
+        default=None,
+        description="Proof of delivery, once delivered: when and how it was signed for, the locker or station, "
+        "the courier and signer (masked)",
+    )
+    receipt_url: str | None = Field(
+        default=None,
+        description="A short-lived link to the provider's delivery receipt (signed slip or photo), copied into "
+        "the brand's encrypted bucket",
+    )
 
     @classmethod
     def of(
@@ -124,10 +145,13 @@ class ShipmentView(BaseModel):
         events: list[TrackingEvent],
         label_url: str | None,
         tracking_url: str | None = None,
+        receipt_url: str | None = None,
     ) -> ShipmentView:
         return cls(
             shipment_id=shipment.shipment_id,
             order_id=shipment.order_id,
+            kind=shipment.kind,
+            detection=shipment.detection,
             status=shipment.status,
             sub_status=shipment.sub_status,
             carrier=shipment.carrier,
@@ -150,6 +174,8 @@ class ShipmentView(BaseModel):
             estimated_delivery=EstimateView.of(shipment.estimated_delivery),
             promised_delivery=EstimateView.of(shipment.promised_delivery),
             selection=shipment.selection,
+            proof=shipment.proof,
+            receipt_url=receipt_url,
         )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from parcelhub.config import HubConfig
 from parcelhub.domain.lanes import DeliveryFact, Lane, Outcome
-from parcelhub.domain.models import Shipment, TrackingEvent
+from parcelhub.domain.models import Shipment, ShipmentKind, TrackingEvent
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.domain.tariff import Tariffs, price
 from parcelhub.ports.analytics import FactArchive, Scorecards
@@ -95,8 +95,9 @@ def _cost(shipment: Shipment, tariffs: Tariffs) -> tuple[int | None, bool, float
 
 def derive_fact(shipment: Shipment, timeline: Iterable[TrackingEvent], tariffs: Tariffs) -> DeliveryFact | None:
     """The fact of an ended shipment (``None`` when it has not ended, or was cancelled before pickup, or
-    has no waybill). Pure, order-independent and idempotent in ``timeline``."""
-    if shipment.carrier is None or not ending(shipment):
+    has no waybill, or is not an order's: a tracked number's lane and price are unknown, a return is not a
+    delivery). Pure, order-independent and idempotent in ``timeline``."""
+    if shipment.kind is not ShipmentKind.ORDER or shipment.carrier is None or not ending(shipment):
         return None
     # the timeline as a set; scans with an implausible time (flagged by the ingest) never date a milestone
     events = [e for e in {e.content_hash: e for e in timeline}.values() if e.time_flag is None]
@@ -170,7 +171,7 @@ class FactBatchResult:
     recorded_ids: list[str] = field(default_factory=list)
 
 
-def _record_id(record: Mapping[str, Any]) -> str:
+def record_id(record: Mapping[str, Any]) -> str:
     return str((record.get("dynamodb") or {}).get("SequenceNumber") or record.get("eventID") or "")
 
 
@@ -226,10 +227,10 @@ class FactRecorder:
             try:
                 fact = self.fact_of(record)
             except Exception as exc:  # the timeline could not be read: retry from here
-                stopped = (_record_id(record), f"{type(exc).__name__}: {exc}")
+                stopped = (record_id(record), f"{type(exc).__name__}: {exc}")
                 break
             if fact is not None:
-                facts.append((_record_id(record), fact))
+                facts.append((record_id(record), fact))
         result.facts = len(facts)
         if facts:
             try:
@@ -237,11 +238,11 @@ class FactRecorder:
                 result.archived = len(facts)
             except Exception as exc:
                 return self._fail(result, facts[0][0], exc)
-        for record_id, fact in facts:
+        for at, fact in facts:
             try:
                 new = self.scorecards.record_fact(fact)
             except Exception as exc:
-                return self._fail(result, record_id, exc)
+                return self._fail(result, at, exc)
             if new:
                 result.recorded += 1
                 result.recorded_ids.append(fact.shipment_id)

@@ -54,6 +54,7 @@ from parcelhub.ports.messaging import RawArchive
 from parcelhub.ports.store import ClaimFacts, StatusChange, TrackingClaim
 
 if TYPE_CHECKING:
+    from parcelhub.app.trackings import TrackingRegistry
     from parcelhub.config import HubConfig
     from parcelhub.ports.store import IngestStore, ParkedPush
 
@@ -93,8 +94,10 @@ class Ingestor:
         metric: MetricSink | None = None,
         log: Any | None = None,
         lanes: LaneHistory | None = None,
+        trackings: Callable[[], TrackingRegistry] | None = None,
     ) -> None:
         self.store = store
+        self.trackings = trackings
         self.lanes = lanes
         self.archive = archive
         self.plugins = plugins
@@ -253,6 +256,10 @@ class Ingestor:
             if claim is not None:
                 break
             claim = self.store.find_by_tracking(alternate.value, group.tracking_number)
+            if claim is not None and self.trackings is not None:
+                # the provider says the number is another company's (Kuaidi100 autoCheck): a tracked number
+                # registered under a guessed carrier is corrected; an order's waybill keeps its carrier
+                claim = self.trackings().correct(group.tracking_number, alternate, group.carrier) or claim
         if claim is None and group.order_ref:
             claim = self._claim_by_order_ref(group)
         if claim is None:

@@ -47,6 +47,7 @@ from parcelhub.events import (
     MAX_ENTRIES_PER_CALL,
     CarrierCircuitClosed,
     CarrierCircuitOpened,
+    DeliveryConfirmed,
     EstimatedDeliveryChanged,
     Event,
     EventPublisher,
@@ -98,8 +99,25 @@ def _shipment_events(old: ShipmentImage | None, new: ShipmentImage, config: HubC
             out.append(_resolved(old, new))
     if new.alerted_episode and (old is None or old.alerted_episode != new.alerted_episode):
         out.append(_stalled(new, config))
-    out += _cancels_failed(before, shipment) + _estimate_changed(before, shipment)
+    out += _cancels_failed(before, shipment) + _estimate_changed(before, shipment) + _confirmed(old, new)
     return out + _return_events(before, shipment)
+
+
+def _confirmed(old: ShipmentImage | None, new: ShipmentImage) -> list[Event]:
+    """The write recorded the proof of delivery, or the receipt that backs it: once per change."""
+    shipment, before = new.shipment, (old.shipment if old else None)
+    proof, receipt = shipment.proof, shipment.receipt
+    if proof is None or (before is not None and before.proof == proof and before.receipt == receipt):
+        return []
+    return [
+        DeliveryConfirmed(
+            **_tracked(new, scan_provider=False),
+            signed_at=proof.signed_at,
+            sign_type=proof.sign_type,
+            station=proof.station,
+            receipt=receipt.state if receipt else "none",
+        )
+    ]
 
 
 def _estimate_changed(before: Shipment | None, shipment: Shipment) -> list[Event]:

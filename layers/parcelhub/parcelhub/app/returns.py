@@ -55,6 +55,7 @@ from parcelhub.security.masking import mask_party
 if TYPE_CHECKING:
     from parcelhub.carriers.base import ProviderPlugin
     from parcelhub.config import HubConfig
+    from parcelhub.domain.models import Carrier
     from parcelhub.domain.status import Status
     from parcelhub.ports.messaging import PartyCipher
     from parcelhub.ports.returns import ReturnRecords
@@ -147,7 +148,7 @@ class ReturnService:
         refused). ``ShipmentNotFound``, :class:`NotReturnable`, :class:`ReturnInvalid`."""
         original = self.ports.shipments.get(shipment_id)
         config = self.ports.config()
-        self._check_returnable(original, config.returns.returnable)
+        carrier = self._returnable_carrier(original, config.returns.returnable)
         errors = [("items", problem) for problem in item_problems(
             ((i.name, i.quantity) for i in request.items), ((i.name, i.quantity) for i in original.items)
         )]  # fmt: skip
@@ -156,7 +157,6 @@ class ReturnService:
         ]
         if errors:
             raise ReturnInvalid(errors)
-        assert original.carrier is not None
         pickup = request.pickup_address or self.ports.cipher.decrypt_party(original.pii["receiver"], shipment_id)
         if "sender" in original.pii:
             warehouse = self.ports.cipher.decrypt_party(original.pii["sender"], shipment_id)
@@ -169,7 +169,7 @@ class ReturnService:
             kind=ShipmentKind.RETURN,
             customer_tier=original.customer_tier,
             service=original.service,
-            pinned_carrier=original.carrier,
+            pinned_carrier=carrier,
             declared_value=original.declared_value,
             parcels=original.parcels,
             items=request.items,
@@ -194,7 +194,7 @@ class ReturnService:
         add_metric("ReturnCreated", reason=request.reason.value)
         order = PickupOrder(
             return_id=return_id,
-            carrier=original.carrier,
+            carrier=carrier,
             pickup=pickup,
             receiver=warehouse,
             items=tuple(request.items),
@@ -202,14 +202,16 @@ class ReturnService:
             window=request.pickup_window,
             remark=f"return of {original.order_id}",
         )
-        return self._book(created, order, config.returns.provider_for(original.carrier), now)
+        return self._book(created, order, config.returns.provider_for(carrier), now)
 
     @staticmethod
-    def _check_returnable(original: Shipment, returnable: frozenset[Status]) -> None:
+    def _returnable_carrier(original: Shipment, returnable: frozenset[Status]) -> Carrier:
+        """The carrier of a shipment that may be returned now (a delivered one has its carrier)."""
         if original.kind is ShipmentKind.RETURN:
             raise NotReturnable(original.shipment_id, "it is a return itself")
         if original.status not in returnable or original.carrier is None:
             raise NotReturnable(original.shipment_id, f"it is {original.status.value}, not delivered")
+        return original.carrier
 
     def _book(self, created: Shipment, order: PickupOrder, provider: Provider, now: datetime) -> Shipment:
         returns, return_id = self.ports.returns, created.shipment_id

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from parcelhub.app.estimates import MILESTONES, DeliveryEstimator, LaneFacts
+from parcelhub.app.proof import proof_of_delivery
 from parcelhub.domain.models import DeliveryWindow, TrackingEvent
 from parcelhub.domain.scan_time import scan_time_flag
 from parcelhub.domain.stall import StallRule, stall_due
@@ -139,6 +140,9 @@ class TrackingWriter:
             "location": winner.location,
             "provider": winner.provider.value,
         }
+        proof = proof_of_delivery(winner)
+        if proof is not None:  # same conditional write: the proof lands with the DELIVERED state it comes from
+            common["proof"] = proof
         estimate = self._estimate(claim, state, winner, fresh, now)
         if estimate is not None:
             common["estimate"] = estimate  # same conditional write: lands only with the state it belongs to

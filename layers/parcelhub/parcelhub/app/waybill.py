@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parcelhub.app.capacity import CapacityGate
 from parcelhub.app.circuit import CircuitBreaker
@@ -59,6 +59,7 @@ from parcelhub.domain.models import (
     Party,
     Provider,
     Shipment,
+    ShipmentKind,
     Waybill,
     WaybillAttempt,
     order_key,
@@ -72,6 +73,7 @@ from parcelhub.events import (
     CarrierFailover,
     Event,
     EventPublisher,
+    TrackingRegistered,
     WaybillCreated,
     WaybillFailed,
 )
@@ -87,6 +89,9 @@ from parcelhub.ports.errors import (
 )
 from parcelhub.ports.messaging import LabelStore
 from parcelhub.ports.store import ClaimFacts, StallMark, WaybillStore
+
+if TYPE_CHECKING:
+    from parcelhub.app.trackings import TrackingRegistry
 
 #: Error code of the synthetic attempt recorded when no candidate could even be tried.
 NO_CANDIDATE = "NO_CANDIDATE"
@@ -119,6 +124,8 @@ class WaybillDeps:
     lanes: LaneHistory | None = None
     #: the carriers' intake and balances (capacity planning); None = not counted
     capacity: CapacityLedger | None = None
+    #: tracked numbers (``ShipmentKind.TRACKING``): their carrier decided, subscribed, announced
+    trackings: Callable[[], TrackingRegistry] | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     epoch: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -183,6 +190,8 @@ class WaybillService(CreateStep):
     def select_carriers(self, shipment_id: str) -> Plan:
         shipment = self.deps.store.get(shipment_id)
         now = self.deps.now()
+        if shipment.kind is ShipmentKind.TRACKING:  # registered, not issued: the RegisterTracking branch
+            return Plan(rule="tracking", started_at=now, tracking_only=True)
         if shipment.waybill is not None:
             # A re-run after the waybill was recorded: the same candidate again returns it at once.
             done = CarrierCandidate(provider=shipment.waybill.provider, carrier=shipment.waybill.carrier)
@@ -272,9 +281,12 @@ class WaybillService(CreateStep):
         key = order_key(waybill.provider, waybill.provider_order_id or shipment_id)
         created = attempt(CarrierCandidate(provider=waybill.provider, carrier=waybill.carrier), "created", now)
         estimate = self._estimate(shipment_id, waybill, now)
+        lines, order = ([], None) if result.registered else ([created], key)  # a tracked number: no carrier order
         try:
-            shipment = store.save_waybill(shipment_id, waybill, [created], now, order_key=key, estimate=estimate)
-            if not result.counted:  # a waybill found after an unclear outcome, or from before capacity was on
+            shipment = store.save_waybill(shipment_id, waybill, lines, now, order_key=order, estimate=estimate)
+            if not (
+                result.counted or result.registered
+            ):  # a waybill found after an unclear outcome, or from before capacity was on
                 issued = next((a.at for a in shipment.waybill_attempts if a.outcome == "created"), now)
                 self.gate.count(waybill.carrier, shipment_id, issued)  # once, however often this step runs
         except StatusConflict as conflict:
@@ -371,6 +383,12 @@ class WaybillService(CreateStep):
 
     # ---------------------------------------------------------------------------------- tracking
 
+    def register_tracking(self, shipment_id: str) -> WaybillResult:
+        """A tracked number's carrier decided (see :mod:`parcelhub.app.trackings`)."""
+        if self.deps.trackings is None:
+            raise RuntimeError("tracked numbers are not wired into this workflow")
+        return self.deps.trackings().resolve(shipment_id)
+
     def subscribe_tracking(self, shipment_id: str, result: WaybillResult) -> dict[str, Any]:
         shipment = self.deps.store.get(shipment_id)
         waybill = shipment.waybill or result.waybill()
@@ -385,8 +403,9 @@ class WaybillService(CreateStep):
             callback_url=self.deps.callback_url(waybill.provider),
             phone_last4=last4,
             order_id=shipment_id,
-            origin=shipment.origin_city,
-            destination=shipment.destination_city,
+            origin=shipment.origin_city or None,
+            destination=shipment.destination_city or None,
+            auto_detect=self.deps.trackings is not None and self.deps.trackings().auto_detect(shipment),
         )
         try:
             plugin.subscribe_tracking(subscription)
@@ -408,6 +427,10 @@ class WaybillService(CreateStep):
         waybill = shipment.waybill
         if waybill is None:
             raise RuntimeError(f"shipment {shipment_id} has no waybill to announce")
+        if shipment.kind is ShipmentKind.TRACKING:
+            self.deps.publisher.publish([TrackingRegistered.of(shipment, waybill, self.deps.tracking_url(shipment_id))])
+            self._settled(shipment, execution)
+            return {"published": [TrackingRegistered.detail_type()], "failed_over": False}
         now = self.deps.now()
         started_at = plan.started_at if plan else None
         attempts = run_attempts(shipment, started_at)

@@ -33,6 +33,8 @@ class Plan(_Payload):
     started_at: datetime
     candidate: CarrierCandidate | None = None
     remaining: list[CarrierCandidate] = Field(default_factory=list)
+    #: a tracked number (``ShipmentKind.TRACKING``): the workflow registers it instead of creating a waybill
+    tracking_only: bool = False
 
 
 class WaybillResult(_Payload):
@@ -50,13 +52,18 @@ class WaybillResult(_Payload):
     reused: bool = False
     #: counted against the carrier's capacity when its create was admitted (``app.capacity``)
     counted: bool = False
+    #: a tracked number registered, not a waybill issued: no carrier order, no attempt, no capacity count
+    registered: bool = False
 
     def waybill(self) -> Waybill:
-        return Waybill.model_validate(self.model_dump(exclude={"reused", "counted"}))
+        return Waybill.model_validate(self.model_dump(exclude={"reused", "counted", "registered"}))
 
     @classmethod
-    def of(cls, waybill: Waybill, *, reused: bool = False, counted: bool = False) -> WaybillResult:
-        return cls.model_validate({**waybill.model_dump(), "reused": reused, "counted": counted})
+    def of(
+        cls, waybill: Waybill, *, reused: bool = False, counted: bool = False, registered: bool = False
+    ) -> WaybillResult:
+        extra = {"reused": reused, "counted": counted, "registered": registered}
+        return cls.model_validate({**waybill.model_dump(), **extra})
 
 
 class TaskError(_Payload):

@@ -43,6 +43,7 @@ class Capability(StrEnum):
     PUSH_TRACKING = "push_tracking"  # pushes tracking to our webhook (else the poller queries it)
     BOOK_PICKUP = "book_pickup"  # book_pickup / cancel_pickup: a door pickup for a return
     WAYBILL_BALANCE = "waybill_balance"  # waybill_balance: e-waybill numbers left for a carrier
+    RECOGNISE_NUMBERS = "recognise_numbers"  # recognise_number: the carriers a tracking number may be of
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -158,6 +159,9 @@ class TrackingSubscription:
     order_id: str | None = None
     origin: str | None = None
     destination: str | None = None
+    #: the carrier is our guess: ask the provider to correct it (Kuaidi100 ``autoCom``); a correction
+    #: comes back in ``ParsedPush.corrections``
+    auto_detect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,17 @@ class HttpReply:
 
 
 @dataclass(frozen=True, slots=True)
+class CarrierCorrection:
+    """The provider says a number belongs to another carrier than the one it was subscribed under
+    (Kuaidi100 ``autoCheck=1`` with ``comOld``/``comNew``); ``old`` is ``None`` when the old company
+    code is not one of ours."""
+
+    tracking_number: str
+    old: Carrier | None
+    new: Carrier
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedPush:
     """What ``parse_push`` and ``query_tracking`` return: canonical events plus provider-level notes."""
 
@@ -222,6 +237,8 @@ class ParsedPush:
     #: codes our tables do not know but another signal explained (the provider's normalised status or
     #: the scan text; the ``InferredCarrierCode`` metric), so the tables can catch up
     inferred_codes: Sequence[str] = ()
+    #: the provider corrected a number's carrier: the events above are already keyed under ``new``
+    corrections: Sequence[CarrierCorrection] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +289,11 @@ class ProviderPlugin(Protocol):
 
     def cancel_pickup(self, booking: PickupBooking) -> None:
         """Cancel a booked pickup before the courier collects; idempotent (``Capability.BOOK_PICKUP``)."""
+        ...
+
+    def recognise_number(self, number: str) -> list[Carrier]:
+        """The carriers the provider says a tracking number may be of, best first; empty when it does not
+        know (``Capability.RECOGNISE_NUMBERS``)."""
         ...
 
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None: ...

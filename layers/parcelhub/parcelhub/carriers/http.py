@@ -8,7 +8,7 @@ workflow's Retry with backoff and jitter) decides, so a create is never silently
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -61,13 +61,16 @@ def post_form(
 ) -> requests.Response:
     """POST ``application/x-www-form-urlencoded`` (each value encoded exactly once) and classify the
     transport outcome. Returns the response for 2xx/4xx-other; raises for the rest."""
+    return _classified(
+        provider,
+        url,
+        lambda: session.post(url, data=dict(form), headers={"Content-Type": FORM_CONTENT_TYPE}, timeout=timeout),
+    )
+
+
+def _classified(provider: str, url: str, send: Callable[[], requests.Response]) -> requests.Response:
     try:
-        response = session.post(
-            url,
-            data=dict(form),
-            headers={"Content-Type": FORM_CONTENT_TYPE},
-            timeout=timeout,
-        )
+        response = send()
     except requests.ConnectTimeout as exc:
         raise CarrierUnavailable(provider, f"cannot connect to {url} (timeout)", CONNECT_FAILED) from exc
     except requests.Timeout as exc:
@@ -115,6 +118,17 @@ class FormClient:
     def post(self, url: str, form: Mapping[str, str]) -> dict[str, Any]:
         """POST the form; the decoded JSON object (business errors are the parsers')."""
         return json_body(self.provider, post_form(self.session, self.provider, url, form, timeout=self.timeout))
+
+    def get(self, url: str, params: Mapping[str, str]) -> Any:
+        """GET with query parameters; the decoded JSON, whatever its type (an array for some answers)."""
+        response = _classified(
+            self.provider, url, lambda: self.session.get(url, params=dict(params), timeout=self.timeout)
+        )
+        try:
+            return response.json()
+        except ValueError as exc:
+            reason = f"unreadable response (HTTP {response.status_code})"
+            raise CarrierUnavailable(self.provider, reason, "BAD_RESPONSE") from exc
 
     def close(self) -> None:
         self.session.close()

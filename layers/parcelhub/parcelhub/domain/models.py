@@ -39,6 +39,9 @@ class Carrier(StrEnum):
     YZPY = "YZPY"
     ZJS = "ZJS"
     UC = "UC"
+    #: 菜鸟直送 (Cainiao's own delivery): Kdniao ShipperCode ``CNSD`` [C: a shop's Kdniao code table names
+    #: "CNSD" 菜鸟直送 next to JTSD/DBL; not in a vendor source]
+    CAINIAO = "CNSD"
 
 
 class Provider(StrEnum):
@@ -403,6 +406,81 @@ class PickupBooking(_Model):
     cancelled_at: datetime | None = None
 
 
+#: a tracking number as carriers print it: letters and digits (spaces and dashes are tolerated and removed)
+TrackingNumberText = Annotated[
+    str, StringConstraints(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9 \-]*[A-Za-z0-9]$")
+]
+#: a receiver phone as a marketplace or 3PL hands it over: masked (``138****0000``) or whole; its last four
+#: digits are what carriers ask for (SF route queries) and what the tracking lookup form checks
+MaskedPhone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9*][0-9* \-]{2,18}[0-9]{4}$")]
+OrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,63}$")]
+
+
+class TrackingRequest(_Model):
+    """The body of ``POST /v1/trackings``: a parcel parcelhub did not ship, to be tracked by its number."""
+
+    tracking_number: TrackingNumberText
+    #: the carrier when known; detected from the number when not
+    carrier: Carrier | None = None
+    #: the brand's order the parcel belongs to (a marketplace order, a 3PL's shipment); one is made up
+    #: from the number when absent, so registering the same number again finds the same shipment
+    order_id: OrderId | None = None
+    receiver_phone: MaskedPhone | None = None
+
+    def fingerprint(self, number: str) -> str:
+        body = json.dumps([number, self.carrier, self.order_id, self.receiver_phone])
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+class CarrierDetection(_Model):
+    """How a tracked number's carrier was found: ``given`` by the caller; ``pattern`` (a near-certain
+    number format); ``aggregator`` (an ambiguous format the provider's recognition API confirmed);
+    ``pattern_unconfirmed`` (ambiguous, recognition unavailable: the best pattern, corrected when the
+    aggregator reports another company); ``corrected`` (the aggregator's push named another company)."""
+
+    method: Literal["given", "pattern", "aggregator", "pattern_unconfirmed", "corrected"]
+    #: the number-pattern candidates, best first
+    candidates: list[Carrier] = Field(default_factory=list)
+    confirmed_by: Provider | None = None
+    corrected_from: Carrier | None = None
+
+
+class SignType(StrEnum):
+    """How a delivered parcel was signed for."""
+
+    IN_PERSON = "in_person"  # the receiver signed
+    PROXY = "proxy"  # someone else signed (family, colleague, reception, guard)
+    LOCKER = "locker"  # put in a parcel locker (丰巢, 快递柜)
+    STATION = "station"  # left at a pickup station (菜鸟驿站, 代收点)
+    UNKNOWN = "unknown"
+
+
+class ProofOfDelivery(_Model):
+    """What proves a delivery: from the signing scan and the provider's fields; names and phones masked."""
+
+    signed_at: datetime
+    sign_type: SignType
+    provider: Provider
+    raw_code: str = ""
+    #: the locker or station (a public place, not personal)
+    station: str | None = None
+    #: masked: ``王*`` / ``138****0000``
+    courier: str | None = None
+    signer: str | None = None
+
+
+class DeliveryReceipt(_Model):
+    """The provider's receipt of a delivery (the signed slip or photo), copied into the encrypted bucket at
+    once (the provider's links expire) and served by a short-lived link: ``copied`` with its S3 key, or
+    ``unavailable`` (the provider has none for the parcel)."""
+
+    state: Literal["copied", "unavailable"]
+    ref: str | None = None
+    content_type: str | None = None
+    provider: Provider
+    at: datetime
+
+
 class Shipment(_Model):
     """A shipment as the hub knows it. Personal data lives here only in masked form; the encrypted
     originals are in ``pii`` (an opaque envelope, see ``parcelhub.security``)."""
@@ -410,6 +488,11 @@ class Shipment(_Model):
     shipment_id: str
     order_id: str
     kind: ShipmentKind = ShipmentKind.ORDER
+    #: how the carrier of a tracked number (``kind`` tracking) was found
+    detection: CarrierDetection | None = None
+    #: the proof of delivery, once delivered (from the signing scan) and the provider's receipt, once copied
+    proof: ProofOfDelivery | None = None
+    receipt: DeliveryReceipt | None = None
     status: Status = Status.PENDING
     sub_status: SubStatus = SubStatus.NONE
     customer_tier: CustomerTier = CustomerTier.REGULAR

@@ -197,7 +197,7 @@ def default_tariffs() -> dict[Carrier, dict[ServiceLevel, ServiceTariff]]:
         Carrier.UC: {ServiceLevel.STANDARD: _tariff(freight, divisor=6000, insured_rate="0.003", first_kg=3.0)},
         Carrier.ZJS: {ServiceLevel.STANDARD: _tariff(jd, divisor=6000, insured_rate="0.005")},
     }
-    for carrier in (Carrier.ZTO, Carrier.YTO, Carrier.STO, Carrier.YD, Carrier.JTSD, Carrier.HTKY):
+    for carrier in (Carrier.ZTO, Carrier.YTO, Carrier.STO, Carrier.YD, Carrier.JTSD, Carrier.HTKY, Carrier.CAINIAO):
         tables[carrier] = {ServiceLevel.STANDARD: tongda_tariff}
     return tables
 

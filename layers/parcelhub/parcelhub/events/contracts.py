@@ -15,7 +15,17 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from parcelhub.domain.models import Carrier, CustomerTier, Provider, SelectionRecord, ServiceLevel, WaybillAttempt
+from parcelhub.domain.models import (
+    Carrier,
+    CustomerTier,
+    Provider,
+    SelectionRecord,
+    ServiceLevel,
+    Shipment,
+    SignType,
+    Waybill,
+    WaybillAttempt,
+)
 from parcelhub.domain.returns import ReturnReason, ReturnState
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events.alerts import (
@@ -602,8 +612,69 @@ class ReturnCancelled(ReturnEvent):
 
 
 #: Every event type, in documentation order.
+class TrackingRegistered(TrackedShipmentEvent):
+    """A number the brand did not ship through parcelhub (a marketplace order, a 3PL's parcel) is tracked:
+    its carrier decided and its tracking subscribed (or left to the poller)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("OMS / marketplace connectors: the number is tracked, with its carrier",)
+    fires_when: ClassVar[str] = (
+        "The waybill workflow registered a number from `POST /v1/trackings`: carrier decided, claim recorded."
+    )
+
+    detection: Literal["given", "pattern", "aggregator", "pattern_unconfirmed", "corrected"] = Field(
+        description="How the carrier was found: given by the caller, a near-certain number format, a "
+        "provider's recognition of an ambiguous one, or the best format match awaiting the provider's check"
+    )
+    candidates: list[Carrier] = Field(default_factory=list, description="The number-format candidates, best first")
+    confirmed_by: Provider | None = Field(default=None, description="Whose recognition confirmed the carrier")
+    tracking_url: str | None = Field(default=None, max_length=300, description="The customer tracking page")
+    registered_at: datetime
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.carrier, self.tracking_number)
+
+    @classmethod
+    def of(cls, shipment: Shipment, waybill: Waybill, tracking_url: str | None) -> TrackingRegistered:
+        detection = shipment.detection
+        return cls(
+            shipment_id=shipment.shipment_id,
+            order_id=shipment.order_id,
+            carrier=waybill.carrier,
+            provider=waybill.provider,
+            tracking_number=waybill.tracking_number,
+            detection=detection.method if detection else "given",
+            candidates=detection.candidates if detection else [],
+            confirmed_by=detection.confirmed_by if detection else None,
+            tracking_url=tracking_url,
+            registered_at=shipment.updated_at,
+        )
+
+
+class DeliveryConfirmed(TrackedShipmentEvent):
+    """A delivered parcel's proof of delivery: when and how it was signed for, where it was left, and
+    whether the provider's receipt is held in the brand's bucket. No personal data: the masked signer and
+    courier stay on the shipment (``GET /v1/shipments/{id}``)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ('Customer service: settle "not received" disputes',)
+    fires_when: ClassVar[str] = (
+        "The DELIVERED state was written with its proof, and again when the provider's receipt was copied."
+    )
+
+    signed_at: datetime
+    sign_type: SignType
+    station: str | None = Field(default=None, max_length=200, description="The locker or station (a public place)")
+    receipt: Literal["none", "copied", "unavailable"] = Field(
+        description="The provider's receipt: copied into the encrypted bucket, unavailable, or not asked yet"
+    )
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.tracking_number, self.signed_at, self.sign_type, self.receipt)
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     ShipmentAccepted,
+    TrackingRegistered,
+    DeliveryConfirmed,
     WaybillCreated,
     WaybillFailed,
     WaybillCancelFailed,

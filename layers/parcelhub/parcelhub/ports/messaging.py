@@ -52,6 +52,20 @@ class LabelStore(Protocol):
         """A time-limited link to a stored label (computed locally: no request)."""
 
 
+class ReceiptNotStored(Exception):
+    """A delivery receipt could not be written to the bucket."""
+
+
+class ReceiptStore(Protocol):
+    """Delivery receipts (signature images: personal data) and short-lived links to them."""
+
+    def put_receipt(self, shipment_id: str, tracking_number: str, body: bytes, content_type: str) -> str:
+        """Store the receipt; returns its key (``ReceiptNotStored`` when it cannot)."""
+
+    def link(self, key: str, expires_in: int) -> str:
+        """A time-limited link (computed locally: no request)."""
+
+
 @runtime_checkable
 class PartyCipher(Protocol):
     """Seals a party's personal data for one shipment (the envelope does not open for another)."""

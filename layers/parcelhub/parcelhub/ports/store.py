@@ -16,9 +16,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from parcelhub.domain.lanes import Lane
 from parcelhub.domain.models import (
+    Carrier,
+    CarrierDetection,
     CarrierOrder,
+    DeliveryReceipt,
     DeliveryWindow,
     OrderState,
+    ProofOfDelivery,
     SelectionRecord,
     Shipment,
     TrackingEvent,
@@ -197,6 +201,14 @@ class Shipments(Protocol):
 
     def add_waybill_attempt(self, shipment_id: str, attempt: WaybillAttempt) -> None: ...
 
+    def set_detection(self, shipment_id: str, detection: CarrierDetection, *, carrier: Carrier | None = None) -> None:
+        """Record how a tracked number's carrier was found; with ``carrier``, correct the recorded waybill's
+        carrier too (the provider reported another company). ``ShipmentNotFound`` when there is no such
+        shipment (or, correcting, no waybill yet)."""
+
+    def set_receipt(self, shipment_id: str, receipt: DeliveryReceipt) -> bool:
+        """Record the delivery receipt once: ``False`` when one is recorded already."""
+
     def set_selection(self, shipment_id: str, selection: SelectionRecord) -> None:
         """Record how the carrier was chosen (replaces an earlier run's); ``ShipmentNotFound`` when absent."""
 
@@ -243,6 +255,7 @@ class Timeline(Protocol):
         location: str | None = None,
         provider: str | None = None,
         estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
     ) -> StatusChange | None:
         """One conditional update keyed on the precedence key; ``None`` when a newer state is stored.
         ``poll_due`` (when given, for a non-terminal state) moves the poll index entry in the same write;
@@ -262,6 +275,7 @@ class Timeline(Protocol):
         location: str | None = None,
         provider: str | None = None,
         estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
     ) -> StatusChange | None:
         """A correction (a replay after a mapping fix): the same write as ``apply_tracking_state``, but it
         replaces the stored state only while its key is still ``expected_key`` (None: no state yet), so it

@@ -36,7 +36,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from parcelhub.domain.models import DeliveryWindow, SelectionRecord, Shipment, TrackingEvent
+from parcelhub.domain.models import (
+    DeliveryReceipt,
+    DeliveryWindow,
+    ProofOfDelivery,
+    SelectionRecord,
+    Shipment,
+    TrackingEvent,
+)
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -201,6 +208,11 @@ def _python(value: Any) -> Any:
 def window_value(window: DeliveryWindow) -> dict[str, Any]:
     """A delivery window as the shipment item's map attribute (``estimated_delivery``, ``promised_delivery``)."""
     return {key: _plain(value) for key, value in window.model_dump(mode="json", exclude_none=True).items()}
+
+
+def model_value(model: ProofOfDelivery | DeliveryReceipt) -> dict[str, Any]:
+    """A proof of delivery or a receipt as the shipment item's map attribute (``proof``, ``receipt``)."""
+    return {key: _plain(value) for key, value in model.model_dump(mode="json", exclude_none=True).items()}
 
 
 def selection_value(selection: SelectionRecord) -> dict[str, Any]:

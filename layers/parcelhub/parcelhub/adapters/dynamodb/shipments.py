@@ -6,7 +6,16 @@ from datetime import datetime
 
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table, TransactionCanceled
-from parcelhub.domain.models import DeliveryWindow, SelectionRecord, Shipment, Waybill, WaybillAttempt
+from parcelhub.domain.models import (
+    Carrier,
+    CarrierDetection,
+    DeliveryReceipt,
+    DeliveryWindow,
+    SelectionRecord,
+    Shipment,
+    Waybill,
+    WaybillAttempt,
+)
 from parcelhub.domain.status import Status, SubStatus, is_terminal, precedence_key
 from parcelhub.ports.changes import WORKFLOW
 from parcelhub.ports.errors import (
@@ -191,5 +200,32 @@ class ShipmentRecords(Table):
             self._update(ser.shipment_pk(shipment_id), ser.META, expr, f"attribute_exists({expr.n('pk')})")
         except ConditionFailed:
             raise ShipmentNotFound(shipment_id) from None
+
+    def set_detection(self, shipment_id: str, detection: CarrierDetection, *, carrier: Carrier | None = None) -> None:
+        expr = Expr()
+        expr.set("detection", detection.model_dump(mode="json", exclude_none=True))
+        condition = f"attribute_exists({expr.n('pk')})"
+        if carrier is not None:  # a correction: the recorded waybill now names the carrier the provider reported
+            expr.set("carrier", carrier.value)
+            expr.set_raw(f"{expr.n('waybill')}.{expr.n('carrier')} = {expr.v(carrier.value)}")
+            condition += f" AND attribute_exists({expr.n('waybill')})"
+        expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
+        try:
+            self._update(ser.shipment_pk(shipment_id), ser.META, expr, condition)
+        except ConditionFailed:
+            raise ShipmentNotFound(shipment_id) from None
+
+    def set_receipt(self, shipment_id: str, receipt: DeliveryReceipt) -> bool:
+        expr = Expr()
+        expr.set("receipt", ser.model_value(receipt))
+        expr.set_raw(f"{expr.n('version')} = {expr.n('version')} + {expr.v(1)}")
+        condition = f"attribute_exists({expr.n('pk')}) AND attribute_not_exists({expr.n('receipt')})"
+        try:
+            self._update(ser.shipment_pk(shipment_id), ser.META, expr, condition)
+        except ConditionFailed as failed:
+            if failed.old is None:
+                raise ShipmentNotFound(shipment_id) from None
+            return False
+        return True
 
     # -------------------------------------------------------------------------------------- tracking

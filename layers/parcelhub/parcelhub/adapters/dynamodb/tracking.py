@@ -10,7 +10,7 @@ from typing import Any
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table
 from parcelhub.domain.lanes import Lane
-from parcelhub.domain.models import DeliveryWindow, TrackingEvent
+from parcelhub.domain.models import DeliveryWindow, ProofOfDelivery, TrackingEvent
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
 from parcelhub.ports.changes import TRACKING
 from parcelhub.ports.errors import (
@@ -127,6 +127,7 @@ class TrackingRecords(Table):
         location: str | None = None,
         provider: str | None = None,
         estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
     ) -> StatusChange | None:
         expr = self._state_expr(
             shipment_id,
@@ -138,6 +139,7 @@ class TrackingRecords(Table):
             location=location,
             provider=provider,
             estimate=estimate,
+            proof=proof,
         )
         key = expr.n("status_key")
         condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
@@ -156,6 +158,7 @@ class TrackingRecords(Table):
         location: str | None = None,
         provider: str | None = None,
         estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
     ) -> StatusChange | None:
         expr = self._state_expr(
             shipment_id,
@@ -167,6 +170,7 @@ class TrackingRecords(Table):
             location=location,
             provider=provider,
             estimate=estimate,
+            proof=proof,
         )
         key, status = expr.n("status_key"), expr.n("status")
         expected = f"attribute_not_exists({key})" if expected_key is None else f"{key} = {expr.v(expected_key)}"
@@ -185,6 +189,7 @@ class TrackingRecords(Table):
         location: str | None,
         provider: str | None,
         estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
     ) -> Expr:
         """The attributes a winning tracking state writes (status, its key and scan, stall and poll index)."""
         expr = Expr()
@@ -201,6 +206,8 @@ class TrackingRecords(Table):
             expr.set("last_event_provider", provider)
         if estimate is not None:
             expr.set("estimated_delivery", ser.window_value(estimate))
+        if proof is not None:  # with the DELIVERED state it proves (a receipt copied later is kept)
+            expr.set("proof", ser.model_value(proof))
         if stall is None:
             expr.remove(*ser.STALL_ATTRS)
         else:

@@ -59,11 +59,14 @@ def _now() -> datetime:
 
 def _view(shipment: Shipment, events: list[TrackingEvent]) -> ShipmentView:
     label = shipment.waybill.label_ref if shipment.waybill else None
+    receipt = shipment.receipt.ref if shipment.receipt else None
+    service = composition.shipment_service()
     return ShipmentView.of(
         shipment,
         events,
-        composition.shipment_service().label_link(label),
+        service.label_link(label),
         composition.tracking_url(shipment.shipment_id),
+        service.label_link(receipt),  # the same short-lived presigned link as a label's
     )
 
 

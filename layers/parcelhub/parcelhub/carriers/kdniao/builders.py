@@ -185,3 +185,8 @@ def build_pickup_cancel_request(booking: PickupBooking, settings: KdniaoSettings
 
 def _china(moment: Any) -> str:
     return str(moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def build_recognise_request(number: str, settings: KdniaoSettings) -> dict[str, str]:
+    """2002 单号识别: ``{"LogisticCode": number}`` (REFERENCE §1.4 [V] request type; body [C])."""
+    return envelope(compact_json({"LogisticCode": number}), settings.recognise_request_type, settings)

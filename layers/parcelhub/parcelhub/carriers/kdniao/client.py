@@ -40,3 +40,6 @@ class KdniaoClient(FormClient):
 
     def cancel_pickup(self, form: Mapping[str, str]) -> dict[str, Any]:
         return self.post(self.settings.url(self.settings.oorder_path), form)
+
+    def recognise(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.recognise_path), form)

@@ -3,7 +3,8 @@
 * ``check_result`` turns any answer's ``Success``/``ResultCode``/``Reason`` into the typed error
   (``codes.classify_result``); the ``parse_*_response`` functions run it first;
 * ``parse_create_response`` (1007 -> ``Waybill``), ``parse_cancel_response`` (1147),
-  ``parse_subscribe_response`` (8008), ``parse_query_response`` (8001/1002 -> ``ParsedPush``); no
+  ``parse_subscribe_response`` (8008), ``parse_query_response`` (8001/1002 -> ``ParsedPush``),
+  ``parse_recognise_response`` (2002 -> carriers, best first); no
   ``parse_fetch_response`` (there is no fetch call, see ``builders``);
 * pushes (§1.6): ``verify_push`` (DataSign), ``parse_push`` (101/102 full snapshots, 107 COD) into
   canonical ``TrackingEvent``s, and ``push_reply`` (the merchant reply).
@@ -128,6 +129,31 @@ def parse_balance_response(body: Mapping[str, Any], settings: KdniaoSettings) ->
 def parse_subscribe_response(body: Mapping[str, Any], settings: KdniaoSettings) -> None:
     """An 8008 answer (no ResultCode on success): success returns, anything else raises."""
     check_result(body, settings)
+
+
+def parse_recognise_response(body: Mapping[str, Any], settings: KdniaoSettings) -> list[Carrier]:
+    """A 2002 answer ``{"EBusinessID","Success","LogisticCode","Shippers":[{"ShipperCode","ShipperName"}]}``
+    -> our carriers in Kdniao's order (codes we do not know are left out). ``Success: false`` without a
+    ``ResultCode`` and without shippers is Kdniao not knowing the number: an empty list."""
+    raw = field(body, settings.recognise_shippers_field)
+    shippers = raw if isinstance(raw, list) else []
+    if not shippers and not _success(body) and not field_text(body, "ResultCode").strip():
+        return []
+    check_result(body, settings)
+    found: list[Carrier] = []
+    for shipper in shippers:
+        code = field_text(shipper, settings.recognise_code_field).strip() if isinstance(shipper, Mapping) else ""
+        carrier = _carrier(code)
+        if carrier is not None and carrier not in found:
+            found.append(carrier)
+    return found
+
+
+def _carrier(code: str) -> Carrier | None:
+    try:
+        return Carrier(code)
+    except ValueError:
+        return None
 
 
 def parse_query_response(

@@ -1,6 +1,6 @@
 """The Kdniao (快递鸟) provider plugin: an aggregator issuing e-waybills for many carriers (1007/1147),
 tracking them (8008 subscribe, 8001 query) and pushing full snapshots (101/102; 107 COD); it answers the
-e-waybill balance of a carrier's account (1127).
+e-waybill balance of a carrier's account (1127) and names the carriers of a tracking number (2002).
 
 Wiring only: ``builders`` make the form, ``client`` posts it, ``parsers`` read the answer.
 It cannot fetch an existing waybill (``Capability.FETCH_WAYBILLS`` is not offered)."""
@@ -42,6 +42,7 @@ class KdniaoPlugin:
             Capability.PUSH_TRACKING,
             Capability.WAYBILL_BALANCE,
             Capability.BOOK_PICKUP,
+            Capability.RECOGNISE_NUMBERS,
         }
     )
 
@@ -95,6 +96,10 @@ class KdniaoPlugin:
         parsers.parse_pickup_cancel_response(body, self.settings)
 
     # ------------------------------------------------------------------------------------ tracking
+    def recognise_number(self, number: str) -> list[Carrier]:
+        body = self.client.recognise(builders.build_recognise_request(number, self.settings))
+        return parsers.parse_recognise_response(body, self.settings)
+
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
         body = self.client.subscribe(builders.build_subscribe_request(subscription, self.settings))
         parsers.parse_subscribe_response(body, self.settings)

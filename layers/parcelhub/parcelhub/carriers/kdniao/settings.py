@@ -47,6 +47,7 @@ class KdniaoSettings(ProviderSettings):
     eorder_path: UrlPath = "/api/EOrderService"  # 1007 create, 1147 cancel
     subscribe_path: UrlPath = "/api/dist"  # 8008 / 1008
     query_path: UrlPath = "/Ebusiness/EbusinessOrderHandle.aspx"  # 8001 / 1002
+    recognise_path: UrlPath = "/Ebusiness/EbusinessOrderHandle.aspx"  # 2002 (REFERENCE §1.3 [V])
 
     # -- request types (REFERENCE §1.4): the value-added (增值版) products by default
     create_request_type: RequestType = "1007"
@@ -57,6 +58,11 @@ class KdniaoSettings(ProviderSettings):
     #: of ``balance_fields`` holding a whole number is read (configure the real one when Kdniao confirms it)
     balance_request_type: RequestType = "1127"
     balance_fields: tuple[str, ...] = ("Balance", "Num", "AvailableNum", "Count")
+    #: 单号识别 (REFERENCE §1.4 [V] Kdniao.Core ``Recognise = 2002``). Its answer's shape is [C]: the field
+    #: names below (a list of shippers, each with its code) are configurable
+    recognise_request_type: RequestType = "2002"
+    recognise_shippers_field: str = "Shippers"
+    recognise_code_field: str = "ShipperCode"
     data_type: Literal["2"] = "2"  # 2 = JSON, the only value used in practice
 
     # -- timeouts (seconds)

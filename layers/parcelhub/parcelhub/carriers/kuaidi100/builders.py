@@ -4,6 +4,7 @@
   key is inside ``param``;
 * ``build_query_request`` — ``POST /poll/query.do`` form ``customer, sign, param`` with
   ``sign = UPPER(MD5(param + key + customer))`` over the exact JSON string sent;
+* ``build_autonumber_request`` — 智能单号识别 ``GET autonumber?num=&key=`` (query parameters);
 * no ``build_create_request`` / ``build_cancel_request`` / ``build_fetch_request``: Kuaidi100 is a
   tracking provider here, it issues no waybills (the plugin raises ``CapabilityNotSupported``).
 
@@ -50,7 +51,7 @@ def build_subscribe_request(subscription: TrackingSubscription, settings: Kuaidi
             "callbackurl": callback,
             "salt": settings.required("salt"),
             "resultv2": settings.subscribe_resultv2,
-            "autoCom": settings.auto_com,
+            "autoCom": "1" if subscription.auto_detect else settings.auto_com,
             "interCom": settings.inter_com,
             "departureCountry": "",
             "departureCom": "",
@@ -76,3 +77,8 @@ def build_query_request(query: TrackingQuery, settings: Kuaidi100Settings) -> di
     customer = settings.required("customer")
     sign = query_sign(param, settings.required("key"), customer)
     return {"customer": customer, "sign": sign, "param": param}
+
+
+def build_autonumber_request(number: str, settings: Kuaidi100Settings) -> dict[str, str]:
+    """The query parameters of 智能单号识别: ``num`` and the account ``key``."""
+    return {"num": number, "key": settings.required("key")}

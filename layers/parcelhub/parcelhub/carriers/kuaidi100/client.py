@@ -30,3 +30,7 @@ class Kuaidi100Client(FormClient):
     def query(self, form: Mapping[str, str]) -> dict[str, Any]:
         """``POST /poll/query.do`` (form ``customer``, ``sign``, ``param``)."""
         return self.post(self.settings.query_url, form)
+
+    def autonumber(self, params: Mapping[str, str]) -> Any:
+        """``GET autonumber/auto?num=&key=``: a JSON array (an object when refused)."""
+        return self.get(self.settings.autonumber_endpoint, params)

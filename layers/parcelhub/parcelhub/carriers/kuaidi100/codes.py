@@ -162,6 +162,7 @@ COMPANY_CODES: dict[Carrier, str] = {
     Carrier.YZPY: "youzhengguonei",
     Carrier.ZJS: "zhaijisong",
     Carrier.UC: "youshuwuliu",
+    Carrier.CAINIAO: "cainiao",  # [U] 菜鸟直送's com code: no source found; configurable (company_codes)
 }
 
 

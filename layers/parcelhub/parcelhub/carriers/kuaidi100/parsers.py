@@ -4,6 +4,7 @@
   ``parse_query_response`` (``data[]`` -> ``ParsedPush``; nothing tracked yet is an empty timeline);
   their ``returnCode`` becomes the typed error in ``codes.classify_result``. No create / cancel / fetch
   parsers: Kuaidi100 issues no waybills here (see ``builders``);
+* ``parse_autonumber_response`` (智能单号识别 -> carriers, best first);
 * pushes (§3.3): ``verify_push`` (form ``param`` + ``sign = MD5(param + salt)``, hex compared
   case-insensitively), ``parse_push`` (``lastResult.data[]`` is a full snapshot, newest first) and
   ``push_reply`` (``{"result":true,"returnCode":"200","message":"成功"}``).
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from parcelhub.carriers.base import (
+    CarrierCorrection,
     CarrierUnavailable,
     HttpReply,
     HttpRequest,
@@ -67,6 +69,26 @@ def parse_subscribe_response(body: Mapping[str, Any], settings: Kuaidi100Setting
     error = classify_result(code, message or f"returnCode {code}", operation="subscribe")
     if error is not None:
         raise error
+
+
+def parse_autonumber_response(body: Any, settings: Kuaidi100Settings) -> list[Carrier]:
+    """智能单号识别's answer, a JSON array ``[{"comCode":"yuantong","lengthPre":..,"noPre":..,"noCount":..}]``
+    best first -> our carriers in that order (com codes outside ``company_codes`` are left out); an empty
+    array is Kuaidi100 not knowing the number. An object instead of an array is a refusal: its
+    ``returnCode`` is read like a subscription's (600/601 key problems) [U]."""
+    if isinstance(body, Mapping):
+        code = str(body.get("returnCode") or "").strip()
+        message = str(body.get("message") or "") or f"returnCode {code}"
+        error = classify_result(code, message, operation="subscribe") if code else None
+        raise error or CarrierUnavailable(PROVIDER, f"unreadable autonumber answer: {message}"[:200], "BAD_RESPONSE")
+    if not isinstance(body, list):
+        raise CarrierUnavailable(PROVIDER, "autonumber answer is not a JSON array", "BAD_RESPONSE")
+    found: list[Carrier] = []
+    for entry in body:
+        carrier = carrier_for_com(str(entry.get("comCode") or ""), settings) if isinstance(entry, Mapping) else None
+        if carrier is not None and carrier not in found:
+            found.append(carrier)
+    return found
 
 
 def parse_query_response(body: Mapping[str, Any], query: TrackingQuery, settings: Kuaidi100Settings) -> ParsedPush:
@@ -244,7 +266,8 @@ def parse_push(request: HttpRequest, settings: Kuaidi100Settings, received_at: d
 
     * the company is ``comNew`` when Kuaidi100 auto-corrected it (``autoCheck=1``), else
       ``lastResult.com``; both carriers are reported in ``tracking_numbers`` so the caller can find a
-      claim made under the old one;
+      claim made under the old one, and the correction in ``corrections`` (the events are keyed under
+      the new carrier);
     * ``status=abort`` (Kuaidi100 stopped tracking) adds an EXCEPTION/CARRIER_TRACKING_ABORTED event,
       stamped one second after the newest trace (deterministic, so a re-push hashes the same) or at
       ``received_at`` when there is no trace at all;
@@ -275,8 +298,11 @@ def parse_push(request: HttpRequest, settings: Kuaidi100Settings, received_at: d
         # kept, never refused: acknowledged, archived raw by the ingest, counted under the raw code
         return ParsedPush(events=[], tracking_numbers=[], unmapped_codes=[f"com:{com.strip().lower() or MISSING_CODE}"])
     numbers: list[tuple[Carrier, str]] = [(carrier, number)]
-    if corrected and old_carrier is not None and old_carrier != carrier:
-        numbers.append((old_carrier, number))
+    corrections: list[CarrierCorrection] = []
+    if corrected and old_carrier != carrier:
+        corrections.append(CarrierCorrection(tracking_number=number, old=old_carrier, new=carrier))
+        if old_carrier is not None:
+            numbers.append((old_carrier, number))
 
     data = last.get("data") or []
     if not isinstance(data, list):
@@ -306,6 +332,7 @@ def parse_push(request: HttpRequest, settings: Kuaidi100Settings, received_at: d
         tracking_numbers=numbers,
         unmapped_codes=timeline.unmapped,
         inferred_codes=timeline.inferred,
+        corrections=corrections,
     )
 
 

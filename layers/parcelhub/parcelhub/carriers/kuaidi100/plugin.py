@@ -38,7 +38,7 @@ NO_PICKUP = "kuaidi100 books no door pickups here"
 class Kuaidi100Plugin:
     name: Provider = Provider.KUAIDI100
     settings_type = Kuaidi100Settings
-    capabilities = frozenset({Capability.PUSH_TRACKING})
+    capabilities = frozenset({Capability.PUSH_TRACKING, Capability.RECOGNISE_NUMBERS})
 
     def __init__(
         self,
@@ -82,6 +82,11 @@ class Kuaidi100Plugin:
         )
 
     # ------------------------------------------------------------------------------------- tracking
+    def recognise_number(self, number: str) -> list[Carrier]:
+        """智能单号识别: the carriers Kuaidi100 names for the number, best first (empty when it has none)."""
+        body = self.client.autonumber(builders.build_autonumber_request(number, self.settings))
+        return parsers.parse_autonumber_response(body, self.settings)
+
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
         """Subscribe a tracking number; 501 (already subscribed) counts as success (idempotent)."""
         body = self.client.subscribe(builders.build_subscribe_request(subscription, self.settings))

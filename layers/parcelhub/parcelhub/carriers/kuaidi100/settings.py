@@ -12,6 +12,10 @@ here, defaulting to the best evidence, so an account that differs is a configura
   mirror names 6 for the query, the golden vector uses 4 [V/U].
 * ``phone_required_for`` — company codes for which ``phone`` is mandatory (SF; 丰网 if you add it).
 * ``company_codes`` — our Carrier -> Kuaidi100 ``com`` code (defaults: ``codes.COMPANY_CODES``).
+* ``autonumber_url`` — 智能单号识别 ``GET <url>?num=<n>&key=<key>`` answering a JSON array of
+  ``{"comCode", ...}`` best first [C: third-party integrations read ``[0].comCode``]. Unset, it is
+  ``https://www.kuaidi100.com/autonumber/auto`` with the production ``base_url``, else ``base_url`` +
+  ``autonumber_path`` (a sandbox or a proxy answers both).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from parcelhub.carriers.settings import ProviderSettings, UrlPath
 from parcelhub.domain.models import Carrier
 
 PRODUCTION_URL = "https://poll.kuaidi100.com"
+AUTONUMBER_PRODUCTION_URL = "https://www.kuaidi100.com/autonumber/auto"
 
 Flag = Literal["0", "1"]
 #: a salt shorter than this is accepted with a warning
@@ -53,6 +58,8 @@ class Kuaidi100Settings(ProviderSettings):
     base_url: str = PRODUCTION_URL
     subscribe_path: UrlPath = "/poll"
     query_path: UrlPath = "/poll/query.do"
+    autonumber_path: UrlPath = "/autonumber/auto"
+    autonumber_url: str | None = None
     #: default callback URL (our webhook) when a subscription does not carry one
     callback_url: str | None = None
 
@@ -84,11 +91,11 @@ class Kuaidi100Settings(ProviderSettings):
             )
         return found
 
-    @field_validator("callback_url")
+    @field_validator("callback_url", "autonumber_url")
     @classmethod
     def _callback_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("callback_url must be an http(s) URL")
+            raise ValueError("must be an http(s) URL")
         return value
 
     @field_validator("company_codes")
@@ -108,3 +115,11 @@ class Kuaidi100Settings(ProviderSettings):
     @property
     def query_url(self) -> str:
         return self.base_url + self.query_path
+
+    @property
+    def autonumber_endpoint(self) -> str:
+        if self.autonumber_url:
+            return self.autonumber_url
+        if self.base_url == PRODUCTION_URL:
+            return AUTONUMBER_PRODUCTION_URL
+        return self.base_url + self.autonumber_path

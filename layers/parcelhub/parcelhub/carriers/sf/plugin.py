@@ -120,6 +120,9 @@ class SfPlugin:
         body = self.client.cancel_pickup(builders.build_pickup_cancel_request(booking, self.settings, self._stamp()))
         parsers.parse_pickup_cancel_response(body, self.settings)
 
+    def recognise_number(self, number: str) -> list[Carrier]:
+        raise CapabilityNotSupported(PROVIDER, Capability.RECOGNISE_NUMBERS, "sf recognises no tracking numbers")
+
     # ------------------------------------------------------------------------------------ tracking
     def subscribe_tracking(self, subscription: TrackingSubscription) -> None:
         """No-op: SF pushes routes of Fengqiao-created orders automatically (REFERENCE §2.6)."""
