@@ -452,6 +452,7 @@ def receipt_store() -> S3ReceiptStore:
     return S3ReceiptStore(_setting("data_bucket"), kms_key_id=_setting("pii_key_id"))
 
 
+@functools.cache
 def scorecard_service() -> ScorecardService:
     from parcelhub.app.scorecards import ScorecardService
 
