@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from parcelhub.domain.models import Carrier, CustomerTier, Provider, ServiceLevel, SignType
+from parcelhub.domain.returns import ReturnReason, ReturnState
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events import (
     EVENT_TYPES,
@@ -31,6 +32,10 @@ from parcelhub.events import (
     DeliveryConfirmed,
     EstimatedDeliveryChanged,
     Event,
+    ReturnCancelled,
+    ReturnCreated,
+    ReturnPickedUp,
+    ReturnReceived,
     ShipmentAccepted,
     ShipmentDelivered,
     ShipmentException,
@@ -57,6 +62,15 @@ def _at(hours: float) -> datetime:
 
 _SHIPMENT = {"shipment_id": "shp_01HX3Z9K7Q4M2N8P5R6S", "order_id": "DTC-20240501-0042"}
 _ZTO = {**_SHIPMENT, "carrier": Carrier.ZTO, "provider": Provider.KDNIAO, "tracking_number": "73100012345678"}
+
+#: a booked return (its own shipment, linked to the one it returns)
+_RETURN = {
+    **_ZTO,
+    "shipment_id": "ret_018f2a1b3c4d7e9f01a2b3c4",
+    "tracking_number": "73100012349999",
+    "original_shipment_id": _SHIPMENT["shipment_id"],
+    "reason": ReturnReason.DAMAGED,
+}
 
 
 def _example_attempts() -> list[AttemptSummary]:
@@ -236,6 +250,16 @@ _EXAMPLES: dict[str, Callable[[], Event]] = {
         previous_latest=datetime(2024, 5, 4, 15, 59, 59, tzinfo=UTC),
         emitted_at=_at(8.2),
     ),
+    "ReturnCreated": lambda: ReturnCreated(
+        **_RETURN,
+        return_state=ReturnState.PICKUP_BOOKED,
+        pickup_window_start=_at(24),
+        pickup_window_end=_at(27),
+        emitted_at=_at(0.01),
+    ),
+    "ReturnPickedUp": lambda: ReturnPickedUp(**_RETURN, picked_up_at=_at(25), emitted_at=_at(25.01)),
+    "ReturnReceived": lambda: ReturnReceived(**_RETURN, received_at=_at(50), emitted_at=_at(50.01)),
+    "ReturnCancelled": lambda: ReturnCancelled(**_RETURN, return_state=ReturnState.CANCELLED, emitted_at=_at(2)),
 }
 
 

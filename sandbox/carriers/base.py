@@ -22,7 +22,11 @@ which each waybill issued for that carrier uses up), ``GET /_sandbox/pushes`` (e
 tracking number, the scans it carried, whether it was a duplicate, the webhook's answer) and
 ``POST /_sandbox/stall`` (``{"tracking_number" | "order_id": ..., "after": n}``: the parcel's lifecycle
 stops after ``n`` scans - a stalled parcel; given an ``order_id`` whose waybill is not issued yet, it
-applies when the waybill is issued).
+applies when the waybill is issued) and ``POST /_sandbox/pickup-fail`` (``{"tracking_number" | "order_id"}``:
+a door pickup not collected yet ends with the provider's failed-pickup scan).
+
+Door pickups (returns): a provider's pickup booking makes a parcel whose lifecycle is ``pickup_plan``
+(courier assigned, picked up, ... delivered at the warehouse); cancelling it is refused once collected.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ class Stage(StrEnum):
     RETURNING = "returning"
     RETURNED = "returned"
     AT_LOCKER = "at_locker"
+    # door pickups (returns)
+    COURIER_ASSIGNED = "courier_assigned"
+    PICKUP_FAILED = "pickup_failed"
 
 
 HAPPY_PATH: tuple[Stage, ...] = (
@@ -67,6 +74,10 @@ HAPPY_PATH: tuple[Stage, ...] = (
     Stage.OUT_FOR_DELIVERY,
     Stage.DELIVERED,
 )
+
+#: a door pickup: the provider reports the courier assigned (Kdniao StateEx 10 待揽件), then the parcel
+#: goes the happy path to the warehouse
+PICKUP_PATH: tuple[Stage, ...] = (Stage.COURIER_ASSIGNED, *HAPPY_PATH)
 
 
 @dataclass
@@ -382,6 +393,9 @@ class CarrierSandbox:
     # ----------------------------------------------------------------------------- control API
     def _control(self, request: SandboxRequest) -> Reply:  # noqa: PLR0911, PLR0912 - one branch per control route
         path = request.path
+        if path == "/_sandbox/pickup-fail" and request.method == "POST":
+            body = request.json()
+            return self._control_pickup_fail(body.get("tracking_number"), body.get("order_id"))
         if path == "/_sandbox/faults" and request.method == "POST":
             body = request.json()
             with self.lock:
@@ -497,6 +511,59 @@ class CarrierSandbox:
         if tracking_number and not order_id and result["pending"]:
             return _json_reply(404, {"error": "unknown tracking_number"})
         return _json_reply(202 if result["pending"] else 200, result)
+
+    # ----------------------------------------------------------------------------- door pickups (returns)
+    #: the stages of a door pickup this provider reports (a provider without a courier-assigned state
+    #: starts at the pickup scan)
+    pickup_plan: tuple[Stage, ...] = PICKUP_PATH
+    #: whether the provider reports a failed pickup as a scan (``POST /_sandbox/pickup-fail``)
+    pickup_failure_scan = True
+
+    def pickup_parcel(
+        self, carrier: str, tracking_number: str, order_id: str, origin: str, dest: str, *, subscribed: bool
+    ) -> SandboxParcel:
+        """A parcel a courier is to collect at the door: its lifecycle is ``pickup_plan``."""
+        parcel = SandboxParcel(
+            carrier=carrier,
+            tracking_number=tracking_number,
+            order_id=order_id,
+            origin_city=origin,
+            dest_city=dest,
+            plan=self.pickup_plan,
+            subscribed=subscribed,
+            extra={"pickup": True},
+        )
+        return self.track(parcel)
+
+    @staticmethod
+    def collected(parcel: SandboxParcel) -> bool:
+        """Whether the courier has the parcel (any scan past the courier's assignment)."""
+        return any(scan.stage not in (Stage.COURIER_ASSIGNED, Stage.PICKUP_FAILED) for scan in parcel.scans)
+
+    def fail_pickup(self, *, tracking_number: str | None = None, order_id: str | None = None) -> list[str]:
+        """The courier cannot collect: a pickup parcel not collected yet ends with a failed-pickup scan (its
+        next stage). Returns the tracking numbers that will fail."""
+        failed = []
+        with self.lock:
+            for parcel in self.parcels.values():
+                if not parcel.extra.get("pickup") or self.collected(parcel) or parcel.cancelled:
+                    continue
+                if (tracking_number and parcel.tracking_number == tracking_number) or (
+                    order_id and parcel.order_id == order_id
+                ):
+                    parcel.plan = (*[scan.stage for scan in parcel.scans], Stage.PICKUP_FAILED)
+                    failed.append(parcel.tracking_number)
+        return failed
+
+    def _control_pickup_fail(self, tracking_number: str | None, order_id: str | None) -> Reply:
+        if not self.pickup_failure_scan:
+            return _json_reply(400, {"error": f"{self.provider} reports no failed pickup the reference knows of"})
+        if not (tracking_number or order_id):
+            return _json_reply(400, {"error": "need tracking_number or order_id"})
+        failed = self.fail_pickup(tracking_number=tracking_number, order_id=order_id)
+        if not failed:
+            return _json_reply(404, {"error": "no pickup parcel left to fail (unknown, collected or cancelled)"})
+        return _json_reply(200, {"failing": failed})
 
     # ----------------------------------------------------------------------------- HTTP plumbing
     def _dispatch(self, request: SandboxRequest) -> Reply:

@@ -70,6 +70,7 @@ CITY_CODES = {
 }
 
 EORDER = "/api/EOrderService"
+OORDER = "/api/OOrderService"  # 预约取件 1001 / 1004 [C]
 DIST = "/api/dist"
 QUERY = "/Ebusiness/EbusinessOrderHandle.aspx"
 
@@ -112,6 +113,7 @@ class KdniaoSandbox(CarrierSandbox):
             "/api/Eorderservice": self._eorder,
             DIST: self._dist,
             QUERY: self._query,
+            OORDER: self._oorder,
         }
 
     def describe(self, request: SandboxRequest) -> dict[str, Any]:
@@ -255,6 +257,8 @@ class KdniaoSandbox(CarrierSandbox):
         }
         parcel = SandboxParcel(carrier=shipper, tracking_number=number, order_id=order_code)
         parcel.origin_city, parcel.dest_city = origin, dest
+        if str(data.get("IsNotice", "1")) == "0":  # the courier is told to come: a door pickup
+            parcel.plan, parcel.extra["pickup"] = self.pickup_plan, True
         self.orders[order_code] = answer
         self.track(parcel)
         self.record(
@@ -326,11 +330,91 @@ class KdniaoSandbox(CarrierSandbox):
             if parcel is None or parcel.order_id != str(data.get("OrderCode") or parcel.order_id):
                 self.record("cancel_waybill", True, tracking_number=number, result="105")
                 return self._error(self.ebusiness_id, "105", "电子面单不存在或订单编号不匹配")
-            if parcel.scans:
+            if self.collected(parcel):
                 self.record("cancel_waybill", True, tracking_number=number, result="105")
                 return self._error(self.ebusiness_id, "105", "快件已揽收，无法取消电子面单")
             parcel.cancelled = True
         self.record("cancel_waybill", True, request_type="1147", tracking_number=number, result="100")
+        ok = {"EBusinessID": self.ebusiness_id, "Success": True, "ResultCode": "100", "Reason": "成功"}
+        return json_reply(200, ok)
+
+    # ----------------------------------------------------------------------------- 1001 / 1004 door pickup
+    def _oorder(self, request: SandboxRequest) -> Reply:
+        """预约取件 1001 and its cancel 1004 on OOrderService (REFERENCE §1.3/§1.4: [V] code, [C] endpoint)."""
+        request_type = request.form().get("RequestType", "")
+        if request_type == "1001":
+            return self._book_pickup(request)
+        if request_type == "1004":
+            return self._cancel_pickup(request)
+        self.record("oorder", None, request_type=request_type, result="101")
+        return self._error(self.ebusiness_id, "101", f"RequestType {request_type} 不支持此地址")
+
+    def _book_pickup(self, request: SandboxRequest) -> Reply:
+        _, data, error = self._authenticate(request, "book_pickup")
+        if error is not None:
+            return error
+        order_code, shipper = str(data.get("OrderCode") or ""), str(data.get("ShipperCode") or "")
+        sender, receiver = data.get("Sender") or {}, data.get("Receiver") or {}
+        try:
+            start, end = (
+                datetime.strptime(str(data.get(k) or ""), "%Y-%m-%d %H:%M:%S") for k in ("StartDate", "EndDate")
+            )
+        except ValueError:
+            self.record("book_pickup", True, order_code=order_code, result="101")
+            return self._error(self.ebusiness_id, "101", "缺少必要参数：StartDate/EndDate (yyyy-MM-dd HH:mm:ss)")
+        missing = [n for n, v in (("OrderCode", order_code), ("Sender.Address", sender.get("Address")),
+                                  ("Receiver.Address", receiver.get("Address"))) if not v]  # fmt: skip
+        if missing or shipper not in SHAPES or end <= start:
+            self.record("book_pickup", True, order_code=order_code, result="105")
+            return self._error(
+                self.ebusiness_id, "105", f"预约取件参数有误：{', '.join(missing) or shipper or '时间段'}"
+            )
+        if self.faults.reject == "address":
+            self.record("book_pickup", True, order_code=order_code, result="105", fault="reject:address")
+            return self._error(self.ebusiness_id, "105", "寄件地址超出揽收范围")
+        with self.lock:
+            previous = self.orders.get(order_code)
+            if previous is not None:
+                self.record("book_pickup", True, order_code=order_code, result="106")
+                return json_reply(200, dict(previous) | {"ResultCode": "106", "Reason": "订单已存在，请勿重复提交"})
+            number = self._issue_number(shipper)
+            answer = {
+                "EBusinessID": self.ebusiness_id,
+                "Order": {"OrderCode": order_code, "ShipperCode": shipper, "LogisticCode": number,
+                          "KDNOrderCode": f"KDN{self.random.randrange(10**12, 10**13)}"},
+                "UniquerRequestNumber": str(uuid.UUID(int=self.random.getrandbits(128))),
+                "ResultCode": "100",
+                "Reason": "成功",
+                "Success": True,
+            }  # fmt: skip
+            self.orders[order_code] = answer
+            origin, dest = _city(str(sender.get("CityName", ""))), _city(str(receiver.get("CityName", "")))
+            self.pickup_parcel(shipper, number, order_code, origin, dest, subscribed=False)
+        self.record(
+            "book_pickup", True, request_type="1001", order_code=order_code, tracking_number=number, result="100"
+        )
+        return json_reply(200, answer)
+
+    def _cancel_pickup(self, request: SandboxRequest) -> Reply:
+        _, data, error = self._authenticate(request, "cancel_pickup")
+        if error is not None:
+            return error
+        order_code = str(data.get("OrderCode") or "")
+        with self.lock:
+            answer = self.orders.get(order_code)
+            parcel = self.parcels.get(str(answer["Order"]["LogisticCode"])) if answer else None
+            if parcel is None:
+                reason = "订单不存在"
+            elif parcel.cancelled:
+                reason = "订单已取消"
+            elif self.collected(parcel):
+                reason = "快递员已揽件，不能取消"
+            else:
+                parcel.cancelled, reason = True, ""
+        if reason:
+            self.record("cancel_pickup", True, request_type="1004", order_code=order_code, result="105")
+            return self._error(self.ebusiness_id, "105", reason)
+        self.record("cancel_pickup", True, request_type="1004", order_code=order_code, result="100")
         ok = {"EBusinessID": self.ebusiness_id, "Success": True, "ResultCode": "100", "Reason": "成功"}
         return json_reply(200, ok)
 
@@ -441,6 +525,9 @@ class KdniaoSandbox(CarrierSandbox):
             Stage.RETURNING: ("404", f"【{dest}】收件人拒收，快件退回中", dest),
             Stage.RETURNED: ("406", f"【{origin}】退回件已由寄件人签收", origin),
             Stage.AT_LOCKER: ("211", f"【{dest}】快件已放入{d}菜鸟驿站，请凭取件码取件", dest),
+            # door pickups: StateEx 10 待揽件 [C]; a failed pickup as 415 客户取消发货 (the order closed) [U]
+            Stage.COURIER_ASSIGNED: ("10", f"【{origin}】已分配快递员，待揽件", origin),
+            Stage.PICKUP_FAILED: ("415", f"【{origin}】快递员上门揽件未成功，订单已取消", origin),
         }
         return table[stage]
 

@@ -26,10 +26,12 @@ import json
 import time
 import urllib.parse
 import uuid
+from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from sandbox.carriers.base import (
+    HAPPY_PATH,
     CarrierSandbox,
     PushRequest,
     Reply,
@@ -96,9 +98,18 @@ def _short(city: str) -> str:
     return city[:-1] if city.endswith("市") else city
 
 
+#: the reverse-order (door pickup) services [U]: the names the plugin sends by default (SfServiceCodes)
+REVERSE_CREATE = "EXP_RECE_CREATE_REVERSE_ORDER"
+REVERSE_CANCEL = "EXP_RECE_CANCEL_REVERSE_ORDER"
+
+
 class SfSandbox(CarrierSandbox):
     provider = "sf"
     full_snapshot = False  # SF pushes increments
+    #: SF's route push has no courier-assigned or failed-pickup opCode in the reference: a door pickup
+    #: starts at the pickup scan (54), and its failure is not modelled
+    pickup_plan = HAPPY_PATH
+    pickup_failure_scan = False
 
     def __init__(
         self,
@@ -167,6 +178,8 @@ class SfSandbox(CarrierSandbox):
             "EXP_RECE_UPDATE_ORDER": self._update_order,
             "EXP_RECE_SEARCH_ROUTES": self._search_routes,
             "EXP_RECE_SEARCH_ORDER_RESP": self._search_order,
+            REVERSE_CREATE: self._create_reverse_order,
+            REVERSE_CANCEL: self._cancel_reverse_order,
         }
         handler = handlers.get(service)
         if handler is None or not isinstance(msg, dict):
@@ -251,6 +264,8 @@ class SfSandbox(CarrierSandbox):
                 subscribed=True,  # SF pushes routes of Fengqiao orders without a subscription
                 extra={"phones": [_digits(c.get("mobile") or c.get("tel")) for c in (sender, receiver)]},
             )
+            if str(msg.get("isDocall") or "0") == "1":  # 通知收派员上门: a door pickup
+                parcel.plan, parcel.extra["pickup"] = self.pickup_plan, True
             self.orders[order_id] = {"result": result, "parcel": parcel, "cancelled": False}
             self.track(parcel)
         faulted = self.after_create(order_id)  # outside the lock: a late answer must not block other calls
@@ -333,7 +348,7 @@ class SfSandbox(CarrierSandbox):
             if deal_type == 2:
                 if order["cancelled"]:
                     return self._business_error("8037", "已消单")
-                if parcel.scans:
+                if self.collected(parcel):
                     return self._business_error("8252", "订单已揽收，不可取消")
                 order["cancelled"] = True
                 parcel.cancelled = True
@@ -348,6 +363,38 @@ class SfSandbox(CarrierSandbox):
                 "extraInfoList": None,
             },
         )
+
+    # ------------------------------------------------------------------------------------ door pickup
+    def _create_reverse_order(self, msg: dict[str, Any]) -> Reply:
+        """A reverse order (上门取件 for a return) [U service code and fields]: the create-order body with the
+        customer as the sender and ``sendStartTm``; answered like a create, the parcel's lifecycle a pickup."""
+        start = str(msg.get("sendStartTm") or "")
+        try:
+            datetime.strptime(start, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return self._business_error("1020", "要求上门取件时间(sendStartTm)不合法")
+        reply = self._create_order(msg)
+        with self.lock:
+            order = self.orders.get(str(msg.get("orderId") or ""))
+            parcel: SandboxParcel | None = order["parcel"] if order else None
+            if parcel is not None and not parcel.scans:
+                parcel.plan, parcel.extra["pickup"] = self.pickup_plan, True
+        return reply
+
+    def _cancel_reverse_order(self, msg: dict[str, Any]) -> Reply:
+        """Cancel a reverse order before the courier collects [U]: 8037 once cancelled, 8252 once collected."""
+        order_id = str(msg.get("orderId") or "")
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                return self._business_error("8024", "未下单")
+            parcel: SandboxParcel = order["parcel"]
+            if order["cancelled"]:
+                return self._business_error("8037", "已消单")
+            if self.collected(parcel):
+                return self._business_error("8252", "订单已揽收，不可取消")
+            order["cancelled"] = parcel.cancelled = True
+        return self._result(True, {"orderId": order_id, "resStatus": 2})
 
     def _search_routes(self, msg: dict[str, Any]) -> Reply:
         numbers = [str(n) for n in msg.get("trackingNumber") or []]

@@ -30,6 +30,7 @@ from parcelhub.domain.models import (
     DeliveryReceipt,
     DeliveryWindow,
     OrderState,
+    PickupBooking,
     ProofOfDelivery,
     SelectionRecord,
     Shipment,
@@ -37,6 +38,7 @@ from parcelhub.domain.models import (
     Waybill,
     WaybillAttempt,
 )
+from parcelhub.domain.returns import ReturnState
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal, precedence_key
 from parcelhub.ports.changes import TRACKING, WORKFLOW, Change, HealthImage, ShipmentImage
 from parcelhub.ports.errors import (
@@ -49,6 +51,7 @@ from parcelhub.ports.errors import (
     TrackingClaimConflict,
     WaybillAlreadyRecorded,
 )
+from parcelhub.ports.returns import ReturnStateConflict
 from parcelhub.ports.store import (
     DEFAULT_SHARDS,
     ClaimFacts,
@@ -732,6 +735,54 @@ class InMemoryShipmentStore:
                         found[(carrier, level)] = cell
             return found
 
+    # ---------------------------------------------------------------------------------------- returns
+
+    def create_return(self, shipment: Shipment) -> None:
+        if not shipment.return_of:
+            raise ValueError("a return names the shipment it returns (return_of)")
+        with self._lock:
+            original = self._row(shipment.return_of)
+            if shipment.shipment_id in self._rows:
+                raise ShipmentAlreadyExists(shipment.shipment_id)
+            self._rows[shipment.shipment_id] = _Row(_stored(shipment))
+            self._record(None, self._rows[shipment.shipment_id].image())
+            with self._changing(shipment.return_of):
+                current = original.shipment
+                self._write(original, returns=[*current.returns, shipment.shipment_id], version=current.version + 1)
+            self.item_writes += 1
+
+    def update_return(
+        self,
+        shipment_id: str,
+        state: ReturnState,
+        *,
+        expected: frozenset[ReturnState],
+        now: datetime,
+        pickup: PickupBooking | None = None,
+    ) -> Shipment:
+        if not expected:
+            raise ValueError("expected must not be empty")
+        with self._lock, self._changing(shipment_id):
+            row = self._row(shipment_id)
+            current = row.shipment
+            if current.return_state not in expected:
+                raise ReturnStateConflict(shipment_id, current.return_state)
+            changes: dict[str, Any] = {"return_state": state, "updated_at": now, "version": current.version + 1}
+            if pickup is not None:
+                changes["pickup"] = pickup
+                if pickup.tracking_number and state not in (ReturnState.CANCELLED, ReturnState.EXPIRED):
+                    changes |= {"carrier": pickup.carrier, "provider": pickup.provider}
+                    changes |= {"tracking_number": pickup.tracking_number, "status": Status.WAYBILL_CREATED}
+                    row.status_source = WORKFLOW
+            if state in (ReturnState.CANCELLED, ReturnState.EXPIRED):
+                changes |= {
+                    "status": Status.CANCELLED,
+                    "status_key": precedence_key(Status.CANCELLED, now, "cancelled"),
+                }
+                row.status_source = WORKFLOW
+                row.stall, row.poll_due = None, None
+            return self._write(row, **changes)
+
 
 if TYPE_CHECKING:  # static proof that the fake implements the port
     from parcelhub.ports.analytics import LaneHistory
@@ -739,3 +790,8 @@ if TYPE_CHECKING:  # static proof that the fake implements the port
 
     _conforms: ShipmentStore = InMemoryShipmentStore()
     _reads_lanes: LaneHistory = InMemoryShipmentStore()
+
+if TYPE_CHECKING:
+    from parcelhub.ports.returns import ReturnRecords
+
+    _keeps_returns: ReturnRecords = InMemoryShipmentStore()

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from parcelhub.app.quotes import Quoter
     from parcelhub.app.receipts import ReceiptCopier
     from parcelhub.app.recovery import RecoverySweeper
+    from parcelhub.app.returns import ReturnService
     from parcelhub.app.scorecards import ScorecardService
     from parcelhub.app.shipments import ShipmentService
     from parcelhub.app.stalls import StallSweeper
@@ -467,6 +468,27 @@ def fact_recorder() -> FactRecorder:
     )
 
 
+@functools.cache
+def return_service() -> ReturnService:
+    """Returns with door pickup: the store, the cipher, the providers' pickup and subscription plugins."""
+    from parcelhub.app.returns import ReturnPorts, ReturnService
+
+    shipments = store()
+    return ReturnService(
+        ReturnPorts(
+            shipments=shipments,
+            returns=shipments,
+            tracking=shipments,
+            polls=shipments,
+            cipher=cipher(),
+            plugin=plugin,
+            subscriber=subscribing_plugin,
+            callback_url=callback_url,
+            config=hub_config,
+        )
+    )
+
+
 # -------------------------------------------------------------------------------------------- reset
 
 
@@ -496,6 +518,7 @@ def reset() -> None:
         capacity_planner,
         tracking_registry,
         receipt_store,
+        return_service,
         aws.client,
     ):
         factory.cache_clear()

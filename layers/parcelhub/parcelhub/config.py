@@ -183,6 +183,21 @@ class EstimateConfig(_Config):
         )
 
 
+class ReturnsConfig(_Config):
+    """Returns with door pickup (issue #19): which provider books a carrier's pickups, how far ahead."""
+
+    #: a pickup window must start within this many days (the providers book a few days ahead)
+    max_window_days: int = Field(default=7, ge=1, le=30)
+    #: carrier -> the provider that books its door pickups (SF directly; the rest through Kdniao)
+    pickup_providers: dict[Carrier, Provider] = Field(default_factory=lambda: {Carrier.SF: Provider.SF})
+    default_pickup_provider: Provider = Provider.KDNIAO
+    #: the original shipment's statuses a return may be booked from
+    returnable: frozenset[Status] = frozenset({Status.DELIVERED})
+
+    def provider_for(self, carrier: Carrier) -> Provider:
+        return self.pickup_providers.get(carrier, self.default_pickup_provider)
+
+
 class TrackingsConfig(_Config):
     """Tracking numbers parcelhub did not ship (``POST /v1/trackings``; issue 19)."""
 
@@ -233,6 +248,8 @@ class HubConfig(_Config):
     tariffs: Tariffs = Field(default_factory=Tariffs)
     #: capacity planning: daily intake caps and e-waybill balances per carrier, forecasts, promotions
     capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
+    #: returns with door pickup: the provider per carrier, the pickup window's horizon
+    returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
     #: tracked numbers: who subscribes them, who confirms an ambiguous carrier
     trackings: TrackingsConfig = Field(default_factory=TrackingsConfig)
     #: whose receipt API (the signed slip or photo) a delivered parcel's receipt is copied from (Kuaidi100

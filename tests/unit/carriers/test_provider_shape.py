@@ -24,6 +24,7 @@ OPERATIONS = {
     Capability.ISSUE_WAYBILLS: ("build_create_request", "parse_create_response", "create"),
     Capability.CANCEL_WAYBILLS: ("build_cancel_request", "parse_cancel_response", "cancel"),
     Capability.FETCH_WAYBILLS: ("build_fetch_request", "parse_fetch_response", "fetch"),
+    Capability.BOOK_PICKUP: ("build_pickup_request", "parse_pickup_response", "pickup"),
 }
 #: capability -> the client method that exists exactly when the provider has it (builder and parser
 #: names differ per provider: Kdniao 2002 "recognise", Kuaidi100 "autonumber")
@@ -77,7 +78,6 @@ def test_every_provider_has_the_same_modules_and_names(provider: Provider) -> No
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_the_operations_of_a_capability_exist_exactly_when_it_is_declared(provider: Provider) -> None:
     capabilities = plugin_class(provider).capabilities
-    assert Capability.BOOK_PICKUP not in capabilities  # declared for later, offered by nobody yet
     builders, parsers = module(provider, "builders"), module(provider, "parsers")
     client = client_class(provider)
     for capability, (builder, parser, call) in OPERATIONS.items():
@@ -100,6 +100,7 @@ def test_a_missing_capability_is_refused_with_a_typed_error(provider: Provider) 
         Capability.ISSUE_WAYBILLS: lambda: plugin.create_waybill(None),
         Capability.CANCEL_WAYBILLS: lambda: plugin.cancel_waybill(waybill),
         Capability.FETCH_WAYBILLS: lambda: plugin.fetch_waybill("shp_1"),
+        Capability.BOOK_PICKUP: lambda: plugin.book_pickup(None),
         Capability.RECOGNISE_NUMBERS: lambda: plugin.recognise_number("SF1234567890123"),
     }
     for capability, call in calls.items():

@@ -51,6 +51,10 @@ EXPECTED = {
     "CarrierCapacityAlert",
     "TrackingRegistered",
     "DeliveryConfirmed",
+    "ReturnCreated",
+    "ReturnPickedUp",
+    "ReturnReceived",
+    "ReturnCancelled",
 }
 T = datetime(2024, 5, 3, 8, 0, tzinfo=CHINA_TZ)
 

@@ -25,7 +25,8 @@ API = {"SfApiSecret", "KdniaoApiSecret", "Kuaidi100ApiSecret"}
 PUSH = {"SfPushSecret", "KdniaoPushSecret", "Kuaidi100PushSecret"}
 #: function -> the secrets it may read (and why, in template.yaml's statements)
 READS: dict[str, set[str]] = {
-    "ShipmentsApiFunction": {"OmsSecret"} | API,  # keys, links; POST cancel cancels with the provider
+    # keys, links; POST cancel cancels with the provider; a return's pickup is booked and its waybill subscribed
+    "ShipmentsApiFunction": {"OmsSecret"} | API | PUSH,
     "CarrierWebhookFunction": PUSH,  # verification material only
     "WaybillTasksFunction": {"OmsSecret"} | API | PUSH,  # links; waybills; subscriptions register push material
     "TrackingNormalizerFunction": PUSH,  # re-verifies queued pushes

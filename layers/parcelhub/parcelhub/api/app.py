@@ -102,7 +102,7 @@ def resolver() -> APIGatewayHttpResolver:
 
 
 def _build_resolver() -> APIGatewayHttpResolver:
-    from parcelhub.api.routers import analytics, health, quotes, shipments, tracking, trackings, trackpage
+    from parcelhub.api.routers import analytics, health, quotes, returns, shipments, tracking, trackings, trackpage
 
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(shipments.router, prefix="/v1")
@@ -112,6 +112,7 @@ def _build_resolver() -> APIGatewayHttpResolver:
     app.include_router(analytics.router, prefix="/v1")
     app.include_router(quotes.router, prefix="/v1")
     app.include_router(trackings.router, prefix="/v1")
+    app.include_router(returns.router, prefix="/v1")
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[ErrorBody]:

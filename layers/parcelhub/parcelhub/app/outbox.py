@@ -12,6 +12,8 @@ The table's stream (``NEW_AND_OLD_IMAGES``) feeds ``functions/event_relay``; for
 * shipment, the write made or moved ``estimated_delivery`` (the waybill step, a milestone scan):
   ``EstimatedDeliveryChanged``;
 * carrier health, closed -> open / half-open -> closed: ``CarrierCircuitOpened`` / ``CarrierCircuitClosed``;
+* shipment, its return (``app.returns.return_view``) came to be, was collected, arrived or was cancelled:
+  ``ReturnCreated``, ``ReturnPickedUp``, ``ReturnReceived``, ``ReturnCancelled``;
 * an outbox item inserted (a workflow step staged it): that event (``WaybillCreated``, ``WaybillFailed``,
   ``CarrierFailover``).
 
@@ -97,7 +99,8 @@ def _shipment_events(old: ShipmentImage | None, new: ShipmentImage, config: HubC
             out.append(_resolved(old, new))
     if new.alerted_episode and (old is None or old.alerted_episode != new.alerted_episode):
         out.append(_stalled(new, config))
-    return out + _cancels_failed(before, shipment) + _estimate_changed(before, shipment) + _confirmed(old, new)
+    out += _cancels_failed(before, shipment) + _estimate_changed(before, shipment) + _confirmed(old, new)
+    return out + _return_events(before, shipment)
 
 
 def _confirmed(old: ShipmentImage | None, new: ShipmentImage) -> list[Event]:
@@ -241,6 +244,53 @@ def _stalled(new: ShipmentImage, config: HubConfig) -> ShipmentStalled:
         episode_id=str(new.alerted_episode),
         detected_at=detected,
     )
+
+
+def _return_events(before: Shipment | None, shipment: Shipment) -> list[Event]:
+    """A return came to be, was collected, arrived or was cancelled (``app.returns.return_view`` of the
+    item before and after): once per step, whichever write made it (the id is the return's)."""
+    from parcelhub.app.returns import return_view
+    from parcelhub.domain.returns import RANK, ReturnState
+    from parcelhub.events import ReturnCancelled, ReturnCreated, ReturnPickedUp, ReturnReceived
+
+    new = return_view(shipment)
+    if new is None:
+        return []
+    old = return_view(before) if before is not None else None
+    common: dict[str, Any] = {
+        "shipment_id": shipment.shipment_id,
+        "order_id": shipment.order_id,
+        "carrier": shipment.carrier,
+        "provider": shipment.provider,
+        "tracking_number": shipment.tracking_number,
+        "original_shipment_id": new.original_shipment_id,
+        "reason": new.reason,
+        "linked_from_tracking": new.linked_from_tracking,
+    }
+    out: list[Event] = []
+    if old is None:
+        window = shipment.pickup.window if shipment.pickup else None
+        out.append(
+            ReturnCreated(
+                **common,
+                return_state=new.state,
+                pickup_window_start=window.start if window else None,
+                pickup_window_end=window.end if window else None,
+            )
+        )
+    ended = (ReturnState.CANCELLED, ReturnState.EXPIRED)
+    if new.state in ended:
+        if old is None or old.state is not new.state:
+            out.append(ReturnCancelled(**common, return_state=new.state))
+        return out
+    before_rank = RANK[old.state] if old is not None and old.state not in ended else -1
+    scanned_at = shipment.last_event_at
+    if not new.linked_from_tracking and before_rank < RANK[ReturnState.PICKED_UP] <= RANK[new.state]:
+        picked = scanned_at if new.state is ReturnState.PICKED_UP else None
+        out.append(ReturnPickedUp(**common, picked_up_at=picked))
+    if new.state is ReturnState.RECEIVED and (old is None or old.state is not ReturnState.RECEIVED):
+        out.append(ReturnReceived(**common, received_at=scanned_at))
+    return out
 
 
 def _utc(epoch: float | None) -> datetime:

@@ -4,8 +4,9 @@ customer-sent returns arrive as a bare number.
 ``POST /v1/trackings`` (:meth:`TrackingRegistry.register`) stores a shipment of kind ``tracking`` -
 PENDING, with the number's pattern candidates - and queues it like an order. The waybill workflow takes it
 from there on its own branch (``infra/statemachines/waybill.asl.json``: ``SelectCarriers`` answers a plan
-marked ``tracking_only``, ``RegisterTracking`` runs :meth:`TrackingRegistry.resolve`), then the states
-every shipment goes through: ``RecordWaybill`` (the tracking claim, the no-first-scan stall deadline,
+marked ``tracking_only``, which ``HaveCandidate`` sends to ``RegisterTracking``, i.e.
+:meth:`TrackingRegistry.resolve`; orders pay no extra transition for it), then the states every shipment
+goes through: ``RecordWaybill`` (the tracking claim, the no-first-scan stall deadline,
 pushes parked before it), ``SubscribeTracking`` (the poller when that fails), and the announcement. So a
 tracked number has the same guarantees as an order: retried with jitter, re-driven by the recovery sweep
 when a run is lost, failed with an ops alert when nothing can track it.

@@ -13,7 +13,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from parcelhub.domain.models import CHINA_TZ, Carrier, Party, Provider, ShipmentRequest, TrackingEvent, Waybill
+from parcelhub.domain.models import (
+    CHINA_TZ,
+    Carrier,
+    Item,
+    Parcel,
+    Party,
+    PickupBooking,
+    Provider,
+    ShipmentRequest,
+    TrackingEvent,
+    Waybill,
+)
+from parcelhub.domain.returns import PickupWindow
 from parcelhub.domain.status import Status, SubStatus
 
 # --------------------------------------------------------------------------------------- capabilities
@@ -29,7 +41,7 @@ class Capability(StrEnum):
     CANCEL_WAYBILLS = "cancel_waybills"  # cancel_waybill
     FETCH_WAYBILLS = "fetch_waybills"  # fetch_waybill: recover the waybill of an order it already has
     PUSH_TRACKING = "push_tracking"  # pushes tracking to our webhook (else the poller queries it)
-    BOOK_PICKUP = "book_pickup"  # declared for later: no plugin offers it yet
+    BOOK_PICKUP = "book_pickup"  # book_pickup / cancel_pickup: a door pickup for a return
     WAYBILL_BALANCE = "waybill_balance"  # waybill_balance: e-waybill numbers left for a carrier
     RECOGNISE_NUMBERS = "recognise_numbers"  # recognise_number: the carriers a tracking number may be of
     DELIVERY_RECEIPTS = "delivery_receipts"  # delivery_receipt: the signed slip or photo of a delivery
@@ -116,6 +128,27 @@ class WaybillOrder:
     @property
     def receiver(self) -> Party:
         return self.request.receiver
+
+
+@dataclass(frozen=True, slots=True)
+class PickupOrder:
+    """Everything a provider needs to send a courier to collect a return, personal data in the clear.
+
+    ``pickup`` is where the courier collects (the customer), ``receiver`` where the return goes (the
+    warehouse: the original shipment's sender). Built only inside the returns use case; never logged."""
+
+    return_id: str  # our order id at the provider (the return's shipment id)
+    carrier: Carrier
+    pickup: Party
+    receiver: Party
+    items: tuple[Item, ...]
+    parcels: tuple[Parcel, ...]
+    window: PickupWindow
+    remark: str = ""
+
+    @property
+    def total_weight_kg(self) -> float:
+        return round(sum(p.weight_kg for p in self.parcels), 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +295,14 @@ class ProviderPlugin(Protocol):
     def delivery_receipt(self, carrier: Carrier, tracking_number: str, phone_last4: str | None) -> ReceiptFile | None:
         """The delivery's receipt, downloaded at once (the provider's links expire); ``None`` when the
         provider has none for the parcel (``Capability.DELIVERY_RECEIPTS``)."""
+        ...
+
+    def book_pickup(self, order: PickupOrder) -> PickupBooking:
+        """Book a courier to collect a return at the door (``Capability.BOOK_PICKUP``)."""
+        ...
+
+    def cancel_pickup(self, booking: PickupBooking) -> None:
+        """Cancel a booked pickup before the courier collects; idempotent (``Capability.BOOK_PICKUP``)."""
         ...
 
     def recognise_number(self, number: str) -> list[Carrier]:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 
+from parcelhub.domain.returns import PickupWindow, ReturnReason, ReturnState
 from parcelhub.domain.scan_time import TimeFlag
 from parcelhub.domain.status import Status, SubStatus
 
@@ -378,6 +379,33 @@ class ShipmentRequest(_Model):
         return round(sum(p.weight_kg for p in self.parcels), 3)
 
 
+class ReturnRequest(_Model):
+    """What ``POST /v1/shipments/{id}/returns`` asks for: some of the shipment's items, why, where the
+    courier collects them (the original receiver when absent, decrypted server-side) and when."""
+
+    items: list[Item] = Field(min_length=1, max_length=200)
+    reason: ReturnReason
+    reason_text: Annotated[str, StringConstraints(max_length=500, pattern=rf"^{_PRINTABLE}*$")] | None = None
+    pickup_address: Party | None = None
+    pickup_window: PickupWindow
+
+
+class PickupBooking(_Model):
+    """A door pickup booked with a provider for a return (no personal data: the courier is masked)."""
+
+    provider: Provider
+    carrier: Carrier
+    #: the order id we sent (the return's shipment id) and the provider's own booking id, when it gave one
+    pickup_order_id: str
+    booking_id: str | None = None
+    #: the return's waybill number, when the provider issued it at booking (SF does; Kdniao 1001 may not)
+    tracking_number: str | None = None
+    window: PickupWindow
+    courier_masked: str | None = None
+    booked_at: datetime
+    cancelled_at: datetime | None = None
+
+
 #: a tracking number as carriers print it: letters and digits (spaces and dashes are tolerated and removed)
 TrackingNumberText = Annotated[
     str, StringConstraints(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9 \-]*[A-Za-z0-9]$")
@@ -513,3 +541,13 @@ class Shipment(_Model):
     #: the freight the provider billed, when it reported it (SF freight detail, Kuaidi100 settlement); a
     #: delivery fact's cost is this, else the tariff's price (marked estimated)
     billed_cost: Money | None = None
+    #: a return (kind RETURN): the shipment it returns, its own flow as the use case last moved it (the
+    #: parcel's tracking advances it further, see ``domain.returns.advance``), why, and its door pickup
+    return_of: str | None = None
+    return_state: ReturnState | None = None
+    return_reason: ReturnReason | None = None
+    return_reason_text: str | None = None
+    pickup: PickupBooking | None = None
+    #: an original shipment: the ids of its returns, newest last (stored, so the shipment's view lists
+    #: them with one read and no index; appended when a return is created)
+    returns: list[str] = Field(default_factory=list)

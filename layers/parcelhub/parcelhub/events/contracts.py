@@ -26,6 +26,7 @@ from parcelhub.domain.models import (
     Waybill,
     WaybillAttempt,
 )
+from parcelhub.domain.returns import ReturnReason, ReturnState
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events.alerts import (
     Alert,
@@ -545,6 +546,71 @@ def _with_alert(event: A) -> A:
     return event
 
 
+class ReturnEvent(ShipmentEvent):
+    """Fields every return event carries. ``shipment_id`` is the return's own shipment (for a return the
+    carrier linked from a forward parcel's tracking - refused, sent back - the forward shipment itself),
+    ``original_shipment_id`` the shipment it returns. No personal data: the pickup address is never here."""
+
+    original_shipment_id: Identifier = Field(description="The shipment whose items come back")
+    reason: ReturnReason = Field(description="Why (refused / returned_to_sender when the carrier linked it)")
+    linked_from_tracking: bool = Field(
+        default=False, description="The carrier's own return signal on the forward parcel, not a booked return"
+    )
+
+
+class ReturnCreated(ReturnEvent):
+    """A return exists: booked through the API, or linked from the forward parcel's tracking."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("OMS (refund / RMA)", "warehouse (expected inbound)")
+    fires_when: ClassVar[str] = (
+        "A return shipment was stored (POST /v1/shipments/{id}/returns), or a forward parcel's status became "
+        "RETURNING/RETURNED (refused by the receiver, sent back)."
+    )
+
+    return_state: ReturnState
+    pickup_window_start: datetime | None = None
+    pickup_window_end: datetime | None = None
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id,)
+
+
+class ReturnPickedUp(ReturnEvent):
+    """The courier collected the return (its parcel's tracking reached picked up)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("OMS (refund on pickup)", "customer service")
+    fires_when: ClassVar[str] = "The return's state reached picked_up (or later, skipping it) for the first time."
+
+    picked_up_at: datetime | None = Field(default=None, description="The carrier's scan time, when known")
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id,)
+
+
+class ReturnReceived(ReturnEvent):
+    """The return arrived at the warehouse (delivered there; for a linked return: RETURNED)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("OMS (refund / restock)", "warehouse")
+    fires_when: ClassVar[str] = "The return's state reached received."
+
+    received_at: datetime | None = Field(default=None, description="The carrier's scan time, when known")
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id,)
+
+
+class ReturnCancelled(ReturnEvent):
+    """The return's pickup was cancelled before the courier collected it (or its window expired)."""
+
+    consumers: ClassVar[tuple[str, ...]] = ("OMS (close the RMA)",)
+    fires_when: ClassVar[str] = "The return's state became cancelled or expired."
+
+    return_state: ReturnState
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.shipment_id, self.return_state)
+
+
 #: Every event type, in documentation order.
 class TrackingRegistered(TrackedShipmentEvent):
     """A number the brand did not ship through parcelhub (a marketplace order, a 3PL's parcel) is tracked:
@@ -622,6 +688,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CarrierCircuitClosed,
     EstimatedDeliveryChanged,
     CarrierCapacityAlert,
+    ReturnCreated,
+    ReturnPickedUp,
+    ReturnReceived,
+    ReturnCancelled,
 )
 _BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}
 

@@ -12,6 +12,7 @@ from parcelhub.adapters.dynamodb.leases import LeaseRecords
 from parcelhub.adapters.dynamodb.orders import OrderRecords, RecoveryRecords
 from parcelhub.adapters.dynamodb.pages import TrackingPageRecords
 from parcelhub.adapters.dynamodb.parked import ParkedRecords
+from parcelhub.adapters.dynamodb.returns import ReturnRecords
 from parcelhub.adapters.dynamodb.shipments import ShipmentRecords
 from parcelhub.adapters.dynamodb.table import dynamodb_client
 from parcelhub.adapters.dynamodb.tracking import TrackingRecords
@@ -29,6 +30,7 @@ class DynamoShipmentStore(
     OrderRecords,
     RecoveryRecords,
     CapacityRecords,
+    ReturnRecords,
 ):
     """Every store port on one DynamoDB table."""
 
@@ -43,3 +45,8 @@ if TYPE_CHECKING:  # static proof that the adapter implements every port
     _conforms: ShipmentStore = DynamoShipmentStore("table")
     _reads_lanes: LaneHistory = DynamoShipmentStore("table")
     _counts_capacity: CapacityLedger = DynamoShipmentStore("table")
+
+if TYPE_CHECKING:
+    from parcelhub.ports.returns import ReturnRecords as ReturnRecordsPort
+
+    _keeps_returns: ReturnRecordsPort = DynamoShipmentStore("table")

@@ -35,5 +35,11 @@ class KdniaoClient(FormClient):
     def query(self, form: Mapping[str, str]) -> dict[str, Any]:
         return self.post(self.settings.url(self.settings.query_path), form)
 
+    def pickup(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.oorder_path), form)
+
+    def cancel_pickup(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url(self.settings.oorder_path), form)
+
     def recognise(self, form: Mapping[str, str]) -> dict[str, Any]:
         return self.post(self.settings.url(self.settings.recognise_path), form)

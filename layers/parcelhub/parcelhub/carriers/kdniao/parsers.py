@@ -20,10 +20,12 @@ from typing import Any
 
 from parcelhub.carriers.base import (
     CarrierDuplicateOrder,
+    CarrierRejected,
     CarrierUnavailable,
     HttpReply,
     HttpRequest,
     ParsedPush,
+    PickupOrder,
     PushRejected,
     PushUnreadable,
     TrackingQuery,
@@ -38,6 +40,7 @@ from parcelhub.domain.models import (
     CHINA_TZ,
     Carrier,
     EventSource,
+    PickupBooking,
     Provider,
     TrackingEvent,
     Waybill,
@@ -398,3 +401,36 @@ def push_reply(ok: bool, reason: str, settings: KdniaoSettings, now: datetime) -
         body=compact_json(body),
         content_type=REPLY_CONTENT_TYPE,
     )
+
+
+# ------------------------------------------------------------------------------------------ door pickup
+
+
+def parse_pickup_response(
+    body: Mapping[str, Any], order: PickupOrder, settings: KdniaoSettings, booked_at: datetime
+) -> PickupBooking:
+    """A checked 1001 (or 1007) answer -> ``PickupBooking``: ``Order.OrderCode``, Kdniao's own order
+    number ``Order.KDNOrderCode`` [U] and the waybill ``Order.LogisticCode`` when the carrier issued one."""
+    check_result(body, settings)
+    found = field(body, "Order")
+    found = found if isinstance(found, Mapping) else {}
+    return PickupBooking(
+        provider=Provider.KDNIAO,
+        carrier=order.carrier,
+        pickup_order_id=field_text(found, "OrderCode").strip() or order.return_id,
+        booking_id=field_text(found, "KDNOrderCode").strip() or None,
+        tracking_number=field_text(found, "LogisticCode").strip() or None,
+        window=order.window,
+        booked_at=booked_at,
+    )
+
+
+def parse_pickup_cancel_response(body: Mapping[str, Any], settings: KdniaoSettings) -> None:
+    """A 1004 (or 1147) answer. Idempotent: a reason naming the pickup cancelled already is done."""
+    try:
+        check_result(body, settings)
+    except CarrierRejected:
+        reason = field_text(body, "Reason")
+        if any(marker in reason for marker in settings.pickup_cancelled_markers):
+            return
+        raise

@@ -19,6 +19,7 @@ from parcelhub.carriers.base import (
     HttpReply,
     HttpRequest,
     ParsedPush,
+    PickupOrder,
     ReceiptFile,
     TrackingQuery,
     TrackingSubscription,
@@ -29,7 +30,7 @@ from parcelhub.carriers.kdniao import builders, parsers
 from parcelhub.carriers.kdniao.client import KdniaoClient
 from parcelhub.carriers.kdniao.codes import PROVIDER
 from parcelhub.carriers.kdniao.settings import KdniaoSettings
-from parcelhub.domain.models import Carrier, Provider, Waybill
+from parcelhub.domain.models import Carrier, PickupBooking, Provider, Waybill
 
 
 class KdniaoPlugin:
@@ -41,6 +42,7 @@ class KdniaoPlugin:
             Capability.CANCEL_WAYBILLS,
             Capability.PUSH_TRACKING,
             Capability.WAYBILL_BALANCE,
+            Capability.BOOK_PICKUP,
             Capability.RECOGNISE_NUMBERS,
         }
     )
@@ -78,6 +80,21 @@ class KdniaoPlugin:
     def waybill_balance(self, carrier: Carrier) -> int:
         body = self.client.balance(builders.build_balance_request(carrier, self.settings))
         return parsers.parse_balance_response(body, self.settings)
+
+    # ------------------------------------------------------------------------------------ door pickup
+    def book_pickup(self, order: PickupOrder) -> PickupBooking:
+        """预约取件 (1001 on OOrderService) or an e-waybill with a window (1007), per the carrier."""
+        form = builders.build_pickup_request(order, self.settings)
+        eorder = self.settings.pickup_method(order.carrier) == "eorder"
+        body = self.client.create(form) if eorder else self.client.pickup(form)
+        return parsers.parse_pickup_response(body, order, self.settings, self._clock())
+
+    def cancel_pickup(self, booking: PickupBooking) -> None:
+        """Cancel before the courier collects (1004, or 1147 for an e-waybill pickup); idempotent."""
+        form = builders.build_pickup_cancel_request(booking, self.settings)
+        eorder = self.settings.pickup_method(booking.carrier) == "eorder"
+        body = self.client.cancel(form) if eorder else self.client.cancel_pickup(form)
+        parsers.parse_pickup_cancel_response(body, self.settings)
 
     # ------------------------------------------------------------------------------------ tracking
     def delivery_receipt(self, carrier: Carrier, tracking_number: str, phone_last4: str | None) -> ReceiptFile | None:

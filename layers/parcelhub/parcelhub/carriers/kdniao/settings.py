@@ -91,6 +91,21 @@ class KdniaoSettings(ProviderSettings):
     #: HTTP status of a failure reply (the body says Success:false either way) [U]
     push_reject_status: int = Field(default=401, ge=200, le=599)
 
+    # -- door pickup for returns (REFERENCE §1.3/§1.4): 预约取件 1001 [V code] / cancel 1004 [C] on
+    #    /api/OOrderService [C endpoint] (``oorder``), or an e-waybill 1007 with a pickup window and
+    #    ``IsNotice`` 0 (tell the courier to come) [C, mr-xiaoyu/kdniao-java-tools CreationOrderRequest]
+    #    cancelled with 1147 (``eorder``); per carrier, ``default_pickup_method`` otherwise
+    oorder_path: UrlPath = "/api/OOrderService"
+    pickup_request_type: RequestType = "1001"
+    pickup_cancel_request_type: RequestType = "1004"
+    default_pickup_method: Literal["oorder", "eorder"] = "oorder"
+    pickup_methods: dict[Carrier, Literal["oorder", "eorder"]] = Field(default_factory=dict)
+    #: a cancel answered with one of these in ``Reason`` is a pickup already cancelled (idempotent) [U]
+    pickup_cancelled_markers: tuple[str, ...] = ("已取消", "已撤销")
+
+    def pickup_method(self, carrier: Carrier) -> Literal["oorder", "eorder"]:
+        return self.pickup_methods.get(carrier, self.default_pickup_method)
+
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 

@@ -17,6 +17,7 @@ from parcelhub.carriers.base import (
     HttpReply,
     HttpRequest,
     ParsedPush,
+    PickupOrder,
     ReceiptFile,
     TrackingQuery,
     TrackingSubscription,
@@ -27,9 +28,12 @@ from parcelhub.carriers.kuaidi100 import builders, parsers
 from parcelhub.carriers.kuaidi100.client import Kuaidi100Client
 from parcelhub.carriers.kuaidi100.codes import PROVIDER
 from parcelhub.carriers.kuaidi100.settings import Kuaidi100Settings
-from parcelhub.domain.models import Carrier, Provider, Waybill
+from parcelhub.domain.models import Carrier, PickupBooking, Provider, Waybill
 
 TRACKING_ONLY = "kuaidi100 is a tracking provider here; it {} no waybills"
+
+#: Kuaidi100 offers 商家寄件 (a pickup product), not wired here
+NO_PICKUP = "kuaidi100 books no door pickups here"
 
 
 class Kuaidi100Plugin:
@@ -69,6 +73,16 @@ class Kuaidi100Plugin:
 
     def waybill_balance(self, carrier: Carrier) -> int:
         raise CapabilityNotSupported(PROVIDER, Capability.WAYBILL_BALANCE, "kuaidi100 has no e-waybill balance query")
+
+    def book_pickup(self, order: PickupOrder) -> PickupBooking:
+        raise CapabilityNotSupported(
+            PROVIDER, Capability.BOOK_PICKUP, "kuaidi100 books no pickups here (商家寄件 not wired)"
+        )
+
+    def cancel_pickup(self, booking: PickupBooking) -> None:
+        raise CapabilityNotSupported(
+            PROVIDER, Capability.BOOK_PICKUP, "kuaidi100 books no pickups here (商家寄件 not wired)"
+        )
 
     # ------------------------------------------------------------------------------------- tracking
     def recognise_number(self, number: str) -> list[Carrier]:

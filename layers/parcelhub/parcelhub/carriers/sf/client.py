@@ -34,3 +34,9 @@ class SfClient(FormClient):
 
     def query(self, form: Mapping[str, str]) -> dict[str, Any]:
         return self.post(self.settings.url, form)
+
+    def pickup(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url, form)
+
+    def cancel_pickup(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return self.post(self.settings.url, form)

@@ -29,6 +29,7 @@ from parcelhub.carriers.base import (
     HttpReply,
     HttpRequest,
     ParsedPush,
+    PickupOrder,
     PushRejected,
     PushUnreadable,
     TrackingQuery,
@@ -46,7 +47,15 @@ from parcelhub.carriers.sf.codes import (
 from parcelhub.carriers.sf.settings import SfSettings
 from parcelhub.carriers.sf.signing import push_token_digest_matches, push_token_matches
 from parcelhub.carriers.wire import compact_json, decode_form, field, field_text
-from parcelhub.domain.models import Carrier, EventSource, Provider, TrackingEvent, Waybill, parse_china_time
+from parcelhub.domain.models import (
+    Carrier,
+    EventSource,
+    PickupBooking,
+    Provider,
+    TrackingEvent,
+    Waybill,
+    parse_china_time,
+)
 
 PUSH_SERVICE = "RoutePushService"
 JSON_ACK_CONTENT_TYPE = "application/json;charset=UTF-8"
@@ -322,3 +331,32 @@ def push_reply(
     if not ok:
         payload = {"return_code": "1000", "return_msg": reason or "失败"}
     return HttpReply(status_code=200, body=compact_json(payload), content_type=JSON_ACK_CONTENT_TYPE)
+
+
+# ------------------------------------------------------------------------------------------ door pickup
+
+
+def parse_pickup_response(
+    body: Mapping[str, Any], order: PickupOrder, settings: SfSettings, booked_at: datetime
+) -> PickupBooking:
+    """A door pickup's answer -> ``PickupBooking``. The answer is read like the create order's (§2.5:
+    ``orderId``, ``waybillNoInfoList``) [U for the reverse-order service]; the waybill number, when SF
+    issued one, is what the return is tracked by."""
+    msg_data = unwrap(body)
+    numbers = [n for n in msg_data.get("waybillNoInfoList") or [] if isinstance(n, dict) and n.get("waybillNo")]
+    master = next((n for n in numbers if str(n.get("waybillType", "1")) == "1"), numbers[0] if numbers else None)
+    return PickupBooking(
+        provider=Provider.SF,
+        carrier=Carrier.SF,
+        pickup_order_id=field(msg_data, "orderId") or order.return_id,
+        booking_id=field(msg_data, "orderId") or None,
+        tracking_number=str(master["waybillNo"]) if master else None,
+        window=order.window,
+        booked_at=booked_at,
+    )
+
+
+def parse_pickup_cancel_response(body: Mapping[str, Any], settings: SfSettings) -> None:
+    """A pickup cancel's answer. Idempotent: already cancelled (8037) is done; collected already (8252
+    订单已揽收，不可取消) stays a ``CarrierRejected`` with its code."""
+    parse_cancel_response(body, settings)

@@ -26,6 +26,7 @@ from parcelhub.carriers.base import (
     HttpReply,
     HttpRequest,
     ParsedPush,
+    PickupOrder,
     ReceiptFile,
     TrackingQuery,
     TrackingSubscription,
@@ -36,7 +37,7 @@ from parcelhub.carriers.sf import builders, parsers
 from parcelhub.carriers.sf.client import SfClient
 from parcelhub.carriers.sf.codes import PROVIDER
 from parcelhub.carriers.sf.settings import SfSettings
-from parcelhub.domain.models import Carrier, Provider, Waybill
+from parcelhub.domain.models import Carrier, PickupBooking, Provider, Waybill
 
 SUPPORTED: frozenset[Carrier] = frozenset({Carrier.SF})
 #: EXP_RECE_SEARCH_ORDER_RESP codes meaning SF has no such order (8018 未获取到订单信息)
@@ -47,7 +48,13 @@ class SfPlugin:
     name: Provider = Provider.SF
     settings_type = SfSettings
     capabilities = frozenset(
-        {Capability.ISSUE_WAYBILLS, Capability.CANCEL_WAYBILLS, Capability.FETCH_WAYBILLS, Capability.PUSH_TRACKING}
+        {
+            Capability.ISSUE_WAYBILLS,
+            Capability.CANCEL_WAYBILLS,
+            Capability.FETCH_WAYBILLS,
+            Capability.PUSH_TRACKING,
+            Capability.BOOK_PICKUP,
+        }
     )
 
     def __init__(
@@ -104,6 +111,18 @@ class SfPlugin:
 
     def delivery_receipt(self, carrier: Carrier, tracking_number: str, phone_last4: str | None) -> ReceiptFile | None:
         raise CapabilityNotSupported(PROVIDER, Capability.DELIVERY_RECEIPTS, "sf serves no delivery receipts here")
+
+    # ------------------------------------------------------------------------------------ door pickup
+    def book_pickup(self, order: PickupOrder) -> PickupBooking:
+        """A door pickup for a return (reverse order, or a create with ``isDocall``: ``pickup_method``)."""
+        self._require_sf(order.carrier)
+        body = self.client.pickup(builders.build_pickup_request(order, self.settings, self._stamp()))
+        return parsers.parse_pickup_response(body, order, self.settings, self._clock())
+
+    def cancel_pickup(self, booking: PickupBooking) -> None:
+        """Cancel a pickup before the courier collects; idempotent (already cancelled is done)."""
+        body = self.client.cancel_pickup(builders.build_pickup_cancel_request(booking, self.settings, self._stamp()))
+        parsers.parse_pickup_cancel_response(body, self.settings)
 
     def recognise_number(self, number: str) -> list[Carrier]:
         raise CapabilityNotSupported(PROVIDER, Capability.RECOGNISE_NUMBERS, "sf recognises no tracking numbers")

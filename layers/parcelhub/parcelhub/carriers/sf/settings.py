@@ -41,6 +41,10 @@ class SfServiceCodes(BaseModel):
     update_order: Code = "EXP_RECE_UPDATE_ORDER"
     search_routes: Code = "EXP_RECE_SEARCH_ROUTES"
     search_order: Code = "EXP_RECE_SEARCH_ORDER_RESP"
+    #: door pickup for a return (上门取件 / 逆向订单) [U]: not in REFERENCE §2.4; the names SF's reverse-order
+    #: service is published under. ``pickup_method`` = ``docall`` uses ``create_order`` instead.
+    create_reverse_order: Code = "EXP_RECE_CREATE_REVERSE_ORDER"
+    cancel_reverse_order: Code = "EXP_RECE_CANCEL_REVERSE_ORDER"
 
 
 class SfSettings(ProviderSettings):
@@ -80,6 +84,16 @@ class SfSettings(ProviderSettings):
     cancel_deal_type: int = 2
     order_search_type: str = "1"
     push_format: Literal["json", "xml"] = "json"
+    # door pickup for returns ([U], see the README's carrier section) ---------------------------------
+    #: ``reverse_order``: the reverse-order service (``create_reverse_order``/``cancel_reverse_order``);
+    #: ``docall``: an ordinary EXP_RECE_CREATE_ORDER with ``isDocall`` 1 (cancelled like any order)
+    pickup_method: Literal["reverse_order", "docall"] = "reverse_order"
+    #: the field carrying the window's start (``sendStartTm``: SF's 要求上门取件开始时间 [C]) and, when the
+    #: account's service takes one, its end [U: none known, so none sent by default]
+    pickup_start_field: Code = "sendStartTm"
+    pickup_end_field: Code | None = None
+    pickup_express_type_id: int = 2  # 顺丰标快 for returns [U]
+    pickup_pay_method: Literal[1, 2, 3] = 1  # the brand's monthly card pays [U]
 
     # timeouts (seconds) -----------------------------------------------------------------------------
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
