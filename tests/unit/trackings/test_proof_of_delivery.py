@@ -6,7 +6,7 @@ names and phones masked; it depends on the signing scan alone, so any order of p
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -32,7 +32,7 @@ def scan(text: str, sub: SubStatus = SubStatus.NONE, code: str = "3", *, status:
         carrier=Carrier.ZTO,
         provider=Provider.KDNIAO,
         tracking_number="73100000000001",
-        occurred_at=AT.replace(hour=AT.hour - hours),
+        occurred_at=AT - timedelta(hours=hours),
         status=status,
         sub_status=sub,
         raw_code=code,
@@ -142,3 +142,45 @@ def test_delivery_confirmed_is_announced_once_for_the_proof_and_once_for_the_rec
     # and no personal data: the masked courier or signer never leaves in the event
     assert "signer" not in second[0].model_dump()
     assert "courier" not in second[0].model_dump()
+
+
+DELIVERY_SCANS = [
+    scan("【杭州市】快件已揽收", status=Status.PICKED_UP, code="1", hours=30),
+    scan("【上海市】快件派送中，快递员李四（139****0000）", status=Status.OUT_FOR_DELIVERY, code="202", hours=5),
+    scan("【上海市】您的快件已由【菜鸟驿站(阳光小区店)】代收", SubStatus.SIGNED_AT_LOCKER, "311", hours=2),
+    scan("【上海市】已签收，签收人：门卫", SubStatus.SIGNED_BY_PROXY, "304", hours=1),
+]
+
+
+@given(st.permutations(DELIVERY_SCANS), st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=4),
+       st.booleans())  # fmt: skip
+def test_the_stored_proof_is_the_same_whatever_batches_and_order_the_scans_come_in(
+    ordered: list[TrackingEvent], cuts: list[int], duplicate: bool
+) -> None:
+    # Given the scans of one parcel split into batches in any order, some pushed twice
+    from parcelhub.app.tracking_state import TrackingWriter
+    from parcelhub.ports.store import ClaimFacts
+    from tests.fakes.store import InMemoryShipmentStore
+
+    store = InMemoryShipmentStore()
+    shipment = delivered_shipment(status=Status.WAYBILL_CREATED, status_key=None, last_event_at=None)
+    store.create(shipment)
+    store.claim_tracking("ZTO", "73100000000001", shipment.shipment_id, shipment.order_id,
+                         facts=ClaimFacts.of(shipment))  # fmt: skip
+    claim = store.find_by_tracking("ZTO", "73100000000001")
+    assert claim is not None
+    writer = TrackingWriter(store, HubConfig(), metric=lambda *a, **k: None, log=lambda: None)
+    batches, start = [], 0
+    for size in cuts:
+        batches.append(ordered[start : start + size])
+        start += size
+    batches.append(ordered[start:])
+    if duplicate:
+        batches.append(ordered[:1])
+    # When each batch is applied as the ingest applies it
+    for batch in (b for b in batches if b):
+        writer.apply(claim, list(batch), datetime(2024, 5, 3, tzinfo=UTC), force=True)
+    # Then the proof is the one the winning delivered scan gives: the latest signing, by the guard
+    proof = store.get(shipment.shipment_id).proof
+    assert proof is not None
+    assert (proof.sign_type, proof.signer, proof.raw_code) == (SignType.PROXY, "门卫", "304")
