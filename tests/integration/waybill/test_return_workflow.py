@@ -21,6 +21,7 @@ from parcelhub.app.recovery import RecoverySweeper
 from parcelhub.domain.models import Carrier, Item, Provider, ReturnRequest, Shipment, TrackingEvent
 from parcelhub.domain.returns import PickupWindow, ReturnReason, ReturnState
 from parcelhub.domain.status import Status, SubStatus, state_of
+from parcelhub.ports.errors import StoreUnavailable
 from sandbox.carriers.kdniao import OORDER
 
 from .conftest import REGION, World, order_request
@@ -167,3 +168,28 @@ def test_a_return_whose_provider_was_down_is_failed_with_an_alert_and_booked_on_
     booked = world.shipment(created.shipment_id)
     assert (booked.return_state, booked.status) == (ReturnState.PICKUP_BOOKED, Status.WAYBILL_CREATED)
     assert booked.tracking_number
+
+
+def test_a_booking_whose_answer_was_lost_is_answered_again_on_the_steps_retry(world: World, queue: str) -> None:
+    # Given a return whose booking step crashes once right after Kdniao booked it (the store throttled)
+    created = ask(delivered(world))
+    store = composition.store()
+    record = store.update_return
+    crashes = [StoreUnavailable("ProvisionedThroughputExceededException")]
+
+    def once(*args: Any, **kwargs: Any) -> Shipment:
+        if crashes:
+            raise crashes.pop()
+        return record(*args, **kwargs)
+
+    world.monkeypatch.setattr(store, "update_return", once)
+    # When the run retries the step, Kdniao answers 106 with the order it holds (idempotent success)
+    assert world.run(created.shipment_id)["status"] == "SUCCEEDED"
+    # Then the return is pickup_booked with that order's waybill number and tracked; Kdniao holds one order
+    found = world.shipment(created.shipment_id)
+    assert [c["result"] for c in bookings(world, created.shipment_id)] == ["100", "106"]
+    (held,) = [o for o in world.kdniao.order_book() if o["order_id"] == created.shipment_id]
+    assert (found.return_state, found.status) == (ReturnState.PICKUP_BOOKED, Status.WAYBILL_CREATED)
+    assert found.tracking_number == held["tracking_number"]
+    assert (found.recovery_due, found.workflow_done) == (None, True)
+    assert not [e for e in world.events() if e["detail-type"] == "WaybillFailed"]

@@ -27,7 +27,14 @@ from parcelhub.app.returns import (
 from parcelhub.app.waybill import WaybillDeps, WaybillService
 from parcelhub.app.waybill_claims import ShipmentNotPending
 from parcelhub.app.waybill_payloads import TaskError, WaybillResult
-from parcelhub.carriers.base import Capability, CarrierRejected, CarrierUnavailable, PickupOrder, TrackingSubscription
+from parcelhub.carriers.base import (
+    Capability,
+    CarrierDuplicateOrder,
+    CarrierRejected,
+    CarrierUnavailable,
+    PickupOrder,
+    TrackingSubscription,
+)
 from parcelhub.config import HubConfig
 from parcelhub.domain.models import (
     Carrier,
@@ -87,6 +94,8 @@ class PickupProvider:
     down: int = 0  # the next calls that fail with CarrierUnavailable
     refuse_cancel: bool = False
     with_number: bool = True
+    #: the provider already holds every order asked for again (its answer to the first was lost)
+    holds: set[str] = field(default_factory=set)
     #: runs while the provider books (a cancel racing the booking)
     during_booking: Any = None
     booked: list[PickupOrder] = field(default_factory=list)
@@ -101,6 +110,8 @@ class PickupProvider:
             raise CarrierRejected(self.name.value, "超出收派范围", "105")
         if self.during_booking is not None:
             self.during_booking()
+        if order.return_id in self.holds:
+            raise CarrierDuplicateOrder(self.name.value, "订单已存在，请勿重复提交", "106")
         self.booked.append(order)
         return PickupBooking(
             provider=self.name,
@@ -365,6 +376,23 @@ def test_given_the_provider_down_on_the_first_run_then_a_later_run_books_it(worl
     world.run(created.shipment_id)
     assert world.store.get(created.shipment_id).return_state is ReturnState.PICKUP_BOOKED
     assert len(world.provider.booked) == 1
+
+
+def test_given_a_booking_whose_answer_was_lost_when_run_again_then_it_is_booked_not_failed(world: World) -> None:
+    created = world.service.create(world.original, request(), now=NOW)
+    # Given the provider booked it but the run crashed before recording it (the provider holds the order)
+    world.provider.holds.add(created.shipment_id)
+    # When the re-driven run books it, the provider answers "duplicate order"
+    with pytest.raises(ShipmentNotPending):
+        world.waybills.register_tracking(created.shipment_id)
+    # Then the return is pickup_booked (its number unknown: it waits for it), not pickup_failed, not re-driven
+    found = world.store.get(created.shipment_id)
+    assert (found.return_state, found.status, found.recovery_due) == (ReturnState.PICKUP_BOOKED, Status.PENDING, None)
+    assert found.pickup is not None
+    assert (found.pickup.pickup_order_id, found.pickup.tracking_number) == (created.shipment_id, None)
+    # And it can still be cancelled with the provider (by our order code)
+    world.service.cancel(created.shipment_id, now=NOW)
+    assert [b.pickup_order_id for b in world.provider.cancelled] == [created.shipment_id]
 
 
 def test_given_a_shipment_in_transit_when_a_return_is_asked_then_not_returnable() -> None:

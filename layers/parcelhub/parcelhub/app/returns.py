@@ -14,9 +14,10 @@
   and the booking's waybill number answered as the 'waybill' the next states record, claim, subscribe and
   settle - the same guarantees as any parcel: retried with jitter, re-driven by the recovery sweep when a
   run is lost, failed with an ops alert (``pickup_failed``) when the provider refuses. Idempotent: a
-  re-run after a booking answers that booking again (never a second one). A booking without a waybill
-  number (Kdniao 1001 may give none) is recorded and leaves the workflow; such a return waits for the
-  provider's number (not followed up yet).
+  re-run after a booking answers that booking again (never a second one); a booking whose answer was
+  lost is found by the provider's duplicate-order answer and recorded without its number. A booking
+  without a waybill number (Kdniao 1001 may give none) is recorded and leaves the workflow; such a
+  return waits for the provider's number (left as is: nothing follows it up yet).
 * :meth:`ReturnService.cancel` (the API) - cancel the pickup before the courier collects (idempotent);
   :class:`ReturnNotCancellable` after that (the provider refuses too: SF 8252, Kdniao "已揽件"). A return
   cancelled while its booking is in flight is not booked, or its late booking is cancelled at once.
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from parcelhub.app.waybill_claims import ShipmentNotPending
 from parcelhub.app.waybill_payloads import WaybillResult
-from parcelhub.carriers.base import Capability, CarrierError, CarrierRejected, PickupOrder
+from parcelhub.carriers.base import Capability, CarrierDuplicateOrder, CarrierError, CarrierRejected, PickupOrder
 from parcelhub.domain.models import (
     PickupBooking,
     Provider,
@@ -243,6 +244,13 @@ class ReturnService:
             raise CarrierRejected(provider.value, str(missing), "UNSUPPORTED") from None
         try:
             booking = plugin.book_pickup(order)
+        except CarrierDuplicateOrder:
+            # the provider has our order (its code is the return id): an earlier try booked it and its answer
+            # was lost (a crash before recording it). Booked, its waybill number unknown: no second booking
+            add_metric("ReturnPickupFoundBooked", provider=provider.value)
+            booking = PickupBooking(
+                provider=provider, carrier=order.carrier, pickup_order_id=return_id, window=order.window, booked_at=now
+            )
         except CarrierRejected:
             add_metric("ReturnPickupFailed", provider=provider.value)
             self.pickup_failed(return_id, now=now)
