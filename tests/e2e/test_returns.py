@@ -111,6 +111,13 @@ def ask_return(stack: LocalStackClient, shipment_id: str, item: str, **extra: An
     )
 
 
+def wait_booked(stack: LocalStackClient, reply: Any) -> dict[str, Any]:
+    """The return the API accepted (202, requested), once the waybill workflow has booked its pickup."""
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["state"] == "requested"
+    return wait(lambda: read_return(stack, reply.json()["return_id"]), lambda v: v["state"] != "requested")
+
+
 def read_return(stack: LocalStackClient, return_id: str) -> dict[str, Any]:
     reply = stack.http.get(f"{stack.api}/v1/returns/{return_id}", headers=stack.headers, timeout=30)
     reply.raise_for_status()
@@ -126,9 +133,8 @@ def test_a_return_is_booked_collected_tracked_and_received(stack: LocalStackClie
     original = delivered(stack, "kdniao")
     # When the OMS asks for a return of one of its items
     reply = ask_return(stack, original["shipment_id"], "保湿精华液 50ml")
-    # Then 201: a return with its door pickup booked at Kdniao (1001, signed) to the original receiver
-    assert reply.status_code == 201, reply.text
-    ret = reply.json()
+    # Then 202, and the workflow books its door pickup at Kdniao (1001, signed) to the original receiver
+    ret = wait_booked(stack, reply)
     return_id, number = ret["return_id"], ret["tracking_number"]
     assert (ret["state"], ret["original_shipment_id"], ret["reason"]) == (
         "pickup_booked",
@@ -174,9 +180,7 @@ def test_a_return_is_booked_collected_tracked_and_received(stack: LocalStackClie
 def test_a_cancelled_pickup_stops_the_return(stack: LocalStackClient, seen: Seen) -> None:
     # Given a delivered SF parcel and its return booked as an SF reverse order
     original = delivered(stack, "sf", carrier="SF")
-    reply = ask_return(stack, original["shipment_id"], "洁面乳 120g")
-    assert reply.status_code == 201, reply.text
-    ret = reply.json()
+    ret = wait_booked(stack, ask_return(stack, original["shipment_id"], "洁面乳 120g"))
     return_id = ret["return_id"]
     assert (ret["state"], ret["pickup"]["provider"]) == ("pickup_booked", "sf")
     assert any(r.get("operation") == "EXP_RECE_CREATE_REVERSE_ORDER" for r in stack.requests_seen("sf"))
@@ -201,9 +205,9 @@ def test_a_cancelled_pickup_stops_the_return(stack: LocalStackClient, seen: Seen
 
 def test_a_pickup_the_courier_cannot_collect_is_pickup_failed(stack: LocalStackClient, seen: Seen) -> None:
     original = delivered(stack, "kdniao")
-    reply = ask_return(stack, original["shipment_id"], "洁面乳 120g")
-    assert reply.status_code == 201, reply.text
-    return_id = reply.json()["return_id"]
+    ret = wait_booked(stack, ask_return(stack, original["shipment_id"], "洁面乳 120g"))
+    assert ret["state"] == "pickup_booked", ret
+    return_id = ret["return_id"]
     stack.sandbox_post("kdniao", "/_sandbox/pickup-fail", {"order_id": return_id})
     time.sleep(2.5)  # past the sandbox clock's first stage
     stack.sandbox_post("kdniao", "/_sandbox/push", {})

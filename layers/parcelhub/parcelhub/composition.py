@@ -327,6 +327,7 @@ def waybill_service() -> WaybillService:
             lanes=store(),
             capacity=store(),
             trackings=tracking_registry,
+            returns=return_service,
         )
     )
 
@@ -470,7 +471,7 @@ def fact_recorder() -> FactRecorder:
 
 @functools.cache
 def return_service() -> ReturnService:
-    """Returns with door pickup: the store, the cipher, the providers' pickup and subscription plugins."""
+    """Returns with door pickup: asked and cancelled by the API, booked by the waybill workflow."""
     from parcelhub.app.returns import ReturnPorts, ReturnService
 
     shipments = store()
@@ -478,13 +479,11 @@ def return_service() -> ReturnService:
         ReturnPorts(
             shipments=shipments,
             returns=shipments,
-            tracking=shipments,
-            polls=shipments,
+            recovery=shipments,
             cipher=cipher(),
             plugin=plugin,
-            subscriber=subscribing_plugin,
-            callback_url=callback_url,
             config=hub_config,
+            waybill_requests=waybill_requests,
         )
     )
 

@@ -88,9 +88,8 @@ def test_the_committed_template_gives_each_function_what_it_calls_and_no_more(mo
     # the API seals personal data with a data key (it never called kms:Encrypt)
     assert may(model, "ShipmentsApiFunction", "kms", "GenerateDataKey", {**pii, **context})
     assert not may(model, "ShipmentsApiFunction", "kms", "GenerateDataKey", pii)  # without the context
-    # and opens it only to book a return's door pickup (the original receiver), never without the context
-    assert may(model, "ShipmentsApiFunction", "kms", "Decrypt", {**pii, **context})
-    assert not may(model, "ShipmentsApiFunction", "kms", "Decrypt", pii)
+    # and never opens it (a return's pickup is booked by the waybill tasks, which decrypt)
+    assert not may(model, "ShipmentsApiFunction", "kms", "Decrypt", {**pii, **context})
     # the normalizer reads back the pushes it archived (parked pushes), and nothing under labels/
     assert may(model, "TrackingNormalizerFunction", "s3", "GetObject", {"Bucket": bucket, "Key": "raw/2026/x.gz"})
     assert not may(model, "TrackingNormalizerFunction", "s3", "GetObject", {"Bucket": bucket, "Key": "labels/x"})

@@ -25,8 +25,8 @@ API = {"SfApiSecret", "KdniaoApiSecret", "Kuaidi100ApiSecret"}
 PUSH = {"SfPushSecret", "KdniaoPushSecret", "Kuaidi100PushSecret"}
 #: function -> the secrets it may read (and why, in template.yaml's statements)
 READS: dict[str, set[str]] = {
-    # keys, links; POST cancel cancels with the provider; a return's pickup is booked and its waybill subscribed
-    "ShipmentsApiFunction": {"OmsSecret"} | API | PUSH,
+    # keys, links; POST cancel cancels a waybill or a return's pickup with the provider (never push material)
+    "ShipmentsApiFunction": {"OmsSecret"} | API,
     "CarrierWebhookFunction": PUSH,  # verification material only
     "WaybillTasksFunction": {"OmsSecret"} | API | PUSH,  # links; waybills; subscriptions register push material
     "TrackingNormalizerFunction": PUSH,  # re-verifies queued pushes
@@ -159,6 +159,29 @@ def test_the_pii_key_seals_and_opens_personal_data_only_for_the_roles_that_need_
     # the encryption context is a condition of the key policy too
     assert not allowed(model, "ShipmentsApiFunction", "kms", "GenerateDataKey", key)
     assert not any(allowed(model, f, "kms", "Encrypt", {**key, **CONTEXT}) for f in READS)
+
+
+def test_the_internet_facing_api_opens_no_personal_data_and_reads_no_push_secret(
+    model: IamModel, resolver: Resolver
+) -> None:
+    """Secrets by need (docs/security.md): a return is asked through the API but booked by the waybill
+    tasks, so the API role neither decrypts personal data nor reads the push material subscriptions use."""
+    api = role(model, "ShipmentsApiFunction")
+    # Given the API role as `sam deploy` makes it, When it asks to open a sealed party with the PII key
+    opening = Request(
+        "kms:Decrypt", pii(resolver), {f"kms:EncryptionContext:{k}": v for k, v in CONTEXT["EncryptionContext"].items()}
+    )
+    # Then its own policy does not allow it (only S3 may decrypt for it, to serve a signed label link)
+    assert model.identity_allows(api, opening) != "allow"
+    for statement in api.statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if "kms:Decrypt" in actions:
+            assert "kms:ViaService" in statement["Condition"]["StringEquals"], statement.get("Sid")
+    # And it reads no provider's push secret
+    for secret in sorted(PUSH):
+        assert not allowed(
+            model, "ShipmentsApiFunction", "secretsmanager", "GetSecretValue", {"SecretId": resolver.ids(secret)["Ref"]}
+        ), secret
 
 
 def test_a_role_not_in_the_key_policy_is_denied_decrypt_whatever_its_own_policy_says(

@@ -269,7 +269,7 @@ def _return_events(before: Shipment | None, shipment: Shipment) -> list[Event]:
     }
     out: list[Event] = []
     if old is None:
-        window = shipment.pickup.window if shipment.pickup else None
+        window = shipment.pickup.window if shipment.pickup else shipment.pickup_window
         out.append(
             ReturnCreated(
                 **common,

@@ -1,15 +1,26 @@
-"""Returns with door pickup (issue #19 item 2): book, track, cancel; and what a shipment's return is now.
+"""Returns with door pickup (issue #19 item 2): ask, book, track, cancel; and what a shipment's return is now.
 
 :class:`ReturnService` receives its ports in its constructor (``composition.return_service``):
 
-* :meth:`ReturnService.create` - a return of a delivered shipment: some of its items, a reason, the pickup
-  address (the original receiver, decrypted here, when not given) and a window. The return is a shipment
-  of kind RETURN linked to the original (one transaction), personal data encrypted like a receiver's; the
-  door pickup is booked with the provider configured for the carrier (``HubConfig.returns``). A booking
-  with a waybill number claims it and subscribes it, so the return is tracked by the same pipeline as any
-  parcel (pushes, the canonical fold, stalls). A provider that refuses leaves it ``pickup_failed``.
-* :meth:`ReturnService.cancel` - cancel the pickup before the courier collects (idempotent);
-  :class:`ReturnNotCancellable` after that (the provider refuses too: SF 8252, Kdniao "已揽件").
+* :meth:`ReturnService.create` (the API) - a return of a delivered shipment: some of its items, a reason,
+  the pickup address and a window. It only validates and stores: a shipment of kind RETURN (PENDING,
+  ``requested``) linked to the original in one transaction, in the recovery index, then queued on the
+  waybill-requests queue like an order. Nothing is decrypted there: a pickup address given is sealed for
+  the return; else the masked copy and the route come from the original's masked receiver and its
+  destination (the warehouse side likewise from the original's sender, or the configured warehouse).
+* :meth:`ReturnService.book` (the waybill workflow's ``RegisterTracking`` state, for kind RETURN) - the
+  parties decrypted (the original's envelopes with the original's id), the door pickup booked with the
+  provider configured for the carrier (``HubConfig.returns``), ``pickup_booked`` recorded conditionally,
+  and the booking's waybill number answered as the 'waybill' the next states record, claim, subscribe and
+  settle - the same guarantees as any parcel: retried with jitter, re-driven by the recovery sweep when a
+  run is lost, failed with an ops alert (``pickup_failed``) when the provider refuses. Idempotent: a
+  re-run after a booking answers that booking again (never a second one); a booking whose answer was
+  lost is found by the provider's duplicate-order answer and recorded without its number. A booking
+  without a waybill number (Kdniao 1001 may give none) is recorded and leaves the workflow; such a
+  return waits for the provider's number (left as is: nothing follows it up yet).
+* :meth:`ReturnService.cancel` (the API) - cancel the pickup before the courier collects (idempotent);
+  :class:`ReturnNotCancellable` after that (the provider refuses too: SF 8252, Kdniao "已揽件"). A return
+  cancelled while its booking is in flight is not booked, or its late booking is cancelled at once.
 
 :func:`return_view` is the return a shipment stands for *now*: a return shipment's stored state advanced
 by its parcel's tracking (``domain.returns.advance``: over the whole timeline when given, else over the
@@ -19,15 +30,17 @@ outbox derives ``ReturnCreated``/``ReturnPickedUp``/``ReturnReceived``/``ReturnC
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from secrets import token_hex
 from typing import TYPE_CHECKING
 
-from parcelhub.carriers.base import Capability, CarrierError, CarrierRejected, PickupOrder, TrackingSubscription
+from parcelhub.app.waybill_claims import ShipmentNotPending
+from parcelhub.app.waybill_payloads import WaybillResult
+from parcelhub.carriers.base import Capability, CarrierDuplicateOrder, CarrierError, CarrierRejected, PickupOrder
 from parcelhub.domain.models import (
-    Party,
     PickupBooking,
     Provider,
     ReturnRequest,
@@ -46,10 +59,8 @@ from parcelhub.domain.returns import (
     window_problems,
 )
 from parcelhub.observability import add_metric, logger
-from parcelhub.ports.errors import ShipmentNotFound, TrackingClaimConflict
+from parcelhub.ports.errors import ShipmentNotFound
 from parcelhub.ports.returns import ReturnStateConflict
-from parcelhub.ports.store import ClaimFacts
-from parcelhub.security.links import last_digits
 from parcelhub.security.masking import mask_party
 
 if TYPE_CHECKING:
@@ -57,9 +68,14 @@ if TYPE_CHECKING:
     from parcelhub.config import HubConfig
     from parcelhub.domain.models import Carrier
     from parcelhub.domain.status import Status
-    from parcelhub.ports.messaging import PartyCipher
+    from parcelhub.ports.messaging import MessageSink, PartyCipher
     from parcelhub.ports.returns import ReturnRecords
-    from parcelhub.ports.store import PollIndex, Shipments, TrackingClaims
+    from parcelhub.ports.store import RecoveryIndex, Shipments
+
+#: the states a pickup may be booked from (a refused booking may be tried again by a /retry run)
+BOOKABLE: frozenset[ReturnState] = frozenset({ReturnState.REQUESTED, ReturnState.PICKUP_FAILED})
+#: the states that end a return before anything is booked
+ENDED: frozenset[ReturnState] = frozenset({ReturnState.CANCELLED, ReturnState.EXPIRED})
 
 
 class NotReturnable(Exception):
@@ -126,16 +142,14 @@ def new_return_id(now: datetime) -> str:
 class ReturnPorts:
     shipments: Shipments
     returns: ReturnRecords
-    tracking: TrackingClaims
-    polls: PollIndex
+    recovery: RecoveryIndex
+    #: the API only seals (a pickup address given); the workflow opens the envelopes to book
     cipher: PartyCipher
+    #: the provider's plugin with its API credentials (book and cancel pickups)
     plugin: Callable[[Provider], ProviderPlugin]
-    #: the plugin a tracking subscription is made with (API credentials + push material)
-    subscriber: Callable[[Provider], ProviderPlugin]
-    callback_url: Callable[[Provider], str]
     config: Callable[[], HubConfig]
-    #: pushes parked before the return's tracking number was claimed are applied through this
-    apply_parked: Callable[[str, str], int] | None = None
+    #: the waybill-requests queue (only the API sends to it: built on first use)
+    waybill_requests: Callable[[], MessageSink]
 
 
 class ReturnService:
@@ -144,8 +158,8 @@ class ReturnService:
 
     # ------------------------------------------------------------------------------------------ create
     def create(self, shipment_id: str, request: ReturnRequest, *, now: datetime) -> Shipment:
-        """A return of ``shipment_id`` with its pickup booked (or ``pickup_failed`` when the provider
-        refused). ``ShipmentNotFound``, :class:`NotReturnable`, :class:`ReturnInvalid`."""
+        """Store a return of ``shipment_id`` (``requested``, PENDING) and queue its booking.
+        ``ShipmentNotFound``, :class:`NotReturnable`, :class:`ReturnInvalid`."""
         original = self.ports.shipments.get(shipment_id)
         config = self.ports.config()
         carrier = self._returnable_carrier(original, config.returns.returnable)
@@ -157,12 +171,13 @@ class ReturnService:
         ]
         if errors:
             raise ReturnInvalid(errors)
-        pickup = request.pickup_address or self.ports.cipher.decrypt_party(original.pii["receiver"], shipment_id)
-        if "sender" in original.pii:
-            warehouse = self.ports.cipher.decrypt_party(original.pii["sender"], shipment_id)
-        else:
-            warehouse = config.warehouse
         return_id = new_return_id(now)
+        given = request.pickup_address
+        pii: dict[str, str] = {}
+        if given is not None:  # sealed for the return (the API may make data keys, never open envelopes)
+            pii["sender"] = self.ports.cipher.encrypt_party(given, return_id)
+        # the warehouse side: the original's sender when it had one (its route is the original's origin)
+        warehouse_masked = original.sender_masked if "sender" in original.pii else None
         created = Shipment(
             shipment_id=return_id,
             order_id=original.order_id,
@@ -173,36 +188,26 @@ class ReturnService:
             declared_value=original.declared_value,
             parcels=original.parcels,
             items=request.items,
-            receiver_masked=mask_party(warehouse),
-            sender_masked=mask_party(pickup),
-            origin_province=pickup.province,
-            origin_city=pickup.city,
-            destination_province=warehouse.province,
-            destination_city=warehouse.city,
-            pii={
-                "sender": self.ports.cipher.encrypt_party(pickup, return_id),
-                "receiver": self.ports.cipher.encrypt_party(warehouse, return_id),
-            },
+            receiver_masked=warehouse_masked or mask_party(config.warehouse),
+            sender_masked=mask_party(given) if given is not None else dict(original.receiver_masked),
+            origin_province=given.province if given is not None else original.destination_province,
+            origin_city=given.city if given is not None else original.destination_city,
+            destination_province=original.origin_province,
+            destination_city=original.origin_city,
+            pii=pii,
             created_at=now,
             updated_at=now,
+            recovery_due=now + timedelta(seconds=config.recovery.pending_limit_seconds),
             return_of=shipment_id,
             return_state=ReturnState.REQUESTED,
             return_reason=request.reason,
             return_reason_text=request.reason_text,
+            pickup_window=request.pickup_window,
         )
         self.ports.returns.create_return(created)
+        self.ports.waybill_requests().send([json.dumps({"shipment_id": return_id})])
         add_metric("ReturnCreated", reason=request.reason.value)
-        order = PickupOrder(
-            return_id=return_id,
-            carrier=carrier,
-            pickup=pickup,
-            receiver=warehouse,
-            items=tuple(request.items),
-            parcels=tuple(original.parcels),
-            window=request.pickup_window,
-            remark=f"return of {original.order_id}",
-        )
-        return self._book(created, order, config.returns.provider_for(carrier), now)
+        return created
 
     @staticmethod
     def _returnable_carrier(original: Shipment, returnable: frozenset[Status]) -> Carrier:
@@ -213,64 +218,122 @@ class ReturnService:
             raise NotReturnable(original.shipment_id, f"it is {original.status.value}, not delivered")
         return original.carrier
 
-    def _book(self, created: Shipment, order: PickupOrder, provider: Provider, now: datetime) -> Shipment:
-        returns, return_id = self.ports.returns, created.shipment_id
+    # -------------------------------------------------------------------------------------------- book
+    def book(self, return_id: str, *, now: datetime) -> WaybillResult:
+        """The workflow's step for a return: book its door pickup and answer the booking's waybill number
+        as the 'waybill' the next states record and subscribe (``registered``: no carrier order).
+
+        ``ShipmentNotPending`` (the run has nothing to do) when the return was cancelled, or its booking
+        came without a waybill number; ``CarrierRejected`` (``pickup_failed`` recorded) when the provider
+        refused; ``CarrierUnavailable`` and the like propagate (retried, then the run fails it)."""
+        shipment = self.get(return_id)
+        if shipment.return_state in ENDED:
+            raise ShipmentNotPending(return_id, shipment.status)
+        if shipment.pickup is not None:  # a re-run after the booking: the same booking, never a second
+            return self._booked(shipment)
+        if shipment.return_state not in BOOKABLE:
+            raise ShipmentNotPending(return_id, shipment.status)
+        order = self._order(shipment)
+        provider = self.ports.config().returns.provider_for(order.carrier)
         try:
             plugin = self.ports.plugin(provider)
             if Capability.BOOK_PICKUP not in plugin.capabilities:
-                raise CarrierRejected(provider.value, "this provider books no door pickups", "UNSUPPORTED")
+                raise LookupError(f"{provider.value} books no door pickups")
+        except LookupError as missing:
+            self.pickup_failed(return_id, now=now)
+            raise CarrierRejected(provider.value, str(missing), "UNSUPPORTED") from None
+        try:
             booking = plugin.book_pickup(order)
-        except (CarrierError, LookupError) as failure:
+        except CarrierDuplicateOrder:
+            # the provider has our order (its code is the return id): an earlier try booked it and its answer
+            # was lost (a crash before recording it). Booked, its waybill number unknown: no second booking
+            add_metric("ReturnPickupFoundBooked", provider=provider.value)
+            booking = PickupBooking(
+                provider=provider, carrier=order.carrier, pickup_order_id=return_id, window=order.window, booked_at=now
+            )
+        except CarrierRejected:
             add_metric("ReturnPickupFailed", provider=provider.value)
-            logger().warning("pickup not booked", extra={"return_id": return_id, "error": type(failure).__name__})
-            return returns.update_return(
+            self.pickup_failed(return_id, now=now)
+            raise
+        try:
+            booked = self.ports.returns.update_return(
+                return_id, ReturnState.PICKUP_BOOKED, expected=BOOKABLE, now=now, pickup=booking
+            )
+        except ReturnStateConflict as conflict:
+            if conflict.current in ENDED:  # cancelled while the provider was booking it: not kept
+                self._not_kept(return_id, conflict.current, booking, now)
+                raise ShipmentNotPending(return_id, self.get(return_id).status) from None
+            booked = self.get(return_id)  # another run recorded its booking first: that one stands
+            if booked.pickup is None:
+                raise
+        add_metric("ReturnPickupBooked", provider=provider.value)
+        return self._booked(booked)
+
+    def _order(self, shipment: Shipment) -> PickupOrder:
+        """What the provider is asked for: the parties opened here (the original's envelopes are bound to
+        the original's id), the return's items, the original's parcels, the window asked for."""
+        original = self.ports.shipments.get(str(shipment.return_of))
+        cipher = self.ports.cipher
+        if "sender" in shipment.pii:
+            pickup = cipher.decrypt_party(shipment.pii["sender"], shipment.shipment_id)
+        else:
+            pickup = cipher.decrypt_party(original.pii["receiver"], original.shipment_id)
+        if "sender" in original.pii:
+            warehouse = cipher.decrypt_party(original.pii["sender"], original.shipment_id)
+        else:
+            warehouse = self.ports.config().warehouse
+        if shipment.pinned_carrier is None or shipment.pickup_window is None:
+            raise ValueError(f"return {shipment.shipment_id} has no carrier or pickup window")
+        return PickupOrder(
+            return_id=shipment.shipment_id,
+            carrier=shipment.pinned_carrier,
+            pickup=pickup,
+            receiver=warehouse,
+            items=tuple(shipment.items),
+            parcels=tuple(shipment.parcels),
+            window=shipment.pickup_window,
+            remark=f"return of {shipment.order_id}",
+        )
+
+    def _booked(self, shipment: Shipment) -> WaybillResult:
+        """The booking's waybill number as the workflow's 'waybill'; without one the run ends here."""
+        pickup = shipment.pickup
+        if pickup is None or not pickup.tracking_number:
+            # left as is: the return waits for the provider's number (out of the recovery index, no re-drive)
+            self.ports.recovery.finish_run(shipment.shipment_id, None)
+            add_metric("ReturnBookedWithoutNumber")
+            logger().warning("pickup booked without a waybill number", extra={"return_id": shipment.shipment_id})
+            raise ShipmentNotPending(shipment.shipment_id, shipment.status)
+        return WaybillResult(
+            provider=pickup.provider, carrier=pickup.carrier, tracking_number=pickup.tracking_number, registered=True
+        )
+
+    def _not_kept(self, return_id: str, state: ReturnState, booking: PickupBooking, now: datetime) -> None:
+        """A booking that lost to a cancel is cancelled with its provider and recorded on the return."""
+        try:
+            self.ports.plugin(booking.provider).cancel_pickup(booking)
+            booking = booking.model_copy(update={"cancelled_at": now})
+        except (CarrierError, LookupError) as failure:
+            add_metric("ReturnPickupNotCancelled", provider=booking.provider.value)
+            logger().error(
+                "a pickup booked after its return was cancelled is still live at the provider",
+                extra={"return_id": return_id, "error": type(failure).__name__},
+            )
+        try:
+            self.ports.returns.update_return(return_id, state, expected=frozenset({state}), now=now, pickup=booking)
+        except ReturnStateConflict:
+            logger().warning("late booking not recorded", extra={"return_id": return_id})
+
+    def pickup_failed(self, return_id: str, *, now: datetime) -> None:
+        """No pickup could be booked (refused, or the run failed): a return still ``requested`` is
+        ``pickup_failed``; any other state stays (idempotent)."""
+        try:
+            self.ports.returns.update_return(
                 return_id, ReturnState.PICKUP_FAILED, expected=frozenset({ReturnState.REQUESTED}), now=now
             )
-        booked = returns.update_return(
-            return_id,
-            ReturnState.PICKUP_BOOKED,
-            expected=frozenset({ReturnState.REQUESTED}),
-            now=now,
-            pickup=booking,
-        )
-        if booking.tracking_number:
-            self._track(booked, booking, order.pickup, now)
-        return booked
-
-    def _track(self, booked: Shipment, booking: PickupBooking, pickup: Party, now: datetime) -> None:
-        """Claim the return's waybill number and subscribe it (else the poller queries it)."""
-        number, carrier = str(booking.tracking_number), booking.carrier.value
-        try:
-            self.ports.tracking.claim_tracking(
-                carrier, number, booked.shipment_id, booked.order_id, facts=ClaimFacts.of(booked)
-            )
-        except TrackingClaimConflict:
-            add_metric("TrackingClaimConflict", provider=booking.provider.value)
-            logger().error("return waybill number held by another shipment", extra={"return_id": booked.shipment_id})
+        except ReturnStateConflict:
             return
-        digits = last_digits(pickup.phone)
-        subscription = TrackingSubscription(
-            carrier=booking.carrier,
-            tracking_number=number,
-            callback_url=self.ports.callback_url(booking.provider),
-            phone_last4=digits or None,
-            order_id=booked.shipment_id,
-            origin=booked.origin_city,
-            destination=booked.destination_city,
-        )
-        try:
-            plugin = self.ports.subscriber(booking.provider)
-            if Capability.PUSH_TRACKING not in plugin.capabilities:
-                raise CarrierRejected(booking.provider.value, "does not push", "NO_PUSH")
-            plugin.subscribe_tracking(subscription)
-        except (CarrierError, LookupError):
-            self.ports.polls.set_poll_due(booked.shipment_id, now)
-            add_metric("TrackingPollScheduled")
-        if self.ports.apply_parked is not None:
-            try:
-                self.ports.apply_parked(carrier, number)
-            except Exception:
-                logger().exception("parked pushes not applied yet", extra={"return_id": booked.shipment_id})
+        logger().warning("pickup not booked", extra={"return_id": return_id})
 
     # ------------------------------------------------------------------------------------------ read
     def get(self, return_id: str) -> Shipment:

@@ -7,6 +7,7 @@
                              |                                   | (after retries) / CarrierAuthError /
                              +------------- record_failure <-----+ CircuitOpen
     record_waybill -> subscribe_tracking (failed: schedule_poll) -> emit_waybill_created
+    a tracked number or a return: select_carriers -> register_tracking (resolve / book) -> record_waybill ...
     no candidate left -> mark_failed (WAYBILL_FAILED, WaybillFailed with its ops alert)
 
 Idempotency (issue 5 item 3): the execution is named by the shipment id (a duplicate start is refused);
@@ -91,6 +92,7 @@ from parcelhub.ports.messaging import LabelStore
 from parcelhub.ports.store import ClaimFacts, StallMark, WaybillStore
 
 if TYPE_CHECKING:
+    from parcelhub.app.returns import ReturnService
     from parcelhub.app.trackings import TrackingRegistry
 
 #: Error code of the synthetic attempt recorded when no candidate could even be tried.
@@ -126,6 +128,8 @@ class WaybillDeps:
     capacity: CapacityLedger | None = None
     #: tracked numbers (``ShipmentKind.TRACKING``): their carrier decided, subscribed, announced
     trackings: Callable[[], TrackingRegistry] | None = None
+    #: returns (``ShipmentKind.RETURN``): their door pickup booked, then tracked like a tracked number
+    returns: Callable[[], ReturnService] | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     epoch: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -190,8 +194,8 @@ class WaybillService(CreateStep):
     def select_carriers(self, shipment_id: str) -> Plan:
         shipment = self.deps.store.get(shipment_id)
         now = self.deps.now()
-        if shipment.kind is ShipmentKind.TRACKING:  # registered, not issued: the RegisterTracking branch
-            return Plan(rule="tracking", started_at=now, tracking_only=True)
+        if shipment.kind in (ShipmentKind.TRACKING, ShipmentKind.RETURN):  # not issued: RegisterTracking
+            return Plan(rule=shipment.kind.value, started_at=now, tracking_only=True)
         if shipment.waybill is not None:
             # A re-run after the waybill was recorded: the same candidate again returns it at once.
             done = CarrierCandidate(provider=shipment.waybill.provider, carrier=shipment.waybill.carrier)
@@ -384,7 +388,10 @@ class WaybillService(CreateStep):
     # ---------------------------------------------------------------------------------- tracking
 
     def register_tracking(self, shipment_id: str) -> WaybillResult:
-        """A tracked number's carrier decided (see :mod:`parcelhub.app.trackings`)."""
+        """A tracked number's carrier decided (see :mod:`parcelhub.app.trackings`), or a return's door
+        pickup booked (:meth:`parcelhub.app.returns.ReturnService.book`)."""
+        if self.deps.returns is not None and self.deps.store.get(shipment_id).kind is ShipmentKind.RETURN:
+            return self.deps.returns().book(shipment_id, now=self.deps.now())
         if self.deps.trackings is None:
             raise RuntimeError("tracked numbers are not wired into this workflow")
         return self.deps.trackings().resolve(shipment_id)
@@ -431,6 +438,9 @@ class WaybillService(CreateStep):
             self.deps.publisher.publish([TrackingRegistered.of(shipment, waybill, self.deps.tracking_url(shipment_id))])
             self._settled(shipment, execution)
             return {"published": [TrackingRegistered.detail_type()], "failed_over": False}
+        if shipment.kind is ShipmentKind.RETURN:  # ReturnCreated & co. are derived from the item by the outbox
+            self._settled(shipment, execution)
+            return {"published": [], "failed_over": False}
         now = self.deps.now()
         started_at = plan.started_at if plan else None
         attempts = run_attempts(shipment, started_at)
@@ -480,6 +490,8 @@ class WaybillService(CreateStep):
             logger().info("not marking failed", extra={"status": conflict.current.value})
             return {"marked": False, "status": conflict.current.value}
         store.clear_stall(shipment_id)
+        if shipment.kind is ShipmentKind.RETURN and self.deps.returns is not None:  # refused, or unreachable
+            self.deps.returns().pickup_failed(shipment_id, now=now)
         in_flight = shipment.carrier_orders.get(shipment.open_order) if shipment.open_order else None
         if in_flight is not None:  # no waybill will be kept: whatever that attempt created is cancelled
             self.orders.cancel(shipment, in_flight)

@@ -548,6 +548,8 @@ class Shipment(_Model):
     return_reason: ReturnReason | None = None
     return_reason_text: str | None = None
     pickup: PickupBooking | None = None
+    #: the pickup window asked for (the workflow books it; ``pickup`` has the window booked)
+    pickup_window: PickupWindow | None = None
     #: an original shipment: the ids of its returns, newest last (stored, so the shipment's view lists
     #: them with one read and no index; appended when a return is created)
     returns: list[str] = Field(default_factory=list)

@@ -51,18 +51,19 @@ def _view(shipment: Shipment, with_events: bool = False) -> ReturnApiView:
 @router.post(
     "/shipments/<shipment_id>/returns",
     summary="Return items of a delivered shipment, with a door pickup",
-    description="Creates a return (some of the shipment's items, a reason, the pickup address - the original "
-    "receiver when absent - and a pickup window) and books the courier with the provider configured for the "
-    "carrier. 201 with the return (state pickup_booked, or pickup_failed when the provider refused); 404 for "
-    "an unknown shipment; 409 when it is not delivered; 422 naming every bad field.",
-    responses=_answer(201, "The return", 404, 409, 422),
+    description="Accepts a return (some of the shipment's items, a reason, the pickup address - the original "
+    "receiver when absent - and a pickup window); the courier is booked asynchronously with the provider "
+    "configured for the carrier. 202 with the return (state requested; GET /v1/returns/{id} shows "
+    "pickup_booked, or pickup_failed when the provider refused); 404 for an unknown shipment; 409 when it is "
+    "not delivered; 422 naming every bad field.",
+    responses=_answer(202, "The return, accepted", 404, 409, 422),
     tags=["returns"],
     security=API_KEY_REQUIRED,
-    status_code=201,
+    status_code=202,
 )
 def create_return(shipment_id: Id, body: ReturnRequest) -> Response[ReturnApiView]:
     created = composition.return_service().create(shipment_id, body, now=datetime.now(UTC))
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=_view(created))
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=_view(created))
 
 
 @router.get(
