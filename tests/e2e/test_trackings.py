@@ -150,9 +150,30 @@ def test_a_wrong_guess_is_corrected_by_the_first_push(local_stack: LocalStackCli
     assert requests.get(f"{stack.api}/v1/tracking/{truth}/{number}", headers=stack.headers, timeout=30).ok
 
 
-def test_a_number_no_format_matches_is_refused_naming_the_field(local_stack: LocalStackClient) -> None:
-    reply = requests.post(
-        f"{local_stack.api}/v1/trackings", json={"tracking_number": "QQ12"}, headers=local_stack.headers, timeout=30
+def test_a_number_nobody_recognises_fails_with_an_alert_not_a_guess(local_stack: LocalStackClient) -> None:
+    stack = local_stack
+    # Given a number no carrier's format matches and no recogniser knows (accepted: a recogniser might)
+    number = f"QQ{uuid.uuid4().int % 10**8:08d}"
+    registered = register(stack, number)
+    assert registered["detection"]["candidates"] == []
+    # When the workflow has asked the recognisers / Then it is failed with its ops alert, never guessed
+    # (the failure's attempt line is written right after the status)
+    view = wait_until(
+        lambda: (
+            (v := stack.shipment(registered["shipment_id"]))["status"] == "WAYBILL_FAILED"
+            and v["waybill_attempts"]
+            and v
+        )
+    )
+    assert view, stack.shipment(registered["shipment_id"])
+    assert view["carrier"] is None
+    assert [a["error_code"] for a in view["waybill_attempts"]] == ["UNDETECTABLE"]
+    assert stack.wait_for_alert(number[:6], timeout=60)
+
+
+def test_text_that_cannot_be_a_number_is_refused_naming_the_field(local_stack: LocalStackClient) -> None:
+    reply = requests.get(
+        f"{local_stack.api}/v1/trackings/detect", params={"number": "SF12#45"}, headers=local_stack.headers, timeout=30
     )
     assert reply.status_code == 422, reply.text
-    assert reply.json()["fields"][0]["field"] == "tracking_number"
+    assert reply.json()["fields"][0]["field"] == "number"

@@ -87,8 +87,8 @@ def test_given_forward_tracking_when_refused_or_returned_then_a_linked_return() 
 
 
 def test_given_a_window_when_validated_then_it_must_be_ordered_future_and_near() -> None:
-    with pytest.raises(ValidationError):
-        PickupWindow(start=NOW, end=NOW)
+    later = NOW + timedelta(hours=2)
+    assert "the pickup window must end after it starts" in window_problems(PickupWindow(start=later, end=later), NOW, 7)
     with pytest.raises(ValidationError):
         PickupWindow(start=NOW.replace(tzinfo=None), end=NOW.replace(tzinfo=None) + timedelta(hours=2))
     ok = PickupWindow(start=NOW + timedelta(hours=2), end=NOW + timedelta(hours=4))

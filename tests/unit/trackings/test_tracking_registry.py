@@ -169,3 +169,19 @@ def test_an_orders_waybill_is_never_corrected() -> None:
     assert registry(store, Queue()).correct("73100000000001", Carrier.ZTO, Carrier.STO) is None
     assert store.get(order.shipment_id).carrier is Carrier.ZTO
     assert store.find_by_tracking("STO", "73100000000001") is None
+
+
+def test_a_number_no_format_matches_is_registered_for_the_recognisers_to_decide() -> None:
+    # Given a number the pattern table knows nothing of (an aggregator may still know it)
+    store, queue = InMemoryShipmentStore(), Queue()
+    # When it is registered / Then it is stored and queued, its detection unknown; resolving it without a
+    # recogniser that knows it refuses it (the run fails with its alert), never guesses
+    accepted = registry(store, queue).register(TrackingRequest(tracking_number="0000"), now=NOW)
+    assert accepted.created is True
+    assert accepted.shipment.detection is not None
+    assert (accepted.shipment.detection.method, accepted.shipment.detection.candidates) == ("unknown", [])
+    from parcelhub.carriers.base import CarrierRejected
+
+    with pytest.raises(CarrierRejected) as refused:
+        registry(store, queue).resolve(accepted.shipment.shipment_id)
+    assert refused.value.code == "UNDETECTABLE"

@@ -116,13 +116,21 @@ def _entry(event: TrackingEvent) -> TimelineEntry:
 def _proof(shipment: Shipment, timeline: list[TimelineEntry]) -> ProofOfDelivery | None:
     if shipment.status is not Status.DELIVERED:
         return None
-    delivered = next((e for e in timeline if e.status is Status.DELIVERED), None)
+    recorded = shipment.proof  # the proof the fold recorded (the signing scan that won), when there is one
+    delivered = next(
+        (
+            e
+            for e in timeline
+            if e.status is Status.DELIVERED and (recorded is None or e.occurred_at == recorded.signed_at)
+        ),
+        None,
+    ) or next((e for e in timeline if e.status is Status.DELIVERED), None)
     if delivered is None:
         return None
     return ProofOfDelivery(
-        delivered_at=delivered.occurred_at,
+        delivered_at=recorded.signed_at if recorded else delivered.occurred_at,
         sub_status=delivered.sub_status,
-        location=delivered.location,
+        location=(recorded.station if recorded and recorded.station else None) or delivered.location,
         text=delivered.text,
     )
 

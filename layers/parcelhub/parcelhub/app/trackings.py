@@ -57,18 +57,11 @@ if TYPE_CHECKING:
 
 
 class InvalidTrackingNumber(ValueError):
-    """The number cannot be a tracking number (``field`` names the input), or no carrier's format matches
-    it and no carrier was given."""
+    """The text cannot be a tracking number (``field`` names the input)."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-def undetectable(number: str) -> InvalidTrackingNumber:
-    return InvalidTrackingNumber(
-        "tracking_number", f"no carrier's number format matches {number!r}; give the carrier (field carrier)"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +170,8 @@ class TrackingRegistry:
         number = self.normalise(request.tracking_number)
         if request.carrier is not None:
             detection = CarrierDetection(method="given", candidates=[request.carrier])
-        else:
-            found = self.detect(number, confirm=False)
-            if not found.candidates:
-                raise undetectable(number)
-            detection = found.record()
+        else:  # no format matching is no refusal: the workflow still asks the recognisers
+            detection = self.detect(number, confirm=False).record()
         shipment = self._shipment(request, number, detection, now)
         try:
             self.ports.shipments.create(shipment)

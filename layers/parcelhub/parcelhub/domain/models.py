@@ -408,7 +408,7 @@ class PickupBooking(_Model):
 
 #: a tracking number as carriers print it: letters and digits (spaces and dashes are tolerated and removed)
 TrackingNumberText = Annotated[
-    str, StringConstraints(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9 \-]*[A-Za-z0-9]$")
+    str, StringConstraints(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9 \-]*[A-Za-z0-9]$")
 ]
 #: a receiver phone as a marketplace or 3PL hands it over: masked (``138****0000``) or whole; its last four
 #: digits are what carriers ask for (SF route queries) and what the tracking lookup form checks
@@ -436,9 +436,10 @@ class CarrierDetection(_Model):
     """How a tracked number's carrier was found: ``given`` by the caller; ``pattern`` (a near-certain
     number format); ``aggregator`` (an ambiguous format the provider's recognition API confirmed);
     ``pattern_unconfirmed`` (ambiguous, recognition unavailable: the best pattern, corrected when the
-    aggregator reports another company); ``corrected`` (the aggregator's push named another company)."""
+    aggregator reports another company); ``corrected`` (the aggregator's push named another company);
+    ``unknown`` (no format matches: the recognisers are asked, and nobody knowing it fails the number)."""
 
-    method: Literal["given", "pattern", "aggregator", "pattern_unconfirmed", "corrected"]
+    method: Literal["given", "pattern", "aggregator", "pattern_unconfirmed", "corrected", "unknown"]
     #: the number-pattern candidates, best first
     candidates: list[Carrier] = Field(default_factory=list)
     confirmed_by: Provider | None = None

@@ -621,7 +621,7 @@ class TrackingRegistered(TrackedShipmentEvent):
         "The waybill workflow registered a number from `POST /v1/trackings`: carrier decided, claim recorded."
     )
 
-    detection: Literal["given", "pattern", "aggregator", "pattern_unconfirmed", "corrected"] = Field(
+    detection: Literal["given", "pattern", "aggregator", "pattern_unconfirmed", "corrected", "unknown"] = Field(
         description="How the carrier was found: given by the caller, a near-certain number format, a "
         "provider's recognition of an ambiguous one, or the best format match awaiting the provider's check"
     )

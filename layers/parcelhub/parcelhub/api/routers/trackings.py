@@ -99,6 +99,7 @@ def register_tracking(body: TrackingRequest) -> Response[ShipmentView]:
     security=API_KEY_REQUIRED,
 )
 def detect_carrier(
-    number: Annotated[str, Query(min_length=1, max_length=64)], confirm: Annotated[bool, Query()] = True
+    number: Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 \-]*[A-Za-z0-9][A-Za-z0-9 \-]*$")],
+    confirm: Annotated[bool, Query()] = True,
 ) -> DetectionView:
     return DetectionView.of(composition.tracking_registry().detect(number, confirm=confirm, field="number"))
