@@ -1,6 +1,6 @@
 """Generate the event contracts: infra/events/<EventName>.json and docs/events.md (dev-only tool).
 
-The JSON Schema of each event's ``detail`` comes from the models in :mod:`parcelhub.events.contracts`;
+The JSON Schema of each event's ``detail`` comes from the models ``EVENT_TYPES`` lists (``events.contracts``);
 the docs add when each event fires, who consumes it, and a realistic example::
 
     python -m tools.event_schemas --write infra/events --docs docs/events.md
@@ -47,7 +47,7 @@ from parcelhub.events import (
     WaybillCreated,
     WaybillFailed,
 )
-from parcelhub.events.contracts import SCHEMA_VERSION
+from parcelhub.events.base import SCHEMA_VERSION
 
 E = TypeVar("E", bound=Event)
 

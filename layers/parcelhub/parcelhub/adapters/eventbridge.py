@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from parcelhub.adapters import aws
-from parcelhub.events.contracts import SOURCE, Event
+from parcelhub.events.base import SOURCE, Event
 from parcelhub.events.publishing import (
     MAX_CALL_BYTES,
     RETRYABLE_CODES,

@@ -1,6 +1,9 @@
 """The EventBridge events parcelhub emits and how they are published (ARCHITECTURE §7).
 
-* :mod:`~parcelhub.events.contracts`: the event models (the ``detail`` of each event), ``parse_event``.
+* :mod:`~parcelhub.events.base`: the ``Event`` base (deterministic id), the shipment events' common fields.
+* :mod:`~parcelhub.events.contracts`: the event models of a shipment's life (the ``detail`` of each event),
+  the catalogue ``EVENT_TYPES`` and ``parse_event``; :mod:`~parcelhub.events.tracked`: those of tracked
+  numbers, returns and proof of delivery.
 * :mod:`~parcelhub.events.alerts`: the bilingual ops alert texts the alerting events carry.
 * :mod:`~parcelhub.events.publishing`: the :class:`EventPublisher` port, its errors, PutEvents batching.
 
@@ -31,28 +34,21 @@ from parcelhub.events.alerts import (
     stall_alert,
     waybill_failed_alert,
 )
+from parcelhub.events.base import SOURCE, Event
 from parcelhub.events.contracts import (
     EVENT_TYPES,
-    SOURCE,
     AttemptSummary,
     CarrierCapacityAlert,
     CarrierCircuitClosed,
     CarrierCircuitOpened,
     CarrierFailover,
-    DeliveryConfirmed,
     EstimatedDeliveryChanged,
-    Event,
-    ReturnCancelled,
-    ReturnCreated,
-    ReturnPickedUp,
-    ReturnReceived,
     ShipmentAccepted,
     ShipmentDelivered,
     ShipmentException,
     ShipmentStalled,
     ShipmentStatusChanged,
     StallResolved,
-    TrackingRegistered,
     WaybillCancelFailed,
     WaybillCreated,
     WaybillFailed,
@@ -69,6 +65,14 @@ from parcelhub.events.publishing import (
     batches,
     entry_size,
     to_entry,
+)
+from parcelhub.events.tracked import (
+    DeliveryConfirmed,
+    ReturnCancelled,
+    ReturnCreated,
+    ReturnPickedUp,
+    ReturnReceived,
+    TrackingRegistered,
 )
 
 __all__ = [

@@ -7,13 +7,11 @@ name; the model *is* the ``detail``. The JSON Schema of each detail is generated
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from parcelhub.domain.models import (
     Carrier,
@@ -21,12 +19,8 @@ from parcelhub.domain.models import (
     Provider,
     SelectionRecord,
     ServiceLevel,
-    Shipment,
-    SignType,
-    Waybill,
     WaybillAttempt,
 )
-from parcelhub.domain.returns import ReturnReason, ReturnState
 from parcelhub.domain.status import Status, SubStatus
 from parcelhub.events.alerts import (
     Alert,
@@ -36,118 +30,24 @@ from parcelhub.events.alerts import (
     stall_alert,
     waybill_failed_alert,
 )
-from parcelhub.security.masking import redact_text
-
-SOURCE = "parcelhub"
-SCHEMA_VERSION: Literal[1] = 1
-_TEXT_LIMIT = 500
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _redacted(value: str) -> str:
-    text = redact_text(value.strip())
-    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
-
-
-#: Free text from a carrier or provider: redacted (mobile numbers, signer names) and capped.
-CarrierText = Annotated[str, AfterValidator(_redacted)]
-TrackingNumber = Annotated[str, StringConstraints(min_length=4, max_length=40)]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _id_part(value: object) -> object:
-    if isinstance(value, datetime):
-        return _stamp(value)
-    return value
-
-
-# ------------------------------------------------------------------------------------------ models
-
-_PENDING_ALERT = Alert.model_construct(subject="", message="")
-
-
-def _pending_alert() -> Alert:
-    return _PENDING_ALERT
-
-
-class Event(BaseModel):
-    """Base of every event. Subclasses define :meth:`identity` (what makes two events "the same")."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        json_schema_serialization_defaults_required=True,
-        str_strip_whitespace=True,
-    )
-
-    #: Who consumes the event (documentation; rendered into docs/events.md).
-    consumers: ClassVar[tuple[str, ...]] = ()
-    #: When the event fires (documentation).
-    fires_when: ClassVar[str] = ""
-
-    event_id: str = Field(
-        default="",
-        pattern=r"^[0-9a-f]{32}$",
-        description="Deterministic id (hash of the event's identity): consumers dedupe on it",
-    )
-    emitted_at: datetime = Field(default_factory=utc_now, description="When parcelhub published the event (UTC)")
-    schema_version: Literal[1] = SCHEMA_VERSION
-
-    @classmethod
-    def detail_type(cls) -> str:
-        return cls.__name__
-
-    def identity(self) -> tuple[object, ...]:
-        raise NotImplementedError
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _aware_times(cls, value: object) -> object:
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise ValueError("times must carry a timezone")
-        return value
-
-    def model_post_init(self, __context: object) -> None:
-        if not self.event_id:
-            parts = [self.detail_type(), *(_id_part(p) for p in self.identity())]
-            digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode("utf-8"))
-            object.__setattr__(self, "event_id", digest.hexdigest()[:32])
-
-    def detail_json(self) -> str:
-        return self.model_dump_json()
-
-
-class ShipmentEvent(Event):
-    """Fields every shipment event carries (``carrier``/``provider``/``tracking_number`` are null
-    until a waybill exists)."""
-
-    shipment_id: Identifier = Field(description="The hub's shipment id (correlation id everywhere)")
-    order_id: Identifier = Field(description="The OMS order id")
-    carrier: Carrier | None = Field(default=None, description="Who moves the parcel (ShipperCode)")
-    provider: Provider | None = Field(default=None, description="Whose API issued the waybill / tracks it")
-    tracking_number: TrackingNumber | None = Field(default=None, description="The carrier's waybill number")
-
-
-class TrackedShipmentEvent(ShipmentEvent):
-    """A shipment event after the waybill: carrier, provider and tracking number are known."""
-
-    carrier: Carrier = Field(description="Who moves the parcel (ShipperCode)")
-    provider: Provider = Field(description="Whose API issued the waybill / tracks it")
-    tracking_number: TrackingNumber = Field(description="The carrier's waybill number")
-
-
-class AlertingEvent:
-    """Mixin: the event carries an ops ``alert``, built from its fields by :meth:`build_alert` when not given."""
-
-    def build_alert(self) -> Alert:
-        raise NotImplementedError
+from parcelhub.events.base import (
+    AlertingEvent,
+    CarrierText,
+    Event,
+    Identifier,
+    ShipmentEvent,
+    TrackedShipmentEvent,
+    TrackingNumber,
+    pending_alert,
+)
+from parcelhub.events.tracked import (
+    DeliveryConfirmed,
+    ReturnCancelled,
+    ReturnCreated,
+    ReturnPickedUp,
+    ReturnReceived,
+    TrackingRegistered,
+)
 
 
 class ShipmentAccepted(ShipmentEvent):
@@ -226,7 +126,7 @@ class WaybillFailed(ShipmentEvent, AlertingEvent):
 
     attempts: list[AttemptSummary] = Field(min_length=1)
     failed_at: datetime
-    alert: Alert = Field(default_factory=_pending_alert)
+    alert: Alert = Field(default_factory=pending_alert)
 
     def identity(self) -> tuple[object, ...]:
         # A /retry that fails again has more attempts: a new event, not a duplicate.
@@ -257,7 +157,7 @@ class WaybillCancelFailed(ShipmentEvent, AlertingEvent):
     error_code: str | None = None
     error_message: CarrierText | None = None
     failed_at: datetime
-    alert: Alert = Field(default_factory=_pending_alert)
+    alert: Alert = Field(default_factory=pending_alert)
 
     def identity(self) -> tuple[object, ...]:
         return (self.shipment_id, self.provider, self.provider_order_id)
@@ -379,7 +279,7 @@ class ShipmentStalled(TrackedShipmentEvent, AlertingEvent):
     last_event_at: datetime | None = None
     episode_id: Identifier
     detected_at: datetime
-    alert: Alert = Field(default_factory=_pending_alert)
+    alert: Alert = Field(default_factory=pending_alert)
 
     def identity(self) -> tuple[object, ...]:
         return (self.shipment_id, self.episode_id)
@@ -455,7 +355,7 @@ class CarrierCircuitOpened(Event, AlertingEvent):
     half_open_at: datetime
     last_error_code: str | None = None
     last_error_message: CarrierText | None = None
-    alert: Alert = Field(default_factory=_pending_alert)
+    alert: Alert = Field(default_factory=pending_alert)
 
     def identity(self) -> tuple[object, ...]:
         return (self.provider, self.opened_at)
@@ -510,7 +410,7 @@ class CarrierCapacityAlert(Event, AlertingEvent):
     min_cover_days: float
     cap_day: date | None = Field(description="The first day forecast to reach the cap")
     promotion: str | None = Field(default=None, description="The promotion behind the forecast, if any")
-    alert: Alert = Field(default_factory=_pending_alert)
+    alert: Alert = Field(default_factory=pending_alert)
 
     def identity(self) -> tuple[object, ...]:
         return (self.carrier, self.kind, self.day)
@@ -544,131 +444,6 @@ def _with_alert(event: A) -> A:
     if not event.alert.message:
         object.__setattr__(event, "alert", event.build_alert())
     return event
-
-
-class ReturnEvent(ShipmentEvent):
-    """Fields every return event carries. ``shipment_id`` is the return's own shipment (for a return the
-    carrier linked from a forward parcel's tracking - refused, sent back - the forward shipment itself),
-    ``original_shipment_id`` the shipment it returns. No personal data: the pickup address is never here."""
-
-    original_shipment_id: Identifier = Field(description="The shipment whose items come back")
-    reason: ReturnReason = Field(description="Why (refused / returned_to_sender when the carrier linked it)")
-    linked_from_tracking: bool = Field(
-        default=False, description="The carrier's own return signal on the forward parcel, not a booked return"
-    )
-
-
-class ReturnCreated(ReturnEvent):
-    """A return exists: booked through the API, or linked from the forward parcel's tracking."""
-
-    consumers: ClassVar[tuple[str, ...]] = ("OMS (refund / RMA)", "warehouse (expected inbound)")
-    fires_when: ClassVar[str] = (
-        "A return shipment was stored (POST /v1/shipments/{id}/returns), or a forward parcel's status became "
-        "RETURNING/RETURNED (refused by the receiver, sent back)."
-    )
-
-    return_state: ReturnState
-    pickup_window_start: datetime | None = None
-    pickup_window_end: datetime | None = None
-
-    def identity(self) -> tuple[object, ...]:
-        return (self.shipment_id,)
-
-
-class ReturnPickedUp(ReturnEvent):
-    """The courier collected the return (its parcel's tracking reached picked up)."""
-
-    consumers: ClassVar[tuple[str, ...]] = ("OMS (refund on pickup)", "customer service")
-    fires_when: ClassVar[str] = "The return's state reached picked_up (or later, skipping it) for the first time."
-
-    picked_up_at: datetime | None = Field(default=None, description="The carrier's scan time, when known")
-
-    def identity(self) -> tuple[object, ...]:
-        return (self.shipment_id,)
-
-
-class ReturnReceived(ReturnEvent):
-    """The return arrived at the warehouse (delivered there; for a linked return: RETURNED)."""
-
-    consumers: ClassVar[tuple[str, ...]] = ("OMS (refund / restock)", "warehouse")
-    fires_when: ClassVar[str] = "The return's state reached received."
-
-    received_at: datetime | None = Field(default=None, description="The carrier's scan time, when known")
-
-    def identity(self) -> tuple[object, ...]:
-        return (self.shipment_id,)
-
-
-class ReturnCancelled(ReturnEvent):
-    """The return's pickup was cancelled before the courier collected it (or its window expired)."""
-
-    consumers: ClassVar[tuple[str, ...]] = ("OMS (close the RMA)",)
-    fires_when: ClassVar[str] = "The return's state became cancelled or expired."
-
-    return_state: ReturnState
-
-    def identity(self) -> tuple[object, ...]:
-        return (self.shipment_id, self.return_state)
-
-
-#: Every event type, in documentation order.
-class TrackingRegistered(TrackedShipmentEvent):
-    """A number the brand did not ship through parcelhub (a marketplace order, a 3PL's parcel) is tracked:
-    its carrier decided and its tracking subscribed (or left to the poller)."""
-
-    consumers: ClassVar[tuple[str, ...]] = ("OMS / marketplace connectors: the number is tracked, with its carrier",)
-    fires_when: ClassVar[str] = (
-        "The waybill workflow registered a number from `POST /v1/trackings`: carrier decided, claim recorded."
-    )
-
-    detection: Literal["given", "pattern", "aggregator", "pattern_unconfirmed", "corrected", "unknown"] = Field(
-        description="How the carrier was found: given by the caller, a near-certain number format, a "
-        "provider's recognition of an ambiguous one, or the best format match awaiting the provider's check"
-    )
-    candidates: list[Carrier] = Field(default_factory=list, description="The number-format candidates, best first")
-    confirmed_by: Provider | None = Field(default=None, description="Whose recognition confirmed the carrier")
-    tracking_url: str | None = Field(default=None, max_length=300, description="The customer tracking page")
-    registered_at: datetime
-
-    def identity(self) -> tuple[object, ...]:
-        return (self.shipment_id, self.carrier, self.tracking_number)
-
-    @classmethod
-    def of(cls, shipment: Shipment, waybill: Waybill, tracking_url: str | None) -> TrackingRegistered:
-        detection = shipment.detection
-        return cls(
-            shipment_id=shipment.shipment_id,
-            order_id=shipment.order_id,
-            carrier=waybill.carrier,
-            provider=waybill.provider,
-            tracking_number=waybill.tracking_number,
-            detection=detection.method if detection else "given",
-            candidates=detection.candidates if detection else [],
-            confirmed_by=detection.confirmed_by if detection else None,
-            tracking_url=tracking_url,
-            registered_at=shipment.updated_at,
-        )
-
-
-class DeliveryConfirmed(TrackedShipmentEvent):
-    """A delivered parcel's proof of delivery: when and how it was signed for, where it was left, and
-    whether the provider's receipt is held in the brand's bucket. No personal data: the masked signer and
-    courier stay on the shipment (``GET /v1/shipments/{id}``)."""
-
-    consumers: ClassVar[tuple[str, ...]] = ('Customer service: settle "not received" disputes',)
-    fires_when: ClassVar[str] = (
-        "The DELIVERED state was written with its proof, and again when the provider's receipt was copied."
-    )
-
-    signed_at: datetime
-    sign_type: SignType
-    station: str | None = Field(default=None, max_length=200, description="The locker or station (a public place)")
-    receipt: Literal["none", "copied", "unavailable"] = Field(
-        description="The provider's receipt: copied into the encrypted bucket, unavailable, or not asked yet"
-    )
-
-    def identity(self) -> tuple[object, ...]:
-        return (self.shipment_id, self.tracking_number, self.signed_at, self.sign_type, self.receipt)
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from parcelhub.events.contracts import SOURCE, Event
+from parcelhub.events.base import SOURCE, Event
 
 #: PutEvents limits: 10 entries and 256 KiB per call (an entry's size: Source + DetailType + Detail +
 #: Resources in UTF-8 bytes, + 14 bytes when Time is set).
