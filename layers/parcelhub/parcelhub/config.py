@@ -255,6 +255,9 @@ class HubConfig(_Config):
     #: whose receipt API (the signed slip or photo) a delivered parcel's receipt is copied from (Kuaidi100
     #: 运单附件查询); None = no receipts. Its links, like label links, expire after ``label_link_seconds``
     receipt_provider: Provider | None = Provider.KUAIDI100
+    #: the receipt provider is asked about the parcels it tracks, and about these carriers' parcels whoever
+    #: tracks them (the carriers whose e-waybill account it holds: ``partner_id``/``partner_key``)
+    receipt_carriers: frozenset[Carrier] = frozenset()
 
 
 # ------------------------------------------------------------------------------------- secrets

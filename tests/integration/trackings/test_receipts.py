@@ -52,9 +52,11 @@ def record_id(record: Any) -> str:
     return str(record["dynamodb"]["SequenceNumber"])
 
 
-def deliver(store: InMemoryShipmentStore) -> str:
-    """A shipment in transit, then its signing scan applied the way the tracking writer applies it."""
-    shipment = delivered_shipment(status=Status.IN_TRANSIT, status_key=None, receiver_masked={"phone": "****0000"})
+def deliver(store: InMemoryShipmentStore, provider: Provider = Provider.KUAIDI100) -> str:
+    """A shipment ``provider`` tracks, in transit, then its signing scan applied as the tracking writer does."""
+    shipment = delivered_shipment(
+        status=Status.IN_TRANSIT, status_key=None, receiver_masked={"phone": "****0000"}, provider=provider
+    )
     store.create(shipment)
     scan = TrackingEvent(carrier=Carrier.ZTO, provider=Provider.KUAIDI100, tracking_number=NUMBER,
                          occurred_at=shipment.last_event_at, status=Status.DELIVERED,  # type: ignore[arg-type]
@@ -66,14 +68,18 @@ def deliver(store: InMemoryShipmentStore) -> str:
 
 
 def copier(
-    store: InMemoryShipmentStore, hub: HubAws, box: Kuaidi100Plugin, seen: list[tuple[str, float]]
+    store: InMemoryShipmentStore,
+    hub: HubAws,
+    box: Kuaidi100Plugin,
+    seen: list[tuple[str, float]],
+    config: HubConfig | None = None,
 ) -> ReceiptCopier:
     return ReceiptCopier(
         decode=lambda record: record["change"],
         shipments=store,
         receipts=S3ReceiptStore(hub.bucket, kms_key_id=hub.pii_key_id),
         plugin=lambda provider: box,
-        config=HubConfig,
+        config=lambda: config or HubConfig(),
         metric=lambda name, value, unit="Count", **dims: seen.append((name, value)),
     )
 
@@ -130,3 +136,21 @@ def test_an_account_without_the_label_secret_asks_for_no_receipt(hub_aws: HubAws
     assert (result.skipped, result.copied) == (1, 0)
     assert store.get(shipment_id).receipt is None
     assert not [r for r in sandbox.request_log if r.get("operation") == "receipt"]
+
+
+def test_a_parcel_another_provider_tracks_is_asked_about_only_when_its_carrier_is_configured(
+    hub_aws: HubAws, sandbox: Kuaidi100Sandbox
+) -> None:
+    # Given a ZTO parcel Kdniao tracks, delivered
+    store, seen = InMemoryShipmentStore(), []
+    shipment_id = deliver(store, Provider.KDNIAO)
+    # When the batch is handled with the default configuration / Then Kuaidi100 is not asked, nothing recorded
+    copier(store, hub_aws, plugin(sandbox), seen).handle(records(store), record_id)
+    assert store.get(shipment_id).receipt is None
+    assert not [r for r in sandbox.request_log if r.get("operation") == "receipt"]
+    # and with ZTO among the receipt carriers (Kuaidi100 holds its e-waybill account), it is asked
+    configured = HubConfig.model_validate({"receipt_carriers": ["ZTO"]})
+    copier(store, hub_aws, plugin(sandbox), seen, configured).handle(records(store), record_id)
+    receipt = store.get(shipment_id).receipt
+    assert receipt is not None
+    assert receipt.state == "unavailable"  # the sandbox never delivered this number: it has no slip

@@ -3,7 +3,8 @@ project's encrypted bucket as soon as the parcel is delivered - the provider's o
 served by a short-lived link.
 
 The table's stream carries the write that recorded a shipment's proof of delivery (``proof`` appears on
-the item, with the DELIVERED state); :class:`ReceiptCopier` then asks the configured receipt provider
+the item, with the DELIVERED state); for a parcel the receipt provider tracks (or one of
+``receipt_carriers``), :class:`ReceiptCopier` then asks the configured receipt provider
 (Kuaidi100 运单附件查询 ``backOrder``; ``Capability.DELIVERY_RECEIPTS``) for the receipt, stores its bytes
 under ``receipts/`` (SSE-KMS) and records ``receipt`` on the shipment with one conditional write (once:
 a retried record finds it recorded and stops). The provider having none is recorded as ``unavailable``;
@@ -74,6 +75,12 @@ class ReceiptCopier:
         self.metric = metric
         self.clock = clock
 
+    def _asks_about(self, shipment: Shipment) -> bool:
+        """The receipt provider knows the parcels it tracks, and those of the carriers configured for it."""
+        config = self.config()
+        provider = config.receipt_provider
+        return provider is not None and (shipment.provider is provider or shipment.carrier in config.receipt_carriers)
+
     def _provider(self) -> ProviderPlugin | None:
         provider = self.config().receipt_provider
         if provider is None:
@@ -94,7 +101,7 @@ class ReceiptCopier:
             if change is None or not isinstance(change.new, ShipmentImage):
                 continue
             old = change.old if isinstance(change.old, ShipmentImage) else None
-            if not wants_receipt(old, change.new):
+            if not wants_receipt(old, change.new) or not self._asks_about(change.new.shipment):
                 continue
             plugin = plugin or self._provider()
             if plugin is None:
