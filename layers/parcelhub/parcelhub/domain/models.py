@@ -85,6 +85,7 @@ _PRINTABLE = r"[^\x00-\x1f\x7f-\x9f]"
 #: printable text with at least one visible character (checked after surrounding whitespace is stripped;
 #: the OpenAPI document carries the same pattern, so a generator of valid input agrees with validation)
 VISIBLE_TEXT = rf"^{_PRINTABLE}*[^\s\x00-\x1f\x7f-\x9f]{_PRINTABLE}*$"
+TWO_VISIBLE = rf"^{_PRINTABLE}*[^\s\x00-\x1f\x7f-\x9f]{_PRINTABLE}*[^\s\x00-\x1f\x7f-\x9f]{_PRINTABLE}*$"
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
 #: starts and ends with a digit, so stripping surrounding spaces cannot change whether it matches
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9\- ]{4,18}[0-9]$")]
@@ -118,7 +119,8 @@ class Party(_Model):
     province: NonEmpty
     city: NonEmpty
     district: NonEmpty
-    address: Annotated[str, StringConstraints(min_length=2, max_length=200, pattern=VISIBLE_TEXT)]
+    #: two visible characters at least (``min_length`` counts the text before surrounding spaces are stripped)
+    address: Annotated[str, StringConstraints(min_length=2, max_length=200, pattern=TWO_VISIBLE)]
     postcode: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = None
     company: Annotated[str, StringConstraints(max_length=100, pattern=rf"^{_PRINTABLE}*$")] | None = None
 
