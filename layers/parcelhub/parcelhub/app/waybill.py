@@ -412,7 +412,9 @@ class WaybillService(CreateStep):
             order_id=shipment_id,
             origin=shipment.origin_city or None,
             destination=shipment.destination_city or None,
-            auto_detect=self.deps.trackings is not None and self.deps.trackings().auto_detect(shipment),
+            auto_detect=shipment.kind is ShipmentKind.TRACKING
+            and self.deps.trackings is not None
+            and self.deps.trackings().auto_detect(shipment),
         )
         try:
             plugin.subscribe_tracking(subscription)
