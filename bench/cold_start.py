@@ -175,12 +175,22 @@ def _error(payload: dict[str, Any]) -> Exception:
     return error
 
 
+def _route(event: dict[str, Any]) -> str:
+    """An HTTP event's route; a function URL's (route key ``$default``) is its method and path, an SF URL
+    token left out."""
+    if event["routeKey"] != "$default":
+        return str(event["routeKey"]).split("/{")[0]
+    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", ""))
+    path = str(event.get("rawPath", ""))
+    return f"{method} {path.split('/sf/', maxsplit=1)[0] + '/sf' if '/sf/' in path else path}"
+
+
 def describe(event: Any) -> str:
     """What kind of request an event is (for the table)."""
     if not isinstance(event, dict):
         return type(event).__name__
     if "routeKey" in event:
-        return str(event["routeKey"]).split("/{")[0]
+        return _route(event)
     records = event.get("Records")
     if isinstance(records, list) and records:
         source = str(records[0].get("eventSource") or records[0].get("EventSource") or "?")

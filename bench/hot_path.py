@@ -206,7 +206,7 @@ class _Context:
 
 
 def http_event(push: Push) -> dict[str, Any]:
-    """An API Gateway HTTP API payload v2.0 event for a push."""
+    """A Lambda function URL event (payload v2.0) for a push."""
     route = WEBHOOK_ROUTES[push.provider]
     path = route.split(" ", 1)[1].replace("{token}", push.path_params.get("token", ""))
     try:
@@ -217,18 +217,17 @@ def http_event(push: Push) -> dict[str, Any]:
         body, b64 = base64.b64encode(push.body).decode("ascii"), True
     return {
         "version": "2.0",
-        "routeKey": route,
+        "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": "",
         "headers": {"content-type": push.content_type, "content-length": str(len(push.body))},
         "requestContext": {
             "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
             "requestId": str(uuid.uuid4()),
-            "routeKey": route,
+            "routeKey": "$default",
             "stage": "$default",
             "timeEpoch": int(time.time() * 1000),
         },
-        "pathParameters": dict(push.path_params) or None,
         "body": body,
         "isBase64Encoded": b64,
     }

@@ -60,6 +60,15 @@ def _cell(values: list[Any]) -> str:
     return "<br>".join(f"`{v}`" for v in values)
 
 
+def _how(permission: dict[str, Any]) -> str:
+    """How a public permission is limited: a function URL (and its auth type) only."""
+    if "FunctionUrlAuthType" in permission:
+        return f" through its function URL (`{permission['Action']}`, auth type {permission['FunctionUrlAuthType']})"
+    if permission.get("InvokedViaFunctionUrl"):
+        return f" through its function URL only (`{permission['Action']}`, `InvokedViaFunctionUrl`)"
+    return ""
+
+
 def _statement_rows(statements: list[Mapping[str, Any]]) -> list[str]:
     rows = []
     for statement in statements:
@@ -162,12 +171,12 @@ def render(template_path: Path = TEMPLATE) -> str:
             out += [f"### {logical} (key policy)", "", "| actions | resources | condition |", "|---|---|---|"]
             out += [*_statement_rows(_listed(document.get("Statement", []))), ""]
     permissions = sorted(
-        (symbolic(r["Properties"]["FunctionName"]), str(r["Properties"]["Principal"]))
+        (symbolic(r["Properties"]["FunctionName"]), str(r["Properties"]["Principal"]), _how(r["Properties"]))
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Permission"
     )
     out += ["### Lambda permissions", ""]
-    out += [f"- `{function}` may be invoked by `{principal}`" for function, principal in sorted(set(permissions))]
+    out += [f"- `{function}` may be invoked by `{who}`{how}" for function, who, how in sorted(set(permissions))]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).rstrip() + "\n"
 
 

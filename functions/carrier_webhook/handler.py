@@ -1,5 +1,8 @@
 """Carrier webhooks (issue 6 item 1): ``POST /v1/webhooks/kdniao``, ``/v1/webhooks/kuaidi100``,
-``/v1/webhooks/sf/{token}`` behind the HTTP API (payload v2.0).
+``/v1/webhooks/sf/{token}`` on the function's own URL (Lambda function URL, payload v2.0; issue 21: a push
+costs no API Gateway request), or on the HTTP API where function URLs are not available (China regions).
+A function URL routes every path and method here, so :func:`route_of` answers 404 for anything but those
+three ``POST`` paths.
 
 The ACK path is deliberately short, because carriers time out after a few seconds and re-push:
 
@@ -68,20 +71,36 @@ def _enqueue(message: str) -> None:
     composition.tracking_updates("ack").send([message])
 
 
-def provider_of(event: dict[str, Any]) -> Provider | None:
-    """The provider a request is for, from the route key (``POST /v1/webhooks/sf/{token}``) or the path."""
+def route_of(event: dict[str, Any]) -> tuple[Provider, dict[str, str]] | None:
+    """The provider a request is for and its path parameters; None (a 404) for anything else.
+
+    On the function's URL (route key ``$default``: every method and path reaches the function) from
+    ``POST`` and ``rawPath``: ``/v1/webhooks/kdniao``, ``/v1/webhooks/kuaidi100``, ``/v1/webhooks/sf/{token}``;
+    on the HTTP API (``WebhookFunctionUrl=disabled``) from its route key and path parameters."""
     from parcelhub.domain.models import Provider
 
     route = str(event.get("routeKey") or "")
-    path = route.partition(" ")[2] if " " in route else str(event.get("rawPath") or "")
-    start = path.find(WEBHOOK_PATH)
-    if start < 0:
+    if route != "$default":
+        method, _, path = route.partition(" ")
+        raw = event.get("pathParameters")
+        params = {str(k): str(v) for k, v in (raw if isinstance(raw, dict) else {}).items()}
+        path = path.replace("{token}", params.get("token", ""))
+    else:
+        context = event.get("requestContext")
+        http = context.get("http") if isinstance(context, dict) else None
+        method = str(http.get("method") or "") if isinstance(http, dict) else ""
+        path = str(event.get("rawPath") or "")
+    if method.upper() != "POST" or not path.startswith(WEBHOOK_PATH):
         return None
-    name = path[start + len(WEBHOOK_PATH) :].split("/", 1)[0]
+    name, _, rest = path[len(WEBHOOK_PATH) :].partition("/")
     try:
-        return Provider(name)
+        provider = Provider(name)
     except ValueError:
         return None
+    if provider is Provider.SF:  # the URL token is the SF route's one path parameter
+        token = urllib.parse.unquote(rest) if route == "$default" else rest
+        return (provider, {"token": token}) if token and "/" not in rest else None
+    return (provider, {}) if not rest else None
 
 
 def _raw_body(event: dict[str, Any]) -> bytes:
@@ -168,8 +187,8 @@ def envelope_json(
 def source_allowed(event: dict[str, Any], provider: Provider) -> bool:
     """Whether the push comes from an address the provider's allowlist admits (no allowlist: any).
 
-    The address is API Gateway's ``requestContext.http.sourceIp`` (the TCP peer, not a header a caller
-    could forge)."""
+    The address is the function URL's ``requestContext.http.sourceIp`` (the TCP peer, not a header a
+    caller could forge)."""
     from parcelhub.config import environment
 
     networks = environment().webhook_source_allowlists.get(provider)
@@ -186,10 +205,11 @@ def source_allowed(event: dict[str, Any], provider: Provider) -> bool:
 
 
 def receive(event: dict[str, Any]) -> dict[str, Any]:
-    """Handle one webhook request (an API Gateway HTTP API v2.0 event) and return the HTTP response."""
-    provider = provider_of(event)
-    if provider is None:
+    """Handle one webhook request (a function URL event, payload v2.0) and return the HTTP response."""
+    route = route_of(event)
+    if route is None:
         return _plain(404, "Not Found")
+    provider, path_params = route
     if not source_allowed(event, provider):  # before any secret is read or any byte of the body parsed
         add_metric("WebhookRejected", 1, provider=provider.value)
         logger().warning("webhook source address not allowed", extra={"provider": provider.value})
@@ -199,7 +219,7 @@ def receive(event: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         logger().exception("webhook provider not configured", extra={"provider": provider.value})
         return _plain(503, "provider not configured")
-    request = _request(event)
+    request = _request(event, path_params)
     try:
         return _receive(event, provider, plugin, request)
     except Exception as exc:  # whatever a hostile body makes a plugin raise: a 4xx, never a 5xx
@@ -213,15 +233,13 @@ def receive(event: dict[str, Any]) -> dict[str, Any]:
         return _response(plugin.push_ack(False, reason, request), status)
 
 
-def _request(event: dict[str, Any]) -> HttpRequest:
+def _request(event: dict[str, Any], path_params: dict[str, str]) -> HttpRequest:
     """The request's headers and path parameters, without its body (not read yet): enough for the
     provider to shape its failure reply as the push came in."""
     from parcelhub.carriers.base import HttpRequest
 
     raw_headers = event.get("headers")
     headers = {str(k): str(v) for k, v in (raw_headers if isinstance(raw_headers, dict) else {}).items()}
-    raw_params = event.get("pathParameters")
-    path_params = {str(k): str(v) for k, v in (raw_params if isinstance(raw_params, dict) else {}).items()}
     return HttpRequest(body=b"", headers=headers, path_params=path_params)
 
 

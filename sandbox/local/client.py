@@ -214,6 +214,11 @@ class LocalStackClient:
         return str(self.handle["api_url"]).rstrip("/")
 
     @property
+    def webhooks(self) -> str:
+        """The carrier webhooks' base URL: the webhook function's URL (``http://127.0.0.1:<port>``)."""
+        return str(self.handle["webhook_url"]).rstrip("/")
+
+    @property
     def root(self) -> str:
         """The runner's own server (its ``/_local`` routes live at the root, not under the stage)."""
         parts = urlsplit(self.api)

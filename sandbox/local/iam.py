@@ -305,6 +305,8 @@ class LambdaPermission:
     principal: str
     source_arn: str | None
     action: str = "lambda:InvokeFunction"
+    url_auth_type: str | None = None  # FunctionUrlAuthType: the permission is for the function's URL
+    via_function_url: bool = False  # InvokedViaFunctionUrl: InvokeFunction only through the URL
 
 
 @dataclass
@@ -344,6 +346,8 @@ class IamModel:
                         principal=str(properties.get("Principal")),
                         source_arn=None if source is None else str(resolver.resolve(source)),
                         action=str(properties.get("Action", "lambda:InvokeFunction")),
+                        url_auth_type=properties.get("FunctionUrlAuthType"),
+                        via_function_url=str(properties.get("InvokedViaFunctionUrl", "")).lower() == "true",
                     )
                 )
             elif kind in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy"):
@@ -399,6 +403,19 @@ class IamModel:
             ):
                 return True
         return False
+
+    def function_url_denial(self, function: str, auth_type: str) -> str | None:
+        """Why the public cannot call the function's URL (None when it can). Since October 2025 a new function
+        URL needs both ``lambda:InvokeFunctionUrl`` (with the URL's auth type) and ``lambda:InvokeFunction``
+        limited to calls through the URL (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html)."""
+        if auth_type != "NONE":
+            return f"auth type {auth_type!r}: the local runner serves public (NONE) function URLs only"
+        mine = [p for p in self.permissions if p.function == function and p.principal == "*"]
+        if not any(p.action == "lambda:InvokeFunctionUrl" and p.url_auth_type == "NONE" for p in mine):
+            return "no lambda:InvokeFunctionUrl permission for * with FunctionUrlAuthType NONE"
+        if not any(p.action == "lambda:InvokeFunction" and p.via_function_url for p in mine):
+            return "no lambda:InvokeFunction permission for * with InvokedViaFunctionUrl"
+        return None
 
 
 def logical_of(expression: Any) -> str:

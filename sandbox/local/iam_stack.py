@@ -101,6 +101,11 @@ class StackIam:
             if not self.model.permission_allows(route.function, "apigateway.amazonaws.com", source_arn):
                 self.enforcer.record(route.api, "lambda:InvokeFunction", route.function, source_arn)
                 problems.append(f"{route.function}.{route.event}: no Lambda permission for API Gateway ({source_arn})")
+        for url in self.plan.function_urls.values():
+            denial = self.model.function_url_denial(url.function, url.auth_type)
+            if denial is not None:
+                self.enforcer.record(url.logical, "lambda:InvokeFunctionUrl", url.function, denial)
+                problems.append(f"{url.function}.FunctionUrlConfig: {denial}")
         if problems:
             raise DeploymentDenied("; ".join(problems))
 

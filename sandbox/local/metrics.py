@@ -56,6 +56,8 @@ class Metrics:
             self.duration_ms: defaultdict[str, float] = defaultdict(float)
             self.gb_seconds: defaultdict[str, float] = defaultdict(float)
             self.http_requests: Counter[str] = Counter()
+            #: requests to function URLs (no API Gateway: each is only the function's invocation)
+            self.function_url_requests: Counter[str] = Counter()
             if not hasattr(self, "in_flight"):  # running invocations survive a reset
                 self.in_flight: Counter[str] = Counter()
 
@@ -120,6 +122,10 @@ class Metrics:
         with self._lock:
             self.http_requests[route_key] += 1
 
+    def record_function_url(self, key: str) -> None:
+        with self._lock:
+            self.function_url_requests[key] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -141,5 +147,6 @@ class Metrics:
                     for function in sorted(self.invocations)
                 },
                 "http_requests": dict(sorted(self.http_requests.items())),
+                "function_url_requests": dict(sorted(self.function_url_requests.items())),
                 "in_flight": {f: n for f, n in sorted(self.in_flight.items()) if n},
             }

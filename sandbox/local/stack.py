@@ -10,6 +10,7 @@ invocation are process-wide (``stop()`` restores the environment and resets moto
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import html
 import inspect
@@ -55,8 +56,11 @@ from sandbox.local.template import (
 
 log = logging.getLogger("parcelhub.local")
 
+#: the function whose URL the carriers push to (``WebhookUrl`` in the template's outputs)
+WEBHOOK_FUNCTION = "CarrierWebhookFunction"
+
 SANDBOXES: dict[str, tuple[str, str, str]] = {
-    # provider -> (module, class, webhook path under the API URL)
+    # provider -> (module, class, webhook path under the webhook function's URL)
     "kdniao": ("sandbox.carriers.kdniao", "KdniaoSandbox", "/v1/webhooks/kdniao"),
     # the SF sandbox appends its push token as the last path segment, like the URL set in SF's console
     "sf": ("sandbox.carriers.sf", "SfSandbox", "/v1/webhooks/sf"),
@@ -132,6 +136,8 @@ class LocalStack:
         self.scheduler: Scheduler | None = None
         self.iam: StackIam | None = None
         self.http: HttpApiServer | None = None
+        self.url_servers: dict[str, HttpApiServer] = {}  # function logical -> its function URL's server
+        self.webhook_url = ""
         self._moto: Any = None
         self._saved_env: dict[str, str] | None = None
         self._http_session = requests.Session()
@@ -204,6 +210,10 @@ class LocalStack:
         preview = build_plan(template, Resolver(template, overrides), base_dir)  # fails fast on drift
         stages = sorted({route.stage for route in preview.routes if route.stage != "$default"})
         self.api_url = self.http.url + (f"/{stages[0]}" if len(stages) == 1 else "")
+        # each function URL is a host of its own (every path and method invokes its function)
+        self.url_servers = {logical: HttpApiServer(0) for logical in preview.function_urls}
+        webhook = self.url_servers.get(WEBHOOK_FUNCTION)
+        self.webhook_url = webhook.url if webhook is not None else ""
 
         # 2. moto in its own process (the second core), Step Functions execution on, this process
         #    pointed at it; its Lambda invocations call back into this runner (moto_process.py)
@@ -268,9 +278,15 @@ class LocalStack:
         for logical, problem in self.unavailable.items():
             log.warning("function %s is not runnable yet: %s", logical, problem)
 
-        # 6. HTTP API + runner routes
+        # 6. HTTP API + runner routes, function URLs
         self.http.configure(plan.routes, functions.invoke, api_ids)
         self.http.on_request = self.metrics.record_http
+        for logical, server in self.url_servers.items():
+            function_url = plan.function_urls[logical]
+            url_id = _url_id(self.resolver, function_url.logical)
+            server.configure([function_url.route()], functions.invoke, {function_url.logical: url_id})
+            server.on_request = functools.partial(self._record_url_request, logical)
+            server.start()
         self.http.local_routes = {
             ("POST", "/_local/invoke/"): self._route_invoke,
             ("POST", f"{LAMBDA_CALLBACK}/"): self._route_lambda_callback,
@@ -367,12 +383,14 @@ class LocalStack:
         stoppers: list[Callable[[], None]] = [sandbox.stop for sandbox in self.sandboxes.values()]
         if self.http is not None:
             stoppers.append(self.http.stop)
+        stoppers += [server.stop for server in self.url_servers.values()]
         workers = [threading.Thread(target=_quietly, args=(stop,), daemon=True) for stop in stoppers]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join(timeout=10)
         self.http = None
+        self.url_servers = {}
         self.sandboxes = {}
         self.metrics.uninstall()
         if self._moto is not None:
@@ -412,7 +430,7 @@ class LocalStack:
                 continue
             accepted = inspect.signature(cls).parameters
             kwargs: dict[str, Any] = {k: v for k, v in credentials.items() if k in accepted}
-            webhook = self.api_url + webhook_path
+            webhook = self.webhook_url + webhook_path
             sandbox = cls(
                 **kwargs, port=0, webhook_url=webhook, stage_seconds=settings.sandbox_stage_seconds, seed=None
             )
@@ -431,22 +449,31 @@ class LocalStack:
             if self.settings.carrier_read_timeout is not None:
                 entry["read_timeout"] = self.settings.carrier_read_timeout
             if provider == "kuaidi100":
-                entry["callback_url"] = self.api_url + SANDBOXES["kuaidi100"][2]
+                entry["callback_url"] = self.webhook_url + SANDBOXES["kuaidi100"][2]
             providers[provider] = entry
         api_key_hash = hashlib.sha256(self.settings.api_key.encode("utf-8")).hexdigest()
         values = secret_values(providers, [{"name": "local", "sha256": api_key_hash}], self.tracking_link_secret)
         return values.get(suffix_of(name))
 
+    def _record_url_request(self, function: str, _route_key: str) -> None:
+        self.metrics.record_function_url(function)
+
     def _localize_api_urls(self, plan: Plan) -> None:
-        """``https://<api id>.execute-api.<region>.amazonaws.com`` -> this runner's HTTP server."""
+        """``https://<api id>.execute-api.<region>.amazonaws.com`` -> this runner's HTTP server; a function
+        URL (``https://<url id>.lambda-url.<region>.on.aws/``) -> its own server on loopback."""
         assert self.resolver is not None
         assert self.http is not None
-        for logical in plan.http_apis:
-            deployed = f"https://{self.resolver.ids(logical)['Ref']}.execute-api.{REGION}.{URL_SUFFIX}"
+        local = {
+            f"https://{self.resolver.ids(logical)['Ref']}.execute-api.{REGION}.{URL_SUFFIX}": self.http.url
+            for logical in plan.http_apis
+        }
+        for logical, url in plan.function_urls.items():
+            local[self.resolver.get_att(url.logical, "FunctionUrl")] = self.url_servers[logical].url + "/"
+        for deployed, here in local.items():
             for function in plan.functions.values():
                 for name, value in function.environment.items():
                     if deployed in value:
-                        function.environment[name] = value.replace(deployed, self.http.url)
+                        function.environment[name] = value.replace(deployed, here)
 
     @staticmethod
     def _reset_parcelhub_caches() -> None:
@@ -588,6 +615,7 @@ class LocalStack:
         assert self.resolver is not None
         return {
             "api_url": self.api_url,
+            "webhook_url": self.webhook_url,
             "api_key": self.settings.api_key,
             "sandboxes": {provider: sandbox.url for provider, sandbox in self.sandboxes.items()},
             "alerts_file": str(self.alerts_file.resolve()),
@@ -606,6 +634,12 @@ class LocalStack:
         temporary = self.handle_file.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
         temporary.replace(self.handle_file)  # atomic: a reader never sees half a file
+
+
+def _url_id(resolver: Resolver | None, logical: str) -> str:
+    """A function URL's id: the first label of its host (``<url id>.lambda-url.<region>.on.aws``)."""
+    assert resolver is not None
+    return resolver.get_att(logical, "FunctionUrl").split("//", 1)[1].split(".", 1)[0]
 
 
 def _quietly(stop: Callable[[], None]) -> None:
@@ -629,6 +663,7 @@ def run_forever(stack: LocalStack) -> int:
         stack.echo(f"parcelhub local stack ready in {stack.ready_seconds:.1f} s")
         # the key itself is in the handle file (mode 0600 is the caller's umask): never in a log
         stack.echo(f"  API        {handle['api_url']}   (x-api-key: PARCELHUB_API_KEY, also in the handle file)")
+        stack.echo(f"  webhooks   {handle['webhook_url']}/v1/webhooks/<provider>   (the webhook function's URL)")
         for provider, url in handle["sandboxes"].items():
             stack.echo(f"  sandbox    {provider:<10} {url}")
         stack.echo(f"  moto       {handle['moto_url']}")

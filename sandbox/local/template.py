@@ -33,6 +33,8 @@ URL_SUFFIX = "amazonaws.com"
 STACK_NAME = "parcelhub-local"
 
 NO_VALUE = object()
+#: a function's URL: served by the runner on a loopback port of its own
+FUNCTION_URL_TYPE = "AWS::Lambda::Url"
 
 
 class UnsupportedTemplate(Exception):
@@ -161,6 +163,14 @@ def predict_physical(logical: str, rtype: str, name: str) -> dict[str, str]:  # 
         return {"Ref": arn.format(service="lambda", resource=f"layer:{name}:1")}
     if rtype in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api"):
         return {"Ref": _short_id(STACK_NAME, logical)}
+    if rtype == FUNCTION_URL_TYPE:
+        url_id = _short_id(STACK_NAME, logical, length=32).lower()
+        function_arn = arn.format(service="lambda", resource=f"function:{name}")
+        return {
+            "Ref": function_arn,
+            "FunctionArn": function_arn,
+            "FunctionUrl": f"https://{url_id}.lambda-url.{REGION}.on.aws/",
+        }
     if rtype == "AWS::Events::Rule":
         return {"Ref": name, "Arn": arn.format(service="events", resource=f"rule/{name}")}
     return {"Ref": f"{STACK_NAME}-{logical}"}
@@ -256,6 +266,8 @@ class Resolver:
                 self._resolving.discard(logical)
         if rtype == "AWS::IAM::Role":
             return generated_role_name(logical)
+        if rtype == FUNCTION_URL_TYPE:  # named by its function
+            return self.name_of(str(properties["TargetFunctionArn"]["Ref"]))
         generated = f"{STACK_NAME}-{logical}"
         if rtype == "AWS::SQS::Queue" and properties.get("FifoQueue"):
             generated += ".fifo"
@@ -367,7 +379,29 @@ class HttpRoute:
 
     @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        """``POST /v1/shipments``; the catch-all route (and a function URL's) is ``$default`` itself."""
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class FunctionUrl:
+    """A function's URL (SAM ``FunctionUrlConfig``): every method and path of its host invokes it."""
+
+    function: str  # logical id
+    logical: str  # the URL resource SAM generates: ``<function>Url``
+    auth_type: str  # NONE or AWS_IAM
+    invoke_mode: str  # BUFFERED or RESPONSE_STREAM
+
+    def route(self) -> HttpRoute:
+        """The one route a function URL has: ``$default`` (its events' route key and stage)."""
+        return HttpRoute(
+            function=self.function,
+            event="FunctionUrl",
+            api=self.logical,
+            method="ANY",
+            path="$default",
+            stage="$default",
+        )
 
 
 @dataclass(frozen=True)
@@ -490,6 +524,7 @@ class Plan:
     buses: dict[str, str] = field(default_factory=dict)  # logical -> name
     state_machines: dict[str, StateMachine] = field(default_factory=dict)
     http_apis: dict[str, str] = field(default_factory=dict)  # logical -> stage
+    function_urls: dict[str, FunctionUrl] = field(default_factory=dict)  # function logical -> its URL
     resources: dict[str, str] = field(default_factory=dict)  # logical -> type (enabled ones)
     skipped: dict[str, str] = field(default_factory=dict)  # logical -> why it is not wired locally
 
@@ -517,6 +552,8 @@ WIRED_TYPES = frozenset(
         "AWS::Serverless::Function",
         "AWS::Serverless::StateMachine",
         "AWS::Serverless::HttpApi",
+        FUNCTION_URL_TYPE,
+        "AWS::Lambda::Permission",  # checked by the local IAM model (iam.py) where a caller invokes
     }
 )
 
@@ -527,6 +564,7 @@ SKIPPED_TYPES: dict[str, str] = {
     "AWS::Glue::Database": "Athena is not emulated: tools.history queries the same S3 files with DuckDB",
     "AWS::Glue::Table": "Athena is not emulated: tools.history queries the same S3 files with DuckDB",
 }
+
 
 SUPPORTED_EVENT_TYPES = frozenset({"HttpApi", "SQS", "DynamoDB", "Schedule", "ScheduleV2", "EventBridgeRule"})
 LAMBDA_DEFAULTS = {"Timeout": 3, "MemorySize": 128, "Runtime": "python3.13", "Handler": "handler.lambda_handler"}
@@ -615,6 +653,18 @@ def build_plan(template: Mapping[str, Any], resolver: Resolver, base_dir: Path |
                 )
         elif rtype == "AWS::Serverless::HttpApi":
             plan.http_apis[logical] = str(resolver.resolve(properties.get("StageName", "$default")))
+        elif rtype == FUNCTION_URL_TYPE:
+            if "Qualifier" in properties:
+                raise UnsupportedTemplate(f"{logical}: a function URL of an alias is not served locally")
+            function = _logical_of_arn_expression(properties.get("TargetFunctionArn")) or ""
+            if resources.get(function, {}).get("Type") != "AWS::Serverless::Function":
+                raise UnsupportedTemplate(f"{logical}: TargetFunctionArn must be a function of this template")
+            plan.function_urls[function] = FunctionUrl(
+                function=function,
+                logical=logical,
+                auth_type=str(resolver.resolve(properties.get("AuthType", ""))),
+                invoke_mode=str(resolver.resolve(properties.get("InvokeMode", "BUFFERED"))),
+            )
         elif rtype == "AWS::Serverless::StateMachine":
             plan.state_machines[logical] = _state_machine(logical, properties, resolver, base_dir)
 
@@ -750,7 +800,7 @@ def _function(template: Mapping[str, Any], logical: str, resolver: Resolver, pla
     module = ".".join([*Path(code_uri).parts, *module_file.split("/")])
     variables = resolver.resolve((properties.get("Environment") or {}).get("Variables") or {})
     ids = resolver.ids(logical)
-    reserved = properties.get("ReservedConcurrentExecutions")
+    reserved = resolver.resolve(properties.get("ReservedConcurrentExecutions", NO_VALUE))
     plan.functions[logical] = Function(
         logical=logical,
         name=ids["Ref"],
@@ -763,8 +813,10 @@ def _function(template: Mapping[str, Any], logical: str, resolver: Resolver, pla
         timeout=int(resolver.resolve(properties.get("Timeout", LAMBDA_DEFAULTS["Timeout"]))),
         memory=int(resolver.resolve(properties.get("MemorySize", LAMBDA_DEFAULTS["MemorySize"]))),
         environment={str(k): str(v) for k, v in variables.items()},
-        reserved_concurrency=None if reserved is None else int(resolver.resolve(reserved)),
+        reserved_concurrency=None if reserved is NO_VALUE else int(reserved),
     )
+    if properties.get("FunctionUrlConfig") is not None:
+        raise UnsupportedTemplate(f"{logical}: declare its URL as an AWS::Lambda::Url resource (FunctionUrlConfig)")
     for event_name, event in (properties.get("Events") or {}).items():
         etype = event.get("Type")
         if etype not in SUPPORTED_EVENT_TYPES:

@@ -189,7 +189,9 @@ def test_hostile_webhook_bodies_get_a_4xx_or_are_accepted_never_a_5xx(
         # Given a hostile body, unsigned, wrongly signed or correctly signed for the provider
         path, body, content_type = SIGNERS[provider](payload, signing)
         # When it is pushed to the running stack's webhook
-        answer = session.post(local_stack.api + path, data=body, headers={"Content-Type": content_type}, timeout=30)
+        answer = session.post(
+            local_stack.webhooks + path, data=body, headers={"Content-Type": content_type}, timeout=30
+        )
         # Then the answer is never a 5xx; without the right signature it is a refusal (4xx); a correctly
         # signed push is acknowledged (it is queued and its fate is the normalizer's: stored or DLQ'd) or
         # refused as unreadable

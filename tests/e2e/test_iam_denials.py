@@ -138,7 +138,7 @@ def test_the_webhook_pointed_at_an_api_credentials_secret_is_denied_reading_it(
     stack = stack_factory(None, PARCELHUB_TEMPLATE=str(path), **QUIET)
     # When Kdniao pushes
     reply = stack.http.post(
-        f"{stack.api}/v1/webhooks/kdniao",
+        f"{stack.webhooks}/v1/webhooks/kdniao",
         data={"RequestData": "{}", "DataSign": "x", "RequestType": "102"},
         timeout=30,
     )

@@ -273,7 +273,7 @@ def future_pushes(fleet: Fleet) -> list[Push]:
 
 def send_all(stack: LocalStackClient, pushes: list[Push], workers: int = 6) -> None:
     session = requests.Session()
-    url = f"{stack.api}/v1/webhooks/kdniao"
+    url = f"{stack.webhooks}/v1/webhooks/kdniao"
 
     def send(push: Push) -> None:
         for _ in range(3):

@@ -79,18 +79,21 @@ class Tracking:
         creds = LocalSettings.from_env().credentials.for_provider(provider) | wrong
         if provider == "kdniao":
             box: Any = KdniaoSandbox(
-                creds["ebusiness_id"], creds["app_key"], webhook_url=f"{self.api}/v1/webhooks/kdniao"
+                creds["ebusiness_id"], creds["app_key"], webhook_url=f"{self.stack.webhooks}/v1/webhooks/kdniao"
             )
         elif provider == "sf":
             box = SfSandbox(
                 partner_id=creds["partner_id"],
                 checkword=creds["checkword"],
                 push_token=creds["push_token"],
-                webhook_url=f"{self.api}/v1/webhooks/sf",
+                webhook_url=f"{self.stack.webhooks}/v1/webhooks/sf",
             )
         else:
             box = Kuaidi100Sandbox(
-                creds["key"], creds["customer"], creds["salt"], webhook_url=f"{self.api}/v1/webhooks/kuaidi100"
+                creds["key"],
+                creds["customer"],
+                creds["salt"],
+                webhook_url=f"{self.stack.webhooks}/v1/webhooks/kuaidi100",
             )
         box.push_mode.mode = "manual"
         return box.start()

@@ -291,23 +291,20 @@ class WebhookBridge:
 
     @staticmethod
     def event(path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        """A Lambda function URL event (payload v2.0: route key ``$default``, no path parameters)."""
         parsed = urllib.parse.urlsplit(path)
-        route, params = parsed.path, {}
-        if parsed.path.startswith("/v1/webhooks/sf/"):
-            route, params = "/v1/webhooks/sf/{token}", {"token": urllib.parse.unquote(parsed.path.rsplit("/", 1)[-1])}
         lowered = {k.lower(): v for k, v in headers.items()}
         text_like = any(t in lowered.get("content-type", "") for t in ("json", "text", "xml"))
         return {
             "version": "2.0",
-            "routeKey": f"POST {route}",
+            "routeKey": "$default",
             "rawPath": parsed.path,
             "rawQueryString": parsed.query,
             "headers": lowered,
-            "pathParameters": params or None,
             "requestContext": {
                 "http": {"method": "POST", "path": parsed.path, "sourceIp": "127.0.0.1", "protocol": "HTTP/1.1"},
                 "stage": "$default",
-                "routeKey": f"POST {route}",
+                "routeKey": "$default",
                 "requestId": uuid.uuid4().hex,
             },
             "body": body.decode("utf-8") if text_like else base64.b64encode(body).decode("ascii"),

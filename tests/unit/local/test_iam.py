@@ -100,3 +100,27 @@ def test_the_committed_template_gives_each_function_what_it_calls_and_no_more(mo
     assert not may(model, "TrackingPollerFunction", "dynamodb", "Query", {**table, "IndexName": "stall"})
     # the webhook only enqueues
     assert not may(model, "CarrierWebhookFunction", "dynamodb", "GetItem", table)
+
+
+def test_the_webhook_functions_url_is_public_only_through_both_permissions_aws_requires() -> None:
+    """Given the template's webhook function URL (AuthType NONE), then it grants the two permissions a public
+    URL needs since October 2025; without either, the local stack refuses to start it."""
+    template = load_template(ROOT / "template.yaml")
+    translated = translate(template)
+    assert IamModel.build(translated, Resolver(template)).function_url_denial("CarrierWebhookFunction", "NONE") is None
+    for action, missing in (
+        ("lambda:InvokeFunction", "InvokedViaFunctionUrl"),
+        ("lambda:InvokeFunctionUrl", "FunctionUrlAuthType NONE"),
+    ):
+        resources = {
+            logical: resource
+            for logical, resource in translated["Resources"].items()
+            if not (resource["Type"] == "AWS::Lambda::Permission" and resource["Properties"].get("Action") == action)
+        }
+        model = IamModel.build({**translated, "Resources": resources}, Resolver(template))
+        denial = model.function_url_denial("CarrierWebhookFunction", "NONE")
+        assert denial is not None
+        assert missing in denial
+    # and no other function has a URL: the OMS API stays behind API Gateway with its key check
+    urls = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
+    assert [u["Properties"]["TargetFunctionArn"] for u in urls] == [{"Ref": "CarrierWebhookFunction"}]

@@ -151,7 +151,18 @@ def test_plan_details_match_the_template(template: dict[str, Any]) -> None:
     assert "function:parcelhub-dev-waybill-tasks" in definition
     route_keys = {r.route_key for r in plan.routes}
     assert "GET /v1/health" in route_keys
-    assert "POST /v1/webhooks/sf/{token}" in route_keys
+    assert "POST /v1/webhooks/sf/{token}" in route_keys  # kept for WebhookFunctionUrl=disabled (China regions)
+    url = plan.function_urls["CarrierWebhookFunction"]
+    assert (url.logical, url.auth_type, url.invoke_mode) == ("CarrierWebhookFunctionUrl", "NONE", "BUFFERED")
+    assert plan.functions["CarrierWebhookFunction"].reserved_concurrency is None  # WebhookConcurrencyLimit 0
+    tasks = plan.functions["WaybillTasksFunction"].environment["WEBHOOK_BASE_URL"]
+    assert tasks.startswith("https://")
+    assert tasks.endswith(".lambda-url.us-east-1.on.aws/")
+    # where function URLs are not available, the URL resources are not made and the carriers push to the API
+    china = plan_of(template, WebhookFunctionUrl="disabled")
+    assert china.function_urls == {}
+    assert {"CarrierWebhookFunctionUrl", "CarrierWebhookFunctionUrlInvoke"} <= set(china.skipped)
+    assert china.functions["WaybillTasksFunction"].environment["WEBHOOK_BASE_URL"].endswith(".amazonaws.com/dev")
     assert plan.queues["TrackingUpdatesQueue"].max_receive_count == 5
     relay = next(s for s in plan.stream_sources if s.function == "EventRelayFunction")
     assert (relay.table, relay.starting_position, relay.batch_size, relay.on_failure_queue) == (
