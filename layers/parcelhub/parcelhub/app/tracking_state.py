@@ -41,6 +41,18 @@ _FACTS_CACHE_SIZE = 4096
 REPLAY_TIMELINE_LIMIT = 1000
 
 
+def unseen(claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+    """The events whose hash the claim did not hold when it was read, one per hash (what ``put_events``
+    writes before ``record_events`` tells which of them are new)."""
+    seen = set(claim.known_hashes)
+    fresh: list[TrackingEvent] = []
+    for event in events:
+        if event.content_hash not in seen:
+            seen.add(event.content_hash)
+            fresh.append(event)
+    return fresh
+
+
 class TrackingWriter:
     """Scans -> the stored tracking state, over the ingest's store port (cheap to build)."""
 
@@ -93,10 +105,15 @@ class TrackingWriter:
         return list(unique.values())
 
     def apply(
-        self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, *, force: bool
+        self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, *, force: bool, stored: bool = False
     ) -> tuple[list[TrackingEvent], StatusChange | None]:
-        """Store the new scans and write the state they fold into; returns (new scans, the change)."""
-        new = self.store.append_events(claim, events)
+        """Store the new scans and write the state they fold into; returns (new scans, the change).
+        ``stored``: the items of ``unseen(claim, events)`` were written already (``put_events``, batched with
+        other numbers' scans): only their hashes are recorded, then the state is written."""
+        if stored:
+            new = self.store.record_events(claim, unseen(claim, events))
+        else:
+            new = self.store.append_events(claim, events)
         # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a
         # crash between append and apply): then re-apply; the conditional update makes it idempotent.
         if not new and not force:
