@@ -9,12 +9,16 @@ The use case behind ``tracking_normalizer`` (ARCHITECTURE §1, §3, §4; issues 
    forged message that reached the queue fails here and ends in the DLQ), a poll envelope carries the
    canonical events already; configured code overrides (``HubConfig.code_overrides``) apply to both;
 3. **group** the events by (carrier, tracking number) across the whole batch;
-4. per group: ``find_by_tracking`` (one GetItem). Unknown -> **park** the push (payload reference = the
+4. **claims**: every group's claim (under its carrier and the alternates its push named) in ONE strongly
+   consistent read for the batch (``find_claims``). Unknown -> **park** the push (payload reference = the
    inline envelope when small, else the archive key + line) with a TTL. Known -> check every scan time
    against the push's receive time and the shipment's creation (``domain.scan_time``: implausible scans
-   are stored flagged and left out of the fold), ``append_events`` (only new hashes are written),
-   ``fold`` into a :class:`TrackingState`, ``apply_tracking_state`` (one conditional UpdateItem carrying
-   the stall mark and the poll due time) — that part is :mod:`parcelhub.app.tracking_state`.
+   are stored flagged and left out of the fold);
+5. **write**, in this order: the scans new to every group in ONE ``put_events`` (BatchWriteItems of 25),
+   then per group its hashes (``record_events``: each scan is reported new once), ``fold`` into a
+   :class:`TrackingState` and ``apply_tracking_state`` (one conditional UpdateItem carrying the stall mark
+   and the poll due time) — that part is :mod:`parcelhub.app.tracking_state`. A crash between the steps
+   leaves scans written whose hashes are not recorded: the redelivery writes them again and reports them.
 
 Nothing is published here: the committed write is the announcement. The stream relay
 (``parcelhub.app.outbox``) derives ``ShipmentStatusChanged``, ``ShipmentDelivered``,
@@ -32,8 +36,11 @@ stored (the same content hash, a corrected mapping) and re-decides the status fr
 replacing the stored state only when it differs and has not moved meanwhile: replaying twice changes
 nothing.
 
-Parked pushes are replayed by :meth:`Ingestor.apply_parked` (called by the waybill workflow right after
-``claim_tracking``) and opportunistically here when a claim has no events yet.
+Parked pushes (:mod:`parcelhub.app.parked_pushes`) are replayed by :meth:`Ingestor.apply_parked` (called
+by the waybill workflow right after ``claim_tracking``); by this ingest when, right after parking, a second
+read finds the number claimed meanwhile (the workflow's replay may have run before the park), when it
+claims the number itself (echoed order reference, carrier correction), and when a failed replay flagged
+the claim. No claim's first scans cost a look for parked pushes.
 """
 
 from __future__ import annotations
