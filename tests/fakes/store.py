@@ -338,12 +338,7 @@ class InMemoryShipmentStore:
                 self.item_writes += 1
 
     def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
-        seen = set(claim.known_hashes)
-        fresh: list[TrackingEvent] = []
-        for event in events:
-            if event.content_hash not in seen:
-                seen.add(event.content_hash)
-                fresh.append(event)
+        fresh = claim.unseen(events)
         if not fresh:
             return []
         self.put_events([(claim.shipment_id, e) for e in fresh])

@@ -66,7 +66,7 @@ from parcelhub.app.ingest_batch import (
     redacted,
 )
 from parcelhub.app.parked_pushes import PushParking
-from parcelhub.app.tracking_state import TrackingWriter, unseen
+from parcelhub.app.tracking_state import TrackingWriter
 from parcelhub.carriers.base import ProviderPlugin, PushUnreadable
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
 from parcelhub.ports.analytics import LaneHistory
@@ -345,7 +345,7 @@ class Ingestor:
         group records its hashes (then writes its state): a crash in between leaves items that the retry
         writes again (same key, same content) and hashes not yet recorded, so nothing is reported twice or
         lost. When that write fails, every group is applied on its own (and message by message)."""
-        items = [(plan.claim.shipment_id, event) for plan in plans for event in unseen(plan.claim, plan.events)]
+        items = [(plan.claim.shipment_id, event) for plan in plans for event in plan.claim.unseen(plan.events)]
         try:
             if items:
                 self.store.put_events(items)

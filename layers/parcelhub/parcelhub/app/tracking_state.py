@@ -41,18 +41,6 @@ _FACTS_CACHE_SIZE = 4096
 REPLAY_TIMELINE_LIMIT = 1000
 
 
-def unseen(claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
-    """The events whose hash the claim did not hold when it was read, one per hash (what ``put_events``
-    writes before ``record_events`` tells which of them are new)."""
-    seen = set(claim.known_hashes)
-    fresh: list[TrackingEvent] = []
-    for event in events:
-        if event.content_hash not in seen:
-            seen.add(event.content_hash)
-            fresh.append(event)
-    return fresh
-
-
 class TrackingWriter:
     """Scans -> the stored tracking state, over the ingest's store port (cheap to build)."""
 
@@ -108,10 +96,10 @@ class TrackingWriter:
         self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, *, force: bool, stored: bool = False
     ) -> tuple[list[TrackingEvent], StatusChange | None]:
         """Store the new scans and write the state they fold into; returns (new scans, the change).
-        ``stored``: the items of ``unseen(claim, events)`` were written already (``put_events``, batched with
+        ``stored``: the items of ``claim.unseen(events)`` were written already (``put_events``, batched with
         other numbers' scans): only their hashes are recorded, then the state is written."""
         if stored:
-            new = self.store.record_events(claim, unseen(claim, events))
+            new = self.store.record_events(claim, claim.unseen(events))
         else:
             new = self.store.append_events(claim, events)
         # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a

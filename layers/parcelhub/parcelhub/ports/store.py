@@ -67,6 +67,17 @@ class TrackingClaim:
     #: pushes parked for the number may be waiting: a replay of them failed (``flag_parked``)
     parked: bool = False
 
+    def unseen(self, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        """The events whose hash the claim did not hold when it was read, one per hash (what a timeline
+        writes; recording their hashes then tells which of them are new)."""
+        seen = set(self.known_hashes)
+        fresh: list[TrackingEvent] = []
+        for event in events:
+            if event.content_hash not in seen:
+                seen.add(event.content_hash)
+                fresh.append(event)
+        return fresh
+
 
 @dataclass(frozen=True, slots=True)
 class StatusChange:

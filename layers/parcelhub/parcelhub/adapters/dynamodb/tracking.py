@@ -75,12 +75,7 @@ class TrackingRecords(Table):
             return
 
     def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
-        seen = set(claim.known_hashes)
-        fresh: list[TrackingEvent] = []
-        for event in events:
-            if event.content_hash not in seen:
-                seen.add(event.content_hash)
-                fresh.append(event)
+        fresh = claim.unseen(events)
         if not fresh:
             return []
         # 1) the event items first: a crash before step 2 leaves them re-writable (same key, same content)
