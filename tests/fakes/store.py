@@ -102,6 +102,7 @@ class _Claim:
     order_id: str
     known: set[str] = field(default_factory=set)
     facts: ClaimFacts | None = None
+    parked: bool = False
 
 
 def _stored(shipment: Shipment) -> Shipment:
@@ -127,6 +128,10 @@ class InMemoryShipmentStore:
         #: all-time lane cells: (carrier, service, level, lane key) -> statistics
         self.lane_cells: dict[tuple[str, str, LaneLevel, str], LaneStats] = {}
         self.lane_reads = 0
+        #: requests that read tracking claims (GetItem / BatchGetItem) and BatchWriteItems of event items
+        self.claim_reads = 0
+        self.event_batches = 0
+        self.parked_queries = 0
         self.changes: list[Change] = []
 
     def _record(self, old: ShipmentImage | HealthImage | None, new: ShipmentImage | HealthImage | None) -> None:
@@ -302,34 +307,62 @@ class InMemoryShipmentStore:
 
     def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
         with self._lock:
+            self.claim_reads += 1
+            return self._claim_of(carrier, tracking_number)
+
+    def find_claims(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TrackingClaim]:
+        with self._lock:
+            self.claim_reads += math.ceil(len(set(keys)) / 100)  # one BatchGetItem per 100 keys, like the adapter
+            claims = {key: self._claim_of(*key) for key in keys}
+            return {key: claim for key, claim in claims.items() if claim is not None}
+
+    def _claim_of(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
+        claim = self._claims.get((carrier, tracking_number))
+        if claim is None:
+            return None
+        return TrackingClaim(
+            claim.shipment_id,
+            claim.order_id,
+            carrier,
+            tracking_number,
+            frozenset(claim.known),
+            claim.facts,
+            claim.parked,
+        )
+
+    def flag_parked(self, carrier: str, tracking_number: str, waiting: bool) -> None:
+        with self._lock:
             claim = self._claims.get((carrier, tracking_number))
-            if claim is None:
-                return None
-            return TrackingClaim(
-                claim.shipment_id, claim.order_id, carrier, tracking_number, frozenset(claim.known), claim.facts
-            )
+            if claim is not None:
+                claim.parked = waiting
+                self.item_writes += 1
 
     def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
-        seen = set(claim.known_hashes)
-        fresh: list[TrackingEvent] = []
-        for event in events:
-            if event.content_hash not in seen:
-                seen.add(event.content_hash)
-                fresh.append(event)
+        fresh = claim.unseen(events)
         if not fresh:
+            return []
+        self.put_events([(claim.shipment_id, e) for e in fresh])
+        return self.record_events(claim, fresh)
+
+    def put_events(self, events: Sequence[tuple[str, TrackingEvent]]) -> None:
+        with self._lock:
+            for shipment_id, event in events:
+                self._events.setdefault(shipment_id, {})[ser.event_sk(event)] = event
+            self.item_writes += len(events)
+            self.event_batches += math.ceil(len(events) / 25)
+
+    def record_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        if not events:
             return []
         with self._lock:
             stored = self._claims.get((claim.carrier, claim.tracking_number))
             if stored is None:
                 raise ShipmentNotFound(f"tracking claim {claim.carrier}/{claim.tracking_number}")
-            timeline = self._events.setdefault(claim.shipment_id, {})
-            for event in fresh:
-                timeline[ser.event_sk(event)] = event
-            self.item_writes += len(fresh)
             already = set(stored.known)
-            stored.known |= {e.content_hash for e in fresh}
+            stored.known |= {e.content_hash for e in events}
             self.item_writes += 1
-            return [e for e in fresh if e.content_hash not in already]
+            new = {e.content_hash: e for e in events if e.content_hash not in already}
+            return list(new.values())
 
     def rewrite_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> None:
         with self._lock:
@@ -561,6 +594,7 @@ class InMemoryShipmentStore:
     def take_parked(self, carrier: str, tracking_number: str, now: datetime | None = None) -> list[ParkedPush]:
         moment = ser.epoch(now or datetime.now(UTC))
         with self._lock:
+            self.parked_queries += 1  # one Query, like the adapter
             parked = self._parked.pop((carrier, tracking_number), {})
             self.item_writes += len(parked)
         return [parked[sk] for sk in sorted(parked) if ser.epoch(parked[sk].expires_at) > moment]

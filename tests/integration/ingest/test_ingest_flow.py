@@ -262,7 +262,10 @@ def test_requests_per_tracking_update_for_a_ten_update_lifecycle(
         print(f"per tracking update: {per_update:.1f} (+1 SQS receive and 1 delete by the event source mapping)")
     assert counts["sqs.SendMessage"] == len(stages)
     assert counts["s3.PutObject"] == len(stages)
-    assert counts["dynamodb.GetItem"] == len(stages) + 1  # the claims + the destination province once
+    assert counts["dynamodb.GetItem"] == 1  # the destination province once (this claim carries no facts)
+    # one read of the batch's claims each, and the lane cells once (the three milestones come within a minute)
+    assert counts["dynamodb.BatchGetItem"] == len(stages) + 1
+    assert counts["dynamodb.Query"] == 0  # no look for parked pushes: nothing was parked
     assert per_update <= 8
 
 

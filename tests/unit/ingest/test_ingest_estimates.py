@@ -153,3 +153,24 @@ def test_a_pickup_and_an_in_transit_scan_in_one_push_re_estimate_from_the_pickup
     assert stored.estimated_delivery.basis == "lane:city:picked_up"
     assert world.store.lane_reads == 1
     assert len(world.publisher.of_type(EstimatedDeliveryChanged)) == 1
+
+
+def test_milestones_on_one_lane_within_a_minute_read_its_cells_once_and_later_ones_read_them_again() -> None:
+    # Given two parcels on the same lane and a third on another
+    world = estimating_world()
+    first, second = world.shipment("ZT7700000011"), world.shipment("ZT7700000012")
+    elsewhere = world.shipment("ZT7700000013", province="江苏省")
+    start = lifecycle_events("ZT7700000011", stages=1)[0].occurred_at + timedelta(minutes=5)
+    # When their pickups are applied 30 s apart, then a third on that lane 61 s after the first read
+    for n, (number, at) in enumerate((("ZT7700000011", 0), ("ZT7700000012", 30), ("ZT7700000013", 40))):
+        world.clock.now = start + timedelta(seconds=at)
+        world.ingest([poll_body(lifecycle_events(number, stages=1))])
+        assert world.store.lane_reads == [1, 1, 2][n]
+    later = world.shipment("ZT7700000014")
+    world.clock.now = start + timedelta(seconds=61)
+    world.ingest([poll_body(lifecycle_events("ZT7700000014", stages=1))])
+    # Then the second parcel used the first's cells (same estimate), the other lane and the later one read
+    assert world.store.lane_reads == 3
+    windows = [world.store.get(s).estimated_delivery for s in (first, second, elsewhere, later)]
+    assert all(w is not None for w in windows)
+    assert windows[0].basis == windows[1].basis == windows[3].basis == "lane:city:picked_up"  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -55,6 +55,7 @@ from parcelhub.events import (
     ShipmentStatusChanged,
     StallResolved,
 )
+from parcelhub.ports.errors import StoreUnavailable
 from parcelhub.ports.store import ClaimFacts, TrackingClaim
 from tests.fakes.relay import Announced
 from tests.fakes.store import InMemoryShipmentStore
@@ -116,8 +117,8 @@ def kdniao_plugin() -> KdniaoPlugin:
 class World:
     """A hub on in-memory ports."""
 
-    def __init__(self, config: HubConfig | None = None) -> None:
-        self.store = InMemoryShipmentStore()
+    def __init__(self, config: HubConfig | None = None, store: InMemoryShipmentStore | None = None) -> None:
+        self.store = store or InMemoryShipmentStore()
         self.publisher = Announced(self.store, config)
         self.archive = MemoryArchive()
         self.metrics = Metrics()
@@ -487,16 +488,121 @@ def test_a_push_before_its_claim_is_parked_and_applied_when_the_claim_appears() 
     assert world.ingestor.apply_parked("ZTO", "73100000000006").replayed == 0
 
 
-def test_parked_pushes_are_also_picked_up_by_the_next_push_for_a_fresh_claim() -> None:
-    world = World()
+class WorkflowBeforePark(InMemoryShipmentStore):
+    """Runs ``before`` once, right before the first park: the waybill workflow claiming the number and replaying
+    its parked pushes between the normalizer's read of the claim (none yet) and its park."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: Callable[[], None] | None = None
+
+    def park_push(
+        self, carrier: str, tracking_number: str, payload_ref: str, received_at: datetime, expires_at: datetime
+    ) -> None:
+        hook, self.before = self.before, None
+        if hook is not None:
+            hook()
+        super().park_push(carrier, tracking_number, payload_ref, received_at, expires_at)
+
+
+def test_a_push_parked_while_the_workflow_claims_its_number_is_applied_at_once_not_stranded() -> None:
+    # Given a shipment whose waybill workflow claims the number and replays parked pushes (none yet) exactly
+    # between the normalizer's claim read and its park
+    world = World(store=WorkflowBeforePark())
     shipment_id = world.shipment("73100000000007", claim=False)
-    events = lifecycle_events("73100000000007", 3)
+    replayed: list[int] = []
+
+    def workflow() -> None:
+        world.claim(shipment_id, "73100000000007")
+        replayed.append(world.ingestor.apply_parked("ZTO", "73100000000007").replayed)
+
+    world.store.before = workflow  # type: ignore[attr-defined]
+    # When the first push for it arrives (and no later push ever comes)
+    result = world.ingest([poll_body(lifecycle_events("73100000000007", 1))])
+    # Then the workflow's replay found nothing, the push was parked, and applied at once by the re-read claim
+    assert replayed == [0]
+    assert (result.parked, result.replayed) == (1, 1)
+    assert [e.raw_code for e in world.store.list_events(shipment_id)] == ["1"]
+    assert world.store.get(shipment_id).status is Status.PICKED_UP
+    assert world.store.take_parked("ZTO", "73100000000007", now=NOW - timedelta(days=30)) == []
+
+
+def test_a_batch_reads_its_claims_once_writes_its_scans_in_batches_of_25_and_queries_no_parked_pushes() -> None:
+    # Given 30 claimed parcels with no scans yet
+    world = World()
+    numbers = [f"7310000001{n:04d}" for n in range(30)]
+    shipments = [world.shipment(number) for number in numbers]
+    reads = world.store.claim_reads
+    # When one batch brings each its first two scans
+    result = world.ingest([poll_body(lifecycle_events(number, 2)) for number in numbers])
+    # Then one read of the 30 claims, the 60 scans in 3 batch writes, no query of parked pushes
+    assert world.store.claim_reads - reads == 1
+    assert world.store.event_batches == 3
+    assert world.store.parked_queries == 0
+    assert (result.events_new, result.failures) == (60, {})
+    assert {world.store.get(s).status for s in shipments} == {Status.IN_TRANSIT}
+
+
+class CrashesOnRecord(InMemoryShipmentStore):
+    """Logs the order of the timeline writes; refuses to record the hashes of one number (a crash there)."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__()
+        self.number = number
+        self.log: list[str] = []
+
+    def put_events(self, events: Sequence[tuple[str, TrackingEvent]]) -> None:
+        self.log.append("put")
+        super().put_events(events)
+
+    def record_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        self.log.append(f"record {claim.tracking_number}")
+        if claim.tracking_number == self.number:
+            raise StoreUnavailable("crashed before the hash set was written", code="ServiceUnavailable")
+        return super().record_events(claim, events)
+
+
+def test_every_scan_item_is_written_before_any_hash_set_and_a_crash_between_reports_each_scan_new_once() -> None:
+    # Given two parcels, and a store that fails while recording the hashes of the first
+    store = CrashesOnRecord("73100000000021")
+    world = World(store=store)
+    first, second = world.shipment("73100000000021"), world.shipment("73100000000022")
+    bodies = [poll_body(lifecycle_events(n, 2)) for n in ("73100000000021", "73100000000022")]
+    # When one batch brings both
+    result = world.ingest(bodies)
+    # Then both scans' items were written first, in one write, before either hash set
+    assert store.log == ["put", "record 73100000000021", "record 73100000000022"]
+    assert list(result.failures) == [world.sent[0].message_id]
+    assert world.store.get(second).status is Status.IN_TRANSIT
+    # When the failed message is redelivered once the store works again
+    store.number = ""
+    again = world.ingest(bodies[:1], receive_count=2)
+    # Then its scans are applied and reported new exactly once over both deliveries
+    assert result.events_new + again.events_new == 4
+    assert world.store.get(first).status is Status.IN_TRANSIT
+    assert len(world.store.list_events(first)) == 2
+
+
+def test_parked_pushes_put_back_by_a_failed_replay_are_taken_by_the_next_push() -> None:
+    # Given a push parked before its claim, whose replay by the waybill workflow fails (the store refuses it)
+    world = World(store=FailsOn("1"))
+    shipment_id = world.shipment("73100000000009", claim=False)
+    events = lifecycle_events("73100000000009", 3)
     world.ingest([poll_body(events[:1])])
-    world.claim(shipment_id, "73100000000007")
-    # When the next push arrives (no apply_parked call happened)
+    world.claim(shipment_id, "73100000000009")
+    with pytest.raises(ValueError, match="item too large"):
+        world.ingestor.apply_parked("ZTO", "73100000000009")
+    claim = world.store.find_by_tracking("ZTO", "73100000000009")
+    assert claim is not None
+    assert claim.parked
+    # When the store works again and the next push arrives
+    world.store.code = ""  # type: ignore[attr-defined]
     world.ingest([poll_body(events[2:3])])
-    # Then the parked event is in the timeline too
+    # Then the parked push is in the timeline too, and the claim no longer says pushes are waiting
     assert {e.raw_code for e in world.store.list_events(shipment_id)} == {"1", "201"}
+    claim = world.store.find_by_tracking("ZTO", "73100000000009")
+    assert claim is not None
+    assert not claim.parked
 
 
 def test_a_parked_push_past_its_ttl_is_counted_as_expired_and_not_applied() -> None:
@@ -672,10 +778,10 @@ class FailsOn(InMemoryShipmentStore):
         super().__init__()
         self.code = code
 
-    def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
-        if any(e.raw_code == self.code for e in events):
-            raise ValueError("item too large")
-        return super().append_events(claim, events)
+    def put_events(self, events: Sequence[tuple[str, TrackingEvent]]) -> None:
+        if any(e.raw_code == self.code for _, e in events):
+            raise ValueError("item too large")  # the whole BatchWriteItem is refused
+        super().put_events(events)
 
 
 def test_a_valid_message_sharing_a_tracking_number_with_a_hostile_one_is_applied_on_first_delivery() -> None:

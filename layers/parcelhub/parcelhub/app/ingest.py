@@ -9,12 +9,16 @@ The use case behind ``tracking_normalizer`` (ARCHITECTURE §1, §3, §4; issues 
    forged message that reached the queue fails here and ends in the DLQ), a poll envelope carries the
    canonical events already; configured code overrides (``HubConfig.code_overrides``) apply to both;
 3. **group** the events by (carrier, tracking number) across the whole batch;
-4. per group: ``find_by_tracking`` (one GetItem). Unknown -> **park** the push (payload reference = the
+4. **claims**: every group's claim (under its carrier and the alternates its push named) in ONE strongly
+   consistent read for the batch (``find_claims``). Unknown -> **park** the push (payload reference = the
    inline envelope when small, else the archive key + line) with a TTL. Known -> check every scan time
    against the push's receive time and the shipment's creation (``domain.scan_time``: implausible scans
-   are stored flagged and left out of the fold), ``append_events`` (only new hashes are written),
-   ``fold`` into a :class:`TrackingState`, ``apply_tracking_state`` (one conditional UpdateItem carrying
-   the stall mark and the poll due time) — that part is :mod:`parcelhub.app.tracking_state`.
+   are stored flagged and left out of the fold);
+5. **write**, in this order: the scans new to every group in ONE ``put_events`` (BatchWriteItems of 25),
+   then per group its hashes (``record_events``: each scan is reported new once), ``fold`` into a
+   :class:`TrackingState` and ``apply_tracking_state`` (one conditional UpdateItem carrying the stall mark
+   and the poll due time) — that part is :mod:`parcelhub.app.tracking_state`. A crash between the steps
+   leaves scans written whose hashes are not recorded: the redelivery writes them again and reports them.
 
 Nothing is published here: the committed write is the announcement. The stream relay
 (``parcelhub.app.outbox``) derives ``ShipmentStatusChanged``, ``ShipmentDelivered``,
@@ -32,20 +36,36 @@ stored (the same content hash, a corrected mapping) and re-decides the status fr
 replacing the stored state only when it differs and has not moved meanwhile: replaying twice changes
 nothing.
 
-Parked pushes are replayed by :meth:`Ingestor.apply_parked` (called by the waybill workflow right after
-``claim_tracking``) and opportunistically here when a claim has no events yet.
+Parked pushes (:mod:`parcelhub.app.parked_pushes`) are replayed by :meth:`Ingestor.apply_parked` (called
+by the waybill workflow right after ``claim_tracking``); by this ingest when, right after parking, a second
+read finds the number claimed meanwhile (the workflow's replay may have run before the park), when it
+claims the number itself (echoed order reference, carrier correction), and when a failed replay flagged
+the claim. No claim's first scans cost a look for parked pushes.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from parcelhub.app.envelopes import PollEnvelope, batch_id, parse_envelope, raw_key
-from parcelhub.app.estimates import DeliveryEstimator
-from parcelhub.app.ingest_batch import BatchResult, InboundMessage, IngestFailed, _Group, _Read, _Source
+from parcelhub.app.estimates import LANE_CACHE_SECONDS, DeliveryEstimator
+from parcelhub.app.ingest_batch import (
+    BatchResult,
+    InboundMessage,
+    IngestFailed,
+    _Group,
+    _keys,
+    _Plan,
+    _Read,
+    _Source,
+    archive_line,
+    overridden,
+    redacted,
+)
+from parcelhub.app.parked_pushes import PushParking
 from parcelhub.app.tracking_state import TrackingWriter
 from parcelhub.carriers.base import ProviderPlugin, PushUnreadable
 from parcelhub.domain.models import Carrier, Provider, TrackingEvent
@@ -56,14 +76,7 @@ from parcelhub.ports.store import ClaimFacts, StatusChange, TrackingClaim
 if TYPE_CHECKING:
     from parcelhub.app.trackings import TrackingRegistry
     from parcelhub.config import HubConfig
-    from parcelhub.ports.store import IngestStore, ParkedPush
-
-#: parked payloads up to this size are stored inline in the parked item; larger ones by archive reference
-PARK_INLINE_MAX_BYTES = 4096
-INLINE_PREFIX = "inline:"
-ARCHIVE_PREFIX = "s3:"
-#: passed to ``take_parked`` as "now" so the store hands back expired items too: we count them
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+    from parcelhub.ports.store import IngestStore
 
 
 def utc_now() -> datetime:
@@ -150,7 +163,7 @@ class Ingestor:
         now = self.clock()
         key = raw_key(now, batch_id(m.message_id for m in messages))
         try:
-            self.archive.put_lines(key, [_archive_line(m) for m in messages])
+            self.archive.put_lines(key, [archive_line(m) for m in messages])
         except Exception:
             self.metric("RawArchiveFailed", 1)
             self.log.exception("raw archive not written: the batch is retried", extra={"key": key})
@@ -164,10 +177,16 @@ class Ingestor:
             except Exception as exc:  # whatever one message raises, only that message fails
                 self._fail(result, message.message_id, message.receive_count, "read", exc)
 
+        # every group is applied even when one of its messages failed elsewhere: a retried message is re-applied
+        # idempotently (content hashes, the precedence-key condition)
+        found = self._prefetch(groups.values())
+        plans: list[_Plan] = []
+        parked: list[_Group] = []
         for group in groups.values():
-            # every group is applied even when one of its messages failed elsewhere: a retried message is
-            # re-applied idempotently (content hashes, the precedence-key condition)
-            self._ingest_isolated(group, now, result)
+            prepare = functools.partial(self._prepare, group, now, result, found, plans=plans, parked=parked)
+            self._isolated(group, now, result, prepare)
+        self._apply_all(plans, now, result)
+        self._recheck(parked, now, result)
         self.metric("TrackingEventsNew", result.events_new)
         self.metric("TrackingEventsDuplicate", result.events_duplicate)
         return result
@@ -179,7 +198,7 @@ class Ingestor:
             self.metric("UnmappedCarrierCode", 1, provider=read.provider.value, code=code)
         for code in read.inferred:
             self.metric("InferredCarrierCode", 1, provider=read.provider.value, code=code)
-        ref = self._payload_ref(message.body, key, line)
+        ref = PushParking.payload_ref(message.body, key, line)
         source = _Source(message.message_id, ref, read.received_at, message.receive_count > 1, message.receive_count)
         numbers_by_tn: dict[str, set[Carrier]] = {}
         for carrier, number in read.numbers:
@@ -194,9 +213,11 @@ class Ingestor:
             group.alternates |= numbers_by_tn.get(event.tracking_number, set()) - {event.carrier}
             group.replay = group.replay or read.replay
 
-    def _ingest_isolated(self, group: _Group, now: datetime, result: BatchResult) -> None:
+    def _isolated(self, group: _Group, now: datetime, result: BatchResult, attempt: Callable[[], None]) -> None:
+        """Run ``attempt`` for the group; when it raises, only the group's failing messages fail: a group of
+        several messages is applied again message by message."""
         try:
-            self._ingest_group(group, now, result)
+            attempt()
             return
         except Exception as exc:
             if len(group.sources) == 1:
@@ -236,51 +257,144 @@ class Ingestor:
                 list(parsed.inferred_codes),
             )
         read.replay = envelope.replay
-        read.events = [_redacted(event) for event in read.events]
+        read.events = [redacted(event) for event in read.events]
         overrides = self.config.code_overrides.get(read.provider, {})
         if overrides:
             read.unmapped = [code for code in read.unmapped if code not in overrides]
-            read.events = [_overridden(event, overrides) for event in read.events]
+            read.events = [overridden(event, overrides) for event in read.events]
         return read
 
-    @staticmethod
-    def _payload_ref(body: str, key: str, line: int) -> str:
-        if len(body.encode("utf-8")) <= PARK_INLINE_MAX_BYTES:
-            return INLINE_PREFIX + body
-        return f"{ARCHIVE_PREFIX}{key}#{line}"
-
     # ------------------------------------------------------------------------------ one tracking number
+    def _prefetch(self, groups: Iterable[_Group]) -> dict[tuple[str, str], TrackingClaim] | None:
+        """Every claim the batch may need (each number under its carrier and its alternates) in one read;
+        ``None`` when that read failed: each group then reads its own (and fails alone if it must)."""
+        keys = [key for group in groups for key in _keys(group)]
+        if not keys:
+            return None
+        try:
+            return self.store.find_claims(keys)
+        except Exception:
+            self.log.warning("claims not read in one batch: read group by group", exc_info=True)
+            return None
+
+    def _lookup(self, carrier: str, number: str, found: dict[tuple[str, str], TrackingClaim] | None) -> Any:
+        return self.store.find_by_tracking(carrier, number) if found is None else found.get((carrier, number))
+
     def _ingest_group(self, group: _Group, now: datetime, result: BatchResult, *, force: bool = False) -> None:
-        claim = self.store.find_by_tracking(group.carrier.value, group.tracking_number)
-        for alternate in sorted(group.alternates):
-            if claim is not None:
-                break
-            claim = self.store.find_by_tracking(alternate.value, group.tracking_number)
-            if claim is not None and self.trackings is not None:
-                # the provider says the number is another company's (Kuaidi100 autoCheck): a tracked number
-                # registered under a guessed carrier is corrected; an order's waybill keeps its carrier
-                claim = self.trackings().correct(group.tracking_number, alternate, group.carrier) or claim
-        if claim is None and group.order_ref:
-            claim = self._claim_by_order_ref(group)
+        """One group on its own (the fallback when its batch's writes failed): read, write, recheck."""
+        plans: list[_Plan] = []
+        parked: list[_Group] = []
+        self._prepare(group, now, result, None, plans=plans, parked=parked)
+        for plan in plans:
+            self._apply_plan(plan, now, result, stored=False, force=force)
+        self._recheck(parked, now, result, strict=True)
+
+    def _prepare(
+        self,
+        group: _Group,
+        now: datetime,
+        result: BatchResult,
+        found: dict[tuple[str, str], TrackingClaim] | None,
+        *,
+        plans: list[_Plan],
+        parked: list[_Group],
+    ) -> None:
+        """Find the group's claim: none -> park the group's pushes; a replay -> correct now; else plan the
+        write. Pushes parked for the number are taken only where they may wait: the claim was just written
+        here (by the echoed order reference or a carrier correction), or a replay of them failed (flag)."""
+        claim, fresh = self._claim_of(group, found)
         if claim is None:
-            self._park(group, now, result)
+            self.parking.park(group, now, result)
+            parked.append(group)
             return
         scans = [(event, received_at) for event, received_at, _ in group.scans]
-        taken: list[ParkedPush] = []
-        if not claim.known_hashes:
-            # the first events for this claim: pushes that arrived before the waybill was recorded may be
-            # parked (the workflow replays them too, see apply_parked; whoever takes them first applies)
-            taken = self._take(claim, also=(group.carrier.value,))
+        taken = self.parking.take(claim, also=(group.carrier.value,)) if fresh or claim.parked else []
         try:
-            scans += self._replay(claim, taken, now, result)
+            scans += self.parking.replay(claim, taken, now, result)
             events = self._checked(claim, scans, result)
             if group.replay:
                 self._changed(result, self.writer.correct(claim, events, now), corrected=True)
-            else:
-                self._apply(claim, events, now, result, force=force or group.redelivered)
+                return
         except Exception:
-            self._repark(taken, now)
+            self.parking.repark(claim, taken, now)
             raise
+        plans.append(_Plan(group, claim, events, taken))
+
+    def _claim_of(
+        self, group: _Group, found: dict[tuple[str, str], TrackingClaim] | None
+    ) -> tuple[TrackingClaim | None, bool]:
+        """The claim of the group's number, and whether it was written just now (by this ingest)."""
+        claim = self._lookup(group.carrier.value, group.tracking_number, found)
+        for alternate in sorted(group.alternates):
+            if claim is not None:
+                return claim, False
+            claim = self._lookup(alternate.value, group.tracking_number, found)
+            if claim is not None and self.trackings is not None:
+                # the provider says the number is another company's (Kuaidi100 autoCheck): a tracked number
+                # registered under a guessed carrier is corrected; an order's waybill keeps its carrier
+                corrected = self.trackings().correct(group.tracking_number, alternate, group.carrier)
+                if corrected is not None:
+                    return corrected, corrected.carrier != claim.carrier
+        if claim is None and group.order_ref:
+            claim = self._claim_by_order_ref(group)
+            return claim, claim is not None
+        return claim, False
+
+    def _apply_all(self, plans: Sequence[_Plan], now: datetime, result: BatchResult) -> None:
+        """The scans new to every planned group in ONE ``put_events`` (BatchWriteItems of 25) before any
+        group records its hashes (then writes its state): a crash in between leaves items that the retry
+        writes again (same key, same content) and hashes not yet recorded, so nothing is reported twice or
+        lost. When that write fails, every group is applied on its own (and message by message)."""
+        items = [(plan.claim.shipment_id, event) for plan in plans for event in plan.claim.unseen(plan.events)]
+        try:
+            if items:
+                self.store.put_events(items)
+        except Exception:
+            self.log.warning("scans not written in one batch: applying group by group", exc_info=True)
+            for plan in plans:
+                self.parking.repark(plan.claim, plan.taken, now)
+                self._isolated(plan.group, now, result, functools.partial(self._ingest_group, plan.group, now, result))
+            return
+        for plan in plans:
+            self._isolated(plan.group, now, result, functools.partial(self._apply_plan, plan, now, result, stored=True))
+
+    def _apply_plan(
+        self, plan: _Plan, now: datetime, result: BatchResult, *, stored: bool, force: bool = False
+    ) -> None:
+        try:
+            self._apply(plan.claim, plan.events, now, result, force=force or plan.group.redelivered, stored=stored)
+        except Exception:
+            self.parking.repark(plan.claim, plan.taken, now)
+            raise
+
+    def _recheck(self, parked: Sequence[_Group], now: datetime, result: BatchResult, *, strict: bool = False) -> None:
+        """Read the claims of the numbers just parked again (one read) and replay at once those claimed
+        meanwhile: the waybill workflow may have claimed one and run ``apply_parked`` between our first read
+        and the park. A claim written after this (strongly consistent) read was written after the park, so
+        the workflow's ``apply_parked`` finds the push: no parked push is stranded. When the read or the
+        replay fails, the group's messages fail (``strict``: raise) and their redelivery applies them."""
+        if not parked:
+            return
+        try:
+            found = self.store.find_claims([key for group in parked for key in _keys(group)])
+        except Exception as exc:
+            if strict:
+                raise
+            for group in parked:
+                for source in group.sources.values():
+                    self._fail(result, source.message_id, source.receive_count, "recheck", exc)
+            return
+        for group in parked:
+            claim = next((found[key] for key in _keys(group) if key in found), None)
+            if claim is None:
+                continue
+            try:
+                self._replay_parked(claim, (group.carrier.value,), now, result)
+            except Exception as exc:
+                if strict:
+                    raise
+                for source in group.sources.values():
+                    self._fail(result, source.message_id, source.receive_count, "recheck", exc)
 
     def _claim_by_order_ref(self, group: _Group) -> TrackingClaim | None:
         """No claim for the number, but the provider echoed our order reference: find the shipment by it
@@ -318,66 +432,12 @@ class Ingestor:
             shipment.shipment_id, shipment.order_id, waybill.carrier.value, group.tracking_number, facts=facts
         )
 
-    def _park(self, group: _Group, now: datetime, result: BatchResult) -> None:
-        expires_at = now + timedelta(hours=self.config.parked_push_ttl_hours)
-        for source in group.sources.values():
-            self.store.park_push(
-                group.carrier.value, group.tracking_number, source.payload_ref, source.received_at, expires_at
-            )
-            result.parked += 1
-            self.metric("PushParked", 1)
-        self.log.info(
-            "push parked: tracking number not claimed yet",
-            extra={"carrier": group.carrier.value, "tracking_number": group.tracking_number[:40]},
+    @property
+    def parking(self) -> PushParking:
+        """Parked pushes: park, take, read back, put back."""
+        return PushParking(
+            self.store, self.archive, self.config, read=self._read, metric=self.metric, log=lambda: self.log
         )
-
-    def _take(self, claim: TrackingClaim, also: Sequence[str] = ()) -> list[ParkedPush]:
-        """Take (read + delete) the pushes parked for the claim's number, expired ones included."""
-        taken: list[ParkedPush] = []
-        for carrier in dict.fromkeys([claim.carrier, *also]):
-            taken += self.store.take_parked(carrier, claim.tracking_number, now=_EPOCH)
-        return taken
-
-    def _replay(
-        self, claim: TrackingClaim, taken: Sequence[ParkedPush], now: datetime, result: BatchResult
-    ) -> list[tuple[TrackingEvent, datetime]]:
-        """The scans of taken parked pushes for the claim's number; expired pushes are counted, not applied
-        (TTL deletion is lazy, so an expired item can still be found)."""
-        scans: list[tuple[TrackingEvent, datetime]] = []
-        cache: dict[str, list[str]] = {}
-        carriers = {parked.carrier for parked in taken} | {claim.carrier}
-        for parked in taken:
-            if parked.expires_at <= now:
-                result.expired += 1
-                self.metric("PushParkedExpired", 1)
-                continue
-            read = self._read(self._load(parked.payload_ref, cache))
-            scans += [
-                (e, read.received_at)
-                for e in read.events
-                if e.tracking_number == claim.tracking_number and e.carrier.value in carriers
-            ]
-            result.replayed += 1
-        return scans
-
-    def _repark(self, items: Sequence[ParkedPush], now: datetime) -> None:
-        """Put taken pushes back when applying them failed (they must not be lost with the retry)."""
-        for item in items:
-            if item.expires_at > now:
-                self.store.park_push(
-                    item.carrier, item.tracking_number, item.payload_ref, item.received_at, item.expires_at
-                )
-
-    def _load(self, payload_ref: str, cache: dict[str, list[str]]) -> str:
-        if payload_ref.startswith(INLINE_PREFIX):
-            return payload_ref[len(INLINE_PREFIX) :]
-        if not payload_ref.startswith(ARCHIVE_PREFIX):
-            raise ValueError(f"unknown payload reference {payload_ref[:40]!r}")
-        key, _, line = payload_ref[len(ARCHIVE_PREFIX) :].rpartition("#")
-        if key not in cache:
-            cache[key] = self.archive.get_lines(key)
-        record = json.loads(cache[key][int(line)])
-        return str(record["body"])
 
     @property
     def writer(self) -> TrackingWriter:
@@ -385,7 +445,9 @@ class Ingestor:
         estimator = None
         if self.lanes is not None:
             settings = self.config.estimates.settings
-            estimator = DeliveryEstimator(self.lanes, settings, metric=self.metric, log=lambda: self.log)
+            estimator = DeliveryEstimator(
+                self.lanes, settings, metric=self.metric, log=lambda: self.log, cache_seconds=LANE_CACHE_SECONDS
+            )
         return TrackingWriter(self.store, self.config, metric=self.metric, log=lambda: self.log, estimator=estimator)
 
     def _checked(
@@ -397,9 +459,16 @@ class Ingestor:
         return events
 
     def _apply(
-        self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, result: BatchResult, *, force: bool
+        self,
+        claim: TrackingClaim,
+        events: list[TrackingEvent],
+        now: datetime,
+        result: BatchResult,
+        *,
+        force: bool,
+        stored: bool = False,
     ) -> None:
-        new, change = self.writer.apply(claim, events, now, force=force)
+        new, change = self.writer.apply(claim, events, now, force=force, stored=stored)
         result.events_new += len(new)
         result.events_duplicate += len(events) - len(new)
         self._changed(result, change)
@@ -414,38 +483,25 @@ class Ingestor:
     def apply_parked(self, carrier: str, tracking_number: str) -> BatchResult:
         """Replay the pushes parked for a number that has just been claimed. Idempotent."""
         result = BatchResult()
-        now = self.clock()
         claim = self.store.find_by_tracking(carrier, tracking_number)
-        if claim is None:
-            return result
-        taken = self._take(claim)
+        if claim is not None:
+            self._replay_parked(claim, (), self.clock(), result)
+        return result
+
+    def _replay_parked(self, claim: TrackingClaim, also: Sequence[str], now: datetime, result: BatchResult) -> None:
+        """Take the claim's parked pushes and apply them; on failure they are parked again and flagged."""
+        taken = self.parking.take(claim, also)
         if not taken:
-            return result
+            return
         try:
-            scans = self._replay(claim, taken, now, result)
+            scans = self.parking.replay(claim, taken, now, result)
             if scans:
                 self._apply(claim, self._checked(claim, scans, result), now, result, force=True)
         except Exception:
-            self._repark(taken, now)
-            self.log.exception("parked replay failed", extra={"carrier": carrier, "tracking_number": tracking_number})
+            self.parking.repark(claim, taken, now)
+            extra = {"carrier": claim.carrier, "tracking_number": claim.tracking_number}
+            self.log.exception("parked replay failed", extra=extra)
             raise
-        return result
-
-
-def _overridden(event: TrackingEvent, overrides: dict[str, Any]) -> TrackingEvent:
-    fix = overrides.get(event.raw_code)
-    if fix is None or (fix.status, fix.sub_status) == (event.status, event.sub_status):
-        return event
-    return event.model_copy(update={"status": fix.status, "sub_status": fix.sub_status})
-
-
-def _archive_line(message: InboundMessage) -> str:
-    line = json.dumps({"message_id": message.message_id, "body": message.body}, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: keep the line, escaped
-        line = json.dumps({"message_id": message.message_id, "body": message.body})
-    return line
 
 
 __all__ = [
@@ -455,15 +511,3 @@ __all__ = [
     "Ingestor",
     "MetricSink",
 ]
-
-
-def _redacted(event: TrackingEvent) -> TrackingEvent:
-    """The scan as stored: phones and the signer's or courier's name masked in its texts (the place and the
-    action stay). Its content hash is the carrier's original, so a redelivered scan is still the same one."""
-    from parcelhub.security.masking import redact_text
-
-    text = redact_text(event.raw_text)
-    reason = redact_text(event.exception_text) if event.exception_text else event.exception_text
-    if text == event.raw_text and reason == event.exception_text:
-        return event
-    return event.model_copy(update={"raw_text": text, "exception_text": reason})

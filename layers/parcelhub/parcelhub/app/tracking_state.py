@@ -93,10 +93,15 @@ class TrackingWriter:
         return list(unique.values())
 
     def apply(
-        self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, *, force: bool
+        self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime, *, force: bool, stored: bool = False
     ) -> tuple[list[TrackingEvent], StatusChange | None]:
-        """Store the new scans and write the state they fold into; returns (new scans, the change)."""
-        new = self.store.append_events(claim, events)
+        """Store the new scans and write the state they fold into; returns (new scans, the change).
+        ``stored``: the items of ``claim.unseen(events)`` were written already (``put_events``, batched with
+        other numbers' scans): only their hashes are recorded, then the state is written."""
+        if stored:
+            new = self.store.record_events(claim, claim.unseen(events))
+        else:
+            new = self.store.append_events(claim, events)
         # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a
         # crash between append and apply): then re-apply; the conditional update makes it idempotent.
         if not new and not force:

@@ -64,6 +64,19 @@ class TrackingClaim:
     known_hashes: frozenset[str] = frozenset()
     #: the owner's lane, service and creation time; ``None`` on a claim written without them
     facts: ClaimFacts | None = None
+    #: pushes parked for the number may be waiting: a replay of them failed (``flag_parked``)
+    parked: bool = False
+
+    def unseen(self, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        """The events whose hash the claim did not hold when it was read, one per hash (what a timeline
+        writes; recording their hashes then tells which of them are new)."""
+        seen = set(self.known_hashes)
+        fresh: list[TrackingEvent] = []
+        for event in events:
+            if event.content_hash not in seen:
+                seen.add(event.content_hash)
+                fresh.append(event)
+        return fresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,13 +248,30 @@ class TrackingClaims(Protocol):
     def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
         """Exactly one GetItem."""
 
+    def find_claims(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TrackingClaim]:
+        """The claims of those (carrier, tracking number) keys that are claimed, read as strongly as
+        ``find_by_tracking``: one BatchGetItem per 100 keys (keys left unprocessed are asked again)."""
+
+    def flag_parked(self, carrier: str, tracking_number: str, waiting: bool) -> None:
+        """Mark the claim as having parked pushes waiting (a replay of them failed and put them back), or
+        clear the mark; nothing happens when the number is not claimed."""
+
 
 @runtime_checkable
 class Timeline(Protocol):
     """A shipment's tracking events (deduplicated by content hash) and the status they fold into."""
 
     def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
-        """Store the events that are new and return them; nothing is written when nothing is new."""
+        """Store the events that are new and return them; nothing is written when nothing is new
+        (``put_events`` of those not in ``claim.known_hashes``, then ``record_events``)."""
+
+    def put_events(self, events: Sequence[tuple[str, TrackingEvent]]) -> None:
+        """Write the event items of any number of shipments, (shipment id, event) each, in BatchWriteItems
+        of 25; idempotent (same key, same content). Their hashes are not recorded: ``record_events`` next."""
+
+    def record_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        """Add the hashes of events already written by ``put_events`` to the claim (one atomic update) and
+        return those no writer had added before: each event is reported new exactly once."""
 
     def apply_tracking_state(
         self,

@@ -4,7 +4,7 @@ One ``BatchGetItem`` for every (carrier, level) cell of the lane — city lane, 
 carrier-national, sk ``all`` (layout in :mod:`parcelhub.adapters.dynamodb.lane_cells`; the scorecard
 writer maintains them) — whatever the history's size. Eventually consistent (half the read cost; a delivery
 recorded a second ago changes no estimate). Keys DynamoDB leaves unprocessed (throttling) are asked again,
-a few times, before the port says the store is unavailable.
+a few times, before the port says the store is unavailable (``Table._batch_get``).
 """
 
 from __future__ import annotations
@@ -12,16 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.lane_cells import ALL_TIME, cell_pk, parse_cell_pk, stats_from_item
-from parcelhub.adapters.dynamodb.table import Table
+from parcelhub.adapters.dynamodb.table import BATCH_GET_MAX_KEYS, Table
 from parcelhub.domain.lanes import Lane, LaneLevel, LaneStats, lane_key
-from parcelhub.ports.errors import StoreUnavailable
 
-BATCH_GET_MAX_KEYS = 100
 #: the levels an estimate falls back through (the scorecards' destination-province roll-up is not one)
 _LEVELS = (LaneLevel.CITY, LaneLevel.PROVINCE, LaneLevel.NATIONAL)
-_UNPROCESSED_ROUNDS = 3
 
 
 def lane_keys(carriers: Sequence[str], service: str, lane: Lane) -> list[tuple[str, str]]:
@@ -47,21 +43,5 @@ class LaneHistoryRecords(Table):
             raise ValueError(f"one read holds {BATCH_GET_MAX_KEYS} cells: {len(carriers)} carriers is too many")
         return lane_stats_of(self._batch_get(keys, what="lane cells"))
 
-    def _batch_get(self, keys: Sequence[tuple[str, str]], *, what: str) -> list[dict[str, Any]]:
-        """One eventually consistent ``BatchGetItem`` of at most 100 keys (unprocessed keys asked again)."""
-        if not keys:
-            return []
-        request: dict[str, Any] = {
-            self.table_name: {
-                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
-                "ConsistentRead": False,
-            }
-        }
-        items: list[dict[str, Any]] = []
-        for _ in range(_UNPROCESSED_ROUNDS):
-            response = self._call("batch_get_item", RequestItems=request)
-            items.extend(ser.from_wire(wire) for wire in response.get("Responses", {}).get(self.table_name, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return items
-        raise StoreUnavailable(f"{what}: keys left unprocessed after retries", code="UnprocessedKeys")
+
+__all__ = ["BATCH_GET_MAX_KEYS", "LaneHistoryRecords", "lane_keys", "lane_stats_of"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ MISCONFIGURED_CODES = frozenset(
     }
 )
 BATCH_WRITE_MAX = 25
+BATCH_GET_MAX_KEYS = 100
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
 BATCH_WRITE_ATTEMPTS = 8
 
@@ -215,6 +217,32 @@ class Table:
                 time.sleep(min(0.05 * 2**attempt, 1.0))
             else:
                 raise StoreUnavailable(f"{len(pending)} items still unprocessed after {BATCH_WRITE_ATTEMPTS} attempts")
+
+    def _batch_get(
+        self, keys: Sequence[tuple[str, str]], *, what: str, consistent: bool = False, attempts: int = 3
+    ) -> list[dict[str, Any]]:
+        """BatchGetItem in chunks of 100 keys (eventually consistent unless ``consistent``), asking again for
+        UnprocessedKeys with exponential backoff; ``StoreUnavailable`` when keys are still unprocessed after
+        ``attempts`` requests."""
+        items: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [_key(pk, sk) for pk, sk in unique[start : start + BATCH_GET_MAX_KEYS]],
+                    "ConsistentRead": consistent,
+                }
+            }
+            for attempt in range(attempts):
+                response = self._call("batch_get_item", RequestItems=request)
+                items += [ser.from_wire(wire) for wire in response.get("Responses", {}).get(self.table_name, [])]
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise StoreUnavailable(f"{what}: keys left unprocessed after retries", code="UnprocessedKeys")
+        return items
 
     # ------------------------------------------------------------------------------- shared helpers
     def _set_stall_attrs(self, expr: Expr, shipment_id: str, mark: StallMark) -> None:

@@ -54,35 +54,46 @@ class TrackingRecords(Table):
 
     def find_by_tracking(self, carrier: str, tracking_number: str) -> TrackingClaim | None:
         item = self._get_item(ser.tracking_pk(carrier, tracking_number), ser.TRK)
-        if item is None:
-            return None
-        return TrackingClaim(
-            shipment_id=str(item["shipment_id"]),
-            order_id=str(item["order_id"]),
-            carrier=str(item["carrier"]),
-            tracking_number=str(item["tracking_number"]),
-            known_hashes=frozenset(str(h) for h in item.get("known_hashes", ())),
-            facts=_claim_facts(item),
+        return None if item is None else _claim(item)
+
+    def find_claims(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TrackingClaim]:
+        items = self._batch_get(
+            [(ser.tracking_pk(carrier, number), ser.TRK) for carrier, number in keys], what="claims", consistent=True
         )
+        claims = (_claim(item) for item in items if "shipment_id" in item)
+        return {(claim.carrier, claim.tracking_number): claim for claim in claims}
+
+    def flag_parked(self, carrier: str, tracking_number: str, waiting: bool) -> None:
+        expr = Expr()
+        if waiting:
+            expr.set("parked_waiting", True)
+        else:
+            expr.remove("parked_waiting")
+        try:
+            self._update(ser.tracking_pk(carrier, tracking_number), ser.TRK, expr, f"attribute_exists({expr.n('pk')})")
+        except ConditionFailed:
+            return
 
     def append_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
-        seen = set(claim.known_hashes)
-        fresh: list[TrackingEvent] = []
-        for event in events:
-            if event.content_hash not in seen:
-                seen.add(event.content_hash)
-                fresh.append(event)
+        fresh = claim.unseen(events)
         if not fresh:
             return []
         # 1) the event items first: a crash before step 2 leaves them re-writable (same key, same content)
-        self._batch_write(
-            [{"PutRequest": {"Item": ser.to_wire(ser.event_to_item(claim.shipment_id, e))}} for e in fresh]
-        )
-        # 2) one atomic ADD to the claim's hash set; the set as it was before (ALL_OLD: UPDATED_OLD may omit
-        #    an attribute the ADD did not change) tells which hashes a concurrent writer added first, so each
-        #    event is reported new exactly once
+        self.put_events([(claim.shipment_id, e) for e in fresh])
+        # 2) then the claim's hash set
+        return self.record_events(claim, fresh)
+
+    def put_events(self, events: Sequence[tuple[str, TrackingEvent]]) -> None:
+        self._batch_write([{"PutRequest": {"Item": ser.to_wire(ser.event_to_item(sid, e))}} for sid, e in events])
+
+    def record_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+        if not events:
+            return []
+        # one atomic ADD to the claim's hash set; the set as it was before (ALL_OLD: UPDATED_OLD may omit an
+        # attribute the ADD did not change) tells which hashes a concurrent writer added first, so each event
+        # is reported new exactly once
         expr = Expr()
-        expr.adds.append(f"{expr.n('known_hashes')} {expr.v({e.content_hash for e in fresh})}")
+        expr.adds.append(f"{expr.n('known_hashes')} {expr.v({e.content_hash for e in events})}")
         try:
             old = self._update(
                 ser.tracking_pk(claim.carrier, claim.tracking_number),
@@ -94,7 +105,13 @@ class TrackingRecords(Table):
         except ConditionFailed:
             raise ShipmentNotFound(f"tracking claim {claim.carrier}/{claim.tracking_number}") from None
         already = {str(h) for h in old.get("known_hashes", ())}
-        return [e for e in fresh if e.content_hash not in already]
+        reported: set[str] = set()
+        new: list[TrackingEvent] = []
+        for event in events:
+            if event.content_hash not in already and event.content_hash not in reported:
+                reported.add(event.content_hash)
+                new.append(event)
+        return new
 
     def rewrite_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> None:
         unique = list({e.content_hash: e for e in events}.values())
@@ -260,6 +277,18 @@ class TrackingRecords(Table):
         return events
 
     # ----------------------------------------------------------------------------------------- stalls
+
+
+def _claim(item: dict[str, Any]) -> TrackingClaim:
+    return TrackingClaim(
+        shipment_id=str(item["shipment_id"]),
+        order_id=str(item["order_id"]),
+        carrier=str(item["carrier"]),
+        tracking_number=str(item["tracking_number"]),
+        known_hashes=frozenset(str(h) for h in item.get("known_hashes", ())),
+        facts=_claim_facts(item),
+        parked=bool(item.get("parked_waiting")),
+    )
 
 
 def _claim_facts(item: dict[str, Any]) -> ClaimFacts | None:
