@@ -96,3 +96,170 @@ def test_each_execution_gets_its_own_program_from_one_parse(restored: Any) -> No
     for _ in range(2):
         with pytest.raises(ASLParserException):
             AmazonStateLanguageParser.parse('{"StartAt": "Nowhere", "States": {"X": {"Type": "Bogus"}}}')
+
+
+def test_stream_records_read_the_same_when_answered_as_stored(restored: Any) -> None:
+    """Given a table with a NEW_AND_OLD_IMAGES stream and items of every attribute type, when its records
+    are read through boto3 with moto's serializer and then with the records answered as stored, then boto3
+    parses the same records (times and binary included) without moto walking the output shape."""
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.server import ThreadedMotoServer
+
+    from sandbox.local.stack import moto_client
+
+    restored.setattr(DynamoDBStreamsHandler, "get_records", DynamoDBStreamsHandler.__dict__["get_records"])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # as the moto process serves
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        dynamodb = moto_client("dynamodb", f"http://{host}:{port}")
+        streams = moto_client("dynamodbstreams", f"http://{host}:{port}")
+        table = dynamodb.create_table(
+            TableName="shipments",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]
+        item = {
+            "pk": {"S": "SHIPMENT#shp_1 上海"},
+            "sk": {"N": "1"},
+            "blob": {"B": b"\x00\xffsigned"},
+            "tags": {"SS": ["vip", "cod"]},
+            "weights": {"NS": ["1.5", "2"]},
+            "parts": {"BS": [b"a", b"b"]},
+            "view": {"M": {"status": {"S": "IN_TRANSIT"}, "events": {"L": [{"N": "3"}, {"NULL": True}]}}},
+            "paid": {"BOOL": False},
+        }
+        dynamodb.put_item(TableName="shipments", Item=item)
+        dynamodb.update_item(
+            TableName="shipments",
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression="SET paid = :t",
+            ExpressionAttributeValues={":t": {"BOOL": True}},
+        )
+        dynamodb.delete_item(TableName="shipments", Key={"pk": item["pk"], "sk": item["sk"]})
+        shard = streams.describe_stream(StreamArn=table["LatestStreamArn"])["StreamDescription"]["Shards"][0]
+
+        def read() -> list[dict[str, Any]]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=table["LatestStreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            reply = streams.get_records(ShardIterator=iterator, Limit=100)
+            assert reply["NextShardIterator"]
+            return list(reply["Records"])
+
+        serialized = read()
+        moto_process.stream_records_as_stored()
+        walked: list[str] = []
+        serialize = DynamoDBStreamsHandler.serialized
+
+        def counting(handler: Any, result: Any) -> Any:
+            walked.append(handler._get_action())
+            return serialize(handler, result)
+
+        restored.setattr(DynamoDBStreamsHandler, "serialized", counting)
+        assert read() == serialized
+        assert "GetRecords" not in walked
+        assert "GetShardIterator" in walked  # the other operations are serialized by moto as before
+    finally:
+        server.stop()
+    assert [r["eventName"] for r in serialized] == ["INSERT", "MODIFY", "REMOVE"]
+    assert serialized[0]["dynamodb"]["NewImage"]["blob"] == {"B": b"\x00\xffsigned"}
+    assert serialized[1]["dynamodb"]["ApproximateCreationDateTime"].year >= 2026
+
+
+def test_queries_answer_the_same_from_one_partition(restored: Any) -> None:
+    """Given a table with a range key and a GSI holding several partitions, when base-table and index queries
+    (key conditions, filters, descending order, pages) run with moto's full listing and then with the
+    partition listing, then every answer is the same, and a query no longer lists the whole table."""
+    from moto.dynamodb.models.table import Table
+    from moto.server import ThreadedMotoServer
+
+    from sandbox.local.stack import moto_client
+
+    restored.setattr(Table, "query", Table.__dict__["query"])
+    restored.setattr(Table, "all_items", Table.__dict__["all_items"])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        dynamodb = moto_client("dynamodb", f"http://{host}:{port}")
+        dynamodb.create_table(
+            TableName="parcels",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "tracking", "due")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-tracking",
+                    "KeySchema": [
+                        {"AttributeName": "tracking", "KeyType": "HASH"},
+                        {"AttributeName": "due", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for n in range(60):
+            item = {"pk": {"S": f"SHP#{n % 7}"}, "sk": {"S": f"EVT#{(n * 37) % 100:03d}"}, "n": {"N": str(n)}}
+            if n % 3:
+                item |= {"tracking": {"S": f"SF{n % 4}"}, "due": {"S": f"2026-12-0{1 + n % 9}"}}
+            dynamodb.put_item(TableName="parcels", Item=item)
+        queries: list[dict[str, Any]] = [
+            {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "SHP#3"}}},
+            {
+                "KeyConditionExpression": "pk = :p AND begins_with(sk, :e)",
+                "ExpressionAttributeValues": {":p": {"S": "SHP#1"}, ":e": {"S": "EVT#0"}},
+                "ScanIndexForward": False,
+            },
+            {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "SHP#404"}}},
+            {
+                "IndexName": "by-tracking",
+                "KeyConditionExpression": "tracking = :t AND due <= :d",
+                "ExpressionAttributeValues": {":t": {"S": "SF1"}, ":d": {"S": "2026-12-06"}, ":n": {"N": "20"}},
+                "FilterExpression": "n > :n",
+            },
+            {
+                "IndexName": "by-tracking",
+                "KeyConditionExpression": "tracking = :t",
+                "ExpressionAttributeValues": {":t": {"S": "SF2"}},
+                "ScanIndexForward": False,
+            },
+        ]
+
+        def answers() -> list[list[dict[str, Any]]]:
+            pages: list[list[dict[str, Any]]] = []
+            for query in queries:
+                for limit in (None, 2):
+                    start: dict[str, Any] | None = None
+                    while True:
+                        extra = ({"Limit": limit} if limit else {}) | ({"ExclusiveStartKey": start} if start else {})
+                        reply = dynamodb.query(TableName="parcels", **query, **extra)
+                        pages.append(reply["Items"] + [{"last": reply.get("LastEvaluatedKey")}])
+                        start = reply.get("LastEvaluatedKey")
+                        if not start:
+                            break
+            return pages
+
+        expected = answers()
+        moto_process.query_one_partition()
+        listings: list[int] = []
+        listed = Table.all_items
+
+        def counting(table: Any) -> Any:
+            items = listed(table)
+            listings.append(len(items))
+            return items
+
+        restored.setattr(Table, "all_items", counting)
+        assert answers() == expected
+        assert min(listings) <= 9  # a base-table query lists its partition (9 items at most)
+    finally:
+        server.stop()
+    assert sum(len(page) - 1 for page in expected) > 40
