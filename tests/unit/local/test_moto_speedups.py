@@ -263,3 +263,84 @@ def test_queries_answer_the_same_from_one_partition(restored: Any) -> None:
     finally:
         server.stop()
     assert sum(len(page) - 1 for page in expected) > 40
+
+
+def test_items_read_the_same_when_their_attribute_values_are_written_as_stored(restored: Any) -> None:
+    """Given items of every attribute type, when GetItem, Query, UpdateItem (ALL_NEW), BatchGetItem and
+    TransactGetItems answer through moto's shape walk and then with attribute values written as stored,
+    then boto3 parses the same answers, and moto's serializer no longer walks the attribute values."""
+    from moto.core.serialize import BaseJSONSerializer
+    from moto.server import ThreadedMotoServer
+
+    from sandbox.local.stack import moto_client
+
+    restored.setattr(
+        BaseJSONSerializer, "_serialize_type_structure", BaseJSONSerializer.__dict__["_serialize_type_structure"]
+    )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        dynamodb = moto_client("dynamodb", f"http://{host}:{port}")
+        dynamodb.create_table(
+            TableName="labels",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        item = {
+            "pk": {"S": "SHIPMENT#shp_1 上海"},
+            "label": {"B": b"\x00\xffPDF"},
+            "tags": {"SS": ["vip", "cod"]},
+            "weights": {"NS": ["1.5", "2"]},
+            "parts": {"BS": [b"a", b"\x01"]},
+            "view": {"M": {"status": {"S": "IN_TRANSIT"}, "events": {"L": [{"N": "3"}, {"NULL": True}]}}},
+            "paid": {"BOOL": False},
+            "version": {"N": "1"},
+        }
+        dynamodb.put_item(TableName="labels", Item=item)
+        key = {"pk": item["pk"]}
+        update = {
+            "TableName": "labels",
+            "Key": key,
+            "UpdateExpression": "SET version = version + :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+            "ReturnValues": "ALL_NEW",
+        }
+
+        def answers() -> list[Any]:
+            updated = dynamodb.update_item(**update)["Attributes"]
+            return [
+                dynamodb.get_item(TableName="labels", Key=key)["Item"] | {"version": "-"},
+                {**updated, "version": "-"},
+                dynamodb.query(
+                    TableName="labels",
+                    KeyConditionExpression="pk = :p",
+                    ExpressionAttributeValues={":p": item["pk"]},
+                )["Items"][0]
+                | {"version": "-"},
+                dynamodb.batch_get_item(RequestItems={"labels": {"Keys": [key]}})["Responses"]["labels"][0]
+                | {"version": "-"},
+                dynamodb.transact_get_items(TransactItems=[{"Get": {"TableName": "labels", "Key": key}}])["Responses"][
+                    0
+                ]["Item"]
+                | {"version": "-"},
+            ]
+
+        expected = answers()
+        moto_process.attribute_values_as_stored()
+        walked: list[str] = []
+        walk = BaseJSONSerializer._serialize_type_structure
+
+        def counting(serializer: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+            walked.append(shape.name)
+            walk(serializer, serialized, value, shape, key)
+
+        restored.setattr(BaseJSONSerializer, "_serialize_type_structure", counting)
+        assert answers() == expected
+        # 8 attributes in each of the 5 answers, none of their nested values walked (moto's walk: 60)
+        assert walked.count("AttributeValue") == 8 * 5
+    finally:
+        server.stop()
+    assert expected[0]["label"] == {"B": b"\x00\xffPDF"}
+    assert all(answer == expected[0] for answer in expected)
