@@ -96,10 +96,12 @@ class Functions:
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._import_lock = threading.Lock()
         # Lambda runs a function in several execution environments at once, each handed one event at a
-        # time; here up to `concurrency` invocations of a function run at once (its reserved concurrency
-        # caps that), so handlers must not keep per-invocation state in module globals.
+        # time, so handlers must not keep per-invocation state in module globals. A function with
+        # ReservedConcurrentExecutions runs that many at once, as on AWS (the waybill tasks' 50: a cap of 4
+        # here queued the demo's workflow tasks behind each other for most of their order -> waybill time);
+        # any other function up to `concurrency` (the account's pool, which the local stack cannot share).
         self._slots = {
-            logical: threading.BoundedSemaphore(min(concurrency, f.reserved_concurrency or concurrency))
+            logical: threading.BoundedSemaphore(f.reserved_concurrency or concurrency)
             for logical, f in functions.items()
         }
 

@@ -37,7 +37,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "PARCELHUB_SANDBOX_STAGE_SECONDS": ("2", "seconds between two lifecycle stages in the carrier sandboxes"),
     "PARCELHUB_LOCAL_CONCURRENCY": (
         "4",
-        "concurrent invocations per function (capped by its ReservedConcurrentExecutions), like Lambda's environments",
+        (
+            "concurrent invocations of a function without ReservedConcurrentExecutions (one with it runs that "
+            "many), like Lambda's environments; also the SQS pollers per event source (at most the reserved one)"
+        ),
     ),
     "PARCELHUB_CARRIER_READ_TIMEOUT": (
         "",
