@@ -13,8 +13,8 @@ What is counted, and where it comes from:
   template's memory size);
 * requests AWS makes or bills that moto doesn't see: API Gateway requests (HTTP calls to the API, from
   the same metrics; the carrier webhooks are the webhook function's URL, billed as its invocations only),
-  the SQS event source mapping's ReceiveMessage + DeleteMessageBatch (2 per batch
-  invocation), EventBridge events published (a catch-all rule of the bench's own on the bus counts them)
+  the SQS event source mappings' ReceiveMessage and DeleteMessageBatch calls (counted by the local
+  stack's pollers, which receive and delete as Lambda's do: at most 10 messages per call), EventBridge events published (a catch-all rule of the bench's own on the bus counts them)
   and each rule's deliveries (``TestEventPattern`` of every captured event against every rule), Step
   Functions state transitions (execution histories), bytes stored to S3 (the bucket's objects), and
   bytes logged (the functions' JSON log lines on the runner's stdout, plus Lambda's START/END/REPORT);
@@ -508,6 +508,9 @@ def price_phase(
     invocations = sum(int(f["invocations"]) for f in lam.values())
     gb_seconds = sum(float(f["gb_seconds"]) for f in lam.values())
     sqs_batches = sum(int(lam.get(f, {}).get("invocations", 0)) for f in facts["sqs_functions"])
+    # the event source mappings' ReceiveMessage (10 messages at most each) and DeleteMessageBatch (10 entries)
+    # calls for those batches, as the local stack's pollers made them
+    esm_requests = sum(sum(c.values()) for c in metrics.get("event_source_requests", {}).values())
     http_requests = sum(int(n) for n in metrics.get("http_requests", {}).values())
     # a function URL request is billed as its function's invocation only (no API Gateway request)
     url_requests = sum(int(n) for n in metrics.get("function_url_requests", {}).values())
@@ -521,7 +524,7 @@ def price_phase(
     logged = int(extras["log_bytes"]) + invocations * prices.LAMBDA_PLATFORM_LOG_BYTES
     xray_traces = 0.05 * (http_requests + url_requests + sqs_batches)  # default sampling: 5% beyond 1 req/s
 
-    sqs_requests = sum(by_service.get("sqs", {}).values()) + 2 * sqs_batches + to_sqs
+    sqs_requests = sum(by_service.get("sqs", {}).values()) + esm_requests + to_sqs
     sns_publishes = sum(by_service.get("sns", {}).values()) + to_sns
     s3_puts = sum(n for op, n in by_service.get("s3", {}).items() if op in {"PutObject", "CopyObject", "ListObjectsV2"})
     s3_gets = sum(n for op, n in by_service.get("s3", {}).items() if op in {"GetObject", "HeadObject"})
@@ -546,7 +549,7 @@ def price_phase(
         "aws_api_calls_by_functions": int(metrics["aws_calls_total"]),
         "api_gateway_requests": http_requests,
         "lambda_invocations": invocations,
-        "sqs_event_source_requests": 2 * sqs_batches,
+        "sqs_event_source_requests": esm_requests,
         "eventbridge_events_published": events_published,
         "eventbridge_rule_deliveries": to_sns + to_api_destination + to_sqs + to_lambda,
         # Standard bills each transition; Express bills each execution (plus its duration)

@@ -58,6 +58,8 @@ class Metrics:
             self.http_requests: Counter[str] = Counter()
             #: requests to function URLs (no API Gateway: each is only the function's invocation)
             self.function_url_requests: Counter[str] = Counter()
+            #: SQS requests the event source mappings made for their batches (ReceiveMessage, DeleteMessageBatch)
+            self.event_source_requests: dict[str, Counter[str]] = defaultdict(Counter)
             if not hasattr(self, "in_flight"):  # running invocations survive a reset
                 self.in_flight: Counter[str] = Counter()
 
@@ -126,6 +128,12 @@ class Metrics:
         with self._lock:
             self.function_url_requests[key] += 1
 
+    def record_event_source(self, function: str, receives: int, deletes: int) -> None:
+        """The SQS requests an event source mapping made for one batch of ``function``."""
+        with self._lock:
+            self.event_source_requests[function]["ReceiveMessage"] += receives
+            self.event_source_requests[function]["DeleteMessageBatch"] += deletes
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -148,5 +156,6 @@ class Metrics:
                 },
                 "http_requests": dict(sorted(self.http_requests.items())),
                 "function_url_requests": dict(sorted(self.function_url_requests.items())),
+                "event_source_requests": {f: dict(c) for f, c in sorted(self.event_source_requests.items())},
                 "in_flight": {f: n for f, n in sorted(self.in_flight.items()) if n},
             }

@@ -10,6 +10,11 @@ after the first one, and invokes the function with an SQS event shaped exactly l
 
 Records not deleted reappear after the queue's visibility timeout and moto moves them to the DLQ
 after ``maxReceiveCount`` receives (its redrive policy).
+
+The SQS requests a batch cost are counted (``count(function, receives, deletes)``): the ReceiveMessage
+calls that returned messages (at most 10 each, as SQS allows) and the DeleteMessageBatch calls (10 entries
+each). AWS bills the event source mapping's requests as SQS requests; the empty long polls of an idle
+queue are a fixed monthly cost, not a batch's.
 """
 
 from __future__ import annotations
@@ -107,8 +112,11 @@ class SqsPoller:
         *,
         index: int = 0,
         redeliver: Callable[[], bool] = lambda: False,
+        count: Callable[[str, int, int], None] = lambda function, receives, deletes: None,
     ) -> None:
         self.source = source
+        self.count = count
+        self._receives = 0
         self.redeliver = redeliver
         self.queue_url = queue_url
         self.sqs = sqs
@@ -129,10 +137,13 @@ class SqsPoller:
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
-        return list(response.get("Messages") or [])
+        messages = list(response.get("Messages") or [])
+        self._receives += bool(messages)
+        return messages
 
     def gather(self) -> list[dict[str, Any]]:
         """One batch: BatchSize records or whatever arrived within the batching window."""
+        self._receives = 0
         batch = self._receive(self.source.batch_size, wait=1)
         if not batch:
             return []
@@ -170,6 +181,7 @@ class SqsPoller:
         }
         keep |= {mid for mid in handles if mid not in keep and mid in first and self.redeliver()}
         to_delete = [(mid, handle) for mid, handle in handles.items() if mid not in keep]
+        self.count(self.source.function, self._receives, -(-len(to_delete) // RECEIVE_LIMIT))
         for start in range(0, len(to_delete), RECEIVE_LIMIT):
             chunk = to_delete[start : start + RECEIVE_LIMIT]
             self.sqs.delete_message_batch(

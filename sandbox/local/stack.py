@@ -319,6 +319,7 @@ class LocalStack:
                             self.stop_event,
                             index=index,
                             redeliver=self.faults.redeliver,
+                            count=self.metrics.record_event_source,
                         )
                     )
         for stream in plan.stream_sources:

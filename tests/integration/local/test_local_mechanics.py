@@ -208,6 +208,35 @@ def test_partial_batch_failure_retries_then_dead_letters(stack: LocalStack, aws:
         assert int(processed["attempts"]["N"]) == 1, ident
 
 
+def test_event_source_counts_the_sqs_requests_of_each_batch(stack: LocalStack, aws: Callable[[str], Any]) -> None:
+    """Given 7 messages for a function polled 5 at a time, when they are all processed, then the local
+    stack counts the event source's SQS requests as AWS bills them: at least one ReceiveMessage per batch
+    and one DeleteMessageBatch per batch (each deletes at most 10)."""
+    base = stack.http.url if stack.http else ""
+    sqs = aws("sqs")
+    url = sqs.get_queue_url(QueueName="fixture-fx-work")["QueueUrl"]
+    requests.post(f"{base}/_local/metrics/reset", timeout=10).raise_for_status()
+    run = uuid.uuid4().hex[:8]
+    idents = [f"{run}-count-{i}" for i in range(7)]
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(i), "MessageBody": json.dumps({"id": ident})} for i, ident in enumerate(idents)],
+    )
+    for ident in idents:
+        eventually(lambda ident=ident: item(aws, stack, f"processed#{ident}", "count"), timeout=30)
+
+    def settled() -> dict[str, Any] | None:
+        metrics = requests.get(f"{base}/_local/metrics", timeout=10).json()
+        counted = metrics.get("event_source_requests", {}).get("BatchFunction", {})
+        return metrics if counted.get("DeleteMessageBatch", 0) >= 2 else None
+
+    # (another test's poison record may be retried meanwhile: a batch of it alone deletes nothing)
+    metrics = eventually(settled, timeout=15)
+    counted = metrics["event_source_requests"]["BatchFunction"]
+    assert counted["ReceiveMessage"] >= counted["DeleteMessageBatch"] >= 2  # 7 messages, 5 per batch
+    assert counted["DeleteMessageBatch"] <= metrics["lambda"]["BatchFunction"]["invocations"]
+
+
 # --------------------------------------------------------------------------------- Step Functions
 
 
