@@ -17,6 +17,14 @@ from sandbox.demo.charts import funnel_chart, histogram, timeline_chart
 from sandbox.demo.scorecards import section as scorecard_section
 
 
+def _named(parcels: list[str], shown: int = 8) -> str:
+    """A count and the parcels it counts (order ids), so an extra alert is named, not only counted."""
+    if not parcels:
+        return "0"
+    more = f", and {len(parcels) - shown} more" if len(parcels) > shown else ""
+    return f"{len(parcels)}: {', '.join(parcels[:shown])}{more}"
+
+
 def _fmt(value: float | None, unit: str = "s") -> str:
     return "-" if value is None else f"{value:.2f} {unit}"
 
@@ -52,7 +60,10 @@ def _rows(summary: Summary) -> dict[str, Rows]:
         "stalls": [
             ("parcels the carriers stopped moving", str(len(summary.stalled))),
             ("stall alerts raised", str(summary.stall_alerts)),
-            ("other stall alerts (late scans under load, then resolved)", str(len(summary.transient_stalls))),
+            (
+                "other stall alerts: not planted, genuinely late (no scan within the threshold)",
+                _named(summary.transient_stalls),
+            ),
             ("stall sweeps triggered by the demo", str(summary.extra.get("sweeps", 0))),
             *[(f"alerts: {kind}", str(n)) for kind, n in sorted(summary.alerts.items())],
         ],

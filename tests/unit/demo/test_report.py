@@ -154,3 +154,17 @@ def test_a_record_without_tracking_links_renders_as_before(record: dict[str, Any
     summary = summarize(record)
     assert summary.extra["tracking_links"] == []
     assert "data-section='tracking-links'" not in html_report(summary)
+
+
+def test_a_stall_alert_for_a_parcel_not_planted_is_named(record: dict[str, Any]) -> None:
+    """Given a run whose stall detector also alerted a parcel the carriers did not stop (it was late on the
+    system's own clock), when the summary is printed, then that parcel is named, not only counted, apart from
+    the planted stalls."""
+    record = {**record, "alerts": [*record["alerts"], alert_line(stall_text("shp_a", "ZTO0000000001"), 30)]}
+    summary = summarize(record)
+    assert summary.transient_stalls == ["shp_a"]
+    console = Console(record=True, width=200)
+    console.print(terminal_summary(summary))
+    text = console.export_text()
+    line = next(row for row in text.splitlines() if "genuinely late" in row)
+    assert "1: shp_a" in line
