@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +27,29 @@ DEFINITION = json.dumps(
         },
     }
 )
+
+
+#: one attribute of each DynamoDB type the wire shape nests (sets, map, list, null, bool)
+EVERY_TYPE: dict[str, Any] = {
+    "tags": {"SS": ["vip", "cod"]},
+    "weights": {"NS": ["1.5", "2"]},
+    "view": {"M": {"status": {"S": "IN_TRANSIT"}, "events": {"L": [{"N": "3"}, {"NULL": True}]}}},
+    "paid": {"BOOL": False},
+}
+
+
+@contextlib.contextmanager
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on a free loopback port, threaded as the moto process serves; its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -103,17 +128,13 @@ def test_stream_records_read_the_same_when_answered_as_stored(restored: Any) -> 
     are read through boto3 with moto's serializer and then with the records answered as stored, then boto3
     parses the same records (times and binary included) without moto walking the output shape."""
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
-    from moto.server import ThreadedMotoServer
 
     from sandbox.local.stack import moto_client
 
     restored.setattr(DynamoDBStreamsHandler, "get_records", DynamoDBStreamsHandler.__dict__["get_records"])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # as the moto process serves
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        dynamodb = moto_client("dynamodb", f"http://{host}:{port}")
-        streams = moto_client("dynamodbstreams", f"http://{host}:{port}")
+    with moto_endpoint() as url:
+        dynamodb = moto_client("dynamodb", url)
+        streams = moto_client("dynamodbstreams", url)
         table = dynamodb.create_table(
             TableName="shipments",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -128,11 +149,8 @@ def test_stream_records_read_the_same_when_answered_as_stored(restored: Any) -> 
             "pk": {"S": "SHIPMENT#shp_1 上海"},
             "sk": {"N": "1"},
             "blob": {"B": b"\x00\xffsigned"},
-            "tags": {"SS": ["vip", "cod"]},
-            "weights": {"NS": ["1.5", "2"]},
+            **EVERY_TYPE,
             "parts": {"BS": [b"a", b"b"]},
-            "view": {"M": {"status": {"S": "IN_TRANSIT"}, "events": {"L": [{"N": "3"}, {"NULL": True}]}}},
-            "paid": {"BOOL": False},
         }
         dynamodb.put_item(TableName="shipments", Item=item)
         dynamodb.update_item(
@@ -165,8 +183,6 @@ def test_stream_records_read_the_same_when_answered_as_stored(restored: Any) -> 
         assert read() == serialized
         assert "GetRecords" not in walked
         assert "GetShardIterator" in walked  # the other operations are serialized by moto as before
-    finally:
-        server.stop()
     assert [r["eventName"] for r in serialized] == ["INSERT", "MODIFY", "REMOVE"]
     assert serialized[0]["dynamodb"]["NewImage"]["blob"] == {"B": b"\x00\xffsigned"}
     assert serialized[1]["dynamodb"]["ApproximateCreationDateTime"].year >= 2026
@@ -177,17 +193,13 @@ def test_queries_answer_the_same_from_one_partition(restored: Any) -> None:
     (key conditions, filters, descending order, pages) run with moto's full listing and then with the
     partition listing, then every answer is the same, and a query no longer lists the whole table."""
     from moto.dynamodb.models.table import Table
-    from moto.server import ThreadedMotoServer
 
     from sandbox.local.stack import moto_client
 
     restored.setattr(Table, "query", Table.__dict__["query"])
     restored.setattr(Table, "all_items", Table.__dict__["all_items"])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        dynamodb = moto_client("dynamodb", f"http://{host}:{port}")
+    with moto_endpoint() as url:
+        dynamodb = moto_client("dynamodb", url)
         dynamodb.create_table(
             TableName="parcels",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -260,8 +272,6 @@ def test_queries_answer_the_same_from_one_partition(restored: Any) -> None:
         restored.setattr(Table, "all_items", counting)
         assert answers() == expected
         assert min(listings) <= 9  # a base-table query lists its partition (9 items at most)
-    finally:
-        server.stop()
     assert sum(len(page) - 1 for page in expected) > 40
 
 
@@ -270,18 +280,14 @@ def test_items_read_the_same_when_their_attribute_values_are_written_as_stored(r
     TransactGetItems answer through moto's shape walk and then with attribute values written as stored,
     then boto3 parses the same answers, and moto's serializer no longer walks the attribute values."""
     from moto.core.serialize import BaseJSONSerializer
-    from moto.server import ThreadedMotoServer
 
     from sandbox.local.stack import moto_client
 
     restored.setattr(
         BaseJSONSerializer, "_serialize_type_structure", BaseJSONSerializer.__dict__["_serialize_type_structure"]
     )
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        dynamodb = moto_client("dynamodb", f"http://{host}:{port}")
+    with moto_endpoint() as url:
+        dynamodb = moto_client("dynamodb", url)
         dynamodb.create_table(
             TableName="labels",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -291,11 +297,8 @@ def test_items_read_the_same_when_their_attribute_values_are_written_as_stored(r
         item = {
             "pk": {"S": "SHIPMENT#shp_1 上海"},
             "label": {"B": b"\x00\xffPDF"},
-            "tags": {"SS": ["vip", "cod"]},
-            "weights": {"NS": ["1.5", "2"]},
+            **EVERY_TYPE,
             "parts": {"BS": [b"a", b"\x01"]},
-            "view": {"M": {"status": {"S": "IN_TRANSIT"}, "events": {"L": [{"N": "3"}, {"NULL": True}]}}},
-            "paid": {"BOOL": False},
             "version": {"N": "1"},
         }
         dynamodb.put_item(TableName="labels", Item=item)
@@ -340,7 +343,5 @@ def test_items_read_the_same_when_their_attribute_values_are_written_as_stored(r
         assert answers() == expected
         # 8 attributes in each of the 5 answers, none of their nested values walked (moto's walk: 60)
         assert walked.count("AttributeValue") == 8 * 5
-    finally:
-        server.stop()
     assert expected[0]["label"] == {"B": b"\x00\xffPDF"}
     assert all(answer == expected[0] for answer in expected)
