@@ -249,3 +249,16 @@ def test_a_secret_parameter_without_default_gets_a_fresh_random_value_per_local_
     second = Resolver(template).parameters["OmsCallbackApiKey"]
     assert first != second
     assert len(first) >= 16
+
+
+def test_every_sqs_source_queue_hides_a_batch_longer_than_lambda_can_hold_it(template: dict[str, Any]) -> None:
+    """Given the template's SQS event sources, then each queue's visibility timeout is at least six times its
+    function's timeout, as AWS asks ("the extra time allows Lambda to retry if your function is throttled while
+    processing a previous batch": https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html);
+    below it a batch still being processed becomes visible again and is delivered twice."""
+    plan = plan_of(template)
+    assert plan.sqs_sources
+    for source in plan.sqs_sources:
+        queue = plan.queues[source.queue]
+        needed = 6 * plan.functions[source.function].timeout
+        assert int(queue.attributes["VisibilityTimeout"]) >= needed, (source.queue, source.function, needed)
