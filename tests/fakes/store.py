@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import threading
 from collections.abc import Iterator, Sequence
@@ -116,6 +117,9 @@ class InMemoryShipmentStore:
     def __init__(self, shards: int = DEFAULT_SHARDS) -> None:
         self.shards = shards
         self.item_writes = 0
+        #: requests that recorded scan hashes: alone (``record_events``) and with their state (one write)
+        self.hash_records = 0
+        self.one_writes = 0
         self._lock = threading.RLock()
         self._rows: dict[str, _Row] = {}
         self._orders: dict[str, tuple[str, str]] = {}
@@ -361,6 +365,7 @@ class InMemoryShipmentStore:
             already = set(stored.known)
             stored.known |= {e.content_hash for e in events}
             self.item_writes += 1
+            self.hash_records += 1
             new = {e.content_hash: e for e in events if e.content_hash not in already}
             return list(new.values())
 
@@ -396,6 +401,39 @@ class InMemoryShipmentStore:
             return self._write_state(
                 shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate, proof
             )
+
+    def record_and_apply_state(
+        self,
+        claim: TrackingClaim,
+        events: Sequence[TrackingEvent],
+        state: TrackingState,
+        *,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
+    ) -> tuple[list[TrackingEvent], StatusChange | None] | None:
+        unique = list({e.content_hash: e for e in events}.values())
+        with self._lock:
+            stored = self._claims.get((claim.carrier, claim.tracking_number))
+            row = self._rows.get(claim.shipment_id)
+            if not unique or stored is None or row is None or any(e.content_hash in stored.known for e in unique):
+                return None  # undecided: nothing written
+            old = row.shipment
+            if old.status_key is not None and not old.status_key < state.key:
+                return self.record_events(claim, unique), None
+            stored.known |= {e.content_hash for e in unique}
+            self.item_writes += 1
+            self.one_writes += 1
+            change = self._write_state(
+                claim.shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate, proof
+            )
+            # as DynamoDB's transaction, the write does not return what it replaced
+            return unique, dataclasses.replace(change, old_status=None, old_sub_status=None)
 
     def replace_tracking_state(
         self,

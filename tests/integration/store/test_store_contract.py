@@ -477,6 +477,96 @@ def test_concurrent_appends_of_the_same_snapshot_report_each_event_once(store: S
     assert len(store.list_events(shipment_id)) == 12
 
 
+def test_one_write_records_the_hashes_and_the_winning_state_together(backend: Backend):
+    # Given a claim, and a batch's two new scans written as items already (put_events)
+    store = backend.store
+    shipment_id = shipped(store)
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    scans = [a_trace(0), a_trace(1)]
+    store.put_events([(shipment_id, e) for e in scans])
+    writes = backend.item_writes()
+    # When their hashes and the state they fold into are written in one request
+    done = store.record_and_apply_state(claim, scans, state_of(a_trace(1)), last_event_text="在途", stall=None, now=NOW)
+    # Then both scans are reported new, the change names the new status (the old one is not returned)
+    assert done is not None
+    new, change = done
+    assert new == scans
+    assert change is not None
+    assert (change.new_status, change.old_status, change.order_id) == (Status.IN_TRANSIT, None, a_shipment().order_id)
+    # And the claim knows both hashes and the shipment holds the state: one write of each item
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    assert claim.known_hashes == {e.content_hash for e in scans}
+    assert (store.get(shipment_id).status, store.get(shipment_id).last_event_text) == (Status.IN_TRANSIT, "在途")
+    assert backend.item_writes() - writes == 2
+
+
+def test_one_write_whose_state_lost_records_the_hashes_alone(store: ShipmentStore):
+    # Given a shipment already delivered, and a late pickup scan not yet recorded
+    shipment_id = shipped(store)
+    assert store.apply_tracking_state(shipment_id, state_of(a_trace(7)), last_event_text="签收", stall=None, now=NOW)
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    store.put_events([(shipment_id, a_trace(0))])
+    # When the one write is tried with the pickup's state
+    done = store.record_and_apply_state(
+        claim, [a_trace(0)], state_of(a_trace(0)), last_event_text="揽收", stall=None, now=NOW
+    )
+    # Then the scan is recorded (new, once) and the delivered state stays
+    assert done == ([a_trace(0)], None)
+    again = store.find_by_tracking("ZTO", "78912345678901")
+    assert again is not None
+    assert a_trace(0).content_hash in again.known_hashes
+    assert store.get(shipment_id).status is Status.DELIVERED
+
+
+def test_one_write_with_a_hash_recorded_meanwhile_writes_nothing(store: ShipmentStore):
+    # Given a normalizer holding a claim read before another one recorded the same scan
+    shipment_id = shipped(store)
+    stale = store.find_by_tracking("ZTO", "78912345678901")
+    assert stale is not None
+    store.put_events([(shipment_id, a_trace(0)), (shipment_id, a_trace(1))])
+    assert store.record_events(stale, [a_trace(0)]) == [a_trace(0)]
+    # When it tries the one write with both scans
+    done = store.record_and_apply_state(
+        stale, [a_trace(0), a_trace(1)], state_of(a_trace(1)), last_event_text="在途", stall=None, now=NOW
+    )
+    # Then nothing was decided or written: the caller records, then applies, in two steps
+    assert done is None
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    assert claim.known_hashes == {a_trace(0).content_hash}
+    assert store.get(shipment_id).status is Status.WAYBILL_CREATED
+
+
+def test_concurrent_folds_of_the_same_new_scans_report_each_once_and_keep_the_newest_state(store: ShipmentStore):
+    # Given four normalizers holding the same claim and the same new scans (a duplicated push in four batches)
+    shipment_id = shipped(store)
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    scans = [a_trace(i) for i in range(4)]
+    store.put_events([(shipment_id, e) for e in scans])
+    state = state_of(a_trace(3))
+
+    def fold_once(_: int) -> list[Any]:
+        # what the tracking writer does: the one write, or when it cannot decide, the two
+        done = store.record_and_apply_state(claim, scans, state, last_event_text="派送", stall=None, now=NOW)
+        if done is not None:
+            return done[0]
+        new = store.record_events(claim, scans)
+        if new:
+            store.apply_tracking_state(shipment_id, state, last_event_text="派送", stall=None, now=NOW)
+        return new
+
+    # When all four fold at once
+    results = together(4, fold_once)
+    # Then every scan is reported new by exactly one of them, and the stored state is the newest scan's
+    reported = [event.content_hash for result in results for event in result]
+    assert sorted(reported) == sorted(e.content_hash for e in scans)
+    assert store.get(shipment_id).status_key == state.key
+
+
 def test_append_events_without_a_claim_is_not_found(store: ShipmentStore):
     shipped(store)
     claim = store.find_by_tracking("ZTO", "78912345678901")

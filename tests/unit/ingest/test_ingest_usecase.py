@@ -48,7 +48,7 @@ from parcelhub.domain.models import (
 )
 from parcelhub.domain.policy import StallRules
 from parcelhub.domain.stall import StallRule
-from parcelhub.domain.status import Status, SubStatus
+from parcelhub.domain.status import Status, SubStatus, TrackingState
 from parcelhub.events import (
     ShipmentDelivered,
     ShipmentException,
@@ -56,7 +56,7 @@ from parcelhub.events import (
     StallResolved,
 )
 from parcelhub.ports.errors import StoreUnavailable
-from parcelhub.ports.store import ClaimFacts, TrackingClaim
+from parcelhub.ports.store import ClaimFacts, StatusChange, TrackingClaim
 from tests.fakes.relay import Announced
 from tests.fakes.store import InMemoryShipmentStore
 
@@ -535,10 +535,12 @@ def test_a_batch_reads_its_claims_once_writes_its_scans_in_batches_of_25_and_que
     reads = world.store.claim_reads
     # When one batch brings each its first two scans
     result = world.ingest([poll_body(lifecycle_events(number, 2)) for number in numbers])
-    # Then one read of the 30 claims, the 60 scans in 3 batch writes, no query of parked pushes
+    # Then one read of the 30 claims, the 60 scans in 3 batch writes, no query of parked pushes, and per
+    # parcel one write of its scans' hashes together with its state (none of the hashes alone)
     assert world.store.claim_reads - reads == 1
     assert world.store.event_batches == 3
     assert world.store.parked_queries == 0
+    assert (world.store.one_writes, world.store.hash_records) == (30, 0)
     assert (result.events_new, result.failures) == (60, {})
     assert {world.store.get(s).status for s in shipments} == {Status.IN_TRANSIT}
 
@@ -560,6 +562,14 @@ class CrashesOnRecord(InMemoryShipmentStore):
         if claim.tracking_number == self.number:
             raise StoreUnavailable("crashed before the hash set was written", code="ServiceUnavailable")
         return super().record_events(claim, events)
+
+    def record_and_apply_state(
+        self, claim: TrackingClaim, events: Sequence[TrackingEvent], state: TrackingState, **write: Any
+    ) -> tuple[list[TrackingEvent], StatusChange | None] | None:
+        self.log.append(f"record {claim.tracking_number}")
+        if claim.tracking_number == self.number:
+            raise StoreUnavailable("crashed before the hash set was written", code="ServiceUnavailable")
+        return super().record_and_apply_state(claim, events, state, **write)
 
 
 def test_every_scan_item_is_written_before_any_hash_set_and_a_crash_between_reports_each_scan_new_once() -> None:

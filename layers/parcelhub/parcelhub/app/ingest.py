@@ -15,10 +15,12 @@ The use case behind ``tracking_normalizer`` (ARCHITECTURE §1, §3, §4; issues 
    against the push's receive time and the shipment's creation (``domain.scan_time``: implausible scans
    are stored flagged and left out of the fold);
 5. **write**, in this order: the scans new to every group in ONE ``put_events`` (BatchWriteItems of 25),
-   then per group its hashes (``record_events``: each scan is reported new once), ``fold`` into a
-   :class:`TrackingState` and ``apply_tracking_state`` (one conditional UpdateItem carrying the stall mark
-   and the poll due time) — that part is :mod:`parcelhub.app.tracking_state`. A crash between the steps
-   leaves scans written whose hashes are not recorded: the redelivery writes them again and reports them.
+   then per group its hashes and the :class:`TrackingState` they ``fold`` into, in ONE request when it can
+   decide both (``record_and_apply_state``: the hash ADD on condition that none is recorded yet, with the
+   state's conditional update carrying the stall mark and the poll due time), else in two
+   (``record_events``: each scan is reported new once; then ``apply_tracking_state``) — that part is
+   :mod:`parcelhub.app.tracking_state`. A crash between the steps leaves scans written whose hashes are
+   not recorded: the redelivery writes them again and reports them.
 
 Nothing is published here: the committed write is the announcement. The stream relay
 (``parcelhub.app.outbox``) derives ``ShipmentStatusChanged``, ``ShipmentDelivered``,

@@ -4,7 +4,8 @@
   was received and when the shipment was created (``domain.scan_time``): an implausible one is kept,
   flagged, and left out of the fold (a log line and the ``ScanTimeFlagged`` metric);
 * :meth:`TrackingWriter.apply` — store the new scans, fold the plausible ones, and write the winning state
-  with one conditional update (precedence key) that also carries the stall mark, the poll due time and,
+  with one conditional update (precedence key; when the batch wrote the scans already, in the same request
+  as their hashes: ``record_and_apply_state``) that also carries the stall mark, the poll due time and,
   when the winning scan or a scan new in the batch is a milestone (picked up, arrived at the destination
   city, out for delivery), the new delivery estimate (``parcelhub.app.estimates``);
 * :meth:`TrackingWriter.correct` — a replay after a mapping fix: store the scans as mapped now, re-decide
@@ -99,7 +100,15 @@ class TrackingWriter:
         ``stored``: the items of ``claim.unseen(events)`` were written already (``put_events``, batched with
         other numbers' scans): only their hashes are recorded, then the state is written."""
         if stored:
-            new = self.store.record_events(claim, claim.unseen(events))
+            fresh = claim.unseen(events)
+            state = fold(e for e in events if e.time_flag is None)
+            if fresh and state is not None:
+                # the hashes and the state in one request when it can decide both (else the two writes below)
+                common = self._common(claim, state, events, now, fresh=fresh)
+                done = self.store.record_and_apply_state(claim, fresh, state, **common)
+                if done is not None:
+                    return done
+            new = self.store.record_events(claim, fresh)
         else:
             new = self.store.append_events(claim, events)
         # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a
@@ -135,6 +144,22 @@ class TrackingWriter:
         expected_key: str | None = None,
         fresh: Sequence[TrackingEvent] = (),
     ) -> StatusChange | None:
+        common = self._common(claim, state, events, now, fresh=fresh)
+        if not replace:
+            return self.store.apply_tracking_state(claim.shipment_id, state, **common)
+        return self.store.replace_tracking_state(claim.shipment_id, state, expected_key=expected_key, **common)
+
+    def _common(
+        self,
+        claim: TrackingClaim,
+        state: TrackingState,
+        events: Sequence[TrackingEvent],
+        now: datetime,
+        *,
+        fresh: Sequence[TrackingEvent],
+    ) -> dict[str, Any]:
+        """What a winning state's write carries besides the state: the winning scan's text, place and
+        provider, the stall mark, the poll due time, the proof of delivery and the re-estimate."""
         winner = next(e for e in events if e.content_hash == state.event_hash)
         quiet = timedelta(hours=self.config.poller.quiet_hours * self.config.poller.time_scale)
         common: dict[str, Any] = {
@@ -151,9 +176,7 @@ class TrackingWriter:
         estimate = self._estimate(claim, state, winner, fresh, now)
         if estimate is not None:
             common["estimate"] = estimate  # same conditional write: lands only with the state it belongs to
-        if not replace:
-            return self.store.apply_tracking_state(claim.shipment_id, state, **common)
-        return self.store.replace_tracking_state(claim.shipment_id, state, expected_key=expected_key, **common)
+        return common
 
     def _estimate(
         self,

@@ -88,11 +88,12 @@ class StatusChange:
     order_id: str
     carrier: str | None
     tracking_number: str | None
-    old_status: Status
+    #: ``None`` when the write could not return the stored state (``record_and_apply_state``'s one request)
+    old_status: Status | None
     new_status: Status
     new_sub_status: SubStatus
     occurred_at: datetime
-    old_sub_status: SubStatus = SubStatus.NONE
+    old_sub_status: SubStatus | None = SubStatus.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +292,28 @@ class Timeline(Protocol):
         ``poll_due`` (when given, for a non-terminal state) moves the poll index entry in the same write;
         ``location`` and ``provider`` (of the winning scan) are stored for the announcement the stream
         relay derives from this write; ``estimate`` (when given) replaces ``estimated_delivery``."""
+
+    def record_and_apply_state(
+        self,
+        claim: TrackingClaim,
+        events: Sequence[TrackingEvent],
+        state: TrackingState,
+        *,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
+    ) -> tuple[list[TrackingEvent], StatusChange | None] | None:
+        """``record_events`` and ``apply_tracking_state`` in ONE request when it can decide both: the events
+        (written already by ``put_events``, none of their hashes known when read) are recorded and the state
+        written together, returning (the events, the change: its ``old_status`` unknown); when only the state
+        lost (a newer one is stored) the hashes are recorded alone, returning (the events new, None). ``None``
+        when it could not decide (a hash recorded meanwhile, a concurrent transaction, a missing item):
+        nothing was written and the caller records, then applies, as before."""
 
     def replace_tracking_state(
         self,

@@ -205,6 +205,14 @@ class Table:
         attributes = response.get("Attributes")
         return ser.from_wire(attributes) if attributes else {}
 
+    def _update_request(self, pk: str, sk: str, expr: Expr, condition: str | None) -> dict[str, Any]:
+        """One ``Update`` of a TransactWriteItems: the update ``_update`` makes, the stored item returned in
+        the cancellation reason when its condition fails (ALL_OLD)."""
+        params = expr.params(condition)
+        if condition:
+            params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {"Update": {"TableName": self.table_name, "Key": _key(pk, sk), **params}}
+
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         """BatchWriteItem in chunks of 25, retrying UnprocessedItems with exponential backoff."""
         for start in range(0, len(requests), BATCH_WRITE_MAX):

@@ -3,21 +3,27 @@ conditional, order-independent status write."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from parcelhub.adapters.dynamodb import serialization as ser
-from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table
+from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table, TransactionCanceled
 from parcelhub.domain.lanes import Lane
 from parcelhub.domain.models import DeliveryWindow, ProofOfDelivery, TrackingEvent
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
 from parcelhub.ports.changes import TRACKING
 from parcelhub.ports.errors import (
     ShipmentNotFound,
+    StoreUnavailable,
     TrackingClaimConflict,
 )
 from parcelhub.ports.store import ClaimFacts, StallMark, StatusChange, TrackingClaim
+
+#: the most scan hashes one write records with its state (each is a ``NOT contains`` of the condition,
+#: which DynamoDB caps at 4 KB); more fall back to the two writes
+RECORD_IN_ONE_MAX = 50
 
 
 class TrackingRecords(Table):
@@ -161,6 +167,80 @@ class TrackingRecords(Table):
         key = expr.n("status_key")
         condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
         return self._write_state(shipment_id, state, expr, condition)
+
+    def record_and_apply_state(
+        self,
+        claim: TrackingClaim,
+        events: Sequence[TrackingEvent],
+        state: TrackingState,
+        *,
+        last_event_text: str | None,
+        stall: StallMark | None,
+        now: datetime,
+        poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
+        estimate: DeliveryWindow | None = None,
+        proof: ProofOfDelivery | None = None,
+    ) -> tuple[list[TrackingEvent], StatusChange | None] | None:
+        # One TransactWriteItems: the claim's hash ADD, on condition that none of the hashes is there yet
+        # (so each scan is still reported new exactly once), and the state's conditional update. Twice the
+        # write units of the two updates, one request instead of two.
+        unique = list({e.content_hash: e for e in events}.values())
+        if not unique or len(unique) > RECORD_IN_ONE_MAX:
+            return None
+        claim_expr = Expr()
+        known = claim_expr.n("known_hashes")
+        claim_expr.adds.append(f"{known} {claim_expr.v({e.content_hash for e in unique})}")
+        unseen = " AND ".join(f"NOT contains({known}, {claim_expr.v(e.content_hash)})" for e in unique)
+        claim_condition = f"attribute_exists({claim_expr.n('pk')}) AND {unseen}"
+        expr = self._state_expr(
+            claim.shipment_id,
+            state,
+            last_event_text=last_event_text,
+            stall=stall,
+            now=now,
+            poll_due=poll_due,
+            location=location,
+            provider=provider,
+            estimate=estimate,
+            proof=proof,
+        )
+        key = expr.n("status_key")
+        condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
+        try:
+            self._call(
+                "transact_write_items",
+                TransactItems=[
+                    self._update_request(
+                        ser.tracking_pk(claim.carrier, claim.tracking_number), ser.TRK, claim_expr, claim_condition
+                    ),
+                    self._update_request(ser.shipment_pk(claim.shipment_id), ser.META, expr, condition),
+                ],
+                # a retry of this very request (the SDK's, after a timeout) is answered as the first one was
+                ClientRequestToken=str(uuid.uuid4()),
+            )
+        except TransactionCanceled as cancelled:
+            on_claim, on_state = ([*cancelled.reasons, {}, {}])[:2]
+            claim_held = str(on_claim.get("Code") or "None") == "None"
+            if claim_held and on_state.get("Code") == "ConditionalCheckFailed" and on_state.get("Item"):
+                return self.record_events(claim, unique), None  # a newer state is stored: the hashes alone
+            return None
+        except StoreUnavailable as busy:
+            if busy.code in ("TransactionCanceledException", "TransactionConflictException"):
+                return None  # a concurrent transaction on these items: the two writes decide
+            raise
+        return unique, StatusChange(
+            shipment_id=claim.shipment_id,
+            order_id=claim.order_id,
+            carrier=claim.carrier,
+            tracking_number=claim.tracking_number,
+            old_status=None,
+            new_status=state.status,
+            new_sub_status=state.sub_status,
+            occurred_at=state.occurred_at,
+            old_sub_status=None,
+        )
 
     def replace_tracking_state(
         self,
