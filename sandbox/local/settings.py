@@ -34,6 +34,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "PARCELHUB_LOCAL_DIR": ("var/", "where local-stack.json, alerts.jsonl and oms-callbacks.jsonl are written"),
     "PARCELHUB_TIME_SCALE": ("0.05", "SQS VisibilityTimeout multiplier (min 1 s): failed records reappear quickly"),
     "PARCELHUB_SCHEDULE_SCALE": ("0.01", "schedule interval multiplier: rate(15 minutes) fires every 9 s"),
+    "PARCELHUB_BATCH_WINDOW_SCALE": (
+        "1",
+        (
+            "SQS event sources' MaximumBatchingWindowInSeconds multiplier (tests that shorten a visibility "
+            "timeout to seconds shorten the window with it); each source queue's visibility gets the window added"
+        ),
+    ),
     "PARCELHUB_SANDBOX_STAGE_SECONDS": ("2", "seconds between two lifecycle stages in the carrier sandboxes"),
     "PARCELHUB_LOCAL_CONCURRENCY": (
         "4",
@@ -86,6 +93,7 @@ class LocalSettings:
     time_scale: float
     schedule_scale: float
     sandbox_stage_seconds: float
+    batch_window_scale: float
     concurrency: int
     config_overrides: dict[str, Any]
     template_path: Path
@@ -125,6 +133,7 @@ class LocalSettings:
             "local_dir": Path(_get(env, "PARCELHUB_LOCAL_DIR")),
             "time_scale": float(_get(env, "PARCELHUB_TIME_SCALE")),
             "schedule_scale": float(_get(env, "PARCELHUB_SCHEDULE_SCALE")),
+            "batch_window_scale": float(_get(env, "PARCELHUB_BATCH_WINDOW_SCALE")),
             "sandbox_stage_seconds": float(_get(env, "PARCELHUB_SANDBOX_STAGE_SECONDS")),
             "concurrency": max(1, int(_get(env, "PARCELHUB_LOCAL_CONCURRENCY"))),
             "config_overrides": config,

@@ -10,12 +10,14 @@ invocation are process-wide (``stop()`` restores the environment and resets moto
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import html
 import inspect
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -50,6 +52,7 @@ from sandbox.local.template import (
     Plan,
     Resolver,
     Schedule,
+    SqsSource,
     build_plan,
     load_template,
 )
@@ -168,6 +171,19 @@ class LocalStack:
         return self.local_dir / "local-stack.json"
 
     # ------------------------------------------------------------------ clients (the runner's own)
+    def _windowed(self, source: SqsSource, url: str, scale: float) -> SqsSource:
+        """The event source with its batching window on the local clock (``PARCELHUB_BATCH_WINDOW_SCALE``),
+        its queue's visibility timeout lengthened by that window: the local stack shortens visibility timeouts
+        to seconds, and a batch gathered for longer than its messages stay hidden would be received again
+        before it is processed (the template keeps AWS's margin: six times the function's timeout)."""
+        window = source.batching_window_seconds * scale
+        if window > 0:
+            sqs = self.client("sqs")
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+            hidden = int(attributes["VisibilityTimeout"]) + math.ceil(window)
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(hidden)})
+        return dataclasses.replace(source, batching_window_seconds=window)
+
     def client(self, service: str) -> Any:
         with self._clients_lock:
             if service not in self._clients:
@@ -304,9 +320,10 @@ class LocalStack:
         self.http.start()
 
         # 7. event sources, rule delivery, topic recorder, schedules
-        for source in plan.sqs_sources:
-            if source.enabled:
-                url = self.resolver.ids(source.queue)["QueueUrl"]
+        for declared in plan.sqs_sources:
+            if declared.enabled:
+                url = self.resolver.ids(declared.queue)["QueueUrl"]
+                source = self._windowed(declared, url, settings.batch_window_scale)
                 # Lambda's SQS event source polls with several concurrent pollers; so does the runner
                 reserved = plan.functions[source.function].reserved_concurrency or settings.concurrency
                 for index in range(min(settings.concurrency, reserved)):

@@ -69,6 +69,8 @@ CONFIG = {
 ENV = {
     "PARCELHUB_TIME_SCALE": "0.03",  # queues scaled for speed; the tracking queue is set per case (visibility())
     "PARCELHUB_SCHEDULE_SCALE": "1000",  # no automatic sweeps: the test sweeps itself
+    # the normalizer gathers a batch for 1 s, not 5: the cases shorten the queue's visibility to seconds
+    "PARCELHUB_BATCH_WINDOW_SCALE": "0.2",
     "PARCELHUB_SANDBOX_STAGE_SECONDS": "600",
 }
 #: parcels per case (the issue's 100: ``PARCELHUB_FAULT_PARCELS=100``), of which a tenth (at least 6) stall
