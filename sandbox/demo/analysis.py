@@ -363,13 +363,16 @@ def order_to_waybill(shipments: Mapping[str, Mapping[str, Any]]) -> list[float]:
     return samples
 
 
-def handler_time(metrics: Mapping[str, Any], shipments: int, pushes: int) -> dict[str, str]:
+def handler_time(
+    metrics: Mapping[str, Any], shipments: int, pushes: int, batch_window: float | None = None
+) -> dict[str, str]:
     """How much of each latency our handlers ran (their AWS calls to the emulator and carrier calls
     included), from the stack's per-function invocation counts and durations; the rest of a latency is the
     local stack's queues (SQS polling, moto's Step Functions scheduling, the emulator's Lambda concurrency).
 
     order -> waybill: the waybill tasks' time per shipment (one execution runs them one after another) plus
-    the dispatch's; push -> visible: the webhook's time per push plus one normalizer batch."""
+    the dispatch's; push -> visible: the webhook's time per push plus one normalizer batch, and the
+    normalizer's batching window (``batch_window``: a configured wait, up to that long) when known."""
     functions: Mapping[str, Mapping[str, Any]] = metrics.get("lambda") or {}
 
     def per(name: str, divisor: int) -> float:
@@ -390,9 +393,15 @@ def handler_time(metrics: Mapping[str, Any], shipments: int, pushes: int) -> dic
         )
     if pushes and functions.get("CarrierWebhookFunction"):
         webhook, batch = per_call("CarrierWebhookFunction"), per_call("TrackingNormalizerFunction")
+        waits = (
+            f"; the normalizer's batching window, a configured wait, gathers pushes for up to {batch_window:g} s"
+            if batch_window
+            else ""
+        )
         notes["push_to_visible"] = (
             f"our handlers ran {webhook + batch:.1f} s of it (webhook {webhook:.2f} s per push, one normalizer "
-            f"batch {batch:.2f} s, AWS calls included); the rest is the local stack's queues and the probe's polling"
+            f"batch {batch:.2f} s, AWS calls included){waits}; the rest is the local stack's queues and the "
+            "probe's polling"
         )
     return notes
 
@@ -439,7 +448,7 @@ def summarize(record: Mapping[str, Any]) -> Summary:
     }
     probes, interval = len(record.get("first_seen") or {}), (record.get("settings") or {}).get("probe_interval", "?")
     probe_note = f"carrier push sent -> first GET showing the scan; {probes} probe shipments polled every {interval} s"
-    split = handler_time(record.get("metrics") or {}, len(shipments), len(acks))
+    split = handler_time(record.get("metrics") or {}, len(shipments), len(acks), record.get("tracking_batch_window_s"))
     if "push_to_visible" in split:
         probe_note += "; " + split["push_to_visible"]
     return Summary(

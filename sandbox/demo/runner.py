@@ -448,6 +448,7 @@ class Demo:
                 "alerts": list(self.state.alerts),
                 "sandboxes": sandboxes,
                 "metrics": metrics,
+                "tracking_batch_window_s": tracking_batch_window(),
                 "callbacks": callbacks,
                 "scorecards": scorecards,
             }
@@ -460,6 +461,24 @@ class Demo:
 
 
 # ---------------------------------------------------------------------------------------- small helpers
+
+
+def tracking_batch_window() -> float | None:
+    """How long the normalizer's event source may gather pushes before a batch (the template's
+    ``MaximumBatchingWindowInSeconds`` on the local clock): a configured wait inside push -> visible."""
+    from sandbox.local.template import load_template
+
+    try:
+        template = load_template(Path(os.environ.get("PARCELHUB_TEMPLATE") or "template.yaml"))
+        events = template["Resources"]["TrackingNormalizerFunction"]["Properties"]["Events"].values()
+        windows = [
+            float((event.get("Properties") or {}).get("MaximumBatchingWindowInSeconds", 0))
+            for event in events
+            if event.get("Type") == "SQS"
+        ]
+        return max(windows) * float(os.environ.get("PARCELHUB_BATCH_WINDOW_SCALE") or 1) if windows else None
+    except (OSError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -184,5 +184,11 @@ def test_the_latency_notes_say_how_much_our_handlers_ran_and_leave_the_rest_to_t
         "our handlers ran 3.2 s of it per shipment (6.0 waybill tasks of 0.50 s"
     )
     assert notes["push_to_visible"].startswith("our handlers ran 1.7 s of it (webhook 0.20 s per push, one normalizer")
+    assert "batching window" not in notes["push_to_visible"]
+    # and with the normalizer's configured batching window known, push -> visible names it as a configured wait
+    waited = handler_time(metrics, shipments=10, pushes=40, batch_window=5.0)
+    assert (
+        "the normalizer's batching window, a configured wait, gathers pushes for up to 5 s" in waited["push_to_visible"]
+    )
     # and a run without figures says nothing it cannot back
     assert handler_time({}, shipments=10, pushes=40) == {}
