@@ -403,19 +403,7 @@ class InMemoryShipmentStore:
             )
 
     def record_and_apply_state(
-        self,
-        claim: TrackingClaim,
-        events: Sequence[TrackingEvent],
-        state: TrackingState,
-        *,
-        last_event_text: str | None,
-        stall: StallMark | None,
-        now: datetime,
-        poll_due: datetime | None = None,
-        location: str | None = None,
-        provider: str | None = None,
-        estimate: DeliveryWindow | None = None,
-        proof: ProofOfDelivery | None = None,
+        self, claim: TrackingClaim, events: Sequence[TrackingEvent], state: TrackingState, **write: Any
     ) -> tuple[list[TrackingEvent], StatusChange | None] | None:
         unique = list({e.content_hash: e for e in events}.values())
         with self._lock:
@@ -429,9 +417,8 @@ class InMemoryShipmentStore:
             stored.known |= {e.content_hash for e in unique}
             self.item_writes += 1
             self.one_writes += 1
-            change = self._write_state(
-                claim.shipment_id, state, last_event_text, stall, now, poll_due, location, provider, estimate, proof
-            )
+            change = self.apply_tracking_state(claim.shipment_id, state, **write)
+            assert change is not None  # the same lock held: the key checked above still wins
             # as DynamoDB's transaction, the write does not return what it replaced
             return unique, dataclasses.replace(change, old_status=None, old_sub_status=None)
 

@@ -164,25 +164,12 @@ class TrackingRecords(Table):
             estimate=estimate,
             proof=proof,
         )
-        key = expr.n("status_key")
-        condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
-        return self._write_state(shipment_id, state, expr, condition)
+        return self._write_state(shipment_id, state, expr, _newer(expr, state))
 
     def record_and_apply_state(
-        self,
-        claim: TrackingClaim,
-        events: Sequence[TrackingEvent],
-        state: TrackingState,
-        *,
-        last_event_text: str | None,
-        stall: StallMark | None,
-        now: datetime,
-        poll_due: datetime | None = None,
-        location: str | None = None,
-        provider: str | None = None,
-        estimate: DeliveryWindow | None = None,
-        proof: ProofOfDelivery | None = None,
+        self, claim: TrackingClaim, events: Sequence[TrackingEvent], state: TrackingState, **write: Any
     ) -> tuple[list[TrackingEvent], StatusChange | None] | None:
+        """``write``: the keyword arguments of :meth:`apply_tracking_state` (the port names them)."""
         # One TransactWriteItems: the claim's hash ADD, on condition that none of the hashes is there yet
         # (so each scan is still reported new exactly once), and the state's conditional update. Twice the
         # write units of the two updates, one request instead of two.
@@ -194,20 +181,7 @@ class TrackingRecords(Table):
         claim_expr.adds.append(f"{known} {claim_expr.v({e.content_hash for e in unique})}")
         unseen = " AND ".join(f"NOT contains({known}, {claim_expr.v(e.content_hash)})" for e in unique)
         claim_condition = f"attribute_exists({claim_expr.n('pk')}) AND {unseen}"
-        expr = self._state_expr(
-            claim.shipment_id,
-            state,
-            last_event_text=last_event_text,
-            stall=stall,
-            now=now,
-            poll_due=poll_due,
-            location=location,
-            provider=provider,
-            estimate=estimate,
-            proof=proof,
-        )
-        key = expr.n("status_key")
-        condition = f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
+        expr = self._state_expr(claim.shipment_id, state, **write)
         try:
             self._call(
                 "transact_write_items",
@@ -215,7 +189,7 @@ class TrackingRecords(Table):
                     self._update_request(
                         ser.tracking_pk(claim.carrier, claim.tracking_number), ser.TRK, claim_expr, claim_condition
                     ),
-                    self._update_request(ser.shipment_pk(claim.shipment_id), ser.META, expr, condition),
+                    self._update_request(ser.shipment_pk(claim.shipment_id), ser.META, expr, _newer(expr, state)),
                 ],
                 # a retry of this very request (the SDK's, after a timeout) is answered as the first one was
                 ClientRequestToken=str(uuid.uuid4()),
@@ -282,9 +256,9 @@ class TrackingRecords(Table):
         last_event_text: str | None,
         stall: StallMark | None,
         now: datetime,
-        poll_due: datetime | None,
-        location: str | None,
-        provider: str | None,
+        poll_due: datetime | None = None,
+        location: str | None = None,
+        provider: str | None = None,
         estimate: DeliveryWindow | None = None,
         proof: ProofOfDelivery | None = None,
     ) -> Expr:
@@ -379,3 +353,9 @@ def _claim_facts(item: dict[str, Any]) -> ClaimFacts | None:
     return ClaimFacts(
         lane=Lane(*(str(part) for part in route)), service=str(service), created_at=ser.parse_iso(str(created_at))
     )
+
+
+def _newer(expr: Expr, state: TrackingState) -> str:
+    """The condition of a tracking state's write: the shipment exists and holds no newer (or equal) state."""
+    key = expr.n("status_key")
+    return f"attribute_exists({expr.n('pk')}) AND (attribute_not_exists({key}) OR {key} < {expr.v(state.key)})"
