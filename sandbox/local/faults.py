@@ -169,8 +169,14 @@ class Faults:
         if rule.kind == "kill":
             raise FunctionKilled(f"killed at {service}.{operation}")
         if rule.kind == "race" and service == "dynamodb" and operation == "UpdateItem":
-            if params.get("ConditionExpression") and " ADD " not in f" {params.get('UpdateExpression', '')}":
-                self._race(params)
+            if _raceable(params):
+                self._race(params, operation)
+            return None
+        if rule.kind == "race" and service == "dynamodb" and operation == "TransactWriteItems":
+            # a transaction's conditional state update (not its hash ADD) committed first by a competitor
+            for item in params.get("TransactItems") or []:
+                if _raceable(item.get("Update") or {}):
+                    self._race(item["Update"], operation)
             return None
         if rule.kind == "partial" and service == "events" and operation == "PutEvents":
             entries = list(params.get("Entries") or [])
@@ -179,8 +185,9 @@ class Faults:
             return {**params, "Entries": [e for i, e in enumerate(entries) if i not in failed]}
         return None
 
-    def _race(self, params: dict[str, Any]) -> None:
-        """Commit the same conditional update first, as a concurrent invocation would."""
+    def _race(self, params: dict[str, Any], operation: str) -> None:
+        """Commit the same conditional update first, as a concurrent invocation would (counted as
+        ``raced:dynamodb.<operation>`` when the competitor's write committed)."""
         if self.racer is None:
             return
         self._local.quiet = True
@@ -188,6 +195,9 @@ class Faults:
             self.racer.update_item(**{k: v for k, v in params.items() if k != "ReturnValues"})
         except Exception:  # noqa: S110 - the competing write lost its own condition: no race then
             pass
+        else:
+            with self._lock:
+                self.injected[f"raced:dynamodb.{operation}"] += 1
         finally:
             self._local.quiet = False
 
@@ -250,3 +260,8 @@ def _error_body(service: str, code: str) -> tuple[bytes, dict[str, str]]:
         return xml.encode(), {"Content-Type": "application/xml"}
     body = json.dumps({"__type": code, "message": "injected by the local stack"}).encode()
     return body, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
+
+
+def _raceable(update: dict[str, Any]) -> bool:
+    """A conditional update that sets state (a hash-set ``ADD`` is not raced: it has no competitor to lose to)."""
+    return bool(update.get("ConditionExpression")) and " ADD " not in f" {update.get('UpdateExpression', '')}"

@@ -551,6 +551,14 @@ CASES = [
                 "rate": 0.25,
             },
             {"kind": "race", "service": "dynamodb", "operation": "UpdateItem", "function": NORMALIZER, "rate": 0.3},
+            # the fold's one-request write (hashes + state): its state update committed first by a competitor
+            {
+                "kind": "race",
+                "service": "dynamodb",
+                "operation": "TransactWriteItems",
+                "function": NORMALIZER,
+                "rate": 0.3,
+            },
             {"kind": "race", "service": "dynamodb", "operation": "UpdateItem", "function": DETECTOR, "rate": 0.5},
         ),
         visibility=12,  # throttled batches come back: 12 s is still well above a normal local batch
@@ -729,6 +737,9 @@ def test_the_tracking_path_under_each_fault_loses_nothing_and_announces_each_cha
     assert figures.resolved == STALLED // 2, figures
     if case.rules or case.sqs_redelivery:
         assert sum(figures.injected.values()) > 0, "the fault was never injected"
+    for rule in case.rules:  # each competing write raced at least once (the fold's transaction included)
+        if rule["kind"] == "race":
+            assert figures.injected.get(f"raced:{rule['service']}.{rule['operation']}", 0) > 0, (rule, figures)
     if case.hostile:
         # only the hostile pushes are dead-lettered, after their retries, each with its reason
         assert figures.dead_lettered == 5, figures
