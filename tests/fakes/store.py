@@ -38,6 +38,7 @@ from parcelhub.domain.models import (
     TrackingEvent,
     Waybill,
     WaybillAttempt,
+    first_of_each_hash,
 )
 from parcelhub.domain.returns import ReturnState
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal, precedence_key
@@ -366,8 +367,7 @@ class InMemoryShipmentStore:
             stored.known |= {e.content_hash for e in events}
             self.item_writes += 1
             self.hash_records += 1
-            new = {e.content_hash: e for e in events if e.content_hash not in already}
-            return list(new.values())
+            return first_of_each_hash(events, already)
 
     def rewrite_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> None:
         with self._lock:
@@ -405,7 +405,7 @@ class InMemoryShipmentStore:
     def record_and_apply_state(
         self, claim: TrackingClaim, events: Sequence[TrackingEvent], state: TrackingState, **write: Any
     ) -> tuple[list[TrackingEvent], StatusChange | None] | None:
-        unique = list({e.content_hash: e for e in events}.values())
+        unique = first_of_each_hash(events)
         with self._lock:
             stored = self._claims.get((claim.carrier, claim.tracking_number))
             row = self._rows.get(claim.shipment_id)

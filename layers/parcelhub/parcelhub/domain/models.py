@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
@@ -242,6 +243,17 @@ class TrackingEvent(_Model):
                 "content_hash",
                 content_hash(self.carrier, self.tracking_number, self.occurred_at, self.raw_code, self.raw_text),
             )
+
+
+def first_of_each_hash(events: Iterable[TrackingEvent], known: Collection[str] = ()) -> list[TrackingEvent]:
+    """The events in order, the first of each content hash, leaving out those whose hash is ``known``."""
+    seen = set(known)
+    out: list[TrackingEvent] = []
+    for event in events:
+        if event.content_hash not in seen:
+            seen.add(event.content_hash)
+            out.append(event)
+    return out
 
 
 #: the time layouts carriers send (Kdniao's documented answers use ``yyyy/MM/dd``; Kuaidi100's arrival

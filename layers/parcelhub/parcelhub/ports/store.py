@@ -28,6 +28,7 @@ from parcelhub.domain.models import (
     TrackingEvent,
     Waybill,
     WaybillAttempt,
+    first_of_each_hash,
 )
 from parcelhub.domain.status import Status, SubStatus, TrackingState
 
@@ -70,13 +71,7 @@ class TrackingClaim:
     def unseen(self, events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
         """The events whose hash the claim did not hold when it was read, one per hash (what a timeline
         writes; recording their hashes then tells which of them are new)."""
-        seen = set(self.known_hashes)
-        fresh: list[TrackingEvent] = []
-        for event in events:
-            if event.content_hash not in seen:
-                seen.add(event.content_hash)
-                fresh.append(event)
-        return fresh
+        return first_of_each_hash(events, self.known_hashes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import Any
 from parcelhub.adapters.dynamodb import serialization as ser
 from parcelhub.adapters.dynamodb.table import ConditionFailed, Expr, Table, TransactionCanceled
 from parcelhub.domain.lanes import Lane
-from parcelhub.domain.models import DeliveryWindow, ProofOfDelivery, TrackingEvent
+from parcelhub.domain.models import DeliveryWindow, ProofOfDelivery, TrackingEvent, first_of_each_hash
 from parcelhub.domain.status import Status, SubStatus, TrackingState, is_terminal
 from parcelhub.ports.changes import TRACKING
 from parcelhub.ports.errors import (
@@ -110,14 +110,7 @@ class TrackingRecords(Table):
             )
         except ConditionFailed:
             raise ShipmentNotFound(f"tracking claim {claim.carrier}/{claim.tracking_number}") from None
-        already = {str(h) for h in old.get("known_hashes", ())}
-        reported: set[str] = set()
-        new: list[TrackingEvent] = []
-        for event in events:
-            if event.content_hash not in already and event.content_hash not in reported:
-                reported.add(event.content_hash)
-                new.append(event)
-        return new
+        return first_of_each_hash(events, {str(h) for h in old.get("known_hashes", ())})
 
     def rewrite_events(self, claim: TrackingClaim, events: Sequence[TrackingEvent]) -> None:
         unique = list({e.content_hash: e for e in events}.values())
@@ -173,7 +166,7 @@ class TrackingRecords(Table):
         # One TransactWriteItems: the claim's hash ADD, on condition that none of the hashes is there yet
         # (so each scan is still reported new exactly once), and the state's conditional update. Twice the
         # write units of the two updates, one request instead of two.
-        unique = list({e.content_hash: e for e in events}.values())
+        unique = first_of_each_hash(events)
         if not unique or len(unique) > RECORD_IN_ONE_MAX:
             return None
         claim_expr = Expr()
@@ -201,8 +194,10 @@ class TrackingRecords(Table):
                 return self.record_events(claim, unique), None  # a newer state is stored: the hashes alone
             return None
         except StoreUnavailable as busy:
-            if busy.code in ("TransactionCanceledException", "TransactionConflictException"):
-                return None  # a concurrent transaction on these items: the two writes decide
+            # cancelled for no condition (a concurrent transaction on these items: reason TransactionConflict,
+            # or a throttled item): the two writes decide
+            if busy.code == "TransactionCanceledException":
+                return None
             raise
         return unique, StatusChange(
             shipment_id=claim.shipment_id,
