@@ -18,7 +18,7 @@ from sandbox.demo.scorecards import section as scorecard_section
 
 
 def _named(parcels: list[str], shown: int = 8) -> str:
-    """A count and the parcels it counts (order ids), so an extra alert is named, not only counted."""
+    """A count and the parcels it counts (shipment ids), so an extra alert is named, not only counted."""
     if not parcels:
         return "0"
     more = f", and {len(parcels) - shown} more" if len(parcels) > shown else ""

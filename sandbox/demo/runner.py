@@ -26,6 +26,8 @@ from sandbox.local.client import JsonlTail, LocalStackClient, LocalStackError
 
 #: hours -> seconds factor for the stall rules: 24 h (no pickup, out for delivery) = 10 s, 48 h in transit = 20 s
 STALL_TIME_SCALE = 10 / 86400
+#: the function whose SQS event source gathers the pushes into batches
+NORMALIZER = "TrackingNormalizerFunction"
 
 
 @dataclass(frozen=True)
@@ -448,7 +450,8 @@ class Demo:
                 "alerts": list(self.state.alerts),
                 "sandboxes": sandboxes,
                 "metrics": metrics,
-                "tracking_batch_window_s": tracking_batch_window(),
+                # a configured wait inside push -> visible: how long the normalizer's event source gathers
+                "tracking_batch_window_s": (self.stack.handle.get("batching_windows") or {}).get(NORMALIZER),
                 "callbacks": callbacks,
                 "scorecards": scorecards,
             }
@@ -461,24 +464,6 @@ class Demo:
 
 
 # ---------------------------------------------------------------------------------------- small helpers
-
-
-def tracking_batch_window() -> float | None:
-    """How long the normalizer's event source may gather pushes before a batch (the template's
-    ``MaximumBatchingWindowInSeconds`` on the local clock): a configured wait inside push -> visible."""
-    from sandbox.local.template import load_template
-
-    try:
-        template = load_template(Path(os.environ.get("PARCELHUB_TEMPLATE") or "template.yaml"))
-        events = template["Resources"]["TrackingNormalizerFunction"]["Properties"]["Events"].values()
-        windows = [
-            float((event.get("Properties") or {}).get("MaximumBatchingWindowInSeconds", 0))
-            for event in events
-            if event.get("Type") == "SQS"
-        ]
-        return max(windows) * float(os.environ.get("PARCELHUB_BATCH_WINDOW_SCALE") or 1) if windows else None
-    except (OSError, KeyError, TypeError, ValueError, AttributeError):
-        return None
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

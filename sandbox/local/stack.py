@@ -141,6 +141,8 @@ class LocalStack:
         self.http: HttpApiServer | None = None
         self.url_servers: dict[str, HttpApiServer] = {}  # function logical -> its function URL's server
         self.webhook_url = ""
+        #: function logical -> how long its SQS event source gathers a batch, on the local clock
+        self.batching_windows: dict[str, float] = {}
         self._moto: Any = None
         self._saved_env: dict[str, str] | None = None
         self._http_session = requests.Session()
@@ -171,19 +173,6 @@ class LocalStack:
         return self.local_dir / "local-stack.json"
 
     # ------------------------------------------------------------------ clients (the runner's own)
-    def _windowed(self, source: SqsSource, url: str, scale: float) -> SqsSource:
-        """The event source with its batching window on the local clock (``PARCELHUB_BATCH_WINDOW_SCALE``),
-        its queue's visibility timeout lengthened by that window: the local stack shortens visibility timeouts
-        to seconds, and a batch gathered for longer than its messages stay hidden would be received again
-        before it is processed (the template keeps AWS's margin: six times the function's timeout)."""
-        window = source.batching_window_seconds * scale
-        if window > 0:
-            sqs = self.client("sqs")
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
-            hidden = int(attributes["VisibilityTimeout"]) + math.ceil(window)
-            sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(hidden)})
-        return dataclasses.replace(source, batching_window_seconds=window)
-
     def client(self, service: str) -> Any:
         with self._clients_lock:
             if service not in self._clients:
@@ -473,6 +462,20 @@ class LocalStack:
         values = secret_values(providers, [{"name": "local", "sha256": api_key_hash}], self.tracking_link_secret)
         return values.get(suffix_of(name))
 
+    def _windowed(self, source: SqsSource, url: str, scale: float) -> SqsSource:
+        """The event source with its batching window on the local clock (``PARCELHUB_BATCH_WINDOW_SCALE``),
+        its queue's visibility timeout lengthened by that window: the local stack shortens visibility timeouts
+        to seconds, and a batch gathered for longer than its messages stay hidden would be received again
+        before it is processed (the template keeps AWS's margin: six times the function's timeout)."""
+        window = source.batching_window_seconds * scale
+        if window > 0:
+            sqs = self.client("sqs")
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+            hidden = int(attributes["VisibilityTimeout"]) + math.ceil(window)
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(hidden)})
+        self.batching_windows[source.function] = window
+        return dataclasses.replace(source, batching_window_seconds=window)
+
     def _record_url_request(self, function: str, _route_key: str) -> None:
         self.metrics.record_function_url(function)
 
@@ -634,6 +637,7 @@ class LocalStack:
         return {
             "api_url": self.api_url,
             "webhook_url": self.webhook_url,
+            "batching_windows": dict(self.batching_windows),
             "api_key": self.settings.api_key,
             "sandboxes": {provider: sandbox.url for provider, sandbox in self.sandboxes.items()},
             "alerts_file": str(self.alerts_file.resolve()),

@@ -385,10 +385,10 @@ class HttpRoute:
 
 @dataclass(frozen=True)
 class FunctionUrl:
-    """A function's URL (SAM ``FunctionUrlConfig``): every method and path of its host invokes it."""
+    """A function's URL (an ``AWS::Lambda::Url`` resource): every method and path of its host invokes it."""
 
     function: str  # logical id
-    logical: str  # the URL resource SAM generates: ``<function>Url``
+    logical: str  # the ``AWS::Lambda::Url`` resource's logical id
     auth_type: str  # NONE or AWS_IAM
     invoke_mode: str  # BUFFERED or RESPONSE_STREAM
 

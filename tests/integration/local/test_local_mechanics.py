@@ -84,8 +84,10 @@ def test_provisions_every_declared_resource_with_local_adjustments(
     sqs = aws("sqs")
     url = sqs.get_queue_url(QueueName="fixture-fx-work")["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    # 20 s x 0.15, plus the 1 s its event source may spend gathering a batch (that window is not scaled)
+    # 20 s x 0.15, plus the 1 s its event source may spend gathering a batch (that window is not scaled),
+    # which the handle tells (the demo names it as a configured wait)
     assert attributes["VisibilityTimeout"] == "4"
+    assert stack.handle()["batching_windows"] == {"BatchFunction": 1.0}
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"].endswith(":fixture-fx-work-dlq")
     assert int(redrive["maxReceiveCount"]) == 2

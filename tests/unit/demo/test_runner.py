@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sandbox.demo.runner import Demo, DemoSettings
@@ -33,16 +31,3 @@ def test_a_late_last_order_gets_its_settle_time_past_the_budget() -> None:
 
 def test_no_answered_order_keeps_the_budget() -> None:
     assert _demo().drain_deadline(140.0) == 140.0
-
-
-def test_the_run_records_the_normalizers_batching_window_from_the_template(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Given the repository's template (5 s), when a run records its figures, then the normalizer's batching
-    window (the configured wait inside push -> visible) is the template's, on the local clock."""
-    from sandbox.demo.runner import tracking_batch_window
-
-    monkeypatch.chdir(Path(__file__).resolve().parents[3])
-    monkeypatch.delenv("PARCELHUB_TEMPLATE", raising=False)
-    monkeypatch.delenv("PARCELHUB_BATCH_WINDOW_SCALE", raising=False)
-    assert tracking_batch_window() == 5.0
-    monkeypatch.setenv("PARCELHUB_BATCH_WINDOW_SCALE", "0.2")
-    assert tracking_batch_window() == 1.0
