@@ -413,11 +413,12 @@ _TYPES = frozenset({"S", "N", "B", "SS", "NS", "BS", "L", "M", "BOOL", "NULL"})
 def dynamodb_units(calls: dict[str, int], sizes: dict[str, dict[str, float]]) -> dict[str, float]:
     """Estimated request units for the counted DynamoDB operations.
 
-    Writes: 1 WRU per started KB of the item written (an UpdateItem is charged on the larger of the item
-    before and after: the shipment item or the tracking claim); TransactWriteItems 2 WRU per KB for each
-    of its 2 items (shipment + order claim); BatchWriteItem carries the timeline events (their count is
-    the EVT items in the table). Reads: GetItem strongly consistent, 1 RRU per started 4 KB; Query one
-    page of up to 4 KB, 1 RRU (0.5 on an index, eventually consistent; counted as 1: an upper bound).
+    Writes: 1 WRU per started KB of the item written (an UpdateItem is charged on the larger of the item before
+    and after: the shipment item or the tracking claim); TransactWriteItems 2 WRU per KB for each of its 2 items
+    (the shipment and a claim: the order's at creation, the tracking number's in the fold); BatchWriteItem
+    carries the timeline events (their count is the EVT items in the table). Reads: GetItem strongly consistent,
+    1 RRU per started 4 KB; Query one page of up to 4 KB, 1 RRU (0.5 on an index, eventually consistent; counted
+    as 1: an upper bound).
     """
 
     def kb(kind: str, unit: int = 1024) -> int:
@@ -431,7 +432,7 @@ def dynamodb_units(calls: dict[str, int], sizes: dict[str, dict[str, float]]) ->
         calls.get("UpdateItem", 0) * big
         + calls.get("PutItem", 0) * small
         + calls.get("DeleteItem", 0) * small
-        + calls.get("TransactWriteItems", 0) * 2 * (kb("META") + kb("ORDER"))
+        + calls.get("TransactWriteItems", 0) * 2 * (kb("META") + max(kb("ORDER"), kb("TRK")))
         + (event_items * kb("EVT") if calls.get("BatchWriteItem", 0) else 0)
     )
     rru = (
