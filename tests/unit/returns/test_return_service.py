@@ -173,7 +173,14 @@ def track(  # noqa: PLR0917 - a scan as tests say it: where, which number, what,
     hours: int,
     sub: SubStatus = SubStatus.NONE,
 ) -> None:
-    event = TrackingEvent(
+    event = scan(number, status, hours, sub)
+    store.apply_tracking_state(
+        shipment_id, state_of(event), last_event_text="scan", stall=None, now=NOW, provider="kdniao"
+    )
+
+
+def scan(number: str, status: Status, hours: int, sub: SubStatus = SubStatus.NONE) -> TrackingEvent:
+    return TrackingEvent(
         carrier=Carrier.ZTO,
         provider=Provider.KDNIAO,
         tracking_number=number,
@@ -182,9 +189,6 @@ def track(  # noqa: PLR0917 - a scan as tests say it: where, which number, what,
         sub_status=sub,
         raw_code=status.value,
         raw_text=f"{status.value} scan",
-    )
-    store.apply_tracking_state(
-        shipment_id, state_of(event), last_event_text="scan", stall=None, now=NOW, provider="kdniao"
     )
 
 
@@ -554,6 +558,41 @@ def test_given_a_return_tracked_to_the_warehouse_then_created_picked_up_received
     assert received.received_at == NOW + timedelta(hours=50)
     # And no personal data travels
     assert all("18688806057" not in e.detail_json() and "李四" not in e.detail_json() for e in returns)
+
+
+def test_given_a_delivered_scan_stored_before_its_state_then_the_view_waits_for_the_state(world: World) -> None:
+    # Given a collected return in transit, and its delivered scan stored but not yet folded into its state
+    # (the fold writes a batch's scans first, then the state)
+    created = world.booked()
+    number = str(created.tracking_number)
+    timeline = [scan(number, Status.PICKED_UP, 25), scan(number, Status.IN_TRANSIT, 30)]
+    track(world.store, created.shipment_id, number, Status.PICKED_UP, 25)
+    track(world.store, created.shipment_id, number, Status.IN_TRANSIT, 30)
+    delivered = scan(number, Status.DELIVERED, 50, SubStatus.SIGNED_BY_RECIPIENT)
+    # When it is read with that timeline
+    view = return_view(world.store.get(created.shipment_id), [*timeline, delivered])
+    # Then it is in transit, as its parcel's status says, not received yet
+    assert view is not None
+    assert view.state is ReturnState.IN_TRANSIT
+    # And once the state takes the scan in, it is received
+    track(world.store, created.shipment_id, number, Status.DELIVERED, 50, SubStatus.SIGNED_BY_RECIPIENT)
+    view = return_view(world.store.get(created.shipment_id), [*timeline, delivered])
+    assert view is not None
+    assert view.state is ReturnState.RECEIVED
+
+
+def test_given_a_collected_return_then_a_later_carrier_cancellation_does_not_fail_its_pickup(world: World) -> None:
+    # Given a return collected by the courier, then closed by the carrier (the timeline has both)
+    created = world.booked()
+    number = str(created.tracking_number)
+    timeline = [scan(number, Status.PICKED_UP, 25), scan(number, Status.CANCELLED, 30)]
+    track(world.store, created.shipment_id, number, Status.PICKED_UP, 25)
+    track(world.store, created.shipment_id, number, Status.CANCELLED, 30)
+    # When it is read with its timeline
+    view = return_view(world.store.get(created.shipment_id), timeline)
+    # Then its pickup did not fail: the courier has it
+    assert view is not None
+    assert view.state is ReturnState.PICKED_UP
 
 
 def test_given_a_forward_parcel_refused_then_a_linked_return_is_announced_once(world: World) -> None:

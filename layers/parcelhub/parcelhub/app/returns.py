@@ -58,6 +58,7 @@ from parcelhub.domain.returns import (
     item_problems,
     window_problems,
 )
+from parcelhub.domain.status import state_of
 from parcelhub.observability import add_metric, logger
 from parcelhub.ports.errors import ShipmentNotFound
 from parcelhub.ports.returns import ReturnStateConflict
@@ -117,11 +118,17 @@ class ReturnView:
 
 
 def return_view(shipment: Shipment, events: Iterable[TrackingEvent] | None = None) -> ReturnView | None:
-    """The return ``shipment`` stands for now, or None (a forward parcel on its way, delivered...)."""
+    """The return ``shipment`` stands for now, or None (a forward parcel on its way, delivered...).
+
+    ``events`` (its timeline) count only as far as the parcel's state has taken them in (precedence key at
+    most its ``status_key``): the fold stores a batch's scans before it writes the state, and a reader in
+    between must not see a return received while its parcel is still in transit."""
     if shipment.kind is ShipmentKind.RETURN and shipment.return_state is not None and shipment.return_of:
         state = shipment.return_state
-        if events is not None:
-            state = fold(state, ((e.status, e.sub_status) for e in events if e.time_flag is None))
+        taken = shipment.status_key
+        if events is not None and taken is not None:
+            folded = (e for e in events if e.time_flag is None and state_of(e).key <= taken)
+            state = fold(state, ((e.status, e.sub_status) for e in folded))
         if shipment.status_key is not None:
             state = advance(state, shipment.status, shipment.sub_status)
         return ReturnView(state, shipment.return_reason or ReturnReason.OTHER, shipment.return_of, False)
