@@ -120,7 +120,10 @@ class Summary:
     final_statuses: Counter[str]
     stalled: list[str]
     stall_alerts: int
-    transient_stalls: list[str]
+    #: parcels not planted, alerted as stalled: quiet past the threshold (late), or alerted while a newer scan
+    #: the carrier had pushed was still on its way through the local stack (lagged): ``unplanted_stalls``
+    late_stalls: list[str]
+    lagged_stalls: list[str]
     alerts: Counter[str]
     pushes: dict[str, int]
     aws_per_shipment: dict[str, float]
@@ -166,6 +169,61 @@ def stalled_parcels(
             if len(scans) >= after and "delivered" not in scans and parcel.get("order_id") in shipments:
                 stalled.add(parcel["order_id"])
     return sorted(stalled)
+
+
+def unplanted_stalls(
+    alerts: Sequence[Mapping[str, Any]],
+    shipments: Mapping[str, Mapping[str, Any]],
+    sandboxes: Mapping[str, Mapping[str, Any]],
+    stalled: Iterable[str],
+) -> tuple[list[str], list[str]]:
+    """The parcels the carriers did not stop that were alerted as stalled, as (late, lagged).
+
+    Lagged: before the alert, the carrier had pushed (and the webhook accepted) a scan newer than the state
+    the alert names, so the sweep judged a state the hub had not yet moved on from. That is the local stack
+    behind the demo's accelerated clock, not the parcel. Late: no newer scan was pushed before the alert;
+    the parcel really went quiet for the rule's threshold. A parcel is lagged only when each of its alerts is."""
+    planted = set(stalled)
+    pushed: dict[str, list[tuple[float, float]]] = defaultdict(list)  # number -> (sent at, scan time)
+    for box in sandboxes.values():
+        for push in box.get("pushes", []):
+            if push.get("status") != 200 or push.get("sent_at") is None:
+                continue
+            for _stage, at in push.get("scans") or []:
+                if (moment := epoch(at)) is not None:
+                    pushed[str(push.get("tracking_number"))].append((float(push["sent_at"]), moment))
+    verdicts: dict[str, list[bool]] = defaultdict(list)
+    for alert in alerts:
+        sid = alert.get("shipment_id")
+        if alert.get("kind") != "stall" or not sid or sid in planted or alert.get("time") is None:
+            continue
+        view = shipments.get(sid) or {}
+        raised = float(alert["time"])
+        verdicts[sid].append(
+            _pushed_newer(alert.get("status"), raised, view, pushed.get(str(view.get("tracking_number"))))
+        )
+    late = sorted(sid for sid, lagged in verdicts.items() if not all(lagged))
+    return late, sorted(sid for sid, lagged in verdicts.items() if all(lagged))
+
+
+def _pushed_newer(
+    status: str | None, raised: float, view: Mapping[str, Any], pushes: list[tuple[float, float]] | None
+) -> bool:
+    """Had the carrier pushed a scan newer than the alert's state (``status``) before ``raised``?"""
+    if not pushes:
+        return False
+    since: float | None = None
+    if status != "WAYBILL_CREATED":  # a no-pickup alert: any scan moves it on
+        times = [
+            moment
+            for event in view.get("events") or []
+            if event.get("status") == status and (moment := epoch(event.get("occurred_at"))) is not None
+            if moment <= raised
+        ]
+        if not times:
+            return False  # the state's scan is not in the timeline: no evidence of a lag
+        since = max(times)
+    return any(sent < raised and (since is None or moment > since) for sent, moment in pushes)
 
 
 def push_figures(
@@ -429,6 +487,7 @@ def summarize(record: Mapping[str, Any]) -> Summary:
     )
     stalled = stalled_parcels(sandboxes, shipments)
     stall_alerted = [a["shipment_id"] for a in alerts if a["kind"] == "stall"]
+    late_stalls, lagged_stalls = unplanted_stalls(alerts, shipments, sandboxes, stalled)
     pushes, acks = push_figures(sandboxes, shipments)
     aws, invocations = aws_figures(record.get("metrics") or {}, len(shipments))
     observations = record.get("observations") or {}
@@ -464,7 +523,8 @@ def summarize(record: Mapping[str, Any]) -> Summary:
         final_statuses=Counter(str(v.get("status")) for v in shipments.values()),
         stalled=stalled,
         stall_alerts=len(stall_alerted),
-        transient_stalls=sorted({s for s in stall_alerted if s not in stalled}),
+        late_stalls=late_stalls,
+        lagged_stalls=lagged_stalls,
         alerts=Counter(a["kind"] for a in alerts),
         pushes=pushes,
         aws_per_shipment=aws,

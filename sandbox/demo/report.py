@@ -61,8 +61,15 @@ def _rows(summary: Summary) -> dict[str, Rows]:
             ("parcels the carriers stopped moving", str(len(summary.stalled))),
             ("stall alerts raised", str(summary.stall_alerts)),
             (
-                "other stall alerts: not planted, genuinely late (no scan within the threshold)",
-                _named(summary.transient_stalls),
+                "other stall alerts: not planted, genuinely late (no newer scan pushed before the alert)",
+                _named(summary.late_stalls),
+            ),
+            (
+                (
+                    "other stall alerts: not planted, the local stack's lag (a newer scan was pushed before the alert, "
+                    "not yet folded: the machine fell behind the demo's accelerated clock)"
+                ),
+                _named(summary.lagged_stalls),
             ),
             ("stall sweeps triggered by the demo", str(summary.extra.get("sweeps", 0))),
             *[(f"alerts: {kind}", str(n)) for kind, n in sorted(summary.alerts.items())],

@@ -24,8 +24,11 @@ from sandbox.demo.orders import PlannedOrder, plan_orders
 from sandbox.demo.scorecards import fetch as fetch_scorecards
 from sandbox.local.client import JsonlTail, LocalStackClient, LocalStackError
 
-#: hours -> seconds factor for the stall rules: 24 h (no pickup, out for delivery) = 10 s, 48 h in transit = 20 s
-STALL_TIME_SCALE = 10 / 86400
+#: hours -> seconds factor for the stall rules: 24 h (no pickup, out for delivery) = 15 s, 48 h in transit = 30 s.
+#: A parcel moves every ``stage_seconds``; a scan reaches its state after up to the normalizer's 5 s batching
+#: window and its batch: 24 h = 10 s left a busy machine so little margin that the sweep alerted parcels whose
+#: next scan was already on its way (the summary names those as the local stack's lag)
+STALL_TIME_SCALE = 15 / 86400
 #: the function whose SQS event source gathers the pushes into batches
 NORMALIZER = "TrackingNormalizerFunction"
 

@@ -72,7 +72,7 @@ def test_summary_of_a_recorded_run(record: dict[str, Any]) -> None:
     ]
     assert summary.stalled == ["shp_c"]
     assert summary.stall_alerts == 1
-    assert summary.transient_stalls == []
+    assert (summary.late_stalls, summary.lagged_stalls) == ([], [])
     assert summary.alerts == {"circuit_opened": 1, "stall": 1}
     # order -> waybill from the server's clocks: 2 s, 4 s, 2 s
     assert sorted(summary.order_to_waybill.samples) == [2.0, 2.0, 4.0]

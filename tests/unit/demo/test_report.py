@@ -156,15 +156,47 @@ def test_a_record_without_tracking_links_renders_as_before(record: dict[str, Any
     assert "data-section='tracking-links'" not in html_report(summary)
 
 
-def test_a_stall_alert_for_a_parcel_not_planted_is_named(record: dict[str, Any]) -> None:
-    """Given a run whose stall detector also alerted a parcel the carriers did not stop (it was late on the
-    system's own clock), when the summary is printed, then that parcel is named, not only counted, apart from
-    the planted stalls."""
-    record = {**record, "alerts": [*record["alerts"], alert_line(stall_text("shp_a", "ZTO0000000001"), 30)]}
+def test_a_stall_alert_for_a_parcel_not_planted_is_named_as_late_when_its_carrier_went_quiet(
+    record: dict[str, Any],
+) -> None:
+    """Given a run whose stall detector also alerted a parcel the carriers did not stop, raised before its
+    carrier pushed anything newer than the state it names (shp_a: in transit at 12 s, the next push at 14 s),
+    when the summary is printed, then that parcel is named as genuinely late, apart from the planted stalls."""
+    a = record["shipments"]["shp_a"]["tracking_number"]
+    record = {**record, "alerts": [*record["alerts"], alert_line(stall_text("shp_a", a), 13.5)]}
     summary = summarize(record)
-    assert summary.transient_stalls == ["shp_a"]
-    console = Console(record=True, width=200)
-    console.print(terminal_summary(summary))
-    text = console.export_text()
-    line = next(row for row in text.splitlines() if "genuinely late" in row)
+    assert (summary.late_stalls, summary.lagged_stalls) == (["shp_a"], [])
+    line = _summary_line(summary, "genuinely late")
     assert "1: shp_a" in line
+
+
+def test_a_stall_alert_raised_after_its_carrier_pushed_a_newer_scan_is_named_as_the_local_stacks_lag(
+    record: dict[str, Any],
+) -> None:
+    """Given an alert for shp_a in transit raised at 30 s, when its carrier had pushed the scans up to its
+    delivery (14 s, 18 s) before it, then the summary names it as the local stack's lag, not a late parcel."""
+    a = record["shipments"]["shp_a"]["tracking_number"]
+    record = {**record, "alerts": [*record["alerts"], alert_line(stall_text("shp_a", a), 30)]}
+    summary = summarize(record)
+    assert (summary.late_stalls, summary.lagged_stalls) == ([], ["shp_a"])
+    assert "1: shp_a" in _summary_line(summary, "local stack's lag")
+    assert _summary_line(summary, "genuinely late").split("│")[-1].strip() == "0"
+
+
+def test_a_push_the_webhook_refused_is_no_evidence_of_lag(record: dict[str, Any]) -> None:
+    """Given the same alert at 30 s, when every push of shp_a after its in-transit scan was refused (401),
+    then nothing newer reached the hub before the alert: it is named late."""
+    a = record["shipments"]["shp_a"]["tracking_number"]
+    pushes = record["sandboxes"]["kdniao"]["pushes"]
+    for push in pushes:
+        if push["tracking_number"] == a and push["sent_at"] > record["orders_started_at"] + 12:
+            push["status"] = 401
+    record = {**record, "alerts": [*record["alerts"], alert_line(stall_text("shp_a", a), 30)]}
+    summary = summarize(record)
+    assert (summary.late_stalls, summary.lagged_stalls) == (["shp_a"], [])
+
+
+def _summary_line(summary: Any, words: str) -> str:
+    console = Console(record=True, width=240)
+    console.print(terminal_summary(summary))
+    return next(row for row in console.export_text().splitlines() if words in row)
