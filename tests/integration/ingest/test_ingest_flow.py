@@ -19,6 +19,7 @@ from parcelhub import composition
 from parcelhub.domain.models import Carrier, Provider
 from parcelhub.domain.status import Status
 from sandbox.carriers.base import PushRequest, SandboxParcel, Stage
+from tests.fakes.transaction_conflicts import TransactionConflicts
 
 from .conftest import REGION, Hub, LambdaContext, Sandboxes, WebhookBridge
 
@@ -300,3 +301,60 @@ def test_webhook_ack_latency_in_process(
     # Then every push was acknowledged well within a carrier's timeout
     assert hub.queued() == 201
     assert p95 < 0.5
+
+
+@pytest.mark.parametrize("every", [1, 2], ids=["every-fold-transaction", "every-other-fold-transaction"])
+def test_fold_transactions_cancelled_for_a_conflict_fall_back_to_two_writes_and_lose_nothing(
+    hub: Hub, sandboxes: Sandboxes, every: int
+) -> None:
+    # Given two ZTO parcels whose pushes come shuffled with duplicates, and DynamoDB cancelling fold
+    # transactions for a conflicting transaction on the same items
+    box = sandboxes.kdniao
+    numbers = [number(Provider.KDNIAO, 40), number(Provider.KDNIAO, 41)]
+    shipments = [hub.shipment(Provider.KDNIAO, Carrier.ZTO, n) for n in numbers]
+    pushes = [p for n in numbers for p in lifecycle_pushes(box, Carrier.ZTO, n, HAPPY)]
+    rng = random.Random(21)
+    pushes += [p for p in pushes if rng.random() < 0.3]
+    rng.shuffle(pushes)
+    conflicts = TransactionConflicts.every(every)
+    boto3.DEFAULT_SESSION or boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    conflicts.register(session.events)
+    from .conftest import reset_caches
+
+    reset_caches()  # clients built after the hook is registered
+    responses: list[dict[str, Any]] = []
+    try:
+        # When they are normalized in batches of three
+        for start in range(0, len(pushes), 3):
+            send_all(box, pushes[start : start + 3])
+            responses += hub.normalize(batch_size=3)
+    finally:
+        conflicts.unregister(session.events)
+        reset_caches()
+    # Then transactions were cancelled, and yet every scan is stored once and both parcels are delivered
+    assert conflicts.cancelled >= 1
+    assert conflicts.cancelled == conflicts.sent // every
+    # (each in the batch that carried it: a cancelled fold falls back to its two writes, no message failed)
+    assert [r for r in responses if r.get("batchItemFailures")] == []
+    for shipment_id in shipments:
+        assert [e.status for e in hub.store.list_events(shipment_id)] == [
+            Status.DELIVERED,
+            Status.OUT_FOR_DELIVERY,
+            Status.ARRIVED_AT_DESTINATION_CITY,
+            Status.IN_TRANSIT,
+            Status.PICKED_UP,
+        ]
+        assert hub.store.get(shipment_id).status is Status.DELIVERED
+    # And each delivery is announced once, every status change once, nothing left queued or dead-lettered
+    published = hub.published()
+    delivered = [e["detail"]["shipment_id"] for e in published if e["detail-type"] == "ShipmentDelivered"]
+    assert sorted(delivered) == sorted(shipments)
+    changes = [
+        (e["detail"]["shipment_id"], e["detail"]["new_status"])
+        for e in published
+        if e["detail-type"] == "ShipmentStatusChanged"
+    ]
+    assert len(changes) == len(set(changes))
+    assert hub.queued() == 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ from parcelhub.domain.delivery_clock import local_day
 from parcelhub.domain.models import Carrier, Provider
 from parcelhub.domain.policy import CarrierCandidate
 from parcelhub.ports.errors import StoreUnavailable
+from tests.fakes.transaction_conflicts import TransactionConflicts
 from tests.integration.store.conftest import TABLE, Backend
 from tests.integration.store.test_smart_store import SHIPMENT, _service
 from tests.integration.store.test_store_contract import NOW, a_shipment
@@ -226,42 +226,19 @@ def test_the_capacity_policy_rejects_inconsistent_configuration() -> None:
         config(promotions=[{"name": "618", "start": date(2026, 6, 18), "end": date(2026, 6, 1), "multiplier": 2}])
 
 
-class _Conflicts:
-    """DynamoDB's answer to a transaction that collided with a concurrent one on the same item (AWS cancels
-    it rather than queueing it; moto serialises and never does): the next ``times`` TransactWriteItems."""
-
-    def __init__(self, client: Any, times: int) -> None:
-        self.left = times
-        self.sent = 0
-        client.meta.events.register("before-call.dynamodb.TransactWriteItems", self)
-
-    def __call__(self, **_: Any) -> Any:
-        self.sent += 1
-        if self.left <= 0:
-            return None  # sent to moto
-        self.left -= 1
-        reasons = [
-            {"Code": "None"},
-            {"Code": "TransactionConflict", "Message": "Transaction is ongoing"},
-            {"Code": "None"},
-        ]
-        error = {"Code": "TransactionCanceledException", "Message": "[None, TransactionConflict, None]"}
-        body = {"Error": error, "CancellationReasons": reasons}
-        return SimpleNamespace(status_code=400, headers={}, text="", content=b""), body
-
-
 def test_an_admission_cancelled_by_a_concurrent_transaction_is_sent_again(moto_backend: Backend, dynamodb: Any) -> None:
     store = ledger(moto_backend)
     gate = CapacityGate(store, lambda: config(carriers={"ZTO": {"daily_cap": 5}}))
     # Given DynamoDB cancels the next two transactions for a conflict on the day's item
-    conflicts = _Conflicts(dynamodb, times=2)
+    conflicts = TransactionConflicts.first(2).register(dynamodb.meta.events)
     # When a create is admitted
     assert gate.admit(ZTO, "shp_1", NOW) is Reservation.NEW
     # Then the third send went through, and the shipment is counted once
     assert conflicts.sent == 3
     assert store.standing(["ZTO"], TODAY)["ZTO"].intake_today == 1
     # and a conflict that does not clear is the store's retryable answer (the workflow retries the step)
-    _Conflicts(dynamodb, times=50)
+    conflicts.unregister(dynamodb.meta.events)
+    TransactionConflicts.first(50).register(dynamodb.meta.events)
     with pytest.raises(StoreUnavailable):
         gate.admit(ZTO, "shp_2", NOW)
     assert store.standing(["ZTO"], TODAY)["ZTO"].intake_today == 1

@@ -41,6 +41,7 @@ from parcelhub.ports.errors import (
     WaybillAlreadyRecorded,
 )
 from parcelhub.ports.store import DEFAULT_SHARDS, ClaimFacts, QueryStats, ShipmentStore, StallMark
+from tests.fakes.transaction_conflicts import TransactionConflicts
 
 pytestmark = pytest.mark.integration
 
@@ -538,6 +539,28 @@ def test_one_write_with_a_hash_recorded_meanwhile_writes_nothing(store: Shipment
     assert claim is not None
     assert claim.known_hashes == {a_trace(0).content_hash}
     assert store.get(shipment_id).status is Status.WAYBILL_CREATED
+
+
+def test_one_write_cancelled_for_a_conflicting_transaction_writes_nothing(moto_backend: Backend, dynamodb: Any):
+    # Given a claim, a batch's two new scans stored as items, and DynamoDB cancelling the next transaction
+    # for another transaction on the same items (reason TransactionConflict: no condition failed)
+    store = moto_backend.store
+    shipment_id = shipped(store)
+    claim = store.find_by_tracking("ZTO", "78912345678901")
+    assert claim is not None
+    scans = [a_trace(0), a_trace(1)]
+    store.put_events([(shipment_id, e) for e in scans])
+    conflicts = TransactionConflicts.first(1).register(dynamodb.meta.events)
+    # When the one write is tried
+    done = store.record_and_apply_state(claim, scans, state_of(a_trace(1)), last_event_text="在途", stall=None, now=NOW)
+    # Then nothing was decided or written: the caller records, then applies, in two steps
+    assert (done, conflicts.cancelled) == (None, 1)
+    assert store.find_by_tracking("ZTO", "78912345678901").known_hashes == set()  # type: ignore[union-attr]
+    assert store.get(shipment_id).status is Status.WAYBILL_CREATED
+    # And those two steps report both scans new once and write the state
+    assert store.record_events(claim, scans) == scans
+    assert store.apply_tracking_state(shipment_id, state_of(a_trace(1)), last_event_text="在途", stall=None, now=NOW)
+    assert store.get(shipment_id).status is Status.IN_TRANSIT
 
 
 def test_concurrent_folds_of_the_same_new_scans_report_each_once_and_keep_the_newest_state(store: ShipmentStore):
