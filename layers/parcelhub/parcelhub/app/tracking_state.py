@@ -99,16 +99,19 @@ class TrackingWriter:
         """Store the new scans and write the state they fold into; returns (new scans, the change).
         ``stored``: the items of ``claim.unseen(events)`` were written already (``put_events``, batched with
         other numbers' scans): only their hashes are recorded, then the state is written."""
+        decided: dict[str, Any] | None = None
         if stored:
             fresh = claim.unseen(events)
             state = fold(e for e in events if e.time_flag is None)
             if fresh and state is not None:
                 # the hashes and the state in one request when it can decide both (else the two writes below)
-                common = self._common(claim, state, events, now, fresh=fresh)
-                done = self.store.record_and_apply_state(claim, fresh, state, **common)
+                decided = self._common(claim, state, events, now, fresh=fresh)
+                done = self.store.record_and_apply_state(claim, fresh, state, **decided)
                 if done is not None:
                     return done
             new = self.store.record_events(claim, fresh)
+            if new != fresh:
+                decided = None  # another normalizer recorded some of them: decide from what is new here
         else:
             new = self.store.append_events(claim, events)
         # Nothing new: the state was applied when these events were new. Unless this is a redelivery (a
@@ -118,7 +121,8 @@ class TrackingWriter:
         state = fold(e for e in events if e.time_flag is None)
         if state is None:
             return new, None
-        return new, self._write(claim, state, events, now, fresh=new)
+        # the write the one request could not make carries what it had decided (estimated once, counted once)
+        return new, self._write(claim, state, events, now, fresh=new, common=decided)
 
     def correct(self, claim: TrackingClaim, events: list[TrackingEvent], now: datetime) -> StatusChange | None:
         """A replay: store the scans as mapped now, then re-decide the status from the whole timeline."""
@@ -143,8 +147,9 @@ class TrackingWriter:
         replace: bool = False,
         expected_key: str | None = None,
         fresh: Sequence[TrackingEvent] = (),
+        common: dict[str, Any] | None = None,
     ) -> StatusChange | None:
-        common = self._common(claim, state, events, now, fresh=fresh)
+        common = common if common is not None else self._common(claim, state, events, now, fresh=fresh)
         if not replace:
             return self.store.apply_tracking_state(claim.shipment_id, state, **common)
         return self.store.replace_tracking_state(claim.shipment_id, state, expected_key=expected_key, **common)
